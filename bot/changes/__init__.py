@@ -1,0 +1,1 @@
+"""Change requests: every change to the Fingerprint account waits here for approval."""
