@@ -1,0 +1,209 @@
+"""Listings posted to the channel: environments, API keys, webhooks.
+
+A listing is complete or it is an error: every item appears exactly once, one compact line
+each, packed into sections and split across as many messages as Slack's limits require
+(interface.md §8, "nothing is ever dropped"). Secrets are never read here — not a public key's
+token either — so no listing can leak one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bot.fingerprint.models import ApiKey, Environment, LimitMode, Status, Webhook
+from bot.render.blocks import (
+    MAX_BLOCKS,
+    MESSAGE_CHARS,
+    Block,
+    Message,
+    block_size,
+    bold,
+    code,
+    context,
+    date,
+    fallback,
+    header,
+    inline,
+    pack_lines,
+    paginate,
+    section,
+)
+
+# Bounds of one item's parts, in escaped characters. A 255-character name is shown whole
+# unless it is mostly ``&<>``; together the parts stay under one section's 3,000.
+NAME_MAX = 1300
+DESCRIPTION_MAX = 1300
+ID_MAX = 150
+ENV_NAME_MAX = 300
+
+SEPARATOR = " · "
+WORKSPACE_WIDE = "_workspace-wide_"
+
+
+def _paged(title: str, lines: Sequence[str], intro: Sequence[Block] = ()) -> list[Message]:
+    """Lay ``lines`` out as sections and split them into messages under one header.
+
+    The first message carries ``intro`` (e.g. the filters); later ones say which part they
+    are, "(continued, 2/3)", so a reader scrolling the channel knows nothing is missing.
+    """
+    body = [section(chunk) for chunk in pack_lines(lines)]
+    widest_header = header("x" * 150)
+    reserve = block_size(widest_header) + sum(block_size(b) for b in intro)
+    pages = paginate(
+        body, max_blocks=MAX_BLOCKS - 1 - len(intro), max_chars=MESSAGE_CHARS - reserve
+    )
+    messages: list[Message] = []
+    for number, page in enumerate(pages, start=1):
+        if number == 1:
+            title_line = title
+            head = [header(title_line), *intro]
+        else:
+            title_line = f"{title} (continued, {number}/{len(pages)})"
+            head = [header(title_line)]
+        messages.append(Message(text=fallback(title_line), blocks=[*head, *page]))
+    return messages
+
+
+def _empty(text: str) -> list[Message]:
+    return [Message(text=fallback(text), blocks=[section(f":information_source: {text}")])]
+
+
+def _join(parts: Sequence[str | None]) -> str:
+    return SEPARATOR.join(p for p in parts if p)
+
+
+def _description(text: str | None) -> str | None:
+    return inline(text, DESCRIPTION_MAX) if text and text.strip() else None
+
+
+def _created(item: ApiKey | Environment | Webhook) -> str | None:
+    return f"created {date(item.created_at, time=False)}" if item.created_at else None
+
+
+def _limit(env: Environment) -> str | None:
+    parts: list[str] = []
+    if env.limit_mode not in (None, LimitMode.NONE) and env.limit_value:
+        parts.append(f"limit {env.limit_value:,} ({env.limit_mode})")
+    if env.is_restricted:
+        since = f" since {date(env.restricted_at, time=False)}" if env.restricted_at else ""
+        parts.append(f":no_entry: *restricted*{since}")
+    return SEPARATOR.join(parts) or None
+
+
+def _environment_line(env: Environment) -> str:
+    return "• " + _join(
+        [
+            bold(env.name, NAME_MAX),
+            code(env.id, ID_MAX),
+            _created(env),
+            _limit(env),
+            _description(env.description),
+        ]
+    )
+
+
+def render_environments(envs: Sequence[Environment]) -> list[Message]:
+    """Every environment, sorted by name (case-insensitive), one line each.
+
+    Returns:
+        One message when the listing fits, otherwise several in order.
+    """
+    if not envs:
+        return _empty("No environments in this Fingerprint workspace yet.")
+    ordered = sorted(envs, key=lambda e: (e.name.casefold(), e.name, e.id))
+    return _paged(f"Environments ({len(envs)})", [_environment_line(e) for e in ordered])
+
+
+def _environment_label(env_id: str | None, env_names: Mapping[str, str]) -> tuple[str, str]:
+    """(sort key, mrkdwn) of the environment an item belongs to: its name when known, the
+    bare id when the listing does not know it, "workspace-wide" when there is none."""
+    if env_id is None:
+        return ("", WORKSPACE_WIDE)
+    name = env_names.get(env_id)
+    if name is None:
+        return (env_id.casefold(), code(env_id, ID_MAX))
+    return (name.casefold(), inline(name, ENV_NAME_MAX))
+
+
+def _status(status: Status | None) -> str | None:
+    if status is Status.DISABLED:
+        return ":no_entry_sign: *disabled*"
+    return "enabled" if status is Status.ENABLED else None
+
+
+def _key_line(key: ApiKey, env_names: Mapping[str, str]) -> str:
+    _, env_label = _environment_label(key.environment, env_names)
+    return "• " + _join(
+        [
+            bold(key.name, NAME_MAX),
+            code(key.id, ID_MAX),
+            key.type.value if key.type else None,
+            _status(key.status),
+            env_label,
+            _created(key),
+            _description(key.description),
+        ]
+    )
+
+
+def _environment_order(env_id: str | None, env_names: Mapping[str, str]) -> tuple[bool, str]:
+    """Workspace-wide items first, then by environment name (case-insensitive)."""
+    env_sort, _ = _environment_label(env_id, env_names)
+    return (env_id is not None, env_sort)
+
+
+def render_api_keys(
+    keys: Sequence[ApiKey], env_names: Mapping[str, str], *, filters: str = ""
+) -> list[Message]:
+    """API keys sorted by environment name then key name; tokens are never shown.
+
+    Args:
+        keys: the keys to list (already filtered by the caller).
+        env_names: environment id → name, so readers see names rather than ids.
+        filters: the options the caller typed, echoed so the reader knows the list is partial.
+    """
+    filters = filters.strip()
+    if not keys:
+        suffix = f" match {inline(filters, 500)}" if filters else " in this workspace"
+        return _empty(f"No API keys{suffix}.")
+    intro = [context(f"Filters: {inline(filters, 1000)}")] if filters else []
+    ordered = sorted(
+        keys,
+        key=lambda k: (*_environment_order(k.environment, env_names), k.name.casefold(), k.id),
+    )
+    lines = [_key_line(k, env_names) for k in ordered]
+    return _paged(f"API keys ({len(keys)})", lines, intro)
+
+
+def _webhook_line(hook: Webhook, env_names: Mapping[str, str]) -> str:
+    _, env_label = _environment_label(hook.environment, env_names)
+    verified = None if hook.verified is None else ("verified" if hook.verified else "not verified")
+    return "• " + _join(
+        [
+            code(hook.url, NAME_MAX),
+            code(hook.id, ID_MAX),
+            _status(hook.status),
+            verified,
+            env_label,
+            _created(hook),
+            _description(hook.description),
+        ]
+    )
+
+
+def render_webhooks(hooks: Sequence[Webhook], env_names: Mapping[str, str]) -> list[Message]:
+    """Webhooks sorted by environment name then URL; signing keys are never shown."""
+    if not hooks:
+        return _empty("No webhooks in this workspace.")
+    ordered = sorted(
+        hooks,
+        key=lambda h: (*_environment_order(h.environment, env_names), h.url.casefold(), h.id),
+    )
+    lines = [_webhook_line(h, env_names) for h in ordered]
+    return _paged(f"Webhooks ({len(hooks)})", lines)
+
+
+def render_fetching(what: str) -> Message:
+    """The placeholder posted at once ("Fetching environments…"); the result replaces it."""
+    text = f"Fetching {inline(what, 200)}…"
+    return Message(text=fallback(text), blocks=[context(f":hourglass_flowing_sand: {text}")])
