@@ -1,0 +1,830 @@
+"""The one way out to Fingerprint's Management API.
+
+`ManagementClient` owns everything between a typed method call and the wire: authentication
+and the version header, the per-key rate budget (`ratelimit`), retries within a bounded wait,
+pagination, single-flight and a short listing cache (`cache`), the error mapping (`errors`)
+and the typed models (`models`). Callers get pydantic models or a `FingerprintError`; never an
+httpx exception, never raw JSON.
+
+Secrets: the API key lives only in the connection's default headers and is registered with
+`bot.log.register_secret` at construction; a created key's token and a created webhook's
+signing key are registered the moment they are parsed, so no log line or error text can carry
+them. Request and response bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import re
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import quote, urlencode
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from bot.fingerprint.cache import Items, ListingCache, MemoryCache, RedisCache
+from bot.fingerprint.errors import (
+    BadRequest,
+    Conflict,
+    FingerprintError,
+    Forbidden,
+    InvalidResponse,
+    NotFound,
+    PaginationLoop,
+    PlanLimitReached,
+    RateLimited,
+    ServerError,
+    Timeout,
+    TransportError,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+    Violation,
+)
+from bot.fingerprint.models import (
+    ApiKey,
+    Environment,
+    FilteringRule,
+    Hello,
+    KeyType,
+    OriginRules,
+    Status,
+    Webhook,
+)
+from bot.fingerprint.ratelimit import (
+    DEFAULT_MARGIN,
+    RateLimiter,
+    RedisSlidingWindowLimiter,
+    key_fingerprint,
+    local_limiter,
+)
+from bot.log import get_logger, register_secret
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from bot.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_BASE_URL = "https://management-api.fpjs.io"
+DEFAULT_API_VERSION = "2024-05-20"
+#: The API's largest page (``limit`` 0..101 in the docs, 100 in every example).
+MAX_PAGE_SIZE = 100
+
+# Backoff with full jitter when the server gives no Retry-After: uniform(0, min(cap, base·2ⁿ)).
+_BACKOFF_BASE = 0.25
+_BACKOFF_CAP = 4.0
+# Words with which the API reports a plan limit on a 400 or a 409 ("Max limit for subdomains
+# reached: 50"). "limit_value" and "rate limit" are field names and topics, not plan limits.
+_PLAN_LIMIT = re.compile(
+    r"(?i)(\blimit\b[^.]*\b(reached|exceeded)\b|\bmax(imum)?\b[^.]*\blimit\b|\bplan\b[^.]*\blimit\b"
+    r"|\bquota\b)"
+)
+_BY_STATUS: dict[int, type[FingerprintError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: ValidationFailed,
+    429: RateLimited,
+    500: ServerError,
+    503: Unavailable,
+}
+_BY_CODE: dict[str, type[FingerprintError]] = {
+    "general.bad-request": BadRequest,
+    "general.unauthorized": Unauthorized,
+    "general.forbidden": Forbidden,
+    "general.not-found": NotFound,
+    "general.conflict": Conflict,
+    "validation.failed": ValidationFailed,
+    "rate-limit.exceeded": RateLimited,
+    "general.internal-server-error": ServerError,
+    "general.unavailable": Unavailable,
+}
+_RAW_TEXT_LIMIT = 500
+# Fields that must not be copied into a shared cache.
+_SECRET_FIELDS = ("signing_key", "signingKey")
+
+
+@dataclass
+class ClientStats:
+    """Counters for benchmarks, tests and health checks."""
+
+    requests_sent: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    coalesced: int = 0
+    rate_limited: int = 0
+
+
+def new_correlation_id() -> str:
+    """An id sent as ``X-Request-Id`` and bound to every log line of one call."""
+    return f"fp-{secrets.token_hex(6)}"
+
+
+class ManagementClient:
+    """Async client of the Management API; one per process and API key is enough.
+
+    Args:
+        api_key: the Management API key (sent as a bearer token, never logged).
+        base_url: the API's root, a stand-in's in tests and the sandbox.
+        api_version: the ``X-API-Version`` header.
+        rate_limit: requests per second the key is allowed.
+        page_size: items asked per page when walking a listing (at most 100).
+        cache_ttl: seconds a listing may be served from the cache; 0 disables the cache.
+        timeout: seconds one HTTP attempt may take.
+        retry_budget: seconds a call may spend retrying after its first attempt went out.
+        redis: when given, the rate budget and the listing cache are shared through it.
+        redis_prefix: the namespace of fpbot's Redis keys.
+        transport: an httpx transport (tests pass ``httpx.MockTransport``).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        api_version: str = DEFAULT_API_VERSION,
+        rate_limit: float = 5.0,
+        page_size: int = MAX_PAGE_SIZE,
+        cache_ttl: float = 5.0,
+        timeout: float = 10.0,
+        retry_budget: float = 10.0,
+        redis: Redis | None = None,
+        redis_prefix: str = "fpbot",
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate_margin: float = DEFAULT_MARGIN,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key is required")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}")
+        register_secret(api_key)
+        self.api_version = api_version
+        self.page_size = page_size
+        self.timeout = timeout
+        self.retry_budget = retry_budget
+        self.stats = ClientStats()
+        self._api_key = api_key
+        self._rate = rate_limit
+        self._margin = rate_margin
+        self._shared_limiter: RateLimiter | None = None
+        if redis is not None:
+            self._shared_limiter = RedisSlidingWindowLimiter(
+                redis, api_key, rate_limit, prefix=redis_prefix, margin=rate_margin
+            )
+        namespace = f"{redis_prefix}:fp:{key_fingerprint(api_key)}"
+        self._cache: ListingCache | None = None
+        if cache_ttl > 0:
+            self._cache = (
+                RedisCache(redis, namespace, cache_ttl)
+                if redis is not None
+                else MemoryCache(cache_ttl)
+            )
+        self._flights: dict[str, asyncio.Task[Items]] = {}
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "X-API-Version": api_version,
+                "Accept": "application/json",
+                "User-Agent": "fpbot",
+            },
+            timeout=timeout,
+            transport=transport,
+            # 100 concurrent callers share a handful of connections: the budget is 5/s anyway.
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+        self._log = get_logger("bot.fingerprint")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, redis: Redis | None = None) -> ManagementClient:
+        """Build the client the settings describe (interface.md §2)."""
+        from bot.settings import SettingsError
+
+        if settings.fp_management_api_key is None:
+            raise SettingsError("FP_MANAGEMENT_API_KEY is required but is not set")
+        return cls(
+            api_key=settings.fp_management_api_key.get_secret_value(),
+            base_url=settings.fp_management_api_url,
+            api_version=settings.fp_api_version,
+            rate_limit=settings.fp_rate_limit,
+            page_size=settings.fp_page_size,
+            cache_ttl=settings.fp_cache_ttl,
+            timeout=settings.fp_timeout,
+            retry_budget=settings.fp_retry_budget,
+            redis=redis,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ManagementClient(base_url={str(self._http.base_url)!r}, "
+            f"api_version={self.api_version!r}, rate_limit={self._rate})"
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool; in-flight single-flight fetches are cancelled."""
+        for task in self._flights.values():
+            task.cancel()
+        self._flights.clear()
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ----------------------------------------------------------------------------- health
+
+    async def hello(self) -> Hello:
+        """``GET /hello``: proves the key and the version are accepted."""
+        body = await self._request("GET", "/hello", idempotent=True)
+        data = _data(body)
+        return Hello.model_validate(data if isinstance(data, dict) else {"message": data})
+
+    # ------------------------------------------------------------------------ environments
+
+    async def list_environments(self) -> list[Environment]:
+        """Every environment of the workspace, all pages."""
+        return _models(Environment, await self._listing("/environments"), "GET /environments")
+
+    async def create_environment(self, name: str, *, description: str | None = None) -> Environment:
+        body = _fields(name=name, description=description)
+        return await self._write_one(Environment, "POST", "/environments", body=body)
+
+    async def update_environment(
+        self, env_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Environment:
+        """Rename or re-describe an environment (the API updates with POST, not PATCH)."""
+        body = _fields(name=name, description=description)
+        return await self._write_one(
+            Environment, "POST", "/environments/{id}", env_id, body=body, idempotent=True
+        )
+
+    async def delete_environment(self, env_id: str) -> None:
+        await self._write("DELETE", "/environments/{id}", env_id)
+
+    # ---------------------------------------------------------------------------- API keys
+
+    async def list_api_keys(
+        self,
+        *,
+        type: KeyType | None = None,  # the API's own filter name
+        status: Status | None = None,
+        environment: str | None = None,
+    ) -> list[ApiKey]:
+        """Every API key matching the filters, all pages."""
+        params = _fields(type=type, status=status, environment=environment)
+        items = await self._listing("/api-keys", params)
+        return _secrets_registered(_models(ApiKey, items, "GET /api-keys"))
+
+    async def get_api_key(self, key_id: str) -> ApiKey:
+        body = await self._request("GET", "/api-keys/{id}", key_id, idempotent=True)
+        return _secrets_registered([_model(ApiKey, _data(body), "GET /api-keys/{id}")])[0]
+
+    async def create_api_key(
+        self,
+        *,
+        type: KeyType,  # the API's own field name
+        name: str,
+        description: str | None = None,
+        environment: str | None = None,
+    ) -> ApiKey:
+        """Create a key. The result carries its ``token``: deliver it privately, at once."""
+        body = _fields(type=type, name=name, description=description, environment=environment)
+        return await self._write_one(ApiKey, "POST", "/api-keys", body=body)
+
+    async def update_api_key(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        status: Status | None = None,
+        rate_limit: float | None = None,
+    ) -> ApiKey:
+        body = _fields(name=name, description=description, status=status, rate_limit=rate_limit)
+        return await self._write_one(
+            ApiKey, "PATCH", "/api-keys/{id}", key_id, body=body, idempotent=True
+        )
+
+    async def delete_api_key(self, key_id: str) -> None:
+        await self._write("DELETE", "/api-keys/{id}", key_id)
+
+    # ---------------------------------------------------------------------------- webhooks
+
+    async def list_webhooks(
+        self, *, status: Status | None = None, environment: str | None = None
+    ) -> list[Webhook]:
+        """Every webhook matching the filters, all pages."""
+        items = await self._listing("/webhooks", _fields(status=status, environment=environment))
+        return _secrets_registered(_models(Webhook, items, "GET /webhooks"))
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        body = await self._request("GET", "/webhooks/{id}", webhook_id, idempotent=True)
+        return _secrets_registered([_model(Webhook, _data(body), "GET /webhooks/{id}")])[0]
+
+    async def create_webhook(
+        self, *, url: str, description: str | None = None, environment: str | None = None
+    ) -> Webhook:
+        """Create a webhook. The result carries its ``signing_key``: deliver it privately."""
+        body = _fields(url=url, description=description, environment=environment)
+        return await self._write_one(Webhook, "POST", "/webhooks", body=body)
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        description: str | None = None,
+        status: Status | None = None,
+    ) -> Webhook:
+        body = _fields(url=url, description=description, status=status)
+        return await self._write_one(
+            Webhook, "PATCH", "/webhooks/{id}", webhook_id, body=body, idempotent=True
+        )
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._write("DELETE", "/webhooks/{id}", webhook_id)
+
+    async def verify_webhook(self, webhook_id: str) -> None:
+        """Ask Fingerprint to send the verification request to the webhook's URL."""
+        await self._write("POST", "/webhooks/{id}/verification", webhook_id)
+
+    # ------------------------------------------------------- filtering rules, 2024-05-20
+
+    async def replace_origin_rules(
+        self,
+        environment: str,
+        *,
+        allowed_origins: Iterable[str],
+        forbidden_origins: Iterable[str],
+    ) -> OriginRules:
+        """Replace an environment's origin allow and deny lists (``POST /filtering-rules``)."""
+        body = {
+            "environment": environment,
+            "allowed_origins": list(allowed_origins),
+            "forbidden_origins": list(forbidden_origins),
+        }
+        return await self._write_one(
+            OriginRules, "POST", "/filtering-rules", body=body, idempotent=True
+        )
+
+    async def patch_origin_rules(
+        self,
+        environment: str,
+        *,
+        add_allowed: Iterable[str] = (),
+        remove_allowed: Iterable[str] = (),
+        add_forbidden: Iterable[str] = (),
+        remove_forbidden: Iterable[str] = (),
+    ) -> OriginRules:
+        """Add and remove single origins (``PATCH /filtering-rules``)."""
+        body = {
+            "environment": environment,
+            "add": {"allowed_origins": list(add_allowed), "forbidden_origins": list(add_forbidden)},
+            "remove": {
+                "allowed_origins": list(remove_allowed),
+                "forbidden_origins": list(remove_forbidden),
+            },
+        }
+        return await self._write_one(OriginRules, "PATCH", "/filtering-rules", body=body)
+
+    # ------------------------------------------------------- filtering rules, 2025-11-20
+
+    async def list_filtering_rules(self) -> list[FilteringRule]:
+        """Every expression rule (one unpaginated answer)."""
+        items = await self._listing("/filtering-rules", paginated=False)
+        return _models(FilteringRule, items, "GET /filtering-rules")
+
+    async def get_filtering_rule(self, rule_id: str) -> FilteringRule:
+        body = await self._request("GET", "/filtering-rules/{id}", rule_id, idempotent=True)
+        return _model(FilteringRule, _data(body), "GET /filtering-rules/{id}")
+
+    async def create_filtering_rule(self, **fields: Any) -> FilteringRule:
+        return await self._write_one(FilteringRule, "POST", "/filtering-rules", body=fields)
+
+    async def update_filtering_rule(self, rule_id: str, **fields: Any) -> FilteringRule:
+        """Update a rule (the API updates with POST); the fields given replace the old ones."""
+        return await self._write_one(
+            FilteringRule, "POST", "/filtering-rules/{id}", rule_id, body=fields, idempotent=True
+        )
+
+    async def delete_filtering_rule(self, rule_id: str) -> None:
+        await self._write("DELETE", "/filtering-rules/{id}", rule_id)
+
+    async def bulk_filtering_rules(self, operations: list[dict[str, Any]]) -> list[FilteringRule]:
+        """Create several rules at once, all or none (``POST /filtering-rules/bulk``).
+
+        Args:
+            operations: one mapping per rule, with the fields `create_filtering_rule` takes.
+        """
+        body = await self._write("POST", "/filtering-rules/bulk", body={"rules": operations})
+        data = _data(body)
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise InvalidResponse(
+                "expected a list of rules", operation="POST /filtering-rules/bulk"
+            )
+        return _models(FilteringRule, data, "POST /filtering-rules/bulk")
+
+    async def test_filtering_rule(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Evaluate a rule against a sample (``POST /filtering-rules/test``); changes nothing."""
+        answer = await self._request("POST", "/filtering-rules/test", body=body, idempotent=True)
+        data = _data(answer)
+        return data if isinstance(data, dict) else {"result": data}
+
+    # ---------------------------------------------------------------------------- internals
+
+    def _limiter(self) -> RateLimiter:
+        if self._shared_limiter is not None:
+            return self._shared_limiter
+        return local_limiter(self._api_key, self._rate, margin=self._margin)
+
+    async def _write_one(
+        self,
+        model: type[M],
+        method: str,
+        route: str,
+        resource_id: str | None = None,
+        *,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool = False,
+    ) -> M:
+        answer = await self._write(method, route, resource_id, body=body, idempotent=idempotent)
+        result = _model(model, _data(answer), f"{method} {route}")
+        _secrets_registered([result])
+        return result
+
+    async def _write(
+        self,
+        method: str,
+        route: str,
+        resource_id: str | None = None,
+        *,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool = False,
+    ) -> Any:
+        """A call that changes something: whatever its outcome, cached listings are dropped
+        (a timed-out create may still have happened)."""
+        try:
+            return await self._request(method, route, resource_id, body=body, idempotent=idempotent)
+        finally:
+            await self._invalidate()
+
+    async def _invalidate(self) -> None:
+        # Callers arriving after a write must not join a listing that began before it.
+        self._flights.clear()
+        if self._cache is not None:
+            try:
+                await self._cache.invalidate()
+            except Exception as exc:  # a cache outage must not fail the write
+                self._log.warning("fingerprint.cache_invalidate_failed", error=exc)
+
+    async def _listing(
+        self, path: str, params: Mapping[str, str] | None = None, *, paginated: bool = True
+    ) -> Items:
+        """A whole listing: from the cache, or joined to an identical walk in flight, or a
+        new walk. All callers of one walk get the same answer (or the same error)."""
+        key = path + ("?" + urlencode(sorted(params.items())) if params else "")
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.create_task(self._fetch_listing(key, path, params, paginated))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._forget_flight(key, done))
+        else:
+            self.stats.coalesced += 1
+        return await asyncio.shield(flight)
+
+    def _forget_flight(self, key: str, done: asyncio.Task[Items]) -> None:
+        if self._flights.get(key) is done:
+            del self._flights[key]
+        if not done.cancelled():
+            done.exception()  # consumed here so an unawaited failure is not reported twice
+
+    async def _fetch_listing(
+        self, key: str, path: str, params: Mapping[str, str] | None, paginated: bool
+    ) -> Items:
+        cache = self._cache
+        generation = 0
+        if cache is not None:
+            try:
+                cached = await cache.get(key)
+                if cached is not None:
+                    self.stats.cache_hits += 1
+                    return cached
+                generation = await cache.generation()
+            except Exception as exc:  # the cache is an optimisation, not a dependency
+                self._log.warning("fingerprint.cache_read_failed", error=exc)
+                cache = None
+        started = time.monotonic()
+        items = (
+            await self._walk(path, params)
+            if paginated
+            else _list_data(await self._request("GET", path, idempotent=True), f"GET {path}")
+        )
+        if cache is not None:
+            try:
+                await cache.put(key, _shareable(items), generation=generation, started=started)
+            except Exception as exc:  # as above
+                self._log.warning("fingerprint.cache_write_failed", error=exc)
+        return items
+
+    async def _walk(self, path: str, params: Mapping[str, str] | None) -> Items:
+        """Every page of a listing: stop on a null cursor, refuse a cursor seen before."""
+        operation = f"GET {path}"
+        items: Items = []
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            query: dict[str, str | int] = {**(params or {}), "limit": self.page_size}
+            if cursor is not None:
+                query["cursor"] = cursor
+            body = await self._request("GET", path, params=query, idempotent=True)
+            items.extend(_list_data(body, operation))
+            cursor = _next_cursor(body)
+            if cursor is None:
+                return items
+            if cursor in seen:
+                raise PaginationLoop(
+                    f"the API returned the page cursor {cursor!r} twice", operation=operation
+                )
+            seen.add(cursor)
+
+    async def _request(
+        self,
+        method: str,
+        route: str,
+        resource_id: str | None = None,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool,
+    ) -> Any:
+        """One call, with its retries; returns the decoded JSON body (``None`` if empty).
+
+        429 is always retried (the server did nothing); 5xx and transport errors only when
+        ``idempotent``, since a create that timed out may have happened. Retrying stops when
+        the next wait would end past ``retry_budget`` seconds after the first attempt.
+        """
+        operation = f"{method} {route}"
+        path = route if resource_id is None else route.format(id=quote(resource_id, safe=""))
+        correlation_id = new_correlation_id()
+        log = self._log.bind(correlation_id=correlation_id, operation=operation)
+        started = time.monotonic()
+        deadline: float | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._limiter().acquire()
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.retry_budget
+            attempt_timeout = (
+                self.timeout if attempt == 1 else min(self.timeout, max(deadline - now, 1.0))
+            )
+            self.stats.requests_sent += 1
+            sent = time.monotonic()
+            error: FingerprintError
+            try:
+                response = await self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    json=body,
+                    headers={"X-Request-Id": correlation_id},
+                    timeout=attempt_timeout,
+                )
+            except httpx.TimeoutException as exc:
+                error = Timeout(
+                    f"no answer within {attempt_timeout:g} s ({type(exc).__name__})",
+                    correlation_id=correlation_id,
+                    operation=operation,
+                )
+            except httpx.HTTPError as exc:
+                error = TransportError(
+                    f"the request failed: {type(exc).__name__}: {exc}",
+                    correlation_id=correlation_id,
+                    operation=operation,
+                )
+            else:
+                elapsed_ms = round((time.monotonic() - sent) * 1000, 1)
+                if response.is_success:
+                    log.debug(
+                        "fingerprint.response",
+                        status=response.status_code,
+                        attempt=attempt,
+                        elapsed_ms=elapsed_ms,
+                    )
+                    return _decode(response, operation, correlation_id)
+                error = _error_from(response, operation, correlation_id)
+                log.debug(
+                    "fingerprint.response",
+                    status=response.status_code,
+                    code=error.code,
+                    attempt=attempt,
+                    elapsed_ms=elapsed_ms,
+                )
+            if isinstance(error, RateLimited):
+                self.stats.rate_limited += 1
+            retryable = isinstance(error, RateLimited) or (
+                idempotent and isinstance(error, ServerError | Unavailable | TransportError)
+            )
+            delay = error.retry_after
+            if delay is None:
+                delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 1)))
+            total_ms = round((time.monotonic() - started) * 1000, 1)
+            if not retryable or time.monotonic() + delay > deadline:
+                log.warning(
+                    "fingerprint.failed",
+                    status=error.status,
+                    code=error.error_code,
+                    attempt=attempt,
+                    elapsed_ms=total_ms,
+                    retry_after=error.retry_after,
+                    error=str(error),
+                )
+                raise error
+            if isinstance(error, RateLimited):
+                # Every caller of this key holds back, not only this one.
+                await self._limiter().pause(delay)
+            self.stats.retries += 1
+            log.info(
+                "fingerprint.retry",
+                status=error.status,
+                code=error.error_code,
+                attempt=attempt,
+                elapsed_ms=total_ms,
+                delay_ms=round(delay * 1000, 1),
+            )
+            await asyncio.sleep(delay)
+
+
+# --------------------------------------------------------------------------- body handling
+
+
+def _fields(**values: Any) -> dict[str, Any]:
+    """The arguments that were given, enums as their values: the API reads absent as unset."""
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items() if v is not None}
+
+
+def _decode(response: httpx.Response, operation: str, correlation_id: str) -> Any:
+    if response.status_code == 204 or not response.content.strip():
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidResponse(
+            f"the answer is not JSON: {_raw_text(response)}",
+            status=response.status_code,
+            correlation_id=correlation_id,
+            operation=operation,
+        ) from None
+
+
+def _data(body: Any) -> Any:
+    """The payload of the ``{"data": …}`` envelope; a bare object is taken as it is."""
+    if isinstance(body, dict) and "data" in body:
+        return body["data"]
+    return body
+
+
+def _list_data(body: Any, operation: str) -> Items:
+    data = _data(body)
+    if data is None:
+        return []
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise InvalidResponse("expected a list of objects in 'data'", operation=operation)
+    return data
+
+
+def _next_cursor(body: Any) -> str | None:
+    """``metadata.pagination.next_cursor`` (or ``nextCursor``); missing or empty = the end."""
+    if not isinstance(body, dict):
+        return None
+    metadata = body.get("metadata")
+    pagination = metadata.get("pagination") if isinstance(metadata, dict) else None
+    if not isinstance(pagination, dict):
+        return None
+    cursor = pagination.get("next_cursor", pagination.get("nextCursor"))
+    return str(cursor) if cursor not in (None, "") else None
+
+
+def _model(model: type[M], data: Any, operation: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidResponse(
+            f"unexpected {model.__name__}: {problems}", operation=operation
+        ) from None
+
+
+def _models(model: type[M], items: Items, operation: str) -> list[M]:
+    return [_model(model, item, operation) for item in items]
+
+
+def _secrets_registered(results: list[M]) -> list[M]:
+    """Register tokens and signing keys with the log redactor as soon as they exist."""
+    for result in results:
+        if isinstance(result, ApiKey):
+            register_secret(result.token)
+        elif isinstance(result, Webhook):
+            register_secret(result.signing_key)
+    return results
+
+
+def _shareable(items: Items) -> Items:
+    """A listing as it may be written to a shared cache: no signing keys, no secret tokens."""
+    cleaned = []
+    for item in items:
+        copy = {k: v for k, v in item.items() if k not in _SECRET_FIELDS}
+        if copy.get("type") != KeyType.PUBLIC.value:
+            copy.pop("token", None)
+        cleaned.append(copy)
+    return cleaned
+
+
+# --------------------------------------------------------------------------- error mapping
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds, from either form the header may take."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _raw_text(response: httpx.Response) -> str:
+    text = response.text.strip()
+    if len(text) > _RAW_TEXT_LIMIT:
+        text = text[:_RAW_TEXT_LIMIT] + "…"
+    return text or response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _error_from(response: httpx.Response, operation: str, correlation_id: str) -> FingerprintError:
+    """The exception a non-2xx answer stands for, with everything the API said."""
+    status = response.status_code
+    code: str | None = None
+    message: str | None = None
+    violations: tuple[Violation, ...] = ()
+    try:
+        parsed = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        parsed = None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict):
+        code = str(error["code"]) if error.get("code") is not None else None
+        message = str(error["message"]) if error.get("message") is not None else None
+        violations = tuple(
+            Violation(str(v.get("property", "")), str(v.get("message", "")))
+            for v in error.get("violations") or ()
+            if isinstance(v, dict)
+        )
+    if message is None:
+        message = _raw_text(response)
+    cls = _error_class(status, code, message)
+    return cls(
+        message,
+        status=status,
+        code=code,
+        violations=violations,
+        retry_after=_retry_after(response),
+        correlation_id=correlation_id,
+        operation=operation,
+    )
+
+
+def _error_class(status: int, code: str | None, message: str) -> type[FingerprintError]:
+    if status in (400, 409) and _PLAN_LIMIT.search(message):
+        return PlanLimitReached
+    if code == "validation.failed":
+        return ValidationFailed
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return Unavailable if code == "general.unavailable" else ServerError
+    return _BY_CODE.get(code or "", FingerprintError)
