@@ -1,0 +1,245 @@
+"""The change-request state machine: who may click what, and what a click means.
+
+Every rule about approvals lives here as a pure function of data — the request as stored, the
+person clicking, what the policy says about them, and the time — so the rules can be read in
+one place and tested as tables without Slack, a database or a clock. The workflow asks this
+module what a click means, then makes it durable with the store's atomic operations
+(``add_approval`` and the conditional ``transition``); the store, not this module, is what makes
+"runs exactly once" true when clicks race.
+
+Decisions the interface leaves open, settled here:
+
+* Checks run in a fixed order — unknown request, then who is clicking (``requests.approve``),
+  then the request's state and expiry, then self-approval, then a repeated approval — so a
+  person without the permission learns nothing but that, and an approver clicking a finished
+  request is told what happened to it rather than a rule that no longer matters.
+* The requester may always deny (withdraw) their own pending request, with or without
+  ``requests.approve``: withdrawing can only prevent a change, never cause one.
+* Any one approver's deny ends a pending request, even after other approvals: approvals say
+  "I agree", a deny says "stop", and stopping is the safe side.
+* An approver who already approved may still deny (they changed their mind before it ran).
+* A request is expired from ``expires_at`` on (inclusive) even before the sweeper has marked
+  it, and a click on it says "expired", never "denied".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from bot.changes.model import ChangeRequest, State
+
+
+class Refusal(StrEnum):
+    """Why a click changed nothing; each has its own sentence in `Refused.explain`."""
+
+    UNKNOWN_REQUEST = "unknown_request"
+    NOT_AN_APPROVER = "not_an_approver"
+    NOT_PENDING = "not_pending"
+    EXPIRED = "expired"
+    SELF_APPROVAL = "self_approval"
+    ALREADY_APPROVED = "already_approved"
+
+
+# What to say about a request that is no longer waiting, by the state it is in.
+_STATE_PHRASES: dict[State, str] = {
+    State.APPROVED: "has already been approved and is about to run",
+    State.EXECUTING: "has already been approved and is running now",
+    State.SUCCEEDED: "has already been approved and carried out",
+    State.FAILED: "was approved but failed when it ran",
+    State.DENIED: "has already been denied",
+    State.EXPIRED: "has expired",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A click that changes nothing, with enough context to tell the clicker why.
+
+    Attributes:
+        reason: which rule refused it.
+        state: the request's state when refused (``None`` for an unknown request), so the reply
+            can say "already denied" rather than a generic "not pending".
+        request_id: the request clicked, for the reply.
+        expires_at: when the request expired or expires, for the ``EXPIRED`` sentence.
+    """
+
+    reason: Refusal
+    state: State | None = None
+    request_id: str | None = None
+    expires_at: datetime | None = None
+
+    def explain(self) -> str:
+        """One sentence for an ephemeral reply, in the words a Slack user expects."""
+        subject = f"Change request {self.request_id}" if self.request_id else "This request"
+        match self.reason:
+            case Refusal.UNKNOWN_REQUEST:
+                return f"{subject} doesn't exist (any more) — nothing was changed."
+            case Refusal.NOT_AN_APPROVER:
+                return (
+                    "You can't approve or deny change requests: that needs the "
+                    "`requests.approve` permission."
+                )
+            case Refusal.SELF_APPROVAL:
+                return f"{subject} is yours, so someone else has to approve it."
+            case Refusal.ALREADY_APPROVED:
+                return (
+                    f"You already approved {self.request_id or 'this request'}; "
+                    "it needs an approval from someone else."
+                )
+            case Refusal.EXPIRED:
+                when = _format_time(self.expires_at)
+                return f"{subject} expired{when} — it was not denied. Ask again if still needed."
+            case Refusal.NOT_PENDING:
+                phrase = "is no longer waiting for approval"
+                if self.state is not None:
+                    phrase = _STATE_PHRASES.get(self.state, phrase)
+                return f"{subject} {phrase}."
+        raise AssertionError(f"unhandled refusal {self.reason!r}")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecorded:
+    """The approval counts, and the request still needs ``missing`` more."""
+
+    approvals: int
+    missing: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyToExecute:
+    """This approval completes the request: the change may run (if this caller wins the race).
+
+    Attributes:
+        approvers: every distinct approver, this click included.
+    """
+
+    approvers: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """The request ends here; ``withdrawn`` when the requester denied their own request."""
+
+    by: str
+    withdrawn: bool = False
+
+
+ApproveOutcome = Refused | ApprovalRecorded | ReadyToExecute
+DenyOutcome = Refused | Denied
+
+TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
+    {
+        (State.PENDING, State.APPROVED),
+        (State.PENDING, State.DENIED),
+        (State.PENDING, State.EXPIRED),
+        (State.APPROVED, State.EXECUTING),
+        (State.EXECUTING, State.SUCCEEDED),
+        (State.EXECUTING, State.FAILED),
+    }
+)
+"""Every allowed move; the store refuses any other so a bug cannot resurrect a request."""
+
+
+def can_transition(current: State, new: State) -> bool:
+    """Whether a request in ``current`` may move to ``new``."""
+    return (current, new) in TRANSITIONS
+
+
+def is_expired(request: ChangeRequest, now: datetime) -> bool:
+    """Whether the request is past its expiry: marked expired, or pending at/after ``expires_at``.
+
+    A request that was decided before its expiry time never becomes expired.
+    """
+    if request.state is State.EXPIRED:
+        return True
+    return request.state is State.PENDING and now >= request.expires_at
+
+
+def on_approve(
+    request: ChangeRequest | None,
+    clicker: str,
+    *,
+    may_approve: bool,
+    allow_self_approval: bool,
+    now: datetime,
+) -> ApproveOutcome:
+    """What an Approve click by ``clicker`` means for ``request`` as it stands.
+
+    Args:
+        request: the request as stored, with its approvals; ``None`` if the id is unknown.
+        clicker: the Slack user id of the person who clicked.
+        may_approve: whether the policy grants ``clicker`` ``requests.approve``.
+        allow_self_approval: the policy's ``approvals.allow_self_approval``.
+        now: the time of the click (timezone-aware).
+
+    Returns:
+        `Refused` with the reason, `ApprovalRecorded` when more approvals are needed, or
+        `ReadyToExecute` when this approval reaches ``request.required_approvals``.
+    """
+    refused = _refuse_common(request, may_approve=may_approve, now=now)
+    if refused is not None:
+        return refused
+    assert request is not None
+    if clicker == request.requester and not allow_self_approval:
+        return _refused(Refusal.SELF_APPROVAL, request)
+    if clicker in request.approvers:
+        return _refused(Refusal.ALREADY_APPROVED, request)
+    approvers = request.approvers | {clicker}
+    missing = max(0, request.required_approvals - len(approvers))
+    if missing == 0:
+        return ReadyToExecute(approvers=approvers)
+    return ApprovalRecorded(approvals=len(approvers), missing=missing)
+
+
+def on_deny(
+    request: ChangeRequest | None,
+    clicker: str,
+    *,
+    may_approve: bool,
+    allow_self_approval: bool = False,
+    now: datetime,
+) -> DenyOutcome:
+    """What a Deny click by ``clicker`` means for ``request`` as it stands.
+
+    Approvers deny; the requester may always withdraw their own pending request, whatever
+    their permissions and whatever ``allow_self_approval`` says (it only governs approving,
+    and is accepted here so both handlers call the machine the same way).
+
+    Returns:
+        `Refused` with the reason, or `Denied` (``withdrawn`` when it was the requester).
+    """
+    del allow_self_approval  # withdrawal never depends on it; see the docstring
+    is_requester = request is not None and clicker == request.requester
+    refused = _refuse_common(request, may_approve=may_approve or is_requester, now=now)
+    if refused is not None:
+        return refused
+    return Denied(by=clicker, withdrawn=is_requester)
+
+
+def _refuse_common(
+    request: ChangeRequest | None, *, may_approve: bool, now: datetime
+) -> Refused | None:
+    """The checks Approve and Deny share, in the order the module docstring gives."""
+    if request is None:
+        return Refused(Refusal.UNKNOWN_REQUEST)
+    if not may_approve:
+        return _refused(Refusal.NOT_AN_APPROVER, request)
+    if is_expired(request, now):
+        return _refused(Refusal.EXPIRED, request)
+    if request.state is not State.PENDING:
+        return _refused(Refusal.NOT_PENDING, request)
+    return None
+
+
+def _refused(reason: Refusal, request: ChangeRequest) -> Refused:
+    return Refused(
+        reason=reason, state=request.state, request_id=request.id, expires_at=request.expires_at
+    )
+
+
+def _format_time(at: datetime | None) -> str:
+    if at is None:
+        return ""
+    return " at " + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
