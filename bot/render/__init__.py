@@ -5,3 +5,50 @@ returns `Message` values (a plain ``text`` fallback and Block Kit blocks as dict
 always within Slack's limits. Every string that comes from a user or from the API is escaped
 here, and no renderer but `render_secret_delivery` ever shows a secret.
 """
+
+from bot.render.approvals import (
+    render_change_request,
+    render_request_created,
+    render_request_result,
+)
+from bot.render.blocks import Message, Reply, escape, paginate
+from bot.render.listings import (
+    render_api_keys,
+    render_environments,
+    render_fetching,
+    render_webhooks,
+)
+from bot.render.notifications import render_notification
+from bot.render.replies import (
+    render_audit,
+    render_error,
+    render_help,
+    render_refusal,
+    render_requests,
+    render_secret_delivery,
+    render_usage_error,
+    render_whoami,
+)
+
+__all__ = [
+    "Message",
+    "Reply",
+    "escape",
+    "paginate",
+    "render_api_keys",
+    "render_audit",
+    "render_change_request",
+    "render_environments",
+    "render_error",
+    "render_fetching",
+    "render_help",
+    "render_notification",
+    "render_refusal",
+    "render_request_created",
+    "render_request_result",
+    "render_requests",
+    "render_secret_delivery",
+    "render_usage_error",
+    "render_webhooks",
+    "render_whoami",
+]

@@ -260,27 +260,56 @@ def actions(*elements: dict[str, Any], block_id: str | None = None) -> Block:
     )
 
 
-def pack_lines(lines: Iterable[str], limit: int = SECTION_TEXT) -> list[str]:
-    """Join mrkdwn lines into as few texts of at most ``limit`` units as possible.
-
-    Lines are never split across texts; a single line longer than ``limit`` is clipped (item
-    renderers bound their lines well below it, so this only guards against the absurd).
-    """
-    chunks: list[str] = []
+def _packed(lines: Iterable[str], limit: int) -> list[tuple[str, int]]:
+    """(text, number of lines in it) for each text `pack_lines` makes."""
+    chunks: list[tuple[str, int]] = []
     current: list[str] = []
     size = 0
     for raw in lines:
         line = clip(raw, limit)
         extra = text_len(line) + (1 if current else 0)
         if current and size + extra > limit:
-            chunks.append("\n".join(current))
+            chunks.append(("\n".join(current), len(current)))
             current, size = [], 0
             extra = text_len(line)
         current.append(line)
         size += extra
     if current:
-        chunks.append("\n".join(current))
+        chunks.append(("\n".join(current), len(current)))
     return chunks
+
+
+def pack_lines(lines: Iterable[str], limit: int = SECTION_TEXT) -> list[str]:
+    """Join mrkdwn lines into as few texts of at most ``limit`` units as possible.
+
+    Lines are never split across texts; a single line longer than ``limit`` is clipped (item
+    renderers bound their lines well below it, so this only guards against the absurd).
+    """
+    return [text for text, _ in _packed(lines, limit)]
+
+
+def fit_lines(
+    lines: Sequence[str], *, max_blocks: int, max_chars: int, noun: str = "more"
+) -> list[Block]:
+    """Sections holding as many of ``lines`` as one message allows, then "… and N more".
+
+    For replies that must stay one message (ephemeral ones cannot be followed up reliably):
+    the first lines are kept whole and the rest are counted, never silently dropped.
+    """
+    chunks = _packed(lines, SECTION_TEXT)
+    blocks: list[Block] = []
+    used = 0
+    shown = 0
+    for text, count in chunks:
+        block = section(text)
+        if len(blocks) + 2 > max_blocks or used + block_size(block) + 200 > max_chars:
+            break
+        blocks.append(block)
+        used += block_size(block)
+        shown += count
+    if shown < len(lines):
+        blocks.append(context(f"… and {len(lines) - shown:,} {noun}"))
+    return blocks
 
 
 def block_size(block: Block) -> int:

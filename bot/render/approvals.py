@@ -1,0 +1,257 @@
+"""What people see of one change request: the approval message, its outcome, its receipt.
+
+The approval message is edited in place as the request moves on, so one function renders it
+for every state: buttons only while it can still be approved, and afterwards a line that says
+plainly what happened — an expired request says "expired", never "denied" (interface.md §5).
+``req.summary`` is mrkdwn (``*bold*``, ``code``) written by fpbot but holding names people
+typed, so it is escaped here like any outside text; formatting characters survive escaping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bot.changes.model import ChangeRequest, State
+from bot.render import ids
+from bot.render.blocks import (
+    MAX_FIELDS,
+    Block,
+    Message,
+    actions,
+    button,
+    channel,
+    code,
+    confirm,
+    context,
+    date,
+    fallback,
+    header,
+    inline,
+    mention,
+    section,
+)
+
+SUMMARY_MAX = 1000
+VALUE_MAX = 250
+DETAIL_MAX = 1000
+
+#: Field names that could hold a secret; a request should never carry one, but a renderer
+#: that posts to a channel does not rely on that.
+_SECRET_FIELDS = frozenset({"token", "signing_key", "signingkey", "secret"})
+
+#: Why each destructive action needs a second thought, shown in the Approve confirmation.
+_CONSEQUENCES: Mapping[str, str] = {
+    "envs.delete": "Deleting an environment cannot be undone.",
+    "keys.delete": "Deleting a key cannot be undone; apps using it stop working.",
+    "keys.rotate": "The old key will be disabled; apps still using it stop working.",
+    "keys.disable": "Apps using this key stop working until it is enabled again.",
+    "webhooks.delete": "Deleting a webhook cannot be undone; its events stop being sent.",
+}
+
+
+def _disables(req: ChangeRequest) -> bool:
+    for values in (req.params, req.after or {}):
+        if str(values.get("status", "")).lower() == "disabled":
+            return True
+    return False
+
+
+def consequence(req: ChangeRequest) -> str | None:
+    """What a destructive request will break, or ``None`` when it is not destructive.
+
+    Destructive: deleting an environment, key or webhook, rotating a key, disabling a key.
+    """
+    if req.action == "keys.update" and _disables(req):
+        return _CONSEQUENCES["keys.disable"]
+    return _CONSEQUENCES.get(req.action)
+
+
+def _summary(req: ChangeRequest) -> str:
+    return inline(req.summary, SUMMARY_MAX)
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return date(value)
+    return inline(str(value), VALUE_MAX)
+
+
+def _visible(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (values or {}).items() if k.lower() not in _SECRET_FIELDS}
+
+
+def change_fields(req: ChangeRequest) -> list[str]:
+    """The before → after table as section fields, one per changed attribute.
+
+    A create shows what will exist, a delete what will go, an update only what differs.
+    """
+    before, after = _visible(req.before), _visible(req.after)
+    label = {k: f"*{inline(k.replace('_', ' '), 100)}*" for k in (*before, *after)}
+    if req.before is None:
+        return [f"{label[k]}\n{_value(v)}" for k, v in after.items()]
+    if req.after is None:
+        return [f"{label[k]}\n~{_value(v)}~ (goes away)" for k, v in before.items()]
+    return [
+        f"{label[k]}\n{_value(before.get(k))} → {_value(v)}"
+        for k, v in after.items()
+        if before.get(k) != v
+    ]
+
+
+def _people(user_ids: list[str]) -> str:
+    return ", ".join(mention(u) for u in user_ids) or "nobody"
+
+
+def _approvers(req: ChangeRequest) -> list[str]:
+    seen: list[str] = []
+    for approval in sorted(req.approvals, key=lambda a: a.at):
+        if approval.user_id not in seen:
+            seen.append(approval.user_id)
+    return seen
+
+
+def _result(result: Mapping[str, Any] | None) -> str | None:
+    visible = _visible(result)
+    if not visible:
+        return None
+    parts = [f"{inline(k.replace('_', ' '), 100)}: {_value(v)}" for k, v in visible.items()]
+    return "Result: " + " · ".join(parts)
+
+
+def _failure(req: ChangeRequest) -> str:
+    error = inline(req.error or "unknown error", DETAIL_MAX)
+    code_part = f" ({code(req.error_code, 100)})" if req.error_code else ""
+    corr = f"\nCorrelation id: {code(req.correlation_id, 100)}" if req.correlation_id else ""
+    return f"{error}{code_part}{corr}"
+
+
+def _overdue(req: ChangeRequest, now: datetime) -> bool:
+    """A pending request past its expiry, before the sweeper has marked it."""
+    return req.state is State.PENDING and now >= req.expires_at
+
+
+def status_line(req: ChangeRequest, now: datetime) -> str:
+    """Where the request stands, in one short paragraph of mrkdwn."""
+    approved_by = _people(_approvers(req))
+    if req.state is State.PENDING and not _overdue(req, now):
+        return (
+            f":hourglass_flowing_sand: *Waiting for approval* — {req.approvals_missing} more "
+            f"needed · expires {date(req.expires_at)}"
+        )
+    if req.state in (State.PENDING, State.EXPIRED):
+        return (
+            f":hourglass: *Expired* {date(req.expires_at)} without enough approvals. "
+            "Nothing was changed."
+        )
+    if req.state is State.APPROVED:
+        return f":white_check_mark: *Approved* by {approved_by} — about to run."
+    if req.state is State.EXECUTING:
+        return f":gear: *Approved* by {approved_by} — running…"
+    if req.state is State.SUCCEEDED:
+        when = f" {date(req.finished_at)}" if req.finished_at else ""
+        result = _result(req.result)
+        lines = [f":white_check_mark: *Succeeded*{when} — approved by {approved_by}."]
+        return "\n".join([*lines, result] if result else lines)
+    if req.state is State.FAILED:
+        return f":x: *Failed* — approved by {approved_by}. Error: {_failure(req)}"
+    by = mention(req.decided_by) if req.decided_by else "an approver"
+    when = f" {date(req.decided_at)}" if req.decided_at else ""
+    return f":no_entry: *Denied* by {by}{when}. Nothing was changed."
+
+
+def _buttons(req: ChangeRequest) -> Block:
+    warning = consequence(req)
+    dialog = None
+    if warning is not None:
+        dialog = confirm(
+            "Approve this change?",
+            f"{inline(req.summary, 150)}\n{warning}",
+            ok="Approve",
+            cancel="Cancel",
+        )
+    return actions(
+        button("Approve", action_id=ids.APPROVE, value=req.id, style="primary", confirm=dialog),
+        button("Deny", action_id=ids.DENY, value=req.id, style="danger"),
+        block_id=ids.REQUEST_ACTIONS_BLOCK,
+    )
+
+
+def render_change_request(req: ChangeRequest, *, now: datetime) -> Message:
+    """The approval message for ``req`` in its current state.
+
+    While the request is pending (and not past its expiry) it carries Approve and Deny
+    buttons whose value is the request id; a destructive change's Approve button asks for
+    confirmation first. In any other state there are no buttons, only the outcome.
+    """
+    fields = change_fields(req)
+    approvers = _approvers(req)
+    progress = f"Approvals: {len(approvers)} of {req.required_approvals}"
+    if approvers:
+        progress += f" ({_people(approvers)})"
+    blocks: list[Block] = [
+        header(f"Change request {req.id}"),
+        section(f"{mention(req.requester)} asks to: {_summary(req)}"),
+    ]
+    if fields:
+        blocks.append(section(fields=fields[:MAX_FIELDS]))
+        if len(fields) > MAX_FIELDS:
+            blocks.append(context(f"… and {len(fields) - MAX_FIELDS} more fields"))
+    blocks.append(
+        context(f"Action {code(req.action, 100)} · requested {date(req.created_at)} · {progress}")
+    )
+    blocks.append(section(status_line(req, now), block_id=ids.REQUEST_STATUS_BLOCK))
+    if req.state is State.PENDING and not _overdue(req, now):
+        blocks.append(_buttons(req))
+    state = "expired" if _overdue(req, now) else req.state.value
+    text = f"Change request {req.id} from {mention(req.requester)}: {_summary(req)} ({state})"
+    return Message(text=fallback(text), blocks=blocks)
+
+
+def _outcome(req: ChangeRequest) -> str:
+    subject = f"Request {code(req.id, 100)} ({_summary(req)})"
+    if req.state is State.SUCCEEDED:
+        result = _result(req.result)
+        return f":white_check_mark: {subject} succeeded." + (f"\n{result}" if result else "")
+    if req.state is State.FAILED:
+        return f":x: {subject} failed: {_failure(req)}"
+    if req.state is State.DENIED:
+        by = mention(req.decided_by) if req.decided_by else "an approver"
+        return f":no_entry: {subject} was denied by {by}. Nothing was changed."
+    if req.state is State.EXPIRED:
+        return (
+            f":hourglass: {subject} expired {date(req.expires_at)} before it got enough "
+            "approvals. Nothing was changed."
+        )
+    if req.state is State.EXECUTING:
+        return f":gear: {subject} was approved and is running…"
+    if req.state is State.APPROVED:
+        return f":white_check_mark: {subject} was approved and is about to run."
+    return f":hourglass_flowing_sand: {subject} is waiting for approval."
+
+
+def render_request_result(req: ChangeRequest) -> Message:
+    """The outcome told to the requester (direct message) and in the approval thread.
+
+    Worded for both readers: it names the request rather than saying "your".
+    """
+    text = _outcome(req)
+    return Message(text=fallback(text), blocks=[section(text)])
+
+
+def render_request_created(req: ChangeRequest) -> Message:
+    """The requester's ephemeral receipt: the request id, what it waits for, when it expires."""
+    needed = req.required_approvals
+    approvals = f"{needed} approval{'s' if needed != 1 else ''}"
+    where = f" in {channel(req.approval_channel)}" if req.approval_channel else ""
+    text = (
+        f":inbox_tray: Request {code(req.id, 100)} created: {_summary(req)}\n"
+        f"It needs {approvals}{where} and expires {date(req.expires_at)}. "
+        "You will get a direct message with the outcome."
+    )
+    return Message(text=fallback(text), blocks=[section(text)])

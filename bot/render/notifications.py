@@ -1,0 +1,72 @@
+"""Failure notifications for the alerts channel.
+
+One message per failure kind (operation + error code); when the same failure repeats within
+the grouping window the notifier edits that message with this renderer and a higher count,
+so the channel gets a counter instead of a flood (interface.md §6, §8).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.render.blocks import (
+    Block,
+    Message,
+    code,
+    context,
+    date,
+    fallback,
+    header,
+    inline,
+    section,
+)
+
+DETAIL_MAX = 2000
+
+
+def render_notification(
+    *,
+    title: str,
+    operation: str,
+    error_code: str,
+    correlation_id: str,
+    detail: str,
+    count: int,
+    first_at: datetime,
+    last_at: datetime,
+) -> Message:
+    """A failure worth an operator's attention, grouped by operation and error code.
+
+    Args:
+        title: what failed, in a few words ("Management API key rejected").
+        operation: the command or change request concerned ("/fp envs", "CR-7K2M9Q").
+        error_code: the API's code or fpbot's own ("http.503", "transport").
+        correlation_id: the id that finds the log lines of the latest occurrence.
+        detail: the error message (already scrubbed of secrets by its producer).
+        count: how many times it happened in this group; above 1 the message says so.
+        first_at: when the group's first occurrence happened.
+        last_at: when the latest one happened.
+    """
+    fields = [
+        f"*Operation*\n{inline(operation, 500) or '—'}",
+        f"*Error code*\n{code(error_code, 200) if error_code else '—'}",
+        f"*Correlation id*\n{code(correlation_id, 200) if correlation_id else '—'}",
+        f"*When*\n{date(last_at)}",
+    ]
+    blocks: list[Block] = [header(f":rotating_light: {title}")]
+    blocks.append(section(fields=fields))
+    if detail.strip():
+        blocks.append(section(f"> {inline(detail, DETAIL_MAX)}"))
+    if count > 1:
+        blocks.append(
+            context(
+                f":repeat: Happened {count:,} times since {date(first_at)} "
+                f"(latest {date(last_at)})."
+            )
+        )
+    times = f" ({count} times)" if count > 1 else ""
+    text = (
+        f"fpbot failure: {inline(title, 300)}{times} — "
+        f"{inline(operation, 300)}, {inline(error_code, 200)}"
+    )
+    return Message(text=fallback(text), blocks=blocks)
