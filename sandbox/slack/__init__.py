@@ -1,0 +1,21 @@
+"""A local fake Slack: the Web API, ``response_url``s, limit checks, and a driver for the bot.
+
+Scenario tests, benchmarks and the sandbox console use it instead of a real workspace:
+`FakeSlack` answers the bot's Slack calls and records them, `SlackDriver` sends the bot signed
+commands and clicks as Slack would, and `check_message` holds Slack's limits on a message.
+"""
+
+from sandbox.slack.driver import DriverResponse, SlackDriver
+from sandbox.slack.limits import check_message
+from sandbox.slack.server import FakeSlack, Faults
+from sandbox.slack.state import RecordedCall, RecordedMessage
+
+__all__ = [
+    "DriverResponse",
+    "FakeSlack",
+    "Faults",
+    "RecordedCall",
+    "RecordedMessage",
+    "SlackDriver",
+    "check_message",
+]

@@ -1,0 +1,773 @@
+"""The fake Slack's HTTP face: Web API methods, ``response_url``s and a live feed for the console.
+
+`FakeSlack` runs a small aiohttp server on loopback that answers what fpbot asks of Slack
+(``/api/<method>`` for slack_sdk's ``AsyncWebClient(base_url=fake.api_url)``, and
+``/response/<id>`` for ``response_url`` posts) with the shapes real Slack uses, refuses what real
+Slack refuses (the limits in `sandbox.slack.limits`), and records everything in a
+`SlackState` that tests query. Fault knobs (`Faults`) make it rate-limit, fail, or refuse DMs
+on demand, so retries and delivery failures can be tested without the real service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import inspect
+import json
+import time
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.slack.limits import check_message
+from sandbox.slack.state import (
+    BOT_ID,
+    BOT_USER_ID,
+    DEFAULT_CHANNELS,
+    DEFAULT_USERGROUPS,
+    DEFAULT_USERS,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    RecordedCall,
+    RecordedMessage,
+    RecordedView,
+    ResponseUrl,
+    SlackState,
+    find_button,
+)
+
+#: Slack's 5xx page (shortened from ``samples/slack/error-5xx-server-error.html``): not JSON.
+SERVER_ERROR_HTML = """<!DOCTYPE html>
+<html lang="en">
+<head>
+\t<meta charset="utf-8">
+\t<title>Server Error | Slack</title>
+</head>
+<body>
+\t<div id="page"><div id="page_contents">
+\t\t<h1>Server Error</h1>
+\t\t<div class="card">
+\t\t\t<p>It seems like there\u2019s a problem connecting to our servers, and we\u2019re
+\t\t\tinvestigating the issue.</p>
+\t\t\t<p>Please <a href="https://status.slack.com/">check our Status page for updates</a>.</p>
+\t\t</div>
+\t</div></div>
+</body>
+</html>
+"""
+
+#: Arguments a form-encoded call sends as JSON strings.
+_JSON_ARGS = ("blocks", "attachments", "view")
+
+
+@dataclass
+class Faults:
+    """Knobs that make the next Web API calls fail the way Slack sometimes does.
+
+    Attributes:
+        rate_limit_next: the next N calls answer HTTP 429 ``ratelimited`` with ``Retry-After``.
+        server_error_next: the next N calls answer HTTP 500 with Slack's HTML error page.
+        fail_dm: ``conversations.open``, and ``chat.postMessage`` to a ``D…`` channel, fail with
+            ``cannot_dm_bot`` (the path where a secret cannot be delivered).
+        retry_after: the ``Retry-After`` seconds sent with a 429 (Slack's sample says 1; tests
+            may set 0 to stay fast).
+    """
+
+    rate_limit_next: int = 0
+    server_error_next: int = 0
+    fail_dm: bool = False
+    retry_after: int = 1
+
+
+class ApiError(Exception):
+    """A Web API refusal: HTTP 200 with ``ok: false`` and Slack's error code."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.messages = messages or []
+
+    def body(self) -> dict[str, Any]:
+        """The JSON Slack answers with."""
+        body: dict[str, Any] = {"ok": False, "error": self.error}
+        if self.messages:
+            body["response_metadata"] = {"messages": list(self.messages)}
+        return body
+
+
+class FakeSlack:
+    """A local stand-in for Slack: the Web API, ``response_url``s, and a record of it all.
+
+    Use it as an async context manager (it listens on ``127.0.0.1`` on a free port), point the
+    bot's ``AsyncWebClient`` at `api_url`, and read what happened with `messages`, `calls`,
+    `ephemerals`, `dms`, `thread` and `violations`.
+    """
+
+    def __init__(
+        self,
+        *,
+        bot_token: str = "xoxb-sandbox-token",  # noqa: S107 (a sandbox token, not a secret)
+        users: dict[str, dict[str, str]] | None = None,
+        usergroups: dict[str, list[str]] | None = None,
+        channels: dict[str, str] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Configure the workspace; nothing listens until `start` (or ``async with``).
+
+        Args:
+            bot_token: the only token the Web API accepts.
+            users: ``{user_id: {"name", "real_name", "tz"}}`` (defaults to three sample people).
+            usergroups: ``{group_id: [user ids]}``.
+            channels: ``{channel_id: name}``; other channel ids answer ``channel_not_found``.
+            clock: monotonic seconds, for ``response_url`` and ``trigger_id`` expiry (tests can
+                make thirty minutes pass at once).
+        """
+        self.bot_token = bot_token
+        self.state = SlackState(
+            users=DEFAULT_USERS if users is None else users,
+            usergroups=DEFAULT_USERGROUPS if usergroups is None else usergroups,
+            channels=DEFAULT_CHANNELS if channels is None else channels,
+            clock=clock or time.monotonic,
+        )
+        self.faults = Faults()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._streams: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
+            "conversations.open": self._conversations_open,
+            "usergroups.users.list": self._usergroups_users_list,
+            "users.info": self._users_info,
+            "views.open": self._views_open,
+            "views.publish": self._views_publish,
+        }
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The ``base_url`` for slack_sdk's clients (ends with ``/api/``)."""
+        return f"{self.url}/api/"
+
+    def web_app(self) -> web.Application:
+        """The aiohttp application, for embedding the fake in another server."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post("/response/{id}", self._handle_response_url)
+        app.router.add_get("/_console/state", self._handle_console_state)
+        app.router.add_get("/_console/events", self._handle_console_events)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port`` (port 0 picks a free one) and set `url`."""
+        runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        self._runner = runner
+        bound_port = runner.addresses[0][1]
+        self.url = f"http://{host}:{bound_port}"
+
+    async def stop(self) -> None:
+        """End the live streams and stop listening."""
+        for stream in list(self._streams):
+            stream.put_nowait(None)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- queries for tests ---------------------------------------------------------------------
+
+    @property
+    def violations(self) -> list[str]:
+        """Every Slack rule the bot broke (refused messages, over-used ``response_url``s…)."""
+        return self.state.violations
+
+    @property
+    def views(self) -> list[RecordedView]:
+        """Modals opened and Home tabs published, in order."""
+        return list(self.state.views)
+
+    def calls(self, method: str | None = None) -> list[RecordedCall]:
+        """Web API calls in order, optionally only one method's (failed attempts included)."""
+        return [c for c in self.state.calls if method is None or c.method == method]
+
+    def messages(
+        self, channel: str | None = None, *, include_ephemeral: bool = True
+    ) -> list[RecordedMessage]:
+        """Every message ever posted (deleted ones too, flagged), optionally in one channel."""
+        return [
+            m
+            for m in self.state.messages
+            if (channel is None or m.channel == channel)
+            and (include_ephemeral or m.ephemeral_for is None)
+        ]
+
+    def channel_messages(self, channel: str) -> list[RecordedMessage]:
+        """What everyone in ``channel`` sees now: not ephemeral, not deleted, threads included."""
+        return [
+            m
+            for m in self.state.messages
+            if m.channel == channel and m.ephemeral_for is None and not m.deleted
+        ]
+
+    def ephemerals(self, user: str) -> list[RecordedMessage]:
+        """Ephemeral messages shown to ``user`` in any channel (not deleted)."""
+        return [m for m in self.state.messages if m.ephemeral_for == user and not m.deleted]
+
+    def dms(self, user: str) -> list[RecordedMessage]:
+        """Messages in ``user``'s direct-message channel with the bot (not deleted)."""
+        channel = self.state.dm_channels.get(user)
+        return [] if channel is None else self.channel_messages(channel)
+
+    def thread(self, channel: str, ts: str) -> list[RecordedMessage]:
+        """The replies in the thread under message ``ts`` (the parent itself excluded)."""
+        return [
+            m
+            for m in self.state.messages
+            if m.channel == channel and m.thread_ts == ts and m.ts != ts and not m.deleted
+        ]
+
+    def message(self, channel: str, ts: str) -> RecordedMessage | None:
+        """The message at ``channel``/``ts`` (ephemeral or not, deleted or not)."""
+        for m in self.state.messages:
+            if m.channel == channel and m.ts == ts:
+                return m
+        return None
+
+    @staticmethod
+    def find_button(
+        message: RecordedMessage | dict[str, Any], action_id: str
+    ) -> dict[str, Any] | None:
+        """The button (or other element) with ``action_id`` in ``message``, with its block_id."""
+        return find_button(message, action_id)
+
+    def dm_channel(self, user: str) -> str:
+        """``user``'s stable DM channel id (what ``conversations.open`` answers)."""
+        return self.state.dm_channel(user)
+
+    def record_violation(self, text: str) -> None:
+        """Record a rule broken outside the Web API (the driver reports slow or failed acks)."""
+        self.state.record_violation(text)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 5.0,  # noqa: ASYNC109 (a polling deadline, not a cancellation scope)
+        *,
+        what: str | None = None,
+    ) -> None:
+        """Wait until ``predicate()`` holds: the bot answers after ``ack``, asynchronously.
+
+        Raises:
+            AssertionError: on timeout, describing what was awaited and what Slack did meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() >= deadline:
+                raise AssertionError(self._describe_timeout(predicate, timeout, what))
+            await asyncio.sleep(0.01)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        """A queue receiving every message created, changed or deleted, and every violation."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.state.add_listener(queue.put_nowait)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        """Stop feeding a queue returned by `subscribe`."""
+        self.state.remove_listener(queue.put_nowait)
+
+    # -- what Slack hands to the bot -------------------------------------------------------------
+
+    def new_response_url(self, channel_id: str, user_id: str, source_ts: str | None = None) -> str:
+        """Mint a ``response_url`` on this server answering ``user_id`` in ``channel_id``.
+
+        ``source_ts`` is the message a button was clicked on; for a command's URL leave it out,
+        and the last ephemeral posted through the URL becomes the one ``replace_original`` edits.
+        """
+        minted = self.state.mint_response_url(channel_id, user_id, source_ts)
+        return f"{self.url}/response/{minted.id}"
+
+    def new_trigger_id(self) -> str:
+        """Mint a ``trigger_id`` (one ``views.open`` within three seconds)."""
+        return self.state.mint_trigger_id()
+
+    def post_command_reply(self, channel: str, user: str, body: dict[str, Any] | str) -> None:
+        """Show the HTTP answer to a slash command as Slack does: a reply, ephemeral by default.
+
+        A non-empty body (``ack("…")`` in Bolt) appears at once, before anything the bot posts
+        later; ``response_type: in_channel`` makes it public.
+        """
+        payload: dict[str, Any] = {"text": body} if isinstance(body, str) else dict(body)
+        if not (payload.get("text") or payload.get("blocks")):
+            return
+        problems = check_message(payload)
+        if problems:
+            for problem in problems:
+                self.state.record_violation(f"slash command answer in {channel}: {problem}")
+            return
+        public = payload.get("response_type") == "in_channel"
+        self.state.post(
+            channel=channel,
+            text=str(payload.get("text") or ""),
+            blocks=list(payload.get("blocks") or []),
+            via="ack",
+            ephemeral_for=None if public else user,
+        )
+
+    # -- Web API -------------------------------------------------------------------------------
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        try:
+            args = await _read_args(request)
+        except ApiError as exc:
+            self.state.record_call(method, {}, exc.error)
+            return web.json_response(exc.body())
+        token = _bearer(request) or args.pop("token", None)
+        args.pop("token", None)
+        if self.faults.rate_limit_next > 0:
+            self.faults.rate_limit_next -= 1
+            self.state.record_call(method, args, "ratelimited")
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(self.faults.retry_after)},
+            )
+        if self.faults.server_error_next > 0:
+            self.faults.server_error_next -= 1
+            self.state.record_call(method, args, "server_error")
+            return web.Response(
+                status=500,
+                body=SERVER_ERROR_HTML.encode(),
+                headers={"Content-Type": "text/html"},
+            )
+        try:
+            if not token:
+                raise ApiError("not_authed")
+            if token != self.bot_token:
+                raise ApiError("invalid_auth")
+            handler = self._methods.get(method)
+            if handler is None:
+                raise ApiError("unknown_method")
+            body = handler(args)
+        except ApiError as exc:
+            self.state.record_call(method, args, exc.error)
+            return web.json_response(exc.body())
+        self.state.record_call(method, args, None)
+        return web.json_response(body)
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": f"https://{TEAM_DOMAIN}.slack.com/",
+            "team": "fpbot sandbox",
+            "user": "fpbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._postable_channel(_required(args, "channel"))
+        payload = self._checked_message(f"chat.postMessage to {channel}", args)
+        message = self.state.post(
+            channel=channel,
+            text=payload["text"],
+            blocks=payload["blocks"],
+            attachments=payload["attachments"],
+            thread_ts=_optional_str(args, "thread_ts"),
+            via="api",
+        )
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message.ts,
+            "message": message.as_slack_message(),
+        }
+
+    def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel")
+        user = _required(args, "user")
+        if not self.state.knows_channel(channel):
+            raise ApiError("channel_not_found")
+        if user not in self.state.users:
+            raise ApiError("user_not_in_channel")
+        payload = self._checked_message(f"chat.postEphemeral to {user} in {channel}", args)
+        message = self.state.post(
+            channel=channel,
+            text=payload["text"],
+            blocks=payload["blocks"],
+            attachments=payload["attachments"],
+            thread_ts=_optional_str(args, "thread_ts"),
+            ephemeral_for=user,
+            via="api",
+        )
+        return {"ok": True, "message_ts": message.ts}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel")
+        ts = _required(args, "ts")
+        if not self.state.knows_channel(channel):
+            raise ApiError("channel_not_found")
+        message = self.state.find_message(channel, ts)
+        if message is None:
+            raise ApiError("message_not_found")
+        merged = {
+            "text": args.get("text", message.text),
+            "blocks": args.get("blocks", message.blocks),
+            "attachments": args.get("attachments", message.attachments),
+        }
+        payload = self._checked_message(f"chat.update of {channel}/{ts}", merged)
+        self.state.edit(
+            message,
+            text=payload["text"],
+            blocks=payload["blocks"],
+            attachments=payload["attachments"],
+        )
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": ts,
+            "text": message.text,
+            "message": {
+                "text": message.text,
+                "user": BOT_USER_ID,
+                "blocks": message.as_slack_message()["blocks"],
+            },
+        }
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel")
+        ts = _required(args, "ts")
+        message = self.state.find_message(channel, ts)
+        if message is None:
+            raise ApiError("message_not_found")
+        self.state.delete(message)
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if "channel" in args and "users" not in args:
+            channel = str(args["channel"])
+            if not self.state.knows_channel(channel):
+                raise ApiError("channel_not_found")
+            return {"ok": True, "channel": {"id": channel}}
+        raw = args.get("users")
+        users = raw if isinstance(raw, list) else str(raw or "").split(",")
+        users = [str(u).strip() for u in users if str(u).strip()]
+        if not users:
+            raise ApiError("users_list_not_supplied")
+        if len(users) > 1:
+            raise ApiError("not_supported_in_sandbox", ["group DMs are not simulated"])
+        if users[0] not in self.state.users:
+            raise ApiError("user_not_found")
+        if self.faults.fail_dm:
+            raise ApiError("cannot_dm_bot")
+        return {"ok": True, "channel": {"id": self.state.dm_channel(users[0])}}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = _required(args, "usergroup")
+        if group not in self.state.usergroups:
+            raise ApiError("no_such_subteam")
+        return {"ok": True, "users": list(self.state.usergroups[group])}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = _required(args, "user")
+        info = self.state.users.get(user_id)
+        if info is None:
+            raise ApiError("user_not_found")
+        tz_name = info.get("tz", "UTC")
+        now = dt.datetime.now(zoneinfo.ZoneInfo(tz_name))
+        offset = now.utcoffset() or dt.timedelta()
+        name = info.get("name", user_id.lower())
+        real_name = info.get("real_name", name)
+        return {
+            "ok": True,
+            "user": {
+                "id": user_id,
+                "team_id": TEAM_ID,
+                "name": name,
+                "real_name": real_name,
+                "deleted": False,
+                "is_bot": False,
+                "tz": tz_name,
+                "tz_label": now.tzname() or tz_name,
+                "tz_offset": int(offset.total_seconds()),
+                "profile": {"real_name": real_name, "display_name": name},
+            },
+        }
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        trigger = _required(args, "trigger_id")
+        view = _view(args)
+        refusal = self.state.use_trigger_id(trigger)
+        if refusal is not None:
+            raise ApiError(refusal)
+        self._check_view(view, "modal", "views.open")
+        recorded = self.state.record_view("modal", None, view)
+        return {"ok": True, "view": {**view, "id": recorded.id, "team_id": TEAM_ID}}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = _required(args, "user_id")
+        view = _view(args)
+        if user not in self.state.users:
+            raise ApiError("user_not_found")
+        self._check_view(view, "home", f"views.publish for {user}")
+        recorded = self.state.record_view("home", user, view)
+        return {"ok": True, "view": {**view, "id": recorded.id, "team_id": TEAM_ID}}
+
+    def _postable_channel(self, channel: str) -> str:
+        if channel in self.state.users:
+            channel = self.state.dm_channel(channel)
+        if not self.state.knows_channel(channel):
+            raise ApiError("channel_not_found")
+        if self.faults.fail_dm and self.state.dm_owner(channel) is not None:
+            raise ApiError("cannot_dm_bot")
+        return channel
+
+    def _checked_message(self, where: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The message parts of ``args``, refused (and recorded) if Slack would refuse them."""
+        text = args.get("text")
+        blocks = args.get("blocks") or []
+        attachments = args.get("attachments") or []
+        if not text and not blocks and not attachments:
+            self.state.record_violation(f"{where}: no text, blocks or attachments")
+            raise ApiError("no_text")
+        problems = check_message({"text": text, "blocks": blocks})
+        if problems:
+            for problem in problems:
+                self.state.record_violation(f"{where}: {problem}")
+            raise ApiError("invalid_blocks", problems)
+        return {"text": str(text or ""), "blocks": blocks, "attachments": attachments}
+
+    def _check_view(self, view: dict[str, Any], surface: str, where: str) -> None:
+        problems = check_message(view, surface="modal" if surface == "modal" else "home")
+        if problems:
+            for problem in problems:
+                self.state.record_violation(f"{where}: {problem}")
+            raise ApiError("invalid_arguments", problems)
+
+    # -- response_url -------------------------------------------------------------------------
+
+    async def _handle_response_url(self, request: web.Request) -> web.StreamResponse:
+        url = self.state.response_urls.get(request.match_info["id"])
+        if url is None:
+            self.state.record_violation(f"POST to an unknown response_url {request.path}")
+            return web.Response(status=404, text="invalid_url")
+        try:
+            payload = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        if not isinstance(payload, dict):
+            self.state.record_violation(f"response_url {url.id}: body is not a JSON object")
+            return web.Response(status=400, text="invalid_payload")
+        refusal = self.state.response_url_refusal(url)
+        if refusal is not None:
+            self.state.record_violation(
+                f"response_url {url.id} (user {url.user} in {url.channel}): {refusal}"
+                f" after {len(url.posts)} posts"
+            )
+            return web.Response(status=404, text=refusal)
+        try:
+            self._apply_response(url, payload)
+        except ApiError as exc:
+            status = 404 if exc.error == "message_not_found" else 400
+            return web.Response(status=status, text=exc.error)
+        url.posts.append(self.state.clock())
+        return web.json_response({"ok": True})
+
+    def _apply_response(self, url: ResponseUrl, payload: dict[str, Any]) -> None:
+        where = f"response_url {url.id} (user {url.user} in {url.channel})"
+        original = self._original(url)
+        if _truthy(payload.get("delete_original")):
+            if original is None:
+                raise ApiError("message_not_found")
+            self.state.delete(original)
+            return
+        checked = self._checked_message(where, payload)
+        if _truthy(payload.get("replace_original")) and original is not None:
+            self.state.edit(
+                original,
+                text=checked["text"],
+                blocks=checked["blocks"],
+                attachments=checked["attachments"],
+            )
+            return
+        public = payload.get("response_type") == "in_channel"
+        message = self.state.post(
+            channel=url.channel,
+            text=checked["text"],
+            blocks=checked["blocks"],
+            attachments=checked["attachments"],
+            thread_ts=_optional_str(payload, "thread_ts"),
+            ephemeral_for=None if public else url.user,
+            via="response_url",
+        )
+        if not url.bound_to_click and not public:
+            url.source_ts = message.ts
+
+    def _original(self, url: ResponseUrl) -> RecordedMessage | None:
+        if url.source_ts is None:
+            return None
+        for message in self.state.messages:
+            if (
+                message.channel == url.channel
+                and message.ts == url.source_ts
+                and not message.deleted
+                and message.ephemeral_for in (None, url.user)
+            ):
+                return message
+        return None
+
+    # -- console feed -------------------------------------------------------------------------
+
+    async def _handle_console_state(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.snapshot())
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole workspace as JSON: what a console needs to draw itself from scratch."""
+        return {
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "bot": {"user_id": BOT_USER_ID, "bot_id": BOT_ID},
+            "channels": [{"id": cid, "name": name} for cid, name in self.state.channels.items()]
+            + [
+                {"id": dm, "name": f"dm-{user}", "dm_user": user}
+                for user, dm in self.state.dm_channels.items()
+            ],
+            "users": {uid: dict(info) for uid, info in self.state.users.items()},
+            "messages": [m.to_dict() for m in self.state.messages],
+            "violations": list(self.state.violations),
+        }
+
+    async def _handle_console_events(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        stream: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._streams.append(stream)
+        self.state.add_listener(stream.put_nowait)
+        try:
+            await response.write(b": connected\n\n")
+            while (event := await stream.get()) is not None:
+                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.state.remove_listener(stream.put_nowait)
+            self._streams.remove(stream)
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+    # -- diagnostics ---------------------------------------------------------------------------
+
+    def _describe_timeout(
+        self, predicate: Callable[[], bool], timeout: float, what: str | None
+    ) -> str:
+        if what is None:
+            try:
+                what = inspect.getsource(predicate).strip()
+            except (OSError, TypeError):
+                what = getattr(predicate, "__qualname__", repr(predicate))
+        lines = [f"fake Slack: timed out after {timeout}s waiting for: {what}"]
+        lines.append("last messages:")
+        for m in self.state.messages[-8:]:
+            lines.append("  " + _describe_message(m))
+        if not self.state.messages:
+            lines.append("  (none)")
+        lines.append("last calls:")
+        for c in self.state.calls[-8:]:
+            lines.append(f"  {c.method} -> {'ok' if c.ok else c.error}")
+        if not self.state.calls:
+            lines.append("  (none)")
+        if self.state.violations:
+            lines.append("violations:")
+            lines.extend(f"  {v}" for v in self.state.violations)
+        return "\n".join(lines)
+
+
+def _describe_message(m: RecordedMessage) -> str:
+    who = f" ephemeral for {m.ephemeral_for}" if m.ephemeral_for else ""
+    flags = (" [deleted]" if m.deleted else "") + (f" [edited x{m.edited}]" if m.edited else "")
+    text = m.text if len(m.text) <= 80 else m.text[:77] + "..."
+    return f"{m.channel} {m.ts} via {m.via}{who}{flags}: {text!r}"
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _read_args(request: web.Request) -> dict[str, Any]:
+    """Query string, form body or JSON body, as slack_sdk may send any of them."""
+    args: dict[str, Any] = dict(request.query)
+    if request.method == "POST" and request.can_read_body:
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except json.JSONDecodeError:
+                raise ApiError("invalid_json") from None
+            if not isinstance(body, dict):
+                raise ApiError("invalid_json")
+            args.update(body)
+        else:
+            form = await request.post()
+            args.update({k: v for k, v in form.items() if isinstance(v, str)})
+    for key in _JSON_ARGS:
+        if isinstance(args.get(key), str):
+            try:
+                args[key] = json.loads(args[key])
+            except json.JSONDecodeError:
+                raise ApiError(
+                    f"invalid_{key}_format" if key != "view" else "invalid_arguments"
+                ) from None
+    return args
+
+
+def _required(args: dict[str, Any], key: str) -> str:
+    value = args.get(key)
+    if value is None or value == "":
+        raise ApiError("invalid_arguments", [f"[ERROR] missing required field: {key}"])
+    return str(value)
+
+
+def _optional_str(args: dict[str, Any], key: str) -> str | None:
+    value = args.get(key)
+    return str(value) if value not in (None, "") else None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
+
+
+def _view(args: dict[str, Any]) -> dict[str, Any]:
+    view = args.get("view")
+    if not isinstance(view, dict):
+        raise ApiError("invalid_arguments", ["[ERROR] missing required field: view"])
+    return view
