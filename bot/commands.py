@@ -370,7 +370,11 @@ def _closing_quote(text: str, opening: int) -> int:
 def _quoted_word(text: str, start: int, usage: str) -> _Word:
     end = _closing_quote(text, start)
     if end < 0:
-        _fail(f"the quote {text[start]} at “{_excerpt(text[start:])}” is never closed", usage)
+        after = _excerpt(text[start + 1 :])
+        _fail(
+            f"the quote before “{after}” is never closed" if after else "a quote is never closed",
+            usage,
+        )
     return _Word(text[start + 1 : end], True, start, end + 1)
 
 
