@@ -1,0 +1,111 @@
+"""User-group membership, looked up through Slack and remembered for a while.
+
+A grant to a user group (``S…``) applies to its current members, so every decision about a
+user who may be in a granted group needs the group's members. Asking Slack each time would cost
+a Web API call per group per command; instead each group's member list is cached for ``ttl``
+seconds and concurrent look-ups of the same group share one call.
+
+When Slack cannot answer, the last known members are used (membership rarely changes within
+minutes); if there are none, the user is treated as not a member. Authorization must fail
+closed, and it must never fail loudly: nothing here raises into the caller.
+
+The caller supplies ``fetch_members`` (``usergroups.users.list``), so this module knows no
+Slack types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.log import get_logger
+from bot.policy import Actor, Policy
+
+log = get_logger(__name__)
+
+FetchMembers = Callable[[str], Awaitable[Sequence[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    members: frozenset[str]
+    fetched_at: float
+
+
+class GroupDirectory:
+    """Which of the policy's user groups a person is in.
+
+    Args:
+        fetch_members: returns the user ids of a group's members; may raise.
+        ttl: seconds a group's member list is trusted before it is fetched again.
+        clock: monotonic seconds; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        fetch_members: FetchMembers,
+        *,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch_members = fetch_members
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, _Entry] = {}
+        self._inflight: dict[str, asyncio.Task[frozenset[str]]] = {}
+
+    async def groups_of(self, user_id: str, group_ids: Iterable[str]) -> frozenset[str]:
+        """The groups among ``group_ids`` that ``user_id`` belongs to.
+
+        Groups are looked up concurrently; a group whose members cannot be known counts as
+        one the user is not in.
+        """
+        ids = list(dict.fromkeys(group_ids))
+        memberships = await asyncio.gather(*(self.members(group_id) for group_id in ids))
+        return frozenset(
+            g for g, members in zip(ids, memberships, strict=True) if user_id in members
+        )
+
+    async def actor(self, policy: Policy, user_id: str) -> Actor:
+        """The actor for ``user_id``, with only the groups that ``policy`` grants anything to."""
+        return Actor(user_id, await self.groups_of(user_id, sorted(policy.group_ids)))
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        """The group's members: cached, shared with concurrent callers, never raising."""
+        entry = self._cache.get(group_id)
+        if entry is not None and self._clock() - entry.fetched_at < self._ttl:
+            return entry.members
+        task = self._inflight.get(group_id)
+        if task is None:
+            task = asyncio.create_task(self._refresh(group_id))
+            self._inflight[group_id] = task
+            task.add_done_callback(lambda _: self._inflight.pop(group_id, None))
+        # One caller giving up (a cancelled request) must not cancel the others' look-up.
+        return await asyncio.shield(task)
+
+    def forget(self, group_id: str | None = None) -> None:
+        """Drop cached members (of one group, or all), e.g. on a ``subteam_members_changed``."""
+        if group_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(group_id, None)
+
+    async def _refresh(self, group_id: str) -> frozenset[str]:
+        try:
+            members = frozenset(await self._fetch_members(group_id))
+        except Exception as error:
+            stale = self._cache.get(group_id)
+            if stale is not None:
+                log.warning(
+                    "group_members_stale",
+                    group=group_id,
+                    error=repr(error),
+                    age_seconds=round(self._clock() - stale.fetched_at),
+                )
+                return stale.members
+            log.warning("group_members_unknown", group=group_id, error=repr(error))
+            return frozenset()
+        self._cache[group_id] = _Entry(members, self._clock())
+        return members
