@@ -1,0 +1,282 @@
+"""Slack's message limits as the fake enforces them: each rule passes at its edge, fails past it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.slack import check_message
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def section(text: str = "hello", **extra: Any) -> dict[str, Any]:
+    return {"type": "section", "text": mrkdwn(text), **extra}
+
+
+def button(action_id: str = "go", text: str = "Go", **extra: Any) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "text": plain(text), "value": "v", **extra}
+
+
+def actions(*elements: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "actions", "elements": list(elements)}
+
+
+def confirm(**overrides: Any) -> dict[str, Any]:
+    dialog = {
+        "title": plain("Sure?"),
+        "text": mrkdwn("This cannot be undone."),
+        "confirm": plain("Yes"),
+        "deny": plain("No"),
+    }
+    dialog.update(overrides)
+    return dialog
+
+
+def message(*blocks: dict[str, Any], text: str | None = "fallback") -> dict[str, Any]:
+    payload: dict[str, Any] = {"blocks": list(blocks)}
+    if text is not None:
+        payload["text"] = text
+    return payload
+
+
+ACCEPTED = [
+    pytest.param({"text": "just text"}, id="a plain text message is fine"),
+    pytest.param({"text": "x" * 40_000}, id="text of exactly 40000 characters is fine"),
+    pytest.param(message(*[section()] * 50), id="50 blocks fit in a message"),
+    pytest.param(message(section("x" * 3000)), id="section text of 3000 characters fits"),
+    pytest.param(
+        message({"type": "section", "fields": [mrkdwn("x" * 2000)] * 10}),
+        id="ten fields of 2000 characters fit",
+    ),
+    pytest.param(
+        message(actions(*[button(f"b{i}") for i in range(25)])), id="25 buttons fit in actions"
+    ),
+    pytest.param(
+        message({"type": "header", "text": plain("h" * 150)}), id="a header of 150 chars fits"
+    ),
+    pytest.param(message(actions(button(text="t" * 75))), id="button text of 75 fits"),
+    pytest.param(message(actions(button(value="v" * 2000))), id="button value of 2000 fits"),
+    pytest.param(message(actions(button("a" * 255))), id="an action_id of 255 fits"),
+    pytest.param(message(section(block_id="b" * 255)), id="a block_id of 255 fits"),
+    pytest.param(
+        message(actions(button("approve", style="primary"), button("deny", style="danger"))),
+        id="primary and danger are styles",
+    ),
+    pytest.param(
+        message(
+            actions(
+                button(
+                    confirm=confirm(
+                        title=plain("t" * 100),
+                        text=plain("x" * 300),
+                        confirm=plain("c" * 30),
+                        deny=plain("d" * 30),
+                        style="danger",
+                    )
+                )
+            )
+        ),
+        id="a confirm dialog at every limit fits",
+    ),
+    pytest.param(
+        message({"type": "context", "elements": [mrkdwn("c")] * 10}),
+        id="ten context elements fit",
+    ),
+    pytest.param(
+        message(section(accessory=button("acc"))), id="a button can be a section accessory"
+    ),
+    pytest.param(message({"type": "divider"}, section()), id="a divider needs nothing"),
+    pytest.param({"text": "t", "blocks": []}, id="an empty block list is fine"),
+]
+
+REFUSED = [
+    pytest.param({"text": "x" * 40_001}, "/text", id="text over 40000 characters is refused"),
+    pytest.param(message(section(), text=None), "/text", id="blocks without a fallback text"),
+    pytest.param(message(section(), text="  "), "/text", id="a blank fallback text is no fallback"),
+    pytest.param(message(*[section()] * 51), "/blocks", id="51 blocks are too many"),
+    pytest.param(message(section("x" * 3001)), "/blocks/0/text/text", id="section text over 3000"),
+    pytest.param(message(section("")), "/blocks/0/text/text", id="an empty text is refused"),
+    pytest.param(
+        message({"type": "section", "fields": [mrkdwn("f")] * 11}),
+        "/blocks/0/fields",
+        id="eleven fields are too many",
+    ),
+    pytest.param(
+        message({"type": "section", "fields": [mrkdwn("x" * 2001)]}),
+        "/blocks/0/fields/0/text",
+        id="a field over 2000 characters",
+    ),
+    pytest.param(message({"type": "section"}), "/blocks/0", id="a section needs text or fields"),
+    pytest.param(
+        message(actions(*[button(f"b{i}") for i in range(26)])),
+        "/blocks/0/elements",
+        id="26 elements in an actions block are too many",
+    ),
+    pytest.param(message(actions()), "/blocks/0/elements", id="an empty actions block"),
+    pytest.param(
+        message({"type": "header", "text": plain("h" * 151)}),
+        "/blocks/0/text/text",
+        id="a header over 150 characters",
+    ),
+    pytest.param(
+        message({"type": "header", "text": mrkdwn("*bold*")}),
+        "/blocks/0/text/type",
+        id="a header must be plain_text",
+    ),
+    pytest.param(
+        message(actions(button(text="t" * 76))),
+        "/blocks/0/elements/0/text/text",
+        id="button text over 75",
+    ),
+    pytest.param(
+        message(actions({"type": "button", "action_id": "x", "text": mrkdwn("Go")})),
+        "/blocks/0/elements/0/text/type",
+        id="button text must be plain_text",
+    ),
+    pytest.param(
+        message(actions(button(value="v" * 2001))),
+        "/blocks/0/elements/0/value",
+        id="button value over 2000",
+    ),
+    pytest.param(
+        message(actions(button("a" * 256))),
+        "/blocks/0/elements/0/action_id",
+        id="an action_id over 255",
+    ),
+    pytest.param(
+        message(section(block_id="b" * 256)), "/blocks/0/block_id", id="a block_id over 255"
+    ),
+    pytest.param(
+        message(section(block_id="same"), section(block_id="same")),
+        "/blocks/1/block_id",
+        id="block_ids are unique in a message",
+    ),
+    pytest.param(
+        message(actions(button("approve")), actions(button("approve"))),
+        "/blocks/1/elements/0/action_id",
+        id="action_ids are unique in a message",
+    ),
+    pytest.param(
+        message(actions(button(style="warning"))),
+        "/blocks/0/elements/0/style",
+        id="a style other than primary or danger",
+    ),
+    pytest.param(
+        message(actions(button(confirm=confirm(title=plain("t" * 101))))),
+        "/blocks/0/elements/0/confirm/title/text",
+        id="a confirm title over 100",
+    ),
+    pytest.param(
+        message(actions(button(confirm=confirm(text=mrkdwn("x" * 301))))),
+        "/blocks/0/elements/0/confirm/text/text",
+        id="a confirm text over 300",
+    ),
+    pytest.param(
+        message(actions(button(confirm=confirm(confirm=plain("c" * 31))))),
+        "/blocks/0/elements/0/confirm/confirm/text",
+        id="a confirm button over 30",
+    ),
+    pytest.param(
+        message(actions(button(confirm=confirm(deny=plain("d" * 31))))),
+        "/blocks/0/elements/0/confirm/deny/text",
+        id="a deny button over 30",
+    ),
+    pytest.param(
+        message(actions(button(confirm=confirm(style="blue")))),
+        "/blocks/0/elements/0/confirm/style",
+        id="a confirm style other than primary or danger",
+    ),
+    pytest.param(
+        message({"type": "context", "elements": [mrkdwn("c")] * 11}),
+        "/blocks/0/elements",
+        id="eleven context elements are too many",
+    ),
+    pytest.param(message({"type": "table"}), "/blocks/0/type", id="an unknown block type"),
+    pytest.param(
+        message(actions({"type": "slider", "action_id": "s"})),
+        "/blocks/0/elements/0/type",
+        id="an unknown element type",
+    ),
+    pytest.param(
+        message({"type": "section", "text": {"type": "markdown", "text": "x"}}),
+        "/blocks/0/text/type",
+        id="a text object of an unknown type",
+    ),
+    pytest.param(
+        message({"type": "section", "text": {"type": "mrkdwn", "text": "x", "emoji": True}}),
+        "/blocks/0/text/emoji",
+        id="emoji belongs to plain_text only",
+    ),
+    pytest.param(
+        message({"type": "section", "text": {"type": "mrkdwn"}}),
+        "/blocks/0/text/text",
+        id="a text object without text",
+    ),
+    pytest.param(message("not a block"), "/blocks/0", id="a block that is not an object"),  # type: ignore[arg-type]
+    pytest.param({"text": "t", "blocks": "[]"}, "/blocks", id="blocks that are not a list"),
+]
+
+
+@pytest.mark.parametrize("payload", ACCEPTED)
+def test_slack_accepts(payload: dict[str, Any]) -> None:
+    assert check_message(payload) == []
+
+
+@pytest.mark.parametrize(("payload", "pointer"), REFUSED)
+def test_slack_refuses_and_points_at_the_problem(payload: dict[str, Any], pointer: str) -> None:
+    problems = check_message(payload)
+    assert problems, "Slack would refuse this message"
+    assert any(
+        p.startswith("[ERROR] ") and p.endswith(f"[json-pointer:{pointer}]") for p in problems
+    ), problems
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    payload = message(section("x" * 3001), actions(button(text="t" * 76)), text=None)
+    assert len(check_message(payload)) == 3
+
+
+def modal(*blocks: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "modal", "title": plain("Title"), "blocks": list(blocks), **extra}
+
+
+def test_a_modal_holds_100_blocks_but_not_101() -> None:
+    assert check_message(modal(*[section()] * 100), surface="modal") == []
+    assert check_message(modal(*[section()] * 101), surface="modal")
+
+
+def test_a_home_tab_holds_100_blocks() -> None:
+    home = {"type": "home", "blocks": [section()] * 100}
+    assert check_message(home, surface="home") == []
+
+
+@pytest.mark.parametrize(
+    ("view", "pointer"),
+    [
+        pytest.param(modal(title=plain("t" * 25)), "/title/text", id="a modal title over 24"),
+        pytest.param(modal(submit=plain("s" * 25)), "/submit/text", id="a submit label over 24"),
+        pytest.param(
+            modal(private_metadata="m" * 3001), "/private_metadata", id="metadata over 3000"
+        ),
+        pytest.param({**modal(), "type": "home"}, "/type", id="a home view is not a modal"),
+        pytest.param({"type": "modal", "title": plain("t")}, "/blocks", id="a view needs blocks"),
+    ],
+)
+def test_slack_refuses_views(view: dict[str, Any], pointer: str) -> None:
+    problems = check_message(view, surface="modal")
+    assert any(p.endswith(f"[json-pointer:{pointer}]") for p in problems), problems
+
+
+def test_a_modal_at_its_limits_is_fine() -> None:
+    view = modal(
+        section(), title=plain("t" * 24), submit=plain("s" * 24), private_metadata="m" * 3000
+    )
+    assert check_message(view, surface="modal") == []
