@@ -28,6 +28,7 @@ from bot.render.blocks import (
     header,
     inline,
     mention,
+    pack_lines,
     section,
 )
 
@@ -121,7 +122,7 @@ def render_error(err: FingerprintError, *, what: str) -> Message:
         details.append(code(err.code, 100))
     if err.correlation_id:
         details.append(f"Correlation id: {code(err.correlation_id, 100)}")
-    blocks: list[Block] = [section("\n".join(lines))]
+    blocks: list[Block] = [section(chunk) for chunk in pack_lines(lines)]
     if details:
         blocks.append(context(" · ".join(details)))
     corr = f" (correlation id {err.correlation_id})" if err.correlation_id else ""
