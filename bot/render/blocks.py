@@ -260,23 +260,23 @@ def actions(*elements: dict[str, Any], block_id: str | None = None) -> Block:
     )
 
 
-def _packed(lines: Iterable[str], limit: int) -> list[tuple[str, int]]:
-    """(text, number of lines in it) for each text `pack_lines` makes."""
-    chunks: list[tuple[str, int]] = []
+def _packed(lines: Iterable[str], limit: int) -> list[list[str]]:
+    """The lines (each clipped to ``limit``) grouped as `pack_lines` joins them."""
+    groups: list[list[str]] = []
     current: list[str] = []
     size = 0
     for raw in lines:
         line = clip(raw, limit)
         extra = text_len(line) + (1 if current else 0)
         if current and size + extra > limit:
-            chunks.append(("\n".join(current), len(current)))
+            groups.append(current)
             current, size = [], 0
             extra = text_len(line)
         current.append(line)
         size += extra
     if current:
-        chunks.append(("\n".join(current), len(current)))
-    return chunks
+        groups.append(current)
+    return groups
 
 
 def pack_lines(lines: Iterable[str], limit: int = SECTION_TEXT) -> list[str]:
@@ -285,7 +285,11 @@ def pack_lines(lines: Iterable[str], limit: int = SECTION_TEXT) -> list[str]:
     Lines are never split across texts; a single line longer than ``limit`` is clipped (item
     renderers bound their lines well below it, so this only guards against the absurd).
     """
-    return [text for text, _ in _packed(lines, limit)]
+    return ["\n".join(group) for group in _packed(lines, limit)]
+
+
+#: Room kept for the closing "… and N more" context block of `fit_lines`.
+_MORE_LINE_ROOM = 200
 
 
 def fit_lines(
@@ -294,19 +298,26 @@ def fit_lines(
     """Sections holding as many of ``lines`` as one message allows, then "… and N more".
 
     For replies that must stay one message (ephemeral ones cannot be followed up reliably):
-    the first lines are kept whole and the rest are counted, never silently dropped.
+    the first lines are kept whole, in order, and the rest are counted, never silently
+    dropped.
     """
-    chunks = _packed(lines, SECTION_TEXT)
+    budget = max_chars - _MORE_LINE_ROOM
     blocks: list[Block] = []
-    used = 0
-    shown = 0
-    for text, count in chunks:
-        block = section(text)
-        if len(blocks) + 2 > max_blocks or used + block_size(block) + 200 > max_chars:
+    used = shown = 0
+    for group in _packed(lines, SECTION_TEXT):
+        if len(blocks) + 2 > max_blocks:
             break
-        blocks.append(block)
-        used += block_size(block)
-        shown += count
+        taken = group
+        block = section("\n".join(taken))
+        while taken and used + block_size(block) > budget:
+            taken = taken[:-1]
+            block = section("\n".join(taken))
+        if taken:
+            blocks.append(block)
+            used += block_size(block)
+            shown += len(taken)
+        if len(taken) < len(group):
+            break
     if shown < len(lines):
         blocks.append(context(f"… and {len(lines) - shown:,} {noun}"))
     return blocks

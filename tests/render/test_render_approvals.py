@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from render_checks import assert_within_limits, buttons, visible_text
 
 from bot.changes.model import Approval, ChangeRequest, State
@@ -225,3 +227,29 @@ def test_the_requester_gets_a_receipt_with_the_request_id() -> None:
     assert "Request `CR-7K2M9Q` created" in message.text
     assert "2 approvals in <#C0APPROVALS>" in message.text
     assert buttons(message) == []
+
+
+_values = st.dictionaries(
+    st.text(min_size=1, max_size=40), st.text(max_size=600) | st.none(), max_size=14
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    summary=st.text(max_size=3000),
+    before=st.none() | _values,
+    after=st.none() | _values,
+    state=st.sampled_from(State),
+    error=st.none() | st.text(max_size=3000),
+)
+def test_any_request_renders_within_limits_with_buttons_only_while_pending(
+    summary: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    state: State,
+    error: str | None,
+) -> None:
+    req = request(summary=summary, before=before, after=after, state=state, error=error)
+    message = render_change_request(req, now=NOW)
+    assert_within_limits([message, render_request_result(req), render_request_created(req)])
+    assert bool(buttons(message)) == (state is State.PENDING)

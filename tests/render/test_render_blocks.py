@@ -14,6 +14,7 @@ from bot.render.blocks import (
     confirm,
     date,
     escape,
+    fit_lines,
     header,
     inline,
     message_size,
@@ -110,3 +111,17 @@ def test_paginate_keeps_every_block_in_order_within_both_caps() -> None:
 
 def test_paginate_of_nothing_is_no_pages() -> None:
     assert paginate([]) == []
+
+
+def test_fit_lines_keeps_the_first_lines_in_order_fills_the_message_and_counts_the_rest() -> None:
+    lines = [f"line {i} " + "z" * 200 for i in range(500)]
+    blocks = fit_lines(lines, max_blocks=50, max_chars=12_000, noun="more lines")
+    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section").split("\n")
+    assert shown == lines[: len(shown)]
+    assert blocks[-1]["elements"][0]["text"] == f"… and {500 - len(shown)} more lines"
+    assert 11_000 < message_size(blocks) <= 12_000
+
+
+def test_fit_lines_adds_no_more_line_when_everything_fits() -> None:
+    blocks = fit_lines(["a", "b"], max_blocks=50, max_chars=12_000)
+    assert blocks == [section("a\nb")]
