@@ -895,8 +895,12 @@ class RotateKey(Action):
             result={"key_id": old_id, "replacement_id": new.id, "replacement_name": new.name},
             message=(
                 f"Rotated key {_code(old_id)}: replacement {_bold(new.name)} ({_code(new.id)}) "
-                + ("was created and its token sent to you by direct message; " if kind else "")
-                + f"the old key {_code(old_id)} is disabled."
+                + (
+                    "was created and its token sent to you by direct message"
+                    if kind
+                    else "was created"
+                )
+                + f"; the old key {_code(old_id)} is disabled."
             ),
         )
 
