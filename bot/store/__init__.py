@@ -1,0 +1,32 @@
+"""The store: where change requests, approvals, the audit trail and notification groups live.
+
+SQLite by default, PostgreSQL through ``DATABASE_URL``; the schema migrates itself on start.
+"""
+
+from bot.store.guard import SecretRefused, refuse_secrets
+from bot.store.migrations import LATEST_VERSION, SchemaTooNew
+from bot.store.store import (
+    DuplicateRequest,
+    InvalidTransition,
+    NotificationSlot,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    UnknownRequest,
+    new_request_id,
+)
+
+__all__ = [
+    "LATEST_VERSION",
+    "DuplicateRequest",
+    "InvalidTransition",
+    "NotificationSlot",
+    "SchemaTooNew",
+    "SecretRefused",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "UnknownRequest",
+    "new_request_id",
+    "refuse_secrets",
+]

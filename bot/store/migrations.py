@@ -1,0 +1,198 @@
+"""Creating and upgrading the schema in place, every time fpbot starts.
+
+fpbot is deployed by people who will not run a separate migration command, so the store
+migrates itself on start: a ``schema_version`` table records which numbered steps have run,
+and the missing ones run in order, all in one transaction. Several replicas may start at
+once; on PostgreSQL they queue on an advisory lock, and on SQLite the transaction begins
+``IMMEDIATE`` (see `bot.store.store`), so exactly one of them applies each step and the others
+find it done. PostgreSQL and SQLite both roll DDL back with the transaction, so a step that
+fails leaves the database as it was.
+
+Each step describes the tables *as they were at that version* and never imports the current
+ones from `bot.store.schema`: an old step must keep producing the same result forever. To
+change the schema, append a step; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.store.schema import JSONText, UTCDateTime
+
+# pg_advisory_xact_lock key shared by every fpbot replica: the bytes of "fpbot:sv".
+ADVISORY_LOCK_KEY = int.from_bytes(b"fpbot:sv", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer fpbot than this one; running would corrupt it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered step; ``apply`` runs inside the migration transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_requests_approvals_audit(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "change_requests",
+        md,
+        Column("id", String(32), primary_key=True),
+        Column("action", String(64), nullable=False),
+        Column("params", JSONText, nullable=False),
+        Column("summary", Text, nullable=False),
+        Column("requester", String(64), nullable=False),
+        Column("channel_id", String(64), nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("required_approvals", Integer, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("expires_at", UTCDateTime, nullable=False),
+        Column("before", JSONText),
+        Column("after", JSONText),
+        Column("decided_by", String(64)),
+        Column("decided_at", UTCDateTime),
+        Column("executing_since", UTCDateTime),
+        Column("finished_at", UTCDateTime),
+        Column("result", JSONText),
+        Column("error", Text),
+        Column("error_code", String(128)),
+        Column("correlation_id", String(128), nullable=False),
+        Column("approval_channel", String(64)),
+        Column("approval_ts", String(64)),
+        Column("version", Integer, nullable=False),
+        Index("ix_change_requests_state_expires_at", "state", "expires_at"),
+        Index("ix_change_requests_requester", "requester"),
+    )
+    Table(
+        "approvals",
+        md,
+        Column(
+            "request_id",
+            String(32),
+            ForeignKey("change_requests.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("user_id", String(64), nullable=False),
+        Column("at", UTCDateTime, nullable=False),
+        UniqueConstraint("request_id", "user_id", name="uq_approvals_request_user"),
+    )
+    Table(
+        "audit_events",
+        md,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("at", UTCDateTime, nullable=False),
+        Column("kind", String(64), nullable=False),
+        Column("actor", String(64), nullable=False),
+        Column("request_id", String(32)),
+        Column("detail", Text, nullable=False),
+        Column("correlation_id", String(128), nullable=False),
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_request_id", "request_id"),
+    )
+    md.create_all(conn)
+
+
+def _v2_notifications(conn: Connection) -> None:
+    md = MetaData()
+    Table(
+        "notifications",
+        md,
+        Column("key", String(255), primary_key=True),
+        Column("channel", String(64)),
+        Column("ts", String(64)),
+        Column("count", Integer, nullable=False),
+        Column("first_at", UTCDateTime, nullable=False),
+        Column("last_at", UTCDateTime, nullable=False),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "change requests, approvals and the audit trail", _v1_requests_approvals_audit),
+    Migration(2, "grouped failure notifications", _v2_notifications),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+schema_version_table = Table(
+    "schema_version",
+    MetaData(),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+
+async def migrate(engine: AsyncEngine, *, target: int = LATEST_VERSION) -> int:
+    """Bring the schema up to ``target`` (the latest by default) and return its version.
+
+    Safe to run any number of times and from several processes at once. ``engine`` must
+    begin write transactions the way `bot.store.store` configures it (``IMMEDIATE`` on SQLite).
+
+    Raises:
+        SchemaTooNew: the database is at a version this code does not know.
+    """
+    async with engine.begin() as conn:
+        return await conn.run_sync(_migrate, target)
+
+
+async def current_version(engine: AsyncEngine) -> int:
+    """The schema's version, 0 for an empty database."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current_version)
+
+
+def _current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, schema_version_table.name):
+        return 0
+    return int(
+        conn.execute(
+            select(func.coalesce(func.max(schema_version_table.c.version), 0))
+        ).scalar_one()
+    )
+
+
+def _migrate(conn: Connection, target: int) -> int:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    schema_version_table.create(conn, checkfirst=True)
+    version = _current_version(conn)
+    if version > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"the database schema is at version {version} but this fpbot knows only up to "
+            f"{LATEST_VERSION}; run a newer fpbot"
+        )
+    for step in MIGRATIONS:
+        if version < step.version <= target:
+            step.apply(conn)
+            conn.execute(
+                schema_version_table.insert().values(
+                    version=step.version,
+                    description=step.description,
+                    applied_at=datetime.now(UTC),
+                )
+            )
+            version = step.version
+    return version

@@ -1,0 +1,146 @@
+"""The tables as the running code sees them, and the two column types they need.
+
+This is the *current* shape of the database, used to build queries. Creating and changing
+tables is the job of `bot.store.migrations`, whose steps are frozen: a migration never reads
+these definitions, so editing a table here without adding a migration step is caught by the
+test that compares the two.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database.
+
+    PostgreSQL keeps the zone (``timestamptz``); SQLite has no such type, so values are stored
+    as naive UTC text, which still sorts and compares correctly. A naive datetime is refused
+    rather than guessed at: a wrong zone would expire requests hours early or late.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to the store; use an aware (UTC) one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """A JSON value kept as text, the same on SQLite and PostgreSQL.
+
+    Text rather than ``jsonb`` because nothing queries inside these values, and one encoding
+    keeps both databases byte-for-byte comparable. Non-JSON values fail at write time.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+metadata = MetaData()
+
+change_requests = Table(
+    "change_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("action", String(64), nullable=False),
+    Column("params", JSONText, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("requester", String(64), nullable=False),
+    Column("channel_id", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("required_approvals", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("before", JSONText),
+    Column("after", JSONText),
+    Column("decided_by", String(64)),
+    Column("decided_at", UTCDateTime),
+    Column("executing_since", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("result", JSONText),
+    Column("error", Text),
+    Column("error_code", String(128)),
+    Column("correlation_id", String(128), nullable=False),
+    Column("approval_channel", String(64)),
+    Column("approval_ts", String(64)),
+    Column("version", Integer, nullable=False),
+    Index("ix_change_requests_state_expires_at", "state", "expires_at"),
+    Index("ix_change_requests_requester", "requester"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column(
+        "request_id",
+        String(32),
+        ForeignKey("change_requests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("request_id", "user_id", name="uq_approvals_request_user"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("request_id", String(32)),
+    Column("detail", Text, nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_request_id", "request_id"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("channel", String(64)),
+    Column("ts", String(64)),
+    Column("count", Integer, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,577 @@
+"""The durable store: change requests, approvals, the audit trail and notification groups.
+
+Everything that must survive a restart or be shared between replicas lives here, behind a
+small async API built on SQLAlchemy Core. SQLite (through aiosqlite) is the default and
+PostgreSQL (through asyncpg) is used when ``DATABASE_URL`` says so; both run the same
+statements.
+
+"Runs exactly once" rests on two operations being atomic on both databases:
+
+* `Store.add_approval` is one ``INSERT … ON CONFLICT DO NOTHING`` against a unique
+  ``(request_id, user_id)``, so a person's approval counts once however often they click.
+* `Store.transition` is one ``UPDATE … WHERE id = :id AND state = :expected``: of any number of
+  callers racing to move a request out of a state, exactly one sees a row updated. On
+  PostgreSQL (READ COMMITTED) a second updater waits for the first and re-checks the ``WHERE``
+  against the committed row; on SQLite writers are serialised by the database lock.
+
+SQLite notes: write transactions begin ``IMMEDIATE`` (taking the write lock up front, so a
+transaction never fails trying to upgrade a read lock), the database runs in WAL mode so
+readers don't block the writer, and a busy timeout makes waiting writers queue instead of
+failing with "database is locked". An in-memory database has a single connection, so its
+operations are serialised in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, case, event, or_, select, text, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from bot.changes.machine import can_transition
+from bot.changes.model import Approval, AuditEvent, ChangeRequest, State
+from bot.settings import sqlalchemy_url
+from bot.store.guard import refuse_secrets
+from bot.store.migrations import migrate
+from bot.store.schema import approvals, audit_events, change_requests, notifications
+
+# Crockford's base32: no I, L, O or U, so an id read aloud or retyped is unambiguous.
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Fields a transition or an update may set; the rest are fixed when the request is made, and
+# state and version change only through `Store.transition` and the store itself.
+MUTABLE_FIELDS = frozenset(
+    {
+        "summary",
+        "before",
+        "after",
+        "decided_by",
+        "decided_at",
+        "executing_since",
+        "finished_at",
+        "result",
+        "error",
+        "error_code",
+        "correlation_id",
+        "approval_channel",
+        "approval_ts",
+    }
+)
+_GUARDED_FIELDS = ("params", "before", "after", "result", "summary", "error")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_TIMEOUT = 5.0  # seconds; a health check must answer long before a load balancer gives up
+
+
+def new_request_id() -> str:
+    """A fresh request id such as ``CR-7K2M9Q``: short enough to type, 30 random bits.
+
+    Ids are not the access control (the policy is), so 30 bits only need to make collisions
+    rare; `Store.create` refuses a duplicate with `DuplicateRequest` and the caller draws again.
+    """
+    return "CR-" + "".join(secrets.choice(_CROCKFORD) for _ in range(6))
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or refused to work; the message says why, without
+    credentials."""
+
+
+class DuplicateRequest(StoreError):
+    """A request with this id already exists."""
+
+
+class UnknownRequest(StoreError, LookupError):
+    """No request has this id."""
+
+
+class InvalidTransition(StoreError, ValueError):
+    """The state machine does not allow this move (`bot.changes.machine.TRANSITIONS`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSlot:
+    """Where a failure notification with this key stands in its grouping window.
+
+    Attributes:
+        key: "the same failure": operation and error code.
+        is_new: this caller claimed a new group and should post the message, then call
+            `Store.set_notification_ts`.
+        count: how many times the failure happened in this group, this one included.
+        channel, ts: the group's message, or ``None`` while its first poster has not yet
+            saved it (the count is kept; the next occurrence edits the message).
+        first_at: when the group started.
+    """
+
+    key: str
+    is_new: bool
+    count: int
+    channel: str | None
+    ts: str | None
+    first_at: datetime
+
+
+class Store:
+    """fpbot's durable state. Create with `Store.connect`; close with `Store.close`."""
+
+    def __init__(self, engine: AsyncEngine, *, serialise: bool) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(fpbot_write=True)
+        self._dialect = engine.dialect.name
+        self._lock: asyncio.Lock | None = asyncio.Lock() if serialise else None
+
+    @classmethod
+    async def connect(cls, url: str, *, pool_size: int = 5) -> Store:
+        """Open the database at ``url`` and bring its schema up to date.
+
+        Args:
+            url: ``sqlite:///path``, ``postgres://…`` or ``postgresql://…`` (the async drivers
+                are chosen here), or a SQLAlchemy ``+aiosqlite``/``+asyncpg`` URL.
+            pool_size: connections kept open per process.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached or migrated.
+        """
+        url = sqlalchemy_url(url)
+        parsed = make_url(url)
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        memory = is_sqlite and parsed.database in (None, "", ":memory:")
+        kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite}
+        if not memory:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
+        if is_sqlite:
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        else:
+            kwargs["connect_args"] = {"timeout": 10}
+        engine = create_async_engine(url, **kwargs)
+        if is_sqlite:
+            _configure_sqlite(engine, memory=memory)
+        store = cls(engine, serialise=memory)
+        try:
+            async with store._guard():
+                await migrate(store._writer)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Release every connection."""
+        await self._engine.dispose()
+
+    async def ping(self) -> None:
+        """Check the database answers within `PING_TIMEOUT` seconds (for ``/healthz``).
+
+        Raises:
+            StoreUnavailable: it does not.
+        """
+        try:
+            async with asyncio.timeout(PING_TIMEOUT), self._read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"the database did not answer within {PING_TIMEOUT:g}s") from exc
+
+    # ── change requests ─────────────────────────────────────────────────────────────────
+
+    async def create(self, request: ChangeRequest) -> None:
+        """Store a new request (at version 1) with any approvals it already carries.
+
+        Raises:
+            DuplicateRequest: the id is taken.
+            SecretRefused: a field holds something that looks like a secret.
+        """
+        _refuse_secrets_in({f: getattr(request, f) for f in _GUARDED_FIELDS})
+        row = _row_of(request)
+        row["version"] = 1
+        try:
+            async with self._write() as conn:
+                await conn.execute(change_requests.insert().values(**row))
+                if request.approvals:
+                    await conn.execute(
+                        approvals.insert(),
+                        [
+                            {"request_id": request.id, "user_id": a.user_id, "at": a.at}
+                            for a in request.approvals
+                        ],
+                    )
+        except sa_exc.IntegrityError as exc:
+            raise DuplicateRequest(f"change request {request.id} already exists") from exc
+
+    async def get(self, request_id: str) -> ChangeRequest | None:
+        """The request with its approvals (oldest first), or ``None``."""
+        async with self._read() as conn:
+            return await _load(conn, request_id)
+
+    async def add_approval(self, request_id: str, user_id: str, at: datetime) -> bool:
+        """Record ``user_id``'s approval; ``False`` if they had already approved.
+
+        Atomic: of concurrent calls for the same person exactly one returns ``True``. It does
+        not look at the request's state: whether the approval *counts* is decided by the
+        conditional `transition` that follows it.
+
+        Raises:
+            UnknownRequest: no request has this id.
+        """
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(approvals)
+            .values(request_id=request_id, user_id=user_id, at=at)
+            .on_conflict_do_nothing(index_elements=["request_id", "user_id"])
+        )
+        try:
+            async with self._write() as conn:
+                result = await conn.execute(statement)
+        except sa_exc.IntegrityError as exc:  # the foreign key: no such request
+            raise UnknownRequest(f"no change request {request_id}") from exc
+        return bool(result.rowcount == 1)
+
+    async def transition(
+        self, request_id: str, expected: State, new: State, **fields: Any
+    ) -> ChangeRequest | None:
+        """Move the request from ``expected`` to ``new`` if it is still in ``expected``.
+
+        One conditional ``UPDATE``, so among concurrent callers exactly one wins. The winner
+        gets the updated request (version bumped, ``fields`` set); everyone else gets ``None``
+        — the request was in another state, or does not exist.
+
+        Args:
+            fields: any of `MUTABLE_FIELDS`, e.g. ``decided_by``, ``executing_since``, ``result``.
+
+        Raises:
+            InvalidTransition: the state machine forbids ``expected`` → ``new``.
+            TypeError: a field that cannot be changed.
+            SecretRefused: a field holds something that looks like a secret.
+        """
+        if not can_transition(expected, new):
+            raise InvalidTransition(f"a request cannot go from {expected} to {new}")
+        values = _checked_fields(fields)
+        statement = (
+            update(change_requests)
+            .where(change_requests.c.id == request_id, change_requests.c.state == expected.value)
+            .values(state=new.value, version=change_requests.c.version + 1, **values)
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+            if result.rowcount != 1:
+                return None
+            return await _load(conn, request_id)
+
+    async def update_fields(self, request_id: str, **fields: Any) -> ChangeRequest | None:
+        """Set fields without changing state (e.g. the approval message's channel and ts).
+
+        Returns:
+            The updated request (version bumped), or ``None`` if there is no such request.
+
+        Raises:
+            TypeError: a field that cannot be changed.
+            SecretRefused: a field holds something that looks like a secret.
+        """
+        values = _checked_fields(fields)
+        statement = (
+            update(change_requests)
+            .where(change_requests.c.id == request_id)
+            .values(version=change_requests.c.version + 1, **values)
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+            if result.rowcount != 1:
+                return None
+            return await _load(conn, request_id)
+
+    async def list_requests(
+        self,
+        *,
+        states: Iterable[State] | None = None,
+        requester: str | None = None,
+        limit: int = 50,
+    ) -> list[ChangeRequest]:
+        """Requests, newest first, optionally only in ``states`` or made by ``requester``."""
+        query = select(change_requests)
+        if states is not None:
+            query = query.where(change_requests.c.state.in_([s.value for s in states]))
+        if requester is not None:
+            query = query.where(change_requests.c.requester == requester)
+        query = query.order_by(change_requests.c.created_at.desc(), change_requests.c.id.desc())
+        async with self._read() as conn:
+            return await _load_many(conn, query.limit(limit))
+
+    async def due_for_expiry(self, now: datetime) -> list[ChangeRequest]:
+        """Pending requests whose ``expires_at`` is at or before ``now``, oldest expiry first."""
+        query = (
+            select(change_requests)
+            .where(
+                change_requests.c.state == State.PENDING.value,
+                change_requests.c.expires_at <= now,
+            )
+            .order_by(change_requests.c.expires_at)
+        )
+        async with self._read() as conn:
+            return await _load_many(conn, query)
+
+    async def stale_executing(self, older_than: datetime) -> list[ChangeRequest]:
+        """Requests executing since ``older_than`` or earlier: a replica died mid-change."""
+        query = (
+            select(change_requests)
+            .where(
+                change_requests.c.state == State.EXECUTING.value,
+                or_(
+                    change_requests.c.executing_since.is_(None),
+                    change_requests.c.executing_since <= older_than,
+                ),
+            )
+            .order_by(change_requests.c.executing_since)
+        )
+        async with self._read() as conn:
+            return await _load_many(conn, query)
+
+    # ── the audit trail ─────────────────────────────────────────────────────────────────
+
+    async def record(self, event: AuditEvent) -> None:
+        """Append ``event`` to the trail (its ``id`` is assigned here).
+
+        Raises:
+            SecretRefused: the detail holds something that looks like a secret.
+        """
+        refuse_secrets("audit.detail", event.detail)
+        async with self._write() as conn:
+            await conn.execute(
+                audit_events.insert().values(
+                    at=event.at,
+                    kind=event.kind,
+                    actor=event.actor,
+                    request_id=event.request_id,
+                    detail=event.detail,
+                    correlation_id=event.correlation_id,
+                )
+            )
+
+    async def audit(self, limit: int = 20, request_id: str | None = None) -> list[AuditEvent]:
+        """The last ``limit`` events (of one request, if given), newest first."""
+        query = select(audit_events)
+        if request_id is not None:
+            query = query.where(audit_events.c.request_id == request_id)
+        query = query.order_by(audit_events.c.at.desc(), audit_events.c.id.desc()).limit(limit)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            AuditEvent(
+                at=row.at,
+                kind=row.kind,
+                actor=row.actor,
+                request_id=row.request_id,
+                detail=row.detail,
+                correlation_id=row.correlation_id,
+                id=row.id,
+            )
+            for row in rows
+        ]
+
+    # ── notification groups ─────────────────────────────────────────────────────────────
+
+    async def notification_slot(
+        self, key: str, now: datetime, window: timedelta
+    ) -> NotificationSlot:
+        """Join the group of failures with this key, or start a new one.
+
+        One atomic upsert: if a group with this key started less than ``window`` before
+        ``now``, its count goes up by one and its message (if saved yet) is returned;
+        otherwise this caller claims a fresh group (``is_new``, count 1) and should post,
+        then call `set_notification_ts`.
+        """
+        cutoff = now - window
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        base = insert(notifications).values(
+            key=key, channel=None, ts=None, count=1, first_at=now, last_at=now
+        )
+        current = notifications.c.first_at > cutoff
+        statement = base.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "count": case((current, notifications.c.count + 1), else_=1),
+                "channel": case((current, notifications.c.channel), else_=None),
+                "ts": case((current, notifications.c.ts), else_=None),
+                "first_at": case((current, notifications.c.first_at), else_=base.excluded.first_at),
+                "last_at": base.excluded.last_at,
+            },
+        ).returning(
+            notifications.c.count,
+            notifications.c.channel,
+            notifications.c.ts,
+            notifications.c.first_at,
+        )
+        async with self._write() as conn:
+            count, channel, ts, first_at = (await conn.execute(statement)).one()
+        return NotificationSlot(
+            key=key, is_new=count == 1, count=count, channel=channel, ts=ts, first_at=first_at
+        )
+
+    async def set_notification_ts(self, key: str, channel: str, ts: str) -> None:
+        """Remember the message a new group was posted as, so later occurrences edit it."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(notifications)
+                .where(notifications.c.key == key)
+                .values(channel=channel, ts=ts)
+            )
+
+    # ── plumbing ────────────────────────────────────────────────────────────────────────
+
+    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._transaction(self._engine)
+
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._transaction(self._writer)
+
+    @asynccontextmanager
+    async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        serial: AbstractAsyncContextManager[Any] = self._lock or nullcontext()
+        async with self._guard(), serial, engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Turn "the database is not there" into `StoreUnavailable`, whatever the driver."""
+        try:
+            yield
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
+            raise StoreUnavailable(_describe(exc)) from exc
+        except sa_exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(_describe(exc)) from exc
+            raise
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot reach the database: {type(exc).__name__}") from exc
+
+
+def _describe(exc: sa_exc.SQLAlchemyError) -> str:
+    # The original driver message, without SQLAlchemy's statement and parameters (which may
+    # hold user data); connection URLs are never part of these messages.
+    original = getattr(exc, "orig", None) or exc
+    return f"the database is unavailable: {type(original).__name__}: {original}".strip()
+
+
+def _configure_sqlite(engine: AsyncEngine, *, memory: bool) -> None:
+    """WAL, a busy timeout, enforced foreign keys, and fpbot's own BEGIN statements."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control away from the sqlite3 module so BEGIN is ours.
+        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: SyncConnection) -> None:
+        write = conn.get_execution_options().get("fpbot_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _checked_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - MUTABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"cannot set {', '.join(unknown)} on a change request")
+    _refuse_secrets_in({k: v for k, v in fields.items() if k in _GUARDED_FIELDS})
+    return dict(fields)
+
+
+def _refuse_secrets_in(values: Mapping[str, Any]) -> None:
+    for name, value in values.items():
+        refuse_secrets(name, value)
+
+
+def _row_of(request: ChangeRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "action": request.action,
+        "params": request.params,
+        "summary": request.summary,
+        "requester": request.requester,
+        "channel_id": request.channel_id,
+        "state": request.state.value,
+        "required_approvals": request.required_approvals,
+        "created_at": request.created_at,
+        "expires_at": request.expires_at,
+        "before": request.before,
+        "after": request.after,
+        "decided_by": request.decided_by,
+        "decided_at": request.decided_at,
+        "executing_since": request.executing_since,
+        "finished_at": request.finished_at,
+        "result": request.result,
+        "error": request.error,
+        "error_code": request.error_code,
+        "correlation_id": request.correlation_id,
+        "approval_channel": request.approval_channel,
+        "approval_ts": request.approval_ts,
+    }
+
+
+def _request_of(row: Row[Any], approved: Sequence[Approval]) -> ChangeRequest:
+    return ChangeRequest(
+        id=row.id,
+        action=row.action,
+        params=row.params,
+        summary=row.summary,
+        requester=row.requester,
+        channel_id=row.channel_id,
+        state=State(row.state),
+        required_approvals=row.required_approvals,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        before=row.before,
+        after=row.after,
+        approvals=tuple(approved),
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        executing_since=row.executing_since,
+        finished_at=row.finished_at,
+        result=row.result,
+        error=row.error,
+        error_code=row.error_code,
+        correlation_id=row.correlation_id,
+        approval_channel=row.approval_channel,
+        approval_ts=row.approval_ts,
+        version=row.version,
+    )
+
+
+async def _load(conn: AsyncConnection, request_id: str) -> ChangeRequest | None:
+    query = select(change_requests).where(change_requests.c.id == request_id)
+    found = await _load_many(conn, query)
+    return found[0] if found else None
+
+
+async def _load_many(conn: AsyncConnection, query: Any) -> list[ChangeRequest]:
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return []
+    by_request: dict[str, list[Approval]] = {row.id: [] for row in rows}
+    approval_rows = await conn.execute(
+        select(approvals)
+        .where(approvals.c.request_id.in_(list(by_request)))
+        .order_by(approvals.c.at, approvals.c.user_id)
+    )
+    for a in approval_rows:
+        by_request[a.request_id].append(Approval(user_id=a.user_id, at=a.at))
+    return [_request_of(row, by_request[row.id]) for row in rows]
