@@ -354,6 +354,52 @@ def paginate(
     return pages
 
 
+def paginate_lines(
+    lines: Iterable[str],
+    *,
+    max_blocks: int = MAX_BLOCKS,
+    max_chars: int = MESSAGE_CHARS,
+) -> list[list[Block]]:
+    """Lay lines out as sections, page by page, filling each page to its budget.
+
+    Unlike `pack_lines` followed by `paginate`, a page's last section is cut to the room
+    that is left rather than moved whole to the next page, so a long listing needs fewer
+    messages. Lines stay whole and in order; each page is at most ``max_blocks`` sections
+    and ``max_chars`` of serialised blocks.
+    """
+    overhead = block_size(section("x")) - len('"x"')  # a section's JSON around its text
+    pages: list[list[Block]] = []
+    page: list[Block] = []
+    used = 0
+    current: list[str] = []
+    length = serialised = 0  # of the current section's text, raw and as JSON
+    for raw in lines:
+        line = clip(raw, SECTION_TEXT)
+        line_json = _json_len(line)
+        if current:
+            grown, grown_json = length + 1 + text_len(line), serialised + 2 + line_json
+            if grown <= SECTION_TEXT and used + overhead + grown_json <= max_chars:
+                current.append(line)
+                length, serialised = grown, grown_json
+                continue
+            page.append(section("\n".join(current)))
+            used += overhead + serialised
+        if page and (len(page) >= max_blocks or used + overhead + line_json > max_chars):
+            pages.append(page)
+            page, used = [], 0
+        current, length, serialised = [line], text_len(line), line_json
+    if current:
+        page.append(section("\n".join(current)))
+    if page:
+        pages.append(page)
+    return pages
+
+
+def _json_len(text: str) -> int:
+    """Length of ``text`` once serialised as a JSON string, without its quotes."""
+    return text_len(json.dumps(text, ensure_ascii=False)) - 2
+
+
 def message_size(blocks: Sequence[Block]) -> int:
     """Serialised size of a message's blocks."""
     return sum(block_size(b) for b in blocks)

@@ -24,8 +24,7 @@ from bot.render.blocks import (
     fallback,
     header,
     inline,
-    pack_lines,
-    paginate,
+    paginate_lines,
     section,
 )
 
@@ -46,11 +45,10 @@ def _paged(title: str, lines: Sequence[str], intro: Sequence[Block] = ()) -> lis
     The first message carries ``intro`` (e.g. the filters); later ones say which part they
     are, "(continued, 2/3)", so a reader scrolling the channel knows nothing is missing.
     """
-    body = [section(chunk) for chunk in pack_lines(lines)]
     widest_header = header("x" * 150)
     reserve = block_size(widest_header) + sum(block_size(b) for b in intro)
-    pages = paginate(
-        body, max_blocks=MAX_BLOCKS - 1 - len(intro), max_chars=MESSAGE_CHARS - reserve
+    pages = paginate_lines(
+        lines, max_blocks=MAX_BLOCKS - 1 - len(intro), max_chars=MESSAGE_CHARS - reserve
     )
     messages: list[Message] = []
     for number, page in enumerate(pages, start=1):

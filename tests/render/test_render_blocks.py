@@ -20,6 +20,7 @@ from bot.render.blocks import (
     message_size,
     pack_lines,
     paginate,
+    paginate_lines,
     section,
     text_len,
 )
@@ -125,3 +126,22 @@ def test_fit_lines_keeps_the_first_lines_in_order_fills_the_message_and_counts_t
 def test_fit_lines_adds_no_more_line_when_everything_fits() -> None:
     blocks = fit_lines(["a", "b"], max_blocks=50, max_chars=12_000)
     assert blocks == [section("a\nb")]
+
+
+@given(st.lists(st.text(max_size=400), max_size=300))
+def test_paginate_lines_keeps_every_line_in_order_within_the_caps(lines: list[str]) -> None:
+    lines = [inline(line) or "-" for line in lines]
+    pages = paginate_lines(lines, max_blocks=49, max_chars=11_000)
+    texts = [block["text"]["text"] for page in pages for block in page]
+    assert [line for text in texts for line in text.split("\n")] == lines
+    for page in pages:
+        assert 0 < len(page) <= 49
+        assert message_size(page) <= 11_000
+        assert all(text_len(block["text"]["text"]) <= 3000 for block in page)
+
+
+def test_paginate_lines_needs_no_more_pages_than_whole_sections_would() -> None:
+    lines = [f"item {i} " + "w" * (i * 53 % 300) for i in range(2000)]
+    filled = paginate_lines(lines, max_chars=12_000)
+    whole = paginate([section(t) for t in pack_lines(lines)], max_chars=12_000)
+    assert len(filled) < len(whole)
