@@ -11,7 +11,7 @@ from bot.render.approvals import (
     render_request_created,
     render_request_result,
 )
-from bot.render.blocks import Message, Reply, escape, paginate
+from bot.render.blocks import Message, Reply, escape, paginate, paginate_lines
 from bot.render.listings import (
     render_api_keys,
     render_environments,
@@ -35,6 +35,7 @@ __all__ = [
     "Reply",
     "escape",
     "paginate",
+    "paginate_lines",
     "render_api_keys",
     "render_audit",
     "render_change_request",
