@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from bot.changes.actions import (
     SecretDelivery,
 )
 from bot.changes.model import ChangeRequest, State
+from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import (
     Conflict,
     FingerprintError,
@@ -35,6 +37,7 @@ from bot.fingerprint.errors import (
     TransportError,
 )
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from sandbox.fingerprint import FakeFingerprint, StandInServer
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 EARLIER = NOW - timedelta(days=30)
@@ -305,7 +308,7 @@ def request_for(plan: Plan, *, executing_since: datetime | None = NOW) -> Change
     )
 
 
-async def planned(api: FakeApi, command: commands.Command) -> ChangeRequest:
+async def planned(api: actions.Client, command: commands.Command) -> ChangeRequest:
     return request_for(await actions.plan(api, command))
 
 
@@ -1227,3 +1230,106 @@ async def test_no_secret_reaches_a_plan_an_execution_a_failure_or_a_reconciliati
 def test_a_secret_delivery_does_not_show_its_secret_in_its_repr() -> None:
     delivery = SecretDelivery("secret key token", "Server", "tok_1", "TOPSECRET-abc")
     assert "TOPSECRET" not in repr(delivery)
+
+
+# --- loopback: the real client against the stand-in API ----------------------------------------
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[tuple[StandInServer, ManagementClient]]:
+    fake = FakeFingerprint(environments=32, rate_limit=1000, burst=1000)
+    async with StandInServer(fake) as api:
+        client = ManagementClient(
+            api_key=api.key, base_url=api.url, rate_limit=1000, cache_ttl=0, retry_budget=1
+        )
+        try:
+            yield api, client
+        finally:
+            await client.aclose()
+
+
+async def _key_named(client: ManagementClient, name: str) -> ApiKey:
+    return next(k for k in await client.list_api_keys() if k.name == name)
+
+
+def _started_now(request: ChangeRequest) -> ChangeRequest:
+    """The stand-in stamps resources with the real clock, so execution starts now."""
+    return dataclasses.replace(request, executing_since=datetime.now(UTC))
+
+
+async def test_loopback_an_environment_rename_is_one_post_and_reconciles_as_done(
+    standin: tuple[StandInServer, ManagementClient],
+) -> None:
+    api, client = standin
+    staging = next(e for e in await client.list_environments() if e.name == "Staging")
+    request = request_for(await actions.plan(client, commands.RenameEnv(staging.id, "Staging EU")))
+    api.fake.clear_requests()
+    await actions.execute(client, request, Courier())
+    assert api.fake.count(method="POST") == 1
+    assert api.fake.count(method="POST", path=f"/environments/{staging.id}") == 1
+    assert (await actions.reconcile(client, request)).state is State.SUCCEEDED
+
+
+async def test_loopback_rotating_a_secret_key_delivers_the_token_and_disables_the_old_key(
+    standin: tuple[StandInServer, ManagementClient],
+) -> None:
+    api, client = standin
+    old = await _key_named(client, "Backend events")
+    plan = await actions.plan(client, commands.RotateKey(old.id))
+    request = _started_now(request_for(plan))
+    courier = Courier()
+    api.fake.clear_requests()
+    execution = await actions.execute(client, request, courier)
+    assert api.fake.count(method="POST", path="/api-keys") == 1
+    assert api.fake.count(method="PATCH", path=f"/api-keys/{old.id}") == 1
+    assert api.fake.count(method="DELETE") == 0
+    (delivery,) = courier.delivered
+    assert delivery.kind == "secret key token" and delivery.secret
+    new = await client.get_api_key(execution.result["replacement_id"])
+    assert (new.type, new.environment, new.status) == (KeyType.SECRET, old.environment, "enabled")
+    assert (await client.get_api_key(old.id)).status is Status.DISABLED
+    assert_no_secret(execution, [delivery.secret])
+    assert (await actions.reconcile(client, request)).state is State.SUCCEEDED
+
+
+async def test_loopback_an_undelivered_secret_key_ends_up_disabled(
+    standin: tuple[StandInServer, ManagementClient],
+) -> None:
+    _api, client = standin
+    request = _started_now(
+        await planned(client, commands.CreateKey(KeyType.SECRET, "Nightly export", None))
+    )
+    courier = Courier(ok=False)
+    with pytest.raises(ExecutionFailed) as failed:
+        await actions.execute(client, request, courier)
+    assert (await _key_named(client, "Nightly export")).status is Status.DISABLED
+    assert_no_secret(failed.value, [courier.delivered[0].secret])
+
+
+async def test_loopback_deleting_the_default_environment_is_refused_by_fingerprint_unchanged(
+    standin: tuple[StandInServer, ManagementClient],
+) -> None:
+    """The API has no "default" flag, so only Fingerprint can say; fpbot reports its answer."""
+    _api, client = standin
+    production = next(e for e in await client.list_environments() if e.name == "Production")
+    for key in await client.list_api_keys(environment=production.id, status=Status.ENABLED):
+        await client.update_api_key(key.id, status=Status.DISABLED)
+    request = await planned(client, commands.DeleteEnv(production.id))
+    with pytest.raises(ExecutionFailed) as failed:
+        await actions.execute(client, request, Courier())
+    assert isinstance(failed.value.cause, Conflict)
+    assert failed.value.state_of_account == "Nothing changed."
+    assert any(e.id == production.id for e in await client.list_environments())
+
+
+async def test_loopback_reconcile_disables_a_secret_key_created_before_a_crash(
+    standin: tuple[StandInServer, ManagementClient],
+) -> None:
+    _api, client = standin
+    request = _started_now(
+        await planned(client, commands.CreateKey(KeyType.PROXY, "Edge proxy", None))
+    )
+    await client.create_api_key(type=KeyType.PROXY, name="Edge proxy")  # then fpbot died
+    outcome = await actions.reconcile(client, request)
+    assert outcome.state is State.FAILED
+    assert (await _key_named(client, "Edge proxy")).status is Status.DISABLED
