@@ -250,17 +250,20 @@ class SlackDriver:
         chosen = value if value is not None else button.get("value")
         if chosen is not None:
             action["value"] = chosen
+        container: dict[str, Any] = {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": message.channel,
+            "is_ephemeral": ephemeral,
+        }
+        if message.thread_ts:
+            container["thread_ts"] = message.thread_ts
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {"id": user, "username": name, "name": name, "team_id": self.team_id},
             "api_app_id": self.api_app_id,
             "token": self.verification_token,
-            "container": {
-                "type": "message",
-                "message_ts": message.ts,
-                "channel_id": message.channel,
-                "is_ephemeral": ephemeral,
-            },
+            "container": container,
             "trigger_id": self.fake.new_trigger_id(),
             "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
             "channel": {"id": message.channel, "name": state.channel_name(message.channel)},

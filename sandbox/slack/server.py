@@ -11,7 +11,6 @@ on demand, so retries and delivery failures can be tested without the real servi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import inspect
 import json
@@ -20,7 +19,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -40,6 +39,9 @@ from sandbox.slack.state import (
     SlackState,
     find_button,
 )
+
+if TYPE_CHECKING:
+    from sandbox.slack.driver import SlackDriver
 
 #: Slack's 5xx page (shortened from ``samples/slack/error-5xx-server-error.html``): not JSON.
 SERVER_ERROR_HTML = """<!DOCTYPE html>
@@ -136,6 +138,7 @@ class FakeSlack:
         )
         self.faults = Faults()
         self.url = ""
+        self.driver: SlackDriver | None = None
         self._runner: web.AppRunner | None = None
         self._streams: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -177,8 +180,20 @@ class FakeSlack:
         bound_port = runner.addresses[0][1]
         self.url = f"http://{host}:{bound_port}"
 
+    def connect_bot(self, bot_url: str, signing_secret: str) -> SlackDriver:
+        """Remember where the bot listens, so the console can type commands and click for people.
+
+        Returns the `SlackDriver` kept in `driver` (closed by `stop`).
+        """
+        from sandbox.slack.driver import SlackDriver  # the driver module builds on this one
+
+        self.driver = SlackDriver(self, bot_url, signing_secret)
+        return self.driver
+
     async def stop(self) -> None:
-        """End the live streams and stop listening."""
+        """End the live streams, close the driver and stop listening."""
+        if self.driver is not None:
+            await self.driver.aclose()
         for stream in list(self._streams):
             stream.put_nowait(None)
         if self._runner is not None:
@@ -675,13 +690,12 @@ class FakeSlack:
             await response.write(b": connected\n\n")
             while (event := await stream.get()) is not None:
                 await response.write(f"data: {json.dumps(event)}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the browser went away; nothing left to tell it
         finally:
             self.state.remove_listener(stream.put_nowait)
             self._streams.remove(stream)
-        with contextlib.suppress(ConnectionResetError):
-            await response.write_eof()
         return response
 
     # -- diagnostics ---------------------------------------------------------------------------

@@ -406,6 +406,15 @@ async def test_the_console_state_and_event_stream(fake: FakeSlack, client: Async
             assert event["type"] == "message_created" and event["message"]["text"] == "live"
 
 
+async def test_stopping_the_fake_ends_open_event_streams() -> None:
+    fake = FakeSlack(users=USERS, channels=CHANNELS)
+    await fake.start()
+    async with aiohttp.ClientSession() as session, session.get(f"{fake.url}/_console/events") as r:
+        await r.content.readline()
+        await asyncio.wait_for(fake.stop(), 2)
+        assert await asyncio.wait_for(r.content.read(), 2) in (b"", b"\n")
+
+
 async def test_wait_for_times_out_with_a_description(
     fake: FakeSlack, client: AsyncWebClient
 ) -> None:
@@ -561,6 +570,17 @@ async def test_a_slow_or_failed_ack_is_a_violation(
     await slow.aclose()
     assert answer.timed_out and answer.body == "operation_timeout"
     assert "not acknowledged" in fake.violations[0]
+
+
+async def test_connect_bot_keeps_a_driver_for_the_console(
+    serve: Callable[[web.Application], Awaitable[str]],
+) -> None:
+    bot = Capture()
+    async with FakeSlack(users=USERS, channels=CHANNELS) as fake:
+        driver = fake.connect_bot(await serve(bot.app()), SECRET)
+        assert fake.driver is driver
+        assert (await driver.command("help", user="U0ALICE", channel="C0OPS")).status == 200
+    assert len(bot.requests) == 1
 
 
 # -- a real Bolt app -------------------------------------------------------------------------
