@@ -361,9 +361,9 @@ def test_usage_lines_follow_the_registry_order_and_filter_by_topic() -> None:
 def test_every_usage_line_can_be_asked_for_as_a_help_topic() -> None:
     for line in usage_lines():
         topic = " ".join(w for w in line.usage.split() if re.fullmatch(r"[a-z]+", w))
-        assert line.command in {
-            entry.command for entry in usage_lines(parse(f"help {topic}").topic)
-        }
+        help_ = parse(f"help {topic}")
+        assert isinstance(help_, Help)
+        assert line.command in {entry.command for entry in usage_lines(help_.topic)}
 
 
 # ---------------------------------------------------------------------------------------------
