@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
 
     host: str = "0.0.0.0"  # noqa: S104 — a server in a container listens on every interface
-    port: int = Field(default=3000, ge=1, le=65535)
+    port: int = Field(default=3000, ge=0, le=65535)  # 0: any free port (tests)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] | None = None
 

@@ -180,7 +180,12 @@ class ManagementClient:
         self._shared_limiter: RateLimiter | None = None
         if redis is not None:
             self._shared_limiter = RedisSlidingWindowLimiter(
-                redis, api_key, rate_limit, prefix=redis_prefix, margin=rate_margin
+                redis,
+                api_key,
+                rate_limit,
+                prefix=redis_prefix,
+                margin=rate_margin,
+                lease=max(2 * timeout, timeout + 5.0),
             )
         namespace = f"{redis_prefix}:fp:{key_fingerprint(api_key)}"
         self._cache: ListingCache | None = None
@@ -201,8 +206,9 @@ class ManagementClient:
             },
             timeout=timeout,
             transport=transport,
-            # 100 concurrent callers share a handful of connections: the budget is 5/s anyway.
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            # A request that holds a rate slot must not then queue for a connection: the rate
+            # limiter, not the pool, bounds how many are open (rate times latency).
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         )
         self._log = get_logger("bot.fingerprint")
 
@@ -587,38 +593,23 @@ class ManagementClient:
         attempt = 0
         while True:
             attempt += 1
-            await self._limiter().acquire()
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self.retry_budget
-            attempt_timeout = (
-                self.timeout if attempt == 1 else min(self.timeout, max(deadline - now, 1.0))
-            )
-            self.stats.requests_sent += 1
-            sent = time.monotonic()
+            async with self._limiter().slot():
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.retry_budget
+                attempt_timeout = (
+                    self.timeout if attempt == 1 else min(self.timeout, max(deadline - now, 1.0))
+                )
+                self.stats.requests_sent += 1
+                sent = time.monotonic()
+                outcome = await self._send(
+                    method, path, params, body, correlation_id, operation, attempt_timeout
+                )
             error: FingerprintError
-            try:
-                response = await self._http.request(
-                    method,
-                    path,
-                    params=params,
-                    json=body,
-                    headers={"X-Request-Id": correlation_id},
-                    timeout=attempt_timeout,
-                )
-            except httpx.TimeoutException as exc:
-                error = Timeout(
-                    f"no answer within {attempt_timeout:g} s ({type(exc).__name__})",
-                    correlation_id=correlation_id,
-                    operation=operation,
-                )
-            except httpx.HTTPError as exc:
-                error = TransportError(
-                    f"the request failed: {type(exc).__name__}: {exc}",
-                    correlation_id=correlation_id,
-                    operation=operation,
-                )
+            if isinstance(outcome, FingerprintError):
+                error = outcome
             else:
+                response = outcome
                 elapsed_ms = round((time.monotonic() - sent) * 1000, 1)
                 if response.is_success:
                     log.debug(
@@ -669,6 +660,39 @@ class ManagementClient:
                 delay_ms=round(delay * 1000, 1),
             )
             await asyncio.sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        body: Mapping[str, Any] | None,
+        correlation_id: str,
+        operation: str,
+        seconds: float,
+    ) -> httpx.Response | FingerprintError:
+        """One HTTP attempt; transport failures come back as errors, never as httpx's."""
+        try:
+            return await self._http.request(
+                method,
+                path,
+                params=params,
+                json=body,
+                headers={"X-Request-Id": correlation_id},
+                timeout=seconds,
+            )
+        except httpx.TimeoutException as exc:
+            return Timeout(
+                f"no answer within {seconds:g} s ({type(exc).__name__})",
+                correlation_id=correlation_id,
+                operation=operation,
+            )
+        except httpx.HTTPError as exc:
+            return TransportError(
+                f"the request failed: {type(exc).__name__}: {exc}",
+                correlation_id=correlation_id,
+                operation=operation,
+            )
 
 
 # --------------------------------------------------------------------------- body handling

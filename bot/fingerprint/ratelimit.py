@@ -3,18 +3,28 @@
 Fingerprint allows a key a few requests per second and answers 429 above that. fpbot keeps
 itself under the limit instead of relying on retries: never more than ``rate`` requests in
 any 1-second *sliding* window — not a token bucket, whose bursts could cross the limit in a
-window that straddles two refills. Requests are stamped when they leave; the window is
-lengthened by a small margin so that jitter between leaving here and arriving there cannot
-squeeze six stamps into the server's second.
+window that straddles two refills.
+
+The window must hold where it is counted: at the server, on arrival. A request leaves some
+time after it took its slot (a connection to open, a busy event loop, a Redis round trip) and
+arrives some time before its answer is back, so stamping requests when they take their slot
+lets jitter squeeze more than ``rate`` arrivals into the server's second. Instead a request
+*occupies* the budget from the moment it takes a slot until its answer is back, and is then
+stamped with that moment — an upper bound of its arrival. A new request may leave only while
+fewer than ``rate`` requests are in flight or stamped within the last window. Whatever the
+delays, any ``rate + 1`` arrivals then span more than a window (the last one to leave found
+the others in flight or stamped after its window began). A few milliseconds of margin on top
+cover clock granularity.
 
 Two implementations share one interface:
 
 * `SlidingWindowLimiter` — per process, the default. The README says so: replicas without
   Redis each have the whole budget.
-* `RedisSlidingWindowLimiter` — one sorted set in Redis, updated by a Lua script that reads
-  the Redis server's ``TIME``, so any number of processes on any number of hosts (whatever
-  their clocks say) stay together under the limit. The Redis key holds a hash of the API key,
-  never the key itself.
+* `RedisSlidingWindowLimiter` — one sorted set in Redis, updated by Lua scripts that read the
+  Redis server's ``TIME``, so any number of processes on any number of hosts (whatever their
+  clocks say) stay together under the limit. The Redis key holds a hash of the API key, never
+  the key itself. A request in flight is a member scored at "now + lease", so a process that
+  dies mid-request frees its slot after the lease.
 """
 
 from __future__ import annotations
@@ -26,21 +36,24 @@ import secrets
 import time
 import weakref
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-#: Added to the 1-second window: covers the time between taking a slot and the request
-#: reaching the server (event-loop scheduling, a Redis round trip, loopback or LAN jitter).
-DEFAULT_MARGIN = 0.05
+#: Added to the 1-second window for clock granularity; arrival jitter is already covered.
+DEFAULT_MARGIN = 0.02
+#: How long a request in flight may hold a shared slot if its process never releases it.
+DEFAULT_LEASE = 30.0
 
 
 class RateLimiter(Protocol):
     """What the client needs from a limiter."""
 
-    async def acquire(self) -> None:
-        """Wait until one more request may leave now without breaking the budget."""
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Wait for room in the budget, then hold it while the request is in flight."""
 
     async def pause(self, seconds: float) -> None:
         """Hold every request back for ``seconds`` (the server said ``Retry-After``)."""
@@ -66,7 +79,7 @@ def window_for(rate: float, margin: float = DEFAULT_MARGIN) -> tuple[int, float]
 
 
 class SlidingWindowLimiter:
-    """The budget inside one process: the stamps of the requests of the last window.
+    """The budget inside one process: requests in flight plus those answered last window.
 
     Waiters queue on one FIFO lock, so callers are served in arrival order and only the head
     of the queue is ever sleeping on the clock.
@@ -74,31 +87,47 @@ class SlidingWindowLimiter:
 
     def __init__(self, rate: float, *, margin: float = DEFAULT_MARGIN) -> None:
         self.limit, self.window = window_for(rate, margin)
-        self._stamps: deque[float] = deque()
+        self._answered: deque[float] = deque()  # monotonic stamps, ascending
+        self._in_flight = 0
         self._not_before = 0.0
         self._lock = asyncio.Lock()
+        self._released = asyncio.Event()
 
-    async def acquire(self) -> None:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self._answered.append(time.monotonic())
+            self._released.set()
+
+    async def _acquire(self) -> None:
         async with self._lock:
             while True:
                 now = time.monotonic()
                 if now < self._not_before:
                     await asyncio.sleep(self._not_before - now)
                     continue
-                while self._stamps and self._stamps[0] <= now - self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
+                while self._answered and self._answered[0] <= now - self.window:
+                    self._answered.popleft()
+                if len(self._answered) + self._in_flight < self.limit:
+                    self._in_flight += 1
                     return
-                await asyncio.sleep(self._stamps[0] + self.window - now)
+                if self._answered:
+                    await asyncio.sleep(self._answered[0] + self.window - now)
+                else:
+                    # Everything is in flight: nothing frees before one of them is answered.
+                    self._released.clear()
+                    await self._released.wait()
 
     async def pause(self, seconds: float) -> None:
         self._not_before = max(self._not_before, time.monotonic() + seconds)
 
 
-# KEYS[1] the sorted set of stamps, KEYS[2] the pause marker.
-# ARGV: limit, window in microseconds, a unique member. Returns 0 when a slot was taken, else
-# the microseconds to wait before asking again. Redis' own clock is the only clock used.
+# KEYS[1] the sorted set, KEYS[2] the pause marker. ARGV: limit, window µs, member, lease µs.
+# Returns 0 when a slot was taken (the member is scored now + lease), else the µs to wait.
 _ACQUIRE_LUA = """
 local pause = redis.call('PTTL', KEYS[2])
 if pause > 0 then
@@ -108,18 +137,26 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local lease = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((window + lease) / 1000) + 1000)
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 1 then
-  wait = 1
+local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+if oldest > now then
+  return window
 end
-return wait
+return math.max(1, oldest + window - now)
+"""
+
+# KEYS[1] the sorted set; ARGV[1] the member. The answer is back: stamp it with Redis' now.
+_RELEASE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return 0
 """
 
 # KEYS[1] the pause marker; ARGV[1] milliseconds. Only ever lengthens a pause.
@@ -136,7 +173,7 @@ class RedisSlidingWindowLimiter:
     """The budget shared by every process that uses the same Redis and the same API key.
 
     Inside a process, waiters still queue on a local lock so that only one of them at a time
-    polls Redis; across processes the Lua script is the arbiter.
+    polls Redis; across processes the Lua scripts are the arbiter.
     """
 
     def __init__(
@@ -147,38 +184,47 @@ class RedisSlidingWindowLimiter:
         *,
         prefix: str = "fpbot",
         margin: float = DEFAULT_MARGIN,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self.limit, self.window = window_for(rate, margin)
-        base = f"{prefix}:fp:{key_fingerprint(api_key)}:rl"
-        self.key = base
-        self.pause_key = f"{base}:pause"
-        self._redis = redis
-        self._acquire = redis.register_script(_ACQUIRE_LUA)
-        self._pause = redis.register_script(_PAUSE_LUA)
+        self.key = f"{prefix}:fp:{key_fingerprint(api_key)}:rl"
+        self.pause_key = f"{self.key}:pause"
+        self._lease_us = int(lease * 1_000_000)
+        self._acquire_script = redis.register_script(_ACQUIRE_LUA)
+        self._release_script = redis.register_script(_RELEASE_LUA)
+        self._pause_script = redis.register_script(_PAUSE_LUA)
         self._owner = secrets.token_hex(6)
         self._counter = 0
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        member = await self._acquire()
+        try:
+            yield
+        finally:
+            await self._release_script(keys=[self.key], args=[member])
+
+    async def _acquire(self) -> str:
         async with self._lock:
+            self._counter += 1
+            member = f"{self._owner}:{self._counter}"
             while True:
-                self._counter += 1
-                member = f"{self._owner}:{self._counter}"
-                wait_us = await self._acquire(
+                wait_us = await self._acquire_script(
                     keys=[self.key, self.pause_key],
-                    args=[self.limit, int(self.window * 1_000_000), member],
+                    args=[self.limit, int(self.window * 1_000_000), member, self._lease_us],
                 )
                 if int(wait_us) == 0:
-                    return
+                    return member
                 await asyncio.sleep(int(wait_us) / 1_000_000)
 
     async def pause(self, seconds: float) -> None:
         ms = max(1, math.ceil(seconds * 1000))
-        await self._pause(keys=[self.pause_key], args=[ms])
+        await self._pause_script(keys=[self.pause_key], args=[ms])
 
 
 # One in-process limiter per API key (and rate) per event loop: several clients built with
-# the same key share its budget. Keyed by loop because asyncio locks belong to one loop.
+# the same key share its budget. Keyed by loop because asyncio primitives belong to one loop.
 _registry: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[tuple[str, float], SlidingWindowLimiter]
 ] = weakref.WeakKeyDictionary()

@@ -1,0 +1,36 @@
+"""Builds the Bolt ``AsyncApp``: Slack's signing check, fpbot's listeners, an error net."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+
+import handlers
+from bot.log import get_logger
+from bot.services import Services
+
+log = get_logger(__name__)
+
+
+def build_app(services: Services, *, socket_mode: bool = False) -> AsyncApp:
+    """A Bolt app wired to ``services``; HTTP mode verifies every request's signature."""
+    settings = services.settings
+    assert settings.slack_bot_token is not None
+    signing_secret = settings.slack_signing_secret
+    app = AsyncApp(
+        client=services.slack,
+        signing_secret=signing_secret.get_secret_value() if signing_secret else "",
+        request_verification_enabled=not socket_mode,
+        logger=logging.getLogger("slack_bolt"),
+    )
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        log.error("bolt_error", error_type=type(error).__name__, exc_info=error)
+        return BoltResponse(status=200, body="")
+
+    handlers.register(app, services)
+    return app

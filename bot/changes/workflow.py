@@ -1,0 +1,432 @@
+"""The life of a change request, from `/fp … create` to the result in the thread.
+
+This is where the pieces meet: `actions` plans and runs a change against the API, `machine`
+decides what a click means, the store makes every transition one conditional update, and the
+messenger keeps the approval message in Slack in step with the row. The row is written before
+anything is posted, so a Slack outage never loses a request.
+
+Exactly once: an approval is a unique row; only the caller whose conditional update moves the
+request PENDING → APPROVED → EXECUTING runs it, whatever the number of clicks or replicas.
+After a crash, `sweep` finds requests left in ``approved`` (nothing ran yet: run them) and in
+``executing`` past a lease (something may have run: never rerun, reconcile against the API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.changes import actions, machine
+from bot.changes.model import AuditEvent, ChangeRequest, State
+from bot.commands import Command
+from bot.fingerprint.errors import FingerprintError
+from bot.groups import GroupDirectory
+from bot.log import get_logger
+from bot.messenger import SlackDeliveryError, SlackMessenger
+from bot.notify import Failure, Notifier
+from bot.policy import Policy, decide, required_approvals
+from bot.render import (
+    Message,
+    render_change_request,
+    render_refusal,
+    render_request_result,
+    render_secret_delivery,
+)
+from bot.store import Store, new_request_id
+
+log = get_logger(__name__)
+
+#: An ``executing`` row older than this belongs to a process that died mid-change.
+EXECUTION_LEASE = timedelta(minutes=2)
+#: An ``approved`` row older than this was approved by a process that died before running it.
+APPROVED_GRACE = timedelta(seconds=30)
+
+SYSTEM = "fpbot"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who asked and where the answer goes: the parts of a Slack payload the workflow needs."""
+
+    user_id: str
+    channel_id: str
+    response_url: str | None
+    correlation_id: str
+
+
+class ChangeWorkflow:
+    """Creates change requests, handles Approve/Deny clicks, runs approved changes once."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: actions.Client,
+        messenger: SlackMessenger,
+        policy: Policy,
+        groups: GroupDirectory,
+        notifier: Notifier,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._messenger = messenger
+        self._policy = policy
+        self._groups = groups
+        self._notifier = notifier
+        self._clock = clock
+
+    # ── requesting ──────────────────────────────────────────────────────────────────────
+
+    async def request(self, command: Command, origin: Origin) -> ChangeRequest:
+        """Plan ``command``, store it as a pending request and post it for approval.
+
+        Raises:
+            actions.PlanError: the change makes no sense against the account as it is.
+            FingerprintError: the API could not be read to plan the change.
+        """
+        plan = await actions.plan(self._client, command)
+        now = self._clock()
+        request = ChangeRequest(
+            id=new_request_id(),
+            action=plan.action,
+            params=plan.params,
+            summary=plan.summary,
+            requester=origin.user_id,
+            channel_id=origin.channel_id,
+            state=State.PENDING,
+            required_approvals=required_approvals(self._policy, plan.action),
+            created_at=now,
+            expires_at=now + self._policy.approvals.expires_after,
+            before=plan.before,
+            after=plan.after,
+            correlation_id=origin.correlation_id,
+        )
+        await self._store.create(request)
+        await self._audit("requested", origin.user_id, request, request.summary)
+        channel = self._policy.channels.approvals or origin.channel_id
+        try:
+            posted = await self._messenger.post(channel, render_change_request(request, now=now))
+        except SlackDeliveryError as exc:
+            await self._notifier.report(
+                Failure(
+                    title="A change request could not be posted for approval",
+                    operation=f"{request.id} {request.action}",
+                    error_code=f"slack.{exc.error}",
+                    detail=f"The request is stored and pending; Slack said `{exc.error}`.",
+                    correlation_id=origin.correlation_id,
+                )
+            )
+        else:
+            await self._store.update_fields(
+                request.id, approval_channel=posted.channel, approval_ts=posted.ts
+            )
+            request = await self._reload(request)
+        return request
+
+    # ── clicks ──────────────────────────────────────────────────────────────────────────
+
+    async def click(self, request_id: str, *, approve: bool, origin: Origin) -> None:
+        """Handle an Approve or Deny click; a refused click changes nothing but the audit."""
+        request = await self._store.get(request_id)
+        if request is None:
+            await self._refuse(origin, None, "There is no change request with that id.")
+            return
+        now = self._clock()
+        actor = await self._groups.actor(self._policy, origin.user_id)
+        may_approve = decide(self._policy, actor, "requests.approve").allowed
+        allow_self = self._policy.approvals.allow_self_approval
+        outcome: (
+            machine.Refused | machine.Denied | machine.ApprovalRecorded | machine.ReadyToExecute
+        )
+        if approve:
+            outcome = machine.on_approve(
+                request,
+                origin.user_id,
+                may_approve=may_approve,
+                allow_self_approval=allow_self,
+                now=now,
+            )
+        else:
+            outcome = machine.on_deny(
+                request,
+                origin.user_id,
+                may_approve=may_approve,
+                allow_self_approval=allow_self,
+                now=now,
+            )
+        if isinstance(outcome, machine.Refused):
+            await self._refuse(origin, request, outcome.explain())
+            if outcome.reason is machine.Refusal.EXPIRED:
+                await self._expire(request)
+            return
+        if isinstance(outcome, machine.Denied):
+            await self._deny(request, origin)
+            return
+        await self._approve(request, origin)
+
+    async def _approve(self, request: ChangeRequest, origin: Origin) -> None:
+        now = self._clock()
+        if not await self._store.add_approval(request.id, origin.user_id, now):
+            await self._refuse(origin, request, "You have already approved this request.")
+            return
+        request = await self._reload(request)
+        await self._audit(
+            "approval",
+            origin.user_id,
+            request,
+            f"{len(request.approvers)}/{request.required_approvals}",
+        )
+        if request.approvals_missing > 0:
+            await self._show(request)
+            return
+        approved = await self._store.transition(
+            request.id, State.PENDING, State.APPROVED, decided_by=origin.user_id, decided_at=now
+        )
+        if approved is None:
+            return  # another click or replica completed it first; it runs there
+        await self._audit("approved", origin.user_id, approved, "approvals complete")
+        await self._run(approved)
+
+    async def _deny(self, request: ChangeRequest, origin: Origin) -> None:
+        now = self._clock()
+        denied = await self._store.transition(
+            request.id, State.PENDING, State.DENIED, decided_by=origin.user_id, decided_at=now
+        )
+        if denied is None:
+            current = await self._reload(request)
+            await self._refuse(origin, current, f"This request is already {current.state}.")
+            return
+        await self._audit("denied", origin.user_id, denied, "denied")
+        await self._finish(denied)
+
+    async def _refuse(self, origin: Origin, request: ChangeRequest | None, reason: str) -> None:
+        await self._store.record(
+            AuditEvent(
+                at=self._clock(),
+                kind="refused",
+                actor=origin.user_id,
+                request_id=request.id if request else None,
+                detail=reason,
+                correlation_id=origin.correlation_id,
+            )
+        )
+        log.info(
+            "click_refused", user=origin.user_id, request_id=request and request.id, reason=reason
+        )
+        await self._whisper(origin, render_refusal(reason))
+
+    # ── running ─────────────────────────────────────────────────────────────────────────
+
+    async def _run(self, request: ChangeRequest) -> None:
+        """Run an approved request if this caller wins APPROVED → EXECUTING."""
+        now = self._clock()
+        running = await self._store.transition(
+            request.id, State.APPROVED, State.EXECUTING, executing_since=now
+        )
+        if running is None:
+            return
+        await self._audit("executing", SYSTEM, running, "running the change")
+        await self._show(running)
+        try:
+            execution = await actions.execute(self._client, running, self._secret_courier(running))
+        except actions.ExecutionFailed as exc:
+            await self._fail(running, exc.message, exc.state_of_account, exc.cause)
+            return
+        except FingerprintError as exc:
+            await self._fail(
+                running, exc.summary, "The change was not confirmed by Fingerprint.", exc
+            )
+            return
+        done = await self._store.transition(
+            running.id,
+            State.EXECUTING,
+            State.SUCCEEDED,
+            result=execution.result,
+            finished_at=self._clock(),
+        )
+        if done is not None:
+            await self._audit("succeeded", SYSTEM, done, execution.message)
+            await self._finish(done)
+
+    async def _fail(
+        self,
+        request: ChangeRequest,
+        message: str,
+        state_of_account: str,
+        cause: FingerprintError | None,
+    ) -> None:
+        code = cause.error_code if cause else "change.failed"
+        correlation = (cause.correlation_id if cause else "") or request.correlation_id
+        failed = await self._store.transition(
+            request.id,
+            State.EXECUTING,
+            State.FAILED,
+            error=f"{message} {state_of_account}".strip(),
+            error_code=code,
+            correlation_id=correlation,
+            finished_at=self._clock(),
+        )
+        if failed is None:
+            return
+        await self._audit("failed", SYSTEM, failed, failed.error or message)
+        await self._notifier.report(
+            Failure(
+                title="An approved change failed",
+                operation=f"{request.id} {request.action}",
+                error_code=code,
+                detail=f"{request.summary}: {failed.error}",
+                correlation_id=correlation,
+            )
+        )
+        await self._finish(failed)
+
+    def _secret_courier(self, request: ChangeRequest) -> actions.DeliverSecret:
+        """DM a created secret to the requester, once, the moment the API returns it."""
+
+        async def deliver(delivery: actions.SecretDelivery) -> bool:
+            message = render_secret_delivery(
+                delivery.kind, delivery.resource_name, delivery.resource_id, delivery.secret
+            )
+            try:
+                await self._messenger.dm(request.requester, message)
+            except SlackDeliveryError as exc:
+                log.error("secret_not_delivered", request_id=request.id, error=exc.error)
+                return False
+            await self._audit(
+                "secret_delivered",
+                SYSTEM,
+                request,
+                f"{delivery.kind} of {delivery.resource_id} sent to the requester by DM",
+            )
+            return True
+
+        return deliver
+
+    # ── the sweeper ─────────────────────────────────────────────────────────────────────
+
+    async def sweep(self) -> None:
+        """Expire what is due, run orphaned approvals, reconcile interrupted executions."""
+        now = self._clock()
+        for request in await self._store.due_for_expiry(now):
+            await self._expire(request)
+        for request in await self._store.list_requests(states=[State.APPROVED]):
+            if request.decided_at is None or now - request.decided_at >= APPROVED_GRACE:
+                await self._run(request)
+        for request in await self._store.stale_executing(now - EXECUTION_LEASE):
+            await self._reconcile(request)
+
+    async def run_sweeper(self, interval: float = 15.0) -> None:
+        """Sweep forever (until cancelled); expired requests are edited within a minute."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep_failed")
+            await asyncio.sleep(interval)
+
+    async def _expire(self, request: ChangeRequest) -> None:
+        expired = await self._store.transition(
+            request.id, State.PENDING, State.EXPIRED, decided_at=self._clock()
+        )
+        if expired is not None:
+            await self._audit(
+                "expired", SYSTEM, expired, f"expired at {expired.expires_at.isoformat()}"
+            )
+            await self._finish(expired)
+
+    async def _reconcile(self, request: ChangeRequest) -> None:
+        try:
+            outcome = await actions.reconcile(self._client, request)
+        except FingerprintError as exc:
+            log.warning("reconcile_postponed", request_id=request.id, error=str(exc))
+            return
+        fields = {"finished_at": self._clock()}
+        if outcome.state is State.SUCCEEDED:
+            final = await self._store.transition(
+                request.id,
+                State.EXECUTING,
+                State.SUCCEEDED,
+                result={"reconciled": outcome.message},
+                **fields,
+            )
+        else:
+            final = await self._store.transition(
+                request.id,
+                State.EXECUTING,
+                State.FAILED,
+                error=outcome.message,
+                error_code="change.interrupted",
+                **fields,
+            )
+        if final is None:
+            return
+        await self._audit("reconciled", SYSTEM, final, outcome.message)
+        await self._notifier.report(
+            Failure(
+                title="A change was interrupted by a restart and has been reconciled",
+                operation=f"{request.id} {request.action}",
+                error_code="change.interrupted",
+                detail=outcome.message,
+                correlation_id=request.correlation_id,
+            )
+        )
+        await self._finish(final)
+
+    # ── telling people ──────────────────────────────────────────────────────────────────
+
+    async def _finish(self, request: ChangeRequest) -> None:
+        """Edit the approval message, reply in its thread and DM the requester."""
+        await self._show(request)
+        result = render_request_result(request)
+        if request.approval_channel and request.approval_ts:
+            await self._quietly(
+                self._messenger.post(
+                    request.approval_channel, result, thread_ts=request.approval_ts
+                )
+            )
+        await self._quietly(self._messenger.dm(request.requester, result))
+
+    async def _show(self, request: ChangeRequest) -> None:
+        if request.approval_channel and request.approval_ts:
+            message = render_change_request(request, now=self._clock())
+            await self._quietly(
+                self._messenger.update(request.approval_channel, request.approval_ts, message)
+            )
+
+    async def _whisper(self, origin: Origin, message: Message) -> None:
+        if origin.response_url:
+            await self._quietly(
+                self._messenger.respond(origin.response_url, message, replace_original=False)
+            )
+        else:
+            await self._quietly(
+                self._messenger.ephemeral(origin.channel_id, origin.user_id, message)
+            )
+
+    async def _quietly(self, sending: object) -> None:
+        """Await a Slack call whose failure must not stop the workflow (the row is the truth)."""
+        try:
+            await sending  # type: ignore[misc]
+        except SlackDeliveryError as exc:
+            log.warning("slack_delivery_failed", method=exc.method, error=exc.error)
+
+    async def _reload(self, request: ChangeRequest) -> ChangeRequest:
+        return await self._store.get(request.id) or request
+
+    async def _audit(self, kind: str, actor: str, request: ChangeRequest, detail: str) -> None:
+        await self._store.record(
+            AuditEvent(
+                at=self._clock(),
+                kind=kind,
+                actor=actor,
+                request_id=request.id,
+                detail=detail,
+                correlation_id=request.correlation_id,
+            )
+        )
+        log.info(
+            "change_request", transition=kind, actor=actor, request_id=request.id, detail=detail
+        )

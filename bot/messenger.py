@@ -1,0 +1,169 @@
+"""The one way fpbot talks to Slack: post, edit, whisper, DM and answer through ``response_url``.
+
+It wraps slack_sdk's ``AsyncWebClient`` with the retry handlers Slack's rules call for (429
+honouring ``Retry-After``, 5xx, connection errors — slack_sdk retries only the last by
+default), and turns every Slack failure into `SlackDeliveryError`, so the core never sees
+slack_sdk types. Messages are `bot.render.Message` values: a plain-text fallback plus blocks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.log import get_logger
+from bot.render import Message
+
+log = get_logger(__name__)
+
+#: Slack accepts at most five posts through one ``response_url`` (slack-platform.md).
+RESPONSE_URL_POSTS = 5
+
+
+def retry_handlers() -> list[Any]:
+    """The retry policy for every Slack call: rate limits, server errors, dropped connections."""
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def make_web_client(token: str, base_url: str) -> AsyncWebClient:
+    """An ``AsyncWebClient`` with fpbot's retry policy and a bounded timeout."""
+    return AsyncWebClient(
+        token=token, base_url=base_url, timeout=10, retry_handlers=retry_handlers()
+    )
+
+
+class SlackDeliveryError(Exception):
+    """Slack refused or could not take a message; ``error`` is Slack's code."""
+
+    def __init__(self, method: str, error: str) -> None:
+        self.method = method
+        self.error = error
+        super().__init__(f"Slack {method} failed: {error}")
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """Where a message landed: what ``chat.update`` and thread replies need later."""
+
+    channel: str
+    ts: str
+
+
+class SlackMessenger:
+    """Posts `Message`s to Slack and keeps count of each ``response_url``'s budget."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._response_posts: defaultdict[str, int] = defaultdict(int)
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Posted:
+        """Post to a channel (or a thread when ``thread_ts`` is given)."""
+        data = await self._call(
+            "chat.postMessage",
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return Posted(channel=str(data.get("channel", channel)), ts=str(data["ts"]))
+
+    async def update(self, channel: str, ts: str, message: Message) -> None:
+        """Edit a message in place (the approval message on every transition)."""
+        await self._call(
+            "chat.update", channel=channel, ts=ts, text=message.text, blocks=message.blocks
+        )
+
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        """Whisper to one person in a channel (used when no ``response_url`` is at hand)."""
+        await self._call(
+            "chat.postEphemeral",
+            channel=channel,
+            user=user,
+            text=message.text,
+            blocks=message.blocks,
+        )
+
+    async def dm(self, user: str, message: Message) -> Posted:
+        """Send a direct message: ``conversations.open`` then ``chat.postMessage``."""
+        opened = await self._call("conversations.open", users=user)
+        channel = opened.get("channel")
+        channel_id = channel.get("id") if isinstance(channel, dict) else channel
+        if not isinstance(channel_id, str):
+            raise SlackDeliveryError("conversations.open", "no_channel_in_response")
+        return await self.post(channel_id, message)
+
+    def response_url_budget(self, response_url: str) -> int:
+        """How many more posts this ``response_url`` takes."""
+        return RESPONSE_URL_POSTS - self._response_posts[response_url]
+
+    async def respond(
+        self,
+        response_url: str,
+        message: Message,
+        *,
+        in_channel: bool = False,
+        replace_original: bool = False,
+    ) -> None:
+        """Answer through a ``response_url``, as given in the signed payload.
+
+        ``replace_original`` is always sent explicitly: Slack's default differs between
+        commands and clicks, and a click's refusal must never wipe the approval message.
+        """
+        if self.response_url_budget(response_url) <= 0:
+            raise SlackDeliveryError("response_url", "used_url")
+        self._response_posts[response_url] += 1
+        webhook = AsyncWebhookClient(response_url, timeout=10, retry_handlers=retry_handlers())
+        try:
+            response = await webhook.send(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="in_channel" if in_channel else "ephemeral",
+                replace_original=replace_original,
+            )
+        except (SlackClientError, OSError) as exc:
+            raise SlackDeliveryError("response_url", type(exc).__name__) from None
+        if response.status_code >= 400:
+            raise SlackDeliveryError("response_url", f"http_{response.status_code}")
+
+    async def group_members(self, group_id: str) -> list[str]:
+        """Members of a user group (``usergroups.users.list``), for user-group grants."""
+        data = await self._call("usergroups.users.list", usergroup=group_id)
+        return [str(u) for u in data.get("users", [])]
+
+    async def auth_test(self) -> dict[str, Any]:
+        """``auth.test``: proves the bot token works (``fpbot check``)."""
+        return await self._call("auth.test")
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        args = {k: v for k, v in kwargs.items() if v is not None}
+        try:
+            # chat.* take JSON (blocks stay structured); read methods want a form body.
+            if method.startswith("chat."):
+                response = await self.client.api_call(method, json=args)
+            else:
+                response = await self.client.api_call(method, params=args)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            details = exc.response.get("response_metadata", {}).get("messages")
+            log.warning("slack_call_failed", method=method, error=error, details=details)
+            raise SlackDeliveryError(method, error) from None
+        except (SlackClientError, OSError, TimeoutError) as exc:
+            log.warning("slack_unreachable", method=method, error=type(exc).__name__)
+            raise SlackDeliveryError(method, "unreachable") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}

@@ -1,0 +1,264 @@
+"""What happens after ``/fp`` is acknowledged: authorize once, then do the one thing asked.
+
+Handlers turn a Slack payload into a parsed `Command` and an `Invocation`, ack, and hand over
+here. The first step is the single authorization gate — `decide` from the policy, with the
+caller's user groups resolved — so a refused command reaches neither the API nor the store.
+Every answer goes back through the messenger; every failure becomes a short message with a
+correlation id for the person, and a grouped notification for the operators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from bot import commands as cmd
+from bot.changes import actions
+from bot.changes.model import State
+from bot.changes.workflow import ChangeWorkflow, Origin
+from bot.fingerprint.client import ManagementClient
+from bot.fingerprint.errors import FingerprintError
+from bot.fingerprint.models import Environment
+from bot.groups import GroupDirectory
+from bot.log import get_logger
+from bot.messenger import SlackDeliveryError, SlackMessenger
+from bot.notify import Failure, Notifier
+from bot.policy import Actor, Policy, decide, permissions_of, roles_of
+from bot.render import (
+    Message,
+    render_api_keys,
+    render_audit,
+    render_environments,
+    render_error,
+    render_fetching,
+    render_help,
+    render_refusal,
+    render_request_created,
+    render_requests,
+    render_webhooks,
+    render_whoami,
+)
+from bot.store import Store
+
+log = get_logger(__name__)
+
+#: A listing slower than this first shows "Fetching…" (a large account at 5 requests/s).
+FETCHING_AFTER = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """One ``/fp`` call, as Slack signed it."""
+
+    user_id: str
+    channel_id: str
+    response_url: str
+    text: str
+    correlation_id: str
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.user_id, self.channel_id, self.response_url, self.correlation_id)
+
+
+class CommandRunner:
+    """Runs parsed commands for one workspace's policy."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        groups: GroupDirectory,
+        client: ManagementClient,
+        store: Store,
+        messenger: SlackMessenger,
+        notifier: Notifier,
+        changes: ChangeWorkflow,
+    ) -> None:
+        self._policy = policy
+        self._groups = groups
+        self._client = client
+        self._store = store
+        self._messenger = messenger
+        self._notifier = notifier
+        self._changes = changes
+
+    async def run(self, command: cmd.Command, inv: Invocation) -> None:
+        """Authorize and run ``command``; never raises (the user is always answered)."""
+        with structlog.contextvars.bound_contextvars(
+            request_id=inv.correlation_id, user=inv.user_id, command=type(command).__name__
+        ):
+            try:
+                await self._run(command, inv)
+            except FingerprintError as exc:
+                await self._upstream_failed(command, inv, exc)
+            except actions.PlanError as exc:
+                await self._reply(inv, render_refusal(str(exc)))
+            except Exception:
+                log.exception("command_failed")
+                await self._reply(
+                    inv,
+                    render_refusal(
+                        "Something went wrong inside fpbot; nothing was changed. "
+                        f"Correlation id: `{inv.correlation_id}`."
+                    ),
+                )
+
+    async def _run(self, command: cmd.Command, inv: Invocation) -> None:
+        actor = await self._groups.actor(self._policy, inv.user_id)
+        decision = decide(self._policy, actor, command, inv.channel_id)
+        if not decision.allowed:
+            log.info("command_refused", reason=decision.reason.name)
+            await self._reply(inv, render_refusal(decision.message))
+            return
+        log.info("command_accepted")
+        match command:
+            case cmd.Help(topic=topic):
+                await self._reply(inv, self._help(actor, inv.channel_id, topic))
+            case cmd.WhoAmI():
+                await self._reply(
+                    inv,
+                    render_whoami(
+                        inv.user_id,
+                        sorted(roles_of(self._policy, actor)),
+                        sorted(permissions_of(self._policy, actor)),
+                    ),
+                )
+            case cmd.ListEnvs():
+                await self._listing(inv, "environments", self._environments)
+            case cmd.ListKeys():
+                await self._listing(inv, "API keys", lambda: self._keys(command))
+            case cmd.ListWebhooks():
+                await self._listing(inv, "webhooks", lambda: self._webhooks(command))
+            case cmd.ListRequests():
+                await self._reply(inv, await self._requests(actor))
+            case cmd.Audit(limit=limit):
+                await self._reply(inv, render_audit(await self._store.audit(limit)))
+            case _:
+                request = await self._changes.request(command, inv.origin)
+                await self._reply(inv, render_request_created(request))
+
+    # ── read commands ───────────────────────────────────────────────────────────────────
+
+    def _help(self, actor: Actor, channel_id: str, topic: str | None) -> Message:
+        """Only what this caller may use here: the same `decide`, as a dry run."""
+        entries = [
+            (f"{cmd.SLASH_COMMAND} {line.usage}", line.summary)
+            for line in cmd.usage_lines(topic)
+            if decide(self._policy, actor, line.command, channel_id).allowed
+        ]
+        return render_help(entries)
+
+    async def _environments(self) -> list[Message]:
+        return render_environments(await self._client.list_environments())
+
+    async def _env_names(self) -> dict[str, str]:
+        envs: list[Environment] = await self._client.list_environments()
+        return {env.id: env.name for env in envs}
+
+    async def _keys(self, command: cmd.ListKeys) -> list[Message]:
+        keys, names = await asyncio.gather(
+            self._client.list_api_keys(
+                type=command.type, status=command.status, environment=command.environment
+            ),
+            self._env_names(),
+        )
+        filters = ", ".join(
+            f"{label} {value}"
+            for label, value in (
+                ("type", command.type),
+                ("status", command.status),
+                ("environment", names.get(command.environment or "", command.environment)),
+            )
+            if value
+        )
+        return render_api_keys(keys, names, filters=filters)
+
+    async def _webhooks(self, command: cmd.ListWebhooks) -> list[Message]:
+        hooks, names = await asyncio.gather(
+            self._client.list_webhooks(status=command.status, environment=command.environment),
+            self._env_names(),
+        )
+        return render_webhooks(hooks, names)
+
+    async def _requests(self, actor: Actor) -> Message:
+        """Pending requests the caller made or may approve."""
+        may_approve = decide(self._policy, actor, "requests.approve").allowed
+        pending = await self._store.list_requests(states=[State.PENDING])
+        mine = [r for r in pending if r.requester == actor.user_id or may_approve]
+        return render_requests(mine, now=datetime.now(UTC))
+
+    async def _listing(
+        self, inv: Invocation, what: str, fetch: Callable[[], Awaitable[list[Message]]]
+    ) -> None:
+        """Post a listing to the channel; a slow one shows "Fetching…" first, then replaces it."""
+        task = asyncio.ensure_future(fetch())
+        done, _ = await asyncio.wait({task}, timeout=FETCHING_AFTER)
+        placeholder = not done
+        if placeholder:
+            await self._messenger.respond(
+                inv.response_url, render_fetching(what), in_channel=True, replace_original=False
+            )
+        try:
+            messages = await task
+        except FingerprintError:
+            if placeholder:
+                await self._messenger.respond(
+                    inv.response_url,
+                    render_refusal(f"Could not fetch {what}; <@{inv.user_id}> has the details."),
+                    in_channel=True,
+                    replace_original=True,
+                )
+            raise
+        for index, message in enumerate(messages):
+            replace = placeholder and index == 0
+            # Keep one response_url post in reserve for an error; beyond that, the Web API.
+            if self._messenger.response_url_budget(inv.response_url) > 1 or replace:
+                await self._messenger.respond(
+                    inv.response_url, message, in_channel=True, replace_original=replace
+                )
+            else:
+                await self._messenger.post(inv.channel_id, message)
+
+    # ── answers ─────────────────────────────────────────────────────────────────────────
+
+    async def _reply(self, inv: Invocation, message: Message) -> None:
+        """An ephemeral answer to the caller."""
+        try:
+            await self._messenger.respond(inv.response_url, message, replace_original=False)
+        except SlackDeliveryError:
+            try:
+                await self._messenger.ephemeral(inv.channel_id, inv.user_id, message)
+            except SlackDeliveryError as exc:
+                log.error("reply_not_delivered", error=exc.error)
+
+    async def _upstream_failed(
+        self, command: cmd.Command, inv: Invocation, exc: FingerprintError
+    ) -> None:
+        if not exc.correlation_id:
+            exc.correlation_id = inv.correlation_id
+        label = command_label(command)
+        await self._reply(inv, render_error(exc, what=f"run `/fp {label}`"))
+        await self._notifier.report(
+            Failure(
+                title=exc.summary,
+                operation=f"/fp {label}",
+                error_code=exc.error_code,
+                detail=str(exc),
+                correlation_id=exc.correlation_id,
+            )
+        )
+
+
+def command_label(command: cmd.Command) -> str:
+    """The words that name a command (``keys rotate``), for errors and notifications."""
+    words = []
+    for word in type(command).usage.split():
+        if word.startswith(("<", "[")):
+            break
+        words.append(word)
+    return " ".join(words)

@@ -1,0 +1,107 @@
+"""Everything a running fpbot holds, built once from the settings and closed once.
+
+Handlers receive this container and nothing else; it is where the one API client, the store,
+the Slack messenger and the workflow are created and wired together, so a reader can see the
+whole object graph in one screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.changes.workflow import ChangeWorkflow
+from bot.fingerprint.client import ManagementClient
+from bot.groups import GroupDirectory
+from bot.health import Health
+from bot.log import register_secret
+from bot.messenger import SlackMessenger, make_web_client
+from bot.notify import Notifier
+from bot.policy import Policy, load_policy
+from bot.runner import CommandRunner
+from bot.settings import Settings
+from bot.store import Store
+from bot.tasks import TaskSet
+
+
+@dataclass
+class Services:
+    settings: Settings
+    policy: Policy
+    slack: AsyncWebClient
+    client: ManagementClient
+    store: Store
+    redis: aioredis.Redis | None
+    messenger: SlackMessenger
+    groups: GroupDirectory
+    notifier: Notifier
+    changes: ChangeWorkflow
+    runner: CommandRunner
+    health: Health
+    tasks: TaskSet
+
+    @classmethod
+    async def start(cls, settings: Settings, policy: Policy | None = None) -> Services:
+        """Connect to the store (migrating it), Redis and Slack; nothing is contacted twice."""
+        if settings.slack_bot_token is None or settings.fp_management_api_key is None:
+            raise ValueError("SLACK_BOT_TOKEN and FP_MANAGEMENT_API_KEY are required")
+        for secret in (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.fp_management_api_key,
+            settings.redis_url,
+        ):
+            register_secret(secret.get_secret_value() if secret else None)
+        policy = policy or load_policy(settings.fpbot_policy)
+        redis = (
+            aioredis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
+        )
+        store = await Store.connect(settings.sqlalchemy_url)
+        slack = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        client = ManagementClient.from_settings(settings, redis=redis)
+        messenger = SlackMessenger(slack)
+        groups = GroupDirectory(messenger.group_members)
+        notifier = Notifier(messenger, store, policy.channels.notifications)
+        changes = ChangeWorkflow(
+            store=store,
+            client=client,
+            messenger=messenger,
+            policy=policy,
+            groups=groups,
+            notifier=notifier,
+        )
+        runner = CommandRunner(
+            policy=policy,
+            groups=groups,
+            client=client,
+            store=store,
+            messenger=messenger,
+            notifier=notifier,
+            changes=changes,
+        )
+        return cls(
+            settings=settings,
+            policy=policy,
+            slack=slack,
+            client=client,
+            store=store,
+            redis=redis,
+            messenger=messenger,
+            groups=groups,
+            notifier=notifier,
+            changes=changes,
+            runner=runner,
+            health=Health(store, client, redis),
+            tasks=TaskSet(),
+        )
+
+    async def close(self, drain_timeout: float = 10.0) -> None:
+        """Finish in-flight work (bounded), then release connections."""
+        await self.tasks.drain(drain_timeout)
+        await self.client.aclose()
+        await self.store.close()
+        if self.redis is not None:
+            await self.redis.aclose()

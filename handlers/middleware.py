@@ -1,0 +1,51 @@
+"""Listener middleware for ``/fp``: parse the text before anything else happens.
+
+Parsing is pure and fast, so a wrong input is answered in the ack itself (ephemeral, with the
+right usage) and nothing else runs. Authorization needs the caller's user groups from Slack,
+which can be slow, so it happens after the ack, in `bot.runner` — the single gate every
+command passes through.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from bot.commands import UsageError, parse
+from bot.log import get_logger
+from bot.render import render_usage_error
+
+log = get_logger(__name__)
+
+
+def new_correlation_id() -> str:
+    """The id a person quotes to an operator; it appears in every log line of the request."""
+    return "fpb-" + secrets.token_hex(6)
+
+
+async def parse_command(
+    body: dict[str, Any],
+    ack: AsyncAck,
+    context: AsyncBoltContext,
+    next: Callable[[], Awaitable[None]],
+) -> None:
+    """Store the parsed command in ``context["fp_command"]``, or answer the usage error."""
+    correlation_id = new_correlation_id()
+    context["correlation_id"] = correlation_id
+    try:
+        context["fp_command"] = parse(str(body.get("text") or ""))
+    except UsageError as exc:
+        log.info(
+            "command_unusable",
+            request_id=correlation_id,
+            user=body.get("user_id"),
+            problem=exc.problem,
+        )
+        message = render_usage_error(exc.problem, exc.usage)
+        await ack(response_type="ephemeral", text=message.text, blocks=message.blocks)
+        return
+    await next()
