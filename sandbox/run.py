@@ -14,7 +14,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from bot.log import get_logger
 from bot.server import BotServer
@@ -46,10 +46,16 @@ def sample_policy_path() -> Path:
 class Sandbox:
     """The three processes of the sandbox, in one event loop.
 
+    Tests build the same thing with their own policy, database and settings.
+
     Args:
         console_port: where the Slack console listens (0 = any free port).
         environments: how many environments the stand-in API is seeded with.
         api_latency: seconds the stand-in adds to every answer.
+        database_url: the store (default: a SQLite file in a temporary directory).
+        redis_url: share the rate budget and caches through this Redis.
+        policy_path: the policy file (default: the sample policy, ``sandbox/fpbot.yml``).
+        settings: any other `Settings` field, e.g. ``fp_retry_budget=1``.
     """
 
     def __init__(
@@ -60,7 +66,10 @@ class Sandbox:
         environments: int = 32,
         api_latency: float = 0.0,
         database_url: str | None = None,
+        redis_url: str | None = None,
+        policy_path: str | Path | None = None,
         log_level: str = "INFO",
+        **settings: Any,
     ) -> None:
         self._host = host
         self._console_port = console_port
@@ -72,7 +81,10 @@ class Sandbox:
         )
         self._tmp = tempfile.TemporaryDirectory(prefix="fpbot-sandbox-")
         self._database_url = database_url or f"sqlite:///{self._tmp.name}/fpbot.sqlite3"
+        self._redis_url = redis_url
+        self._policy_path = str(policy_path or sample_policy_path())
         self._log_level = log_level
+        self._settings = settings
         self.bot: BotServer | None = None
 
     @property
@@ -89,12 +101,13 @@ class Sandbox:
             slack_api_url=self.slack.api_url,
             fp_management_api_key=self.api.key,
             fp_management_api_url=self.api.url,
-            fpbot_policy=str(sample_policy_path()),
+            fpbot_policy=self._policy_path,
             database_url=self._database_url,
-            redis_url=None,
+            redis_url=self._redis_url,
             host="127.0.0.1",
             port=0,
             log_level=self._log_level,
+            **self._settings,
         )
         self.bot = BotServer(settings)
         await self.bot.start()
