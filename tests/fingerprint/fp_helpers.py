@@ -1,7 +1,4 @@
-"""Helpers of the Management API client's tests: a recording mock transport, samples, pages.
-
-Imported as ``fp_helpers`` (pytest puts this folder on ``sys.path``; the name is unique so it
-cannot clash with another folder's helpers)."""
+"""Helpers of the Management API client's tests: a recording mock transport, samples, pages."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fp_helpers import API_KEY, Recorder, make_client, page, sample
 
 from bot.fingerprint import (
     ApiKey,
@@ -21,6 +20,7 @@ from bot.fingerprint import (
     Status,
     Webhook,
 )
+from tests.fingerprint.fp_helpers import API_KEY, Recorder, make_client, page, sample
 
 ENV = {"id": "ae_1", "name": "Production", "created_at": "2024-01-01T00:00:00.000Z"}
 KEY = {"id": "tok_1", "name": "web", "type": "public", "status": "enabled"}

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fp_helpers import Recorder, make_client, sample
 
 from bot.fingerprint import (
     BadRequest,
@@ -27,6 +26,7 @@ from bot.fingerprint import (
     ValidationFailed,
     Violation,
 )
+from tests.fingerprint.fp_helpers import Recorder, make_client, sample
 
 
 def error(status: int, code: str, message: str, **extra: Any) -> httpx.Response:

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from fp_helpers import Recorder, make_client, page
 
 from bot.fingerprint import PaginationLoop, ServerError, Unavailable
+from tests.fingerprint.fp_helpers import Recorder, make_client, page
 
 ENVS = [{"id": f"ae_{i}", "name": f"env {i}"} for i in range(25)]
 

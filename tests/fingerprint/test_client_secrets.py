@@ -1,0 +1,66 @@
+"""No secret — the Management API key, a created key's token, a webhook's signing key — ever
+reaches a log line, a repr or an exception's text, whatever happens."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import httpx
+import pytest
+
+from bot.fingerprint import FingerprintError, KeyType, ManagementClient
+from bot.log import get_logger
+from sandbox.fingerprint import FakeFingerprint, StandInServer
+from tests.fingerprint.fp_helpers import API_KEY, Recorder, make_client
+
+
+async def test_no_secret_reaches_the_logs_over_a_whole_session(log_stream: io.StringIO) -> None:
+    fake = FakeFingerprint(rate_limit=1000.0, burst=1000, environments=12, seed=3)
+    async with StandInServer(fake) as api:
+        client = ManagementClient(api_key=api.key, base_url=api.url, rate_limit=1000.0)
+        async with client:
+            key = await client.create_api_key(type=KeyType.SECRET, name="Backend secret")
+            hook = await client.create_webhook(url="https://example.com/signed")
+            await client.list_api_keys()
+            fake.faults.revoked = True
+            with pytest.raises(FingerprintError) as caught:
+                await client.list_webhooks()
+            # Even a careless caller logging everything leaks nothing.
+            log = get_logger("careless")
+            log.error("created", key=repr(key), hook=repr(hook), error=caught.value)
+            log.error("dump %s %s", key.model_dump(), hook.model_dump())
+            log.error("client %r", client)
+    secrets = {api.key, key.token, hook.signing_key}
+    assert None not in secrets
+    output = log_stream.getvalue()
+    assert "fingerprint.response" in output and "correlation_id" in output
+    for secret in secrets:
+        assert secret and secret not in output
+    assert api.key not in repr(client) and api.key not in str(caught.value)
+
+
+async def test_an_error_message_echoing_the_key_is_scrubbed(log_stream: io.StringIO) -> None:
+    recorder = Recorder(
+        lambda r: httpx.Response(
+            401, json={"error": {"code": "general.unauthorized", "message": f"bad key {API_KEY}"}}
+        )
+    )
+    async with make_client(recorder) as client:
+        with pytest.raises(FingerprintError) as caught:
+            await client.hello()
+    assert API_KEY not in str(caught.value) and API_KEY not in caught.value.message
+    assert API_KEY not in log_stream.getvalue()
+
+
+async def test_log_lines_carry_the_context_of_the_call(log_stream: io.StringIO) -> None:
+    not_found = {"error": {"code": "general.not-found", "message": "no such webhook"}}
+    recorder = Recorder(lambda r: httpx.Response(404, json=not_found))
+    async with make_client(recorder) as client:
+        with pytest.raises(FingerprintError) as caught:
+            await client.get_webhook("wh_1")
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    failed = next(line for line in lines if line["event"] == "fingerprint.failed")
+    assert failed["correlation_id"] == caught.value.correlation_id
+    assert failed["operation"] == "GET /webhooks/{id}"
+    assert failed["status"] == 404 and failed["attempt"] == 1 and "elapsed_ms" in failed
