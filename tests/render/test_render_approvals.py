@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from render_checks import assert_within_limits, buttons, visible_text
+from tests.render.render_checks import assert_within_limits, buttons, visible_text
 
 from bot.changes.model import Approval, ChangeRequest, State
 from bot.render import (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from render_checks import assert_within_limits, dump, visible_text
+from tests.render.render_checks import assert_within_limits, dump, visible_text
 
 from bot.fingerprint.models import ApiKey, Environment, KeyType, LimitMode, Status, Webhook
 from bot.render import render_api_keys, render_environments, render_fetching, render_webhooks

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from render_checks import assert_within_limits, visible_text
+from tests.render.render_checks import assert_within_limits, visible_text
 
 from bot.changes.model import AuditEvent, ChangeRequest, State
 from bot.fingerprint.errors import (
