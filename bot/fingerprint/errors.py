@@ -113,6 +113,12 @@ class Timeout(TransportError):
     summary = "Fingerprint's Management API did not answer in time"
 
 
+class BudgetUnavailable(FingerprintError):
+    """The shared rate budget (Redis) is unreachable: calling anyway could break the limit."""
+
+    summary = "fpbot's shared rate budget (Redis) is unreachable, so the API was not called"
+
+
 class InvalidResponse(FingerprintError):
     """A 2xx answer whose body could not be understood."""
 

@@ -30,6 +30,7 @@ Two implementations share one interface:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import secrets
@@ -39,6 +40,10 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
+
+from redis.exceptions import RedisError
+
+from bot.fingerprint.errors import BudgetUnavailable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -199,11 +204,23 @@ class RedisSlidingWindowLimiter:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        member = await self._acquire()
+        """A slot of the shared budget; without Redis there is no safe budget, so no call.
+
+        Raises:
+            BudgetUnavailable: Redis could not be reached.
+        """
+        try:
+            member = await self._acquire()
+        except (RedisError, OSError) as exc:
+            raise BudgetUnavailable(
+                f"the shared rate budget in Redis is unreachable ({type(exc).__name__})",
+                code="redis.unavailable",
+            ) from None
         try:
             yield
         finally:
-            await self._release_script(keys=[self.key], args=[member])
+            with contextlib.suppress(RedisError, OSError):  # else the slot's lease frees it
+                await self._release_script(keys=[self.key], args=[member])
 
     async def _acquire(self) -> str:
         async with self._lock:
@@ -220,7 +237,9 @@ class RedisSlidingWindowLimiter:
 
     async def pause(self, seconds: float) -> None:
         ms = max(1, math.ceil(seconds * 1000))
-        await self._pause_script(keys=[self.pause_key], args=[ms])
+        with contextlib.suppress(RedisError, OSError):
+            # The caller sleeps anyway; only the other replicas miss the hint.
+            await self._pause_script(keys=[self.pause_key], args=[ms])
 
 
 # One in-process limiter per API key (and rate) per event loop: several clients built with
