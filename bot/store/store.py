@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row, case, event, or_, select, text, update
@@ -152,6 +153,8 @@ class Store:
         parsed = make_url(url)
         is_sqlite = parsed.get_backend_name() == "sqlite"
         memory = is_sqlite and parsed.database in (None, "", ":memory:")
+        if is_sqlite and not memory:
+            _require_sqlite_directory(str(parsed.database))
         kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite}
         if not memory:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
@@ -464,6 +467,17 @@ def _describe(exc: sa_exc.SQLAlchemyError) -> str:
     # hold user data); connection URLs are never part of these messages.
     original = getattr(exc, "orig", None) or exc
     return f"the database is unavailable: {type(original).__name__}: {original}".strip()
+
+
+def _require_sqlite_directory(database: str) -> None:
+    """Say plainly that the SQLite file's directory is missing, before the driver fails."""
+    if database.startswith("file:"):
+        return  # a URI filename; sqlite3 interprets it
+    directory = Path(database).expanduser().absolute().parent
+    if not directory.is_dir():
+        raise StoreUnavailable(
+            f"cannot open the SQLite database: the directory {directory} does not exist"
+        )
 
 
 def _configure_sqlite(engine: AsyncEngine, *, memory: bool) -> None:
