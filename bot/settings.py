@@ -126,6 +126,8 @@ def sqlalchemy_url(url: str) -> str:
     if base == "sqlite":
         return f"sqlite+aiosqlite://{rest}"
     if base in ("postgres", "postgresql"):
+        # asyncpg spells libpq's ``sslmode`` (which Heroku's URLs carry) as ``ssl``.
+        rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
         return f"postgresql+asyncpg://{rest}"
     raise ValueError(f"unsupported scheme {scheme!r}; use sqlite:// or postgresql://")
 

@@ -59,8 +59,9 @@ def test_a_dotenv_file_is_read(tmp_path: Path) -> None:
         ("postgresql://u:p@db/fp", "postgresql+asyncpg://u:p@db/fp"),
         ("postgresql+psycopg://u@db/fp", "postgresql+asyncpg://u@db/fp"),
         ("sqlite:///var/fpbot.sqlite3", "sqlite+aiosqlite:///var/fpbot.sqlite3"),
+        ("postgres://u:p@db/fp?sslmode=require", "postgresql+asyncpg://u:p@db/fp?ssl=require"),
     ],
-    ids=["heroku postgres://", "postgresql://", "another driver", "sqlite"],
+    ids=["heroku postgres://", "postgresql://", "another driver", "sqlite", "heroku sslmode"],
 )
 def test_database_urls_map_to_fpbots_drivers(url: str, expected: str) -> None:
     assert sqlalchemy_url(url) == expected

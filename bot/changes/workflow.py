@@ -23,7 +23,7 @@ from bot.changes.model import AuditEvent, ChangeRequest, State
 from bot.commands import Command
 from bot.fingerprint.errors import FingerprintError
 from bot.groups import GroupDirectory
-from bot.log import get_logger
+from bot.log import get_logger, scrub
 from bot.messenger import SlackDeliveryError, SlackMessenger
 from bot.notify import Failure, Notifier
 from bot.policy import Policy, decide, required_approvals
@@ -264,7 +264,8 @@ class ChangeWorkflow:
             request.id,
             State.EXECUTING,
             State.FAILED,
-            error=f"{message} {state_of_account}".strip(),
+            # Error text can echo what the API was sent; the store refuses anything secret-shaped.
+            error=scrub(f"{message} {state_of_account}".strip()),
             error_code=code,
             correlation_id=correlation,
             finished_at=self._clock(),
@@ -357,7 +358,7 @@ class ChangeWorkflow:
                 request.id,
                 State.EXECUTING,
                 State.FAILED,
-                error=outcome.message,
+                error=scrub(outcome.message),
                 error_code="change.interrupted",
                 **fields,
             )
