@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.render.render_checks import assert_within_limits, buttons, visible_text
 
 from bot.changes.model import Approval, ChangeRequest, State
 from bot.render import (
@@ -18,6 +17,7 @@ from bot.render import (
     render_request_result,
 )
 from bot.render.ids import APPROVE, DENY
+from tests.render.render_checks import assert_within_limits, buttons, visible_text
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 

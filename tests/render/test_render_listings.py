@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.render.render_checks import assert_within_limits, dump, visible_text
 
 from bot.fingerprint.models import ApiKey, Environment, KeyType, LimitMode, Status, Webhook
 from bot.render import render_api_keys, render_environments, render_fetching, render_webhooks
+from tests.render.render_checks import assert_within_limits, dump, visible_text
 
 CREATED = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 NASTY = 'Tom & Jerry\'s <script> "prod" ' + "&<>" * 20
