@@ -25,7 +25,7 @@ from bot.fingerprint.errors import FingerprintError
 from bot.fingerprint.models import Environment
 from bot.groups import GroupDirectory
 from bot.log import get_logger
-from bot.messenger import SlackDeliveryError, SlackMessenger
+from bot.messenger import Posted, SlackDeliveryError, SlackMessenger
 from bot.notify import Failure, Notifier
 from bot.policy import Actor, Policy, decide, permissions_of, roles_of
 from bot.render import (
@@ -195,34 +195,48 @@ class CommandRunner:
     async def _listing(
         self, inv: Invocation, what: str, fetch: Callable[[], Awaitable[list[Message]]]
     ) -> None:
-        """Post a listing to the channel; a slow one shows "Fetching…" first, then replaces it."""
+        """Post a listing to the channel; a slow one shows "Fetching…" first, then replaces it.
+
+        The placeholder goes through the Web API, so ``chat.update`` can edit it in place: a
+        slash command's ``response_url`` cannot reliably replace a public message. When the
+        bot may not post in the channel, the listing simply comes through ``response_url``.
+        """
         task = asyncio.ensure_future(fetch())
         done, _ = await asyncio.wait({task}, timeout=FETCHING_AFTER)
-        placeholder = not done
-        if placeholder:
-            await self._messenger.respond(
-                inv.response_url, render_fetching(what), in_channel=True, replace_original=False
-            )
+        placeholder: Posted | None = None
+        if not done:
+            try:
+                placeholder = await self._messenger.post(inv.channel_id, render_fetching(what))
+            except SlackDeliveryError:
+                placeholder = None
         try:
             messages = await task
         except FingerprintError:
-            if placeholder:
-                await self._messenger.respond(
-                    inv.response_url,
+            if placeholder is not None:
+                await self._replace(
+                    placeholder,
                     render_refusal(f"Could not fetch {what}; <@{inv.user_id}> has the details."),
-                    in_channel=True,
-                    replace_original=True,
                 )
             raise
         for index, message in enumerate(messages):
-            replace = placeholder and index == 0
+            if index == 0 and placeholder is not None and await self._replace(placeholder, message):
+                continue
             # Keep one response_url post in reserve for an error; beyond that, the Web API.
-            if self._messenger.response_url_budget(inv.response_url) > 1 or replace:
+            if self._messenger.response_url_budget(inv.response_url) > 1:
                 await self._messenger.respond(
-                    inv.response_url, message, in_channel=True, replace_original=replace
+                    inv.response_url, message, in_channel=True, replace_original=False
                 )
             else:
                 await self._messenger.post(inv.channel_id, message)
+
+    async def _replace(self, posted: Posted, message: Message) -> bool:
+        """Edit a message the bot posted; whether Slack took the edit."""
+        try:
+            await self._messenger.update(posted.channel, posted.ts, message)
+        except SlackDeliveryError as exc:
+            log.warning("placeholder_not_replaced", error=exc.error)
+            return False
+        return True
 
     # ── answers ─────────────────────────────────────────────────────────────────────────
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.response import BoltResponse
 
-from bot.commands import UsageError, parse
+from bot.commands import SLASH_COMMAND, UsageError, parse
 from bot.log import get_logger
 from bot.render import render_usage_error
 
@@ -32,8 +33,12 @@ async def parse_command(
     ack: AsyncAck,
     context: AsyncBoltContext,
     next: Callable[[], Awaitable[None]],
-) -> None:
-    """Store the parsed command in ``context["fp_command"]``, or answer the usage error."""
+) -> BoltResponse | None:
+    """Store the parsed command in ``context["fp_command"]``, or answer the usage error.
+
+    A listener middleware that does not call ``next`` must return the response itself: Bolt
+    otherwise takes the listener as not matching and answers Slack with a 404.
+    """
     correlation_id = new_correlation_id()
     context["correlation_id"] = correlation_id
     try:
@@ -45,7 +50,8 @@ async def parse_command(
             user=body.get("user_id"),
             problem=exc.problem,
         )
-        message = render_usage_error(exc.problem, exc.usage)
-        await ack(response_type="ephemeral", text=message.text, blocks=message.blocks)
-        return
+        usage = "\n".join(f"{SLASH_COMMAND} {line}" for line in exc.usage.splitlines())
+        message = render_usage_error(exc.problem, usage)
+        return await ack(response_type="ephemeral", text=message.text, blocks=message.blocks)
     await next()
+    return None

@@ -20,6 +20,7 @@ from bot.render.blocks import (
     Block,
     Message,
     block_size,
+    clip,
     code,
     context,
     date,
@@ -79,14 +80,25 @@ def render_whoami(user_id: str, roles: Iterable[str], permissions: Iterable[str]
 
 
 def render_usage_error(problem: str, usage: str) -> Message:
-    """What was wrong with the command typed, and its correct form. Nothing was changed."""
-    text = f":warning: {inline(problem, 1000)}\nUsage: {code(usage, 1000)}"
+    """What was wrong with the command typed, and its correct form. Nothing was changed.
+
+    ``usage`` may hold several lines (every form of a command group); each is shown as its
+    own code span on its own line.
+    """
+    lines = [code(line, 1000) for line in usage.splitlines() if line.strip()] or [code(usage)]
+    shown = " " + lines[0] if len(lines) == 1 else "\n" + "\n".join(lines)
+    text = f":warning: {inline(problem, 1000)}\nUsage:{shown}"
     return Message(text=fallback(text), blocks=[section(text)])
 
 
-def render_refusal(reason_text: str) -> Message:
-    """A denial (permission, channel, self-approval…) in the words the policy gave."""
-    text = f":no_entry: {inline(reason_text, 2000)}"
+def render_refusal(reason: str) -> Message:
+    """A denial (permission, channel, self-approval…) in the words the policy gave.
+
+    ``reason`` is mrkdwn, as `bot.policy.Decision.message` and `PlanError` produce it: what
+    came from users or the API is already escaped inside it, and its ``<#C…>`` and ``<@U…>``
+    links must stay links, so it is not escaped again.
+    """
+    text = f":no_entry: {clip(reason, 2000)}"
     return Message(text=fallback(text), blocks=[section(text)])
 
 

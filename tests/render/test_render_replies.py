@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.render.render_checks import assert_within_limits, visible_text
 
 from bot.changes.model import AuditEvent, ChangeRequest, State
 from bot.fingerprint.errors import (
@@ -27,6 +26,7 @@ from bot.render import (
     render_usage_error,
     render_whoami,
 )
+from tests.render.render_checks import assert_within_limits, visible_text
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -57,10 +57,18 @@ def test_usage_error_says_what_was_wrong_and_the_usage() -> None:
     )
 
 
-def test_refusal_is_escaped() -> None:
-    assert render_refusal("You need <envs.delete> & approval").text == (
-        ":no_entry: You need &lt;envs.delete&gt; &amp; approval"
+def test_refusal_takes_mrkdwn_so_channel_links_stay_links_and_nothing_is_escaped_twice() -> None:
+    assert render_refusal("fpbot commands can only be used in <#C0OPS>.").text == (
+        ":no_entry: fpbot commands can only be used in <#C0OPS>."
     )
+    assert render_refusal("Environment *R&amp;D* is already named so.").text == (
+        ":no_entry: Environment *R&amp;D* is already named so."
+    )
+
+
+def test_usage_error_shows_each_form_of_a_command_group_on_its_own_line() -> None:
+    message = render_usage_error("there is no command “envs x”", "/fp envs\n/fp envs delete <id>")
+    assert message.text.endswith("Usage:\n`/fp envs`\n`/fp envs delete &lt;id&gt;`")
 
 
 def test_error_shows_summary_message_violations_and_correlation_id() -> None:

@@ -1,0 +1,337 @@
+"""The read commands of ``/fp``, end to end: signed requests into the running bot, answers read
+back from the fake Slack, and the stand-in Management API's request log as the proof of what
+the bot asked for.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.commands import UsageError, parse
+from sandbox.run import Sandbox
+from tests.scenarios.bot_helpers import (
+    APPROVER,
+    AUDITOR,
+    ELSEWHERE,
+    OPERATOR,
+    OPS,
+    STRANGER,
+    VIEWER,
+    api_calls,
+    fp,
+    joined,
+    listing_in,
+    reply_to,
+    settled,
+    visible,
+)
+from tests.scenarios.conftest import StackFactory
+
+ENV_ID = re.compile(r"`(ae_[A-Za-z0-9]+)`")
+KEY_ID = re.compile(r"`(tok_[A-Za-z0-9]+)`")
+HOOK_ID = re.compile(r"`(wh_[A-Za-z0-9]+)`")
+REQUEST_ID = re.compile(r"CR-[0-9A-Z]{6}")
+
+
+def _commands_in_help(text: str) -> set[str]:
+    return set(re.findall(r"`/fp ([a-z]+(?: [a-z|]+)?)", text))
+
+
+# ── help and whoami ─────────────────────────────────────────────────────────────────────
+
+
+async def test_help_shows_a_viewer_only_the_listings_and_an_operator_the_changes_too(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "help", user=VIEWER)
+    await fp(stack, "", user=OPERATOR)
+
+    viewer_help = visible(await reply_to(stack, VIEWER))
+    operator_help = visible(await reply_to(stack, OPERATOR))
+    viewer_commands = _commands_in_help(viewer_help)
+    operator_commands = _commands_in_help(operator_help)
+    assert {"help", "whoami", "envs", "keys", "webhooks", "requests"} <= viewer_commands
+    assert not any(
+        word in c for c in viewer_commands for word in ("create", "delete", "rotate", "rename")
+    )
+    assert {"envs create", "envs delete", "keys rotate", "webhooks create"} <= operator_commands
+    assert "audit" not in viewer_commands | operator_commands
+    assert api_calls(stack) == 0
+
+
+async def test_help_outside_the_command_channel_lists_only_what_works_there(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "help", user=OPERATOR, channel=ELSEWHERE)
+
+    assert _commands_in_help(visible(await reply_to(stack, OPERATOR))) == {"help", "whoami"}
+
+
+async def test_whoami_tells_the_caller_their_roles_and_permissions_privately(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "whoami", user=OPERATOR)
+
+    reply = await reply_to(stack, OPERATOR)
+    assert reply.ephemeral_for == OPERATOR
+    text = visible(reply)
+    assert "<@U0OPERATOR>" in text and "operator, viewer" in text
+    assert "`envs.delete`" in text and "`keys.rotate`" in text
+    assert "`audit.read`" not in text
+    assert api_calls(stack) == 0
+
+
+# ── listings ────────────────────────────────────────────────────────────────────────────
+
+
+async def test_envs_posts_every_environment_once_to_the_channel(stack: Sandbox) -> None:
+    await fp(stack, "envs", user=VIEWER)
+
+    messages = await listing_in(stack, OPS, "Environments")
+    assert messages and all(m.ephemeral_for is None for m in messages)
+    shown = ENV_ID.findall(joined(messages))
+    assert sorted(shown) == sorted(stack.fingerprint.workspace.environments)
+    assert stack.fingerprint.count("GET", "/environments") == 1
+    assert stack.slack.ephemerals(VIEWER) == []
+    assert stack.slack.violations == []
+
+
+async def test_a_listing_of_120_environments_is_complete_in_order_and_within_slack_limits(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(environments=120) as stack:
+        await fp(stack, "envs", user=VIEWER)
+        messages = await listing_in(stack, OPS, "Environments")
+
+        assert len(messages) > 1, "120 environments do not fit one message"
+        shown = ENV_ID.findall(joined(messages))
+        envs = stack.fingerprint.workspace.environments.values()
+        by_name = sorted(envs, key=lambda e: (e.name.casefold(), e.name, e.id))
+        assert shown == [e.id for e in by_name], "every id exactly once, in name order"
+        assert [m.ts for m in messages] == sorted(m.ts for m in messages)
+        assert [m.text for m in messages[1:]] == [
+            f"Environments (120) (continued, {n}/{len(messages)})"
+            for n in range(2, len(messages) + 1)
+        ]
+        assert stack.slack.violations == []
+
+
+async def test_a_slow_listing_shows_fetching_first_and_the_result_replaces_it_in_place(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(api_latency=1.5) as stack:
+        await fp(stack, "envs", user=VIEWER)
+        await stack.slack.wait_for(
+            lambda: any("Fetching" in m.text for m in stack.slack.channel_messages(OPS)),
+            what="the Fetching… placeholder",
+        )
+        (placeholder,) = stack.slack.channel_messages(OPS)
+        assert placeholder.text == "Fetching environments…"
+
+        await settled(stack)
+        (listing,) = stack.slack.channel_messages(OPS)
+        assert listing is placeholder and listing.edited == 1
+        assert listing.text == "Environments (32)"
+        assert sorted(ENV_ID.findall(visible(listing))) == sorted(
+            stack.fingerprint.workspace.environments
+        )
+        assert stack.slack.violations == []
+
+
+async def test_keys_lists_every_key_by_environment_name_and_never_shows_a_token(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "keys", user=VIEWER)
+
+    messages = await listing_in(stack, OPS, "API keys")
+    text = joined(messages)
+    workspace = stack.fingerprint.workspace
+    assert sorted(KEY_ID.findall(text)) == sorted(workspace.api_keys)
+    assert ENV_ID.findall(text) == [], "environments are named, not shown as ids"
+    for key in workspace.api_keys.values():
+        line = next(line for line in text.splitlines() if key.id in line)
+        if key.environment is not None:
+            assert workspace.environments[key.environment].name in line
+        else:
+            assert "workspace-wide" in line
+    everything = "\n".join(visible(m) for m in stack.slack.messages())
+    for key in workspace.api_keys.values():
+        assert key.token not in everything, f"the token of {key.type} key {key.id} was shown"
+
+
+@pytest.mark.parametrize(
+    ("option", "query"),
+    [
+        ("--type secret", {"type": "secret"}),
+        ("--status disabled", {"status": "disabled"}),
+        ("--env {env}", {"environment": "{env}"}),
+        (
+            "--type public --status enabled --env {env}",
+            {"type": "public", "status": "enabled", "environment": "{env}"},
+        ),
+    ],
+    ids=["type", "status", "env", "all-three"],
+)
+async def test_keys_with_a_filter_lists_exactly_the_matching_keys(
+    stack: Sandbox, option: str, query: dict[str, str]
+) -> None:
+    workspace = stack.fingerprint.workspace
+    production = next(e for e in workspace.environments.values() if e.name == "Production")
+    wanted = {name: value.format(env=production.id) for name, value in query.items()}
+
+    await fp(stack, "keys " + option.format(env=production.id), user=OPERATOR)
+
+    messages = await listing_in(stack, OPS, "API keys")
+    expected = sorted(
+        key.id
+        for key in workspace.api_keys.values()
+        if all(getattr(key, name) == value for name, value in wanted.items())
+    )
+    assert expected, "the seed has keys for every filter"
+    assert sorted(KEY_ID.findall(joined(messages))) == expected
+    (sent,) = [r.query for r in stack.fingerprint.requests if r.path == "/api-keys"]
+    assert {name: sent.get(name) for name in wanted} == wanted, "the API did the filtering"
+    if "environment" in wanted:
+        assert "Production" in visible(messages[0]), "the filter names the environment"
+        assert production.id not in joined(messages)
+
+
+async def test_webhooks_lists_every_webhook_and_never_a_signing_key(stack: Sandbox) -> None:
+    await fp(stack, "webhooks", user=VIEWER)
+
+    messages = await listing_in(stack, OPS, "Webhooks")
+    text = joined(messages)
+    hooks = stack.fingerprint.workspace.webhooks.values()
+    assert sorted(HOOK_ID.findall(text)) == sorted(h.id for h in hooks)
+    assert "Production" in text and "Staging" in text
+    for hook in hooks:
+        assert hook.signing_key not in text
+
+
+# ── requests and audit ──────────────────────────────────────────────────────────────────
+
+
+async def test_requests_shows_a_pending_request_to_its_requester_and_approvers_only(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "envs create Scenario Sandbox", user=OPERATOR)
+    created = visible(await reply_to(stack, OPERATOR))
+    match = REQUEST_ID.search(created)
+    assert match, created
+    request_id = match.group()
+    calls_before = api_calls(stack)
+
+    for user in (OPERATOR, APPROVER, VIEWER):
+        await fp(stack, "requests", user=user)
+    operator_sees = visible(await reply_to(stack, OPERATOR, count=2))
+    approver_sees = visible(await reply_to(stack, APPROVER))
+    viewer_sees = visible(await reply_to(stack, VIEWER))
+
+    assert request_id in operator_sees and "Scenario Sandbox" in operator_sees
+    assert request_id in approver_sees
+    assert request_id not in viewer_sees and "No pending change requests" in viewer_sees
+    assert api_calls(stack) == calls_before, "requests come from the store, not the API"
+
+
+async def test_audit_shows_the_trail_to_an_auditor_and_refuses_everyone_else(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "envs create Audited Env", user=OPERATOR)
+    await reply_to(stack, OPERATOR)
+    calls_before = api_calls(stack)
+
+    await fp(stack, "audit 5", user=AUDITOR)
+    await fp(stack, "audit", user=OPERATOR)
+
+    trail = await reply_to(stack, AUDITOR)
+    assert trail.ephemeral_for == AUDITOR
+    assert "Audit trail" in visible(trail) and "<@U0OPERATOR>" in visible(trail)
+    refusal = visible(await reply_to(stack, OPERATOR, count=2))
+    assert "`audit.read`" in refusal
+    assert api_calls(stack) == calls_before
+    assert stack.slack.channel_messages(OPS) == []
+
+
+# ── wrong input ─────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("text", "problem", "usage"),
+    [
+        ("envs bogus", "no command “envs bogus”", "/fp envs create &lt;name&gt;"),
+        ("keys --type banana", "“banana” is not a key type", "/fp keys [--env"),
+        ('envs create "Staging EU --description x', "never closed", "/fp envs create"),
+        ("audit 500", "between 1 and 100", "/fp audit [N]"),
+        ("envs delete tok_abc", "is a key id", "/fp envs delete &lt;env_id&gt;"),
+        ("whoami please", "unexpected “please”", "/fp whoami"),
+        ("deploy prod", "no command “deploy”", "/fp help [topic]"),
+    ],
+)
+async def test_wrong_input_gets_the_problem_and_usage_in_the_ack_and_nothing_else_happens(
+    stack: Sandbox, text: str, problem: str, usage: str
+) -> None:
+    response = await fp(stack, text, user=OPERATOR)
+
+    assert response.body["response_type"] == "ephemeral"
+    (reply,) = stack.slack.ephemerals(OPERATOR)
+    assert reply.via == "ack"
+    assert problem in visible(reply)
+    assert f"`{usage}" in visible(reply)
+    await settled(stack)
+    assert api_calls(stack) == 0
+    assert [m.via for m in stack.slack.messages()] == ["ack"]
+    assert [c.method for c in stack.slack.calls()] == ["auth.test"]
+
+
+async def test_a_wrong_group_command_shows_every_form_of_that_group_one_per_line(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "keys frobnicate", user=OPERATOR)
+
+    text = visible(stack.slack.ephemerals(OPERATOR)[0])
+    usage_lines = [line for line in text.splitlines() if line.startswith("`/fp keys")]
+    assert len(usage_lines) >= 6, text
+
+
+# ── anything at all ─────────────────────────────────────────────────────────────────────
+
+_WORDS = st.sampled_from(
+    ["envs", "keys", "webhooks", "create", "delete", "rotate", "--env", "--type", "audit", "help"]
+)
+VIEWER_LISTS = ("envs.list", "keys.list", "webhooks.list")
+_TEXT = st.one_of(
+    st.text(max_size=60),
+    st.lists(st.one_of(_WORDS, st.text(max_size=8)), max_size=6).map(" ".join),
+    st.text(alphabet='"\'\u201c\u201d\u2018\u2019<>&|`\u2014\u2013- \t\n', max_size=20),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=_TEXT, user=st.sampled_from([VIEWER, OPERATOR, STRANGER]))
+async def test_any_text_is_acknowledged_at_once_and_unusable_or_refused_text_never_reaches_the_api(
+    stack: Sandbox, text: str, user: str
+) -> None:
+    try:
+        command = parse(text)
+    except UsageError:
+        command = None
+    # The operator types in a channel where only help and whoami work; the stranger may do
+    # nothing; the viewer may list.
+    channel = ELSEWHERE if user == OPERATOR else OPS
+    may_call_api = user == VIEWER and getattr(command, "permission", None) in VIEWER_LISTS
+    before = api_calls(stack)
+
+    await fp(stack, text, user=user, channel=channel)
+    await settled(stack)
+
+    if not may_call_api:
+        assert api_calls(stack) == before, f"/fp {text!r} by {user} reached the API"
+    assert stack.slack.violations == []
