@@ -181,14 +181,22 @@ class Desk:
     # ── asking ──────────────────────────────────────────────────────────────────────────
 
     async def command(self, text: str, *, user: str = REQUESTER, channel: str = OPS) -> str:
-        """Type ``/fp <text>`` and return the ephemeral answer's text."""
-        seen = len(self.slack.ephemerals(user))
+        """Type ``/fp <text>``; return the first answer's text (ephemeral, or a listing)."""
+
+        def answers() -> list[RecordedMessage]:
+            return [
+                m
+                for m in self.slack.messages(channel)
+                if m.ephemeral_for in (None, user) and not m.deleted
+            ]
+
+        seen = len(answers())
         response = await self.replicas[0].driver.command(text, user=user, channel=channel)
         assert response.status == 200, response
         await self.slack.wait_for(
-            lambda: len(self.slack.ephemerals(user)) > seen, WAIT, what=f"an answer to {text!r}"
+            lambda: len(answers()) > seen, WAIT, what=f"an answer to {text!r}"
         )
-        return everything(self.slack.ephemerals(user)[seen])
+        return everything(answers()[seen])
 
     async def request(self, text: str, *, user: str = REQUESTER) -> str:
         """Ask for a change; return the request id from the requester's confirmation."""
