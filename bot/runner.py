@@ -27,7 +27,7 @@ from bot.groups import GroupDirectory
 from bot.log import get_logger
 from bot.messenger import Posted, SlackDeliveryError, SlackMessenger
 from bot.notify import Failure, Notifier
-from bot.policy import Actor, Policy, decide, permissions_of, roles_of
+from bot.policy import Actor, Policy, Reason, decide, permissions_of, roles_of
 from bot.render import (
     Message,
     render_api_keys,
@@ -145,13 +145,28 @@ class CommandRunner:
     # ── read commands ───────────────────────────────────────────────────────────────────
 
     def _help(self, actor: Actor, channel_id: str, topic: str | None) -> Message:
-        """Only what this caller may use here: the same `decide`, as a dry run."""
-        entries = [
-            (f"{cmd.SLASH_COMMAND} {line.usage}", line.summary)
-            for line in cmd.usage_lines(topic)
-            if decide(self._policy, actor, line.command, channel_id).allowed
-        ]
-        return render_help(entries)
+        """Only what this caller may use here: the same `decide`, as a dry run.
+
+        Someone without any role gets the "ask an admin" answer; someone whose other
+        commands work only in another channel is told where.
+        """
+        if not roles_of(self._policy, actor):
+            return render_help([])
+        entries: list[tuple[str, str]] = []
+        elsewhere: frozenset[str] = frozenset()
+        for line in cmd.usage_lines(topic):
+            decision = decide(self._policy, actor, line.command, channel_id)
+            if decision.allowed:
+                entries.append((f"{cmd.SLASH_COMMAND} {line.usage}", line.summary))
+            elif decision.reason is Reason.CHANNEL_NOT_ALLOWED:
+                elsewhere = decision.allowed_channels
+        notes = []
+        if not entries and topic:
+            notes.append(f"You may not use any `{topic}` command here.")
+        if elsewhere:
+            where = ", ".join(f"<#{channel}>" for channel in sorted(elsewhere))
+            notes.append(f"Your other commands work only in {where}.")
+        return render_help(entries, note=" ".join(notes) or None)
 
     async def _environments(self) -> list[Message]:
         return render_environments(await self._client.list_environments())

@@ -46,20 +46,27 @@ def _one_message(head: Sequence[Block], lines: Sequence[str], noun: str) -> list
     return [*head, *body]
 
 
-def render_help(entries: Sequence[tuple[str, str]]) -> Message:
+def render_help(entries: Sequence[tuple[str, str]], *, note: str | None = None) -> Message:
     """The commands this caller may use, as (usage, description) pairs.
 
     The caller filters ``entries`` by the caller's permissions; usages are shown as given
-    (e.g. ``/fp envs``), in code.
+    (e.g. ``/fp envs``), in code. ``note`` (mrkdwn) says what else applies, such as the
+    channel where the other commands work; it replaces the "ask an admin" text when
+    ``entries`` is empty, since the caller then has roles but not here.
     """
-    if not entries:
+    if not entries and note is None:
         text = (
             "You have no fpbot commands yet besides `help` and `whoami`. "
             "Ask an admin to grant you a role in fpbot's policy file."
         )
         return Message(text=fallback(text), blocks=[section(text)])
+    if not entries:
+        assert note is not None
+        return Message(text=fallback(note), blocks=[section(f":information_source: {note}")])
     lines = [f"• {code(usage, 300)} — {inline(description, 500)}" for usage, description in entries]
     blocks = _one_message([section("*Commands you can use*")], lines, "more commands")
+    if note:
+        blocks = [*blocks[: MAX_BLOCKS - 1], context(note)]
     return Message(text=fallback(f"fpbot: {len(entries)} commands you can use"), blocks=blocks)
 
 

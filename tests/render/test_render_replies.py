@@ -42,6 +42,15 @@ def test_help_without_commands_says_how_to_get_some() -> None:
     assert "Ask an admin" in render_help([]).text
 
 
+def test_help_with_a_note_shows_it_after_the_commands_or_instead_of_asking_an_admin() -> None:
+    note = "Other commands work only in <#C0OPS>."
+    message = render_help([("/fp help", "help")], note=note)
+    assert_within_limits([message])
+    assert message.blocks[-1]["elements"][0]["text"] == note
+    alone = render_help([], note=note)
+    assert note in visible_text([alone]) and "Ask an admin" not in visible_text([alone])
+
+
 def test_whoami_shows_roles_and_permissions_or_the_default_deny() -> None:
     message = render_whoami("U0123ALICE", ["operator", "viewer"], ["envs.list", "keys.list"])
     assert "<@U0123ALICE>" in message.text
