@@ -442,3 +442,18 @@ def public_messages(
     """Every message anyone but a DM's owner could see: channels, threads, ephemerals."""
     private = {slack.state.dm_channels.get(user) for user in except_dms_of}
     return [m for m in slack.messages() if m.channel not in private]
+
+
+async def restart(sandbox: Sandbox, *, grace: float = 0.2) -> Desk:
+    """Stop the sandbox's bot (cancelling what it has not finished within ``grace`` seconds)
+    and start a new one with the same settings, store, Slack and API: a redeploy."""
+    old = sandbox.bot
+    assert old is not None
+    await old.stop(grace)
+    new = BotServer(old.settings)
+    await new.start()
+    sandbox.bot = new
+    if sandbox.slack.driver is not None:
+        await sandbox.slack.driver.aclose()
+    sandbox.slack.connect_bot(new.url + "/slack/events", SIGNING_SECRET)
+    return Desk.of(sandbox)

@@ -1,0 +1,175 @@
+"""A redeploy in the middle of a change: the next bot finishes it without running it twice.
+
+The store is the truth. A request left ``approved`` by a bot that died before running it is run
+by the next bot's sweeper, once. A request left ``executing`` (something may have reached
+Fingerprint) is never run again: the sweeper looks at the account, decides what happened,
+reports it in the alerts channel and tells the requester. The sweeper is driven directly with
+its clock moved past `APPROVED_GRACE` and `EXECUTION_LEASE` instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.changes.model import State
+from bot.changes.workflow import APPROVED_GRACE, EXECUTION_LEASE
+from sandbox.run import Sandbox
+from tests.scenarios.change_helpers import (
+    APPROVER_1,
+    FAST_SETTINGS,
+    Desk,
+    button_ids,
+    everything,
+    move_clock,
+    restart,
+    status_of,
+)
+from tests.scenarios.conftest import StackFactory
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/fpbot.sqlite3"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+async def sandbox(make_stack: StackFactory, database_url: str) -> AsyncIterator[Sandbox]:
+    async with make_stack(database_url=database_url, **FAST_SETTINGS) as running:
+        yield running
+        assert running.slack.violations == []
+
+
+def env_names(desk: Desk) -> list[str]:
+    return [e.name for e in desk.fingerprint.workspace.environments.values()]
+
+
+async def mark_executing(desk: Desk, request_id: str) -> None:
+    """What a bot does between the last approval and its first write, done by hand."""
+    now = datetime.now(UTC)
+    await desk.store.add_approval(request_id, APPROVER_1, now)
+    approved = await desk.store.transition(
+        request_id, State.PENDING, State.APPROVED, decided_by=APPROVER_1, decided_at=now
+    )
+    assert approved is not None
+    running = await desk.store.transition(
+        request_id, State.APPROVED, State.EXECUTING, executing_since=now
+    )
+    assert running is not None
+
+
+async def test_a_change_cut_off_by_a_restart_while_fingerprint_hung_is_not_run_again(
+    sandbox: Sandbox,
+) -> None:
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    request_id = await desk.request("envs create Interrupted Env")
+    fp.faults.hang = True
+    await desk.click(request_id, user=APPROVER_1)
+    await desk.wait_state(request_id, State.EXECUTING)
+    await desk.slack.wait_for(lambda: fp.count(method="POST", path="/environments") == 1)
+
+    desk = await restart(sandbox)
+    fp.faults.hang = False
+    await desk.slack.wait_for(lambda: fp.requests[-1].status != 0, what="the cut-off call ends")
+    assert (await desk.get(request_id)).state is State.EXECUTING
+
+    move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+    await desk.workflow.sweep()
+    failed = await desk.settled(request_id)
+
+    assert fp.count(method="POST", path="/environments") == 1, "the change ran twice"
+    assert "Interrupted Env" not in env_names(desk)
+    assert failed.state is State.FAILED and failed.error_code == "change.interrupted"
+    assert "nothing changed" in (failed.error or "")
+    message = desk.approval(request_id)
+    assert button_ids(message) == [] and "*Failed*" in status_of(message)
+    [alert] = desk.alerts()
+    assert request_id in everything(alert) and "interrupted" in everything(alert)
+    assert "nothing changed" in desk.dms_about(request_id)[0].text
+    assert (await desk.audit_kinds(request_id))[-1] == "reconciled"
+
+    await desk.workflow.sweep()
+    assert fp.count(method="POST", path="/environments") == 1
+    assert len(desk.alerts()) == 1 and len(desk.thread(request_id)) == 1
+
+
+async def test_a_change_that_reached_fingerprint_before_a_restart_is_reported_done(
+    sandbox: Sandbox,
+) -> None:
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    request_id = await desk.request("envs create Made Before The Crash")
+    await mark_executing(desk, request_id)
+    fp.workspace.create_environment({"name": "Made Before The Crash"})  # the write landed
+
+    desk = await restart(sandbox)
+    move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+    await desk.workflow.sweep()
+    done = await desk.settled(request_id)
+
+    assert done.state is State.SUCCEEDED
+    assert fp.count(method="POST", path="/environments") == 0, "the change was run again"
+    assert env_names(desk).count("Made Before The Crash") == 1
+    assert "*Succeeded*" in status_of(desk.approval(request_id))
+    [alert] = desk.alerts()
+    assert request_id in everything(alert) and "reconciled" in everything(alert)
+    [reply] = desk.thread(request_id)
+    assert "succeeded" in reply.text
+
+
+async def test_a_secret_key_created_just_before_a_restart_is_disabled_not_left_live(
+    sandbox: Sandbox,
+) -> None:
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    request_id = await desk.request("keys create secret Orphaned backend")
+    await mark_executing(desk, request_id)
+    orphan = fp.workspace.create_api_key({"type": "secret", "name": "Orphaned backend"})
+
+    desk = await restart(sandbox)
+    move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+    await desk.workflow.sweep()
+    failed = await desk.settled(request_id)
+
+    assert failed.state is State.FAILED
+    assert orphan.status == "disabled"
+    assert fp.count(method="POST", path="/api-keys") == 0
+    assert fp.count(method="PATCH", path=f"/api-keys/{orphan.id}") == 1
+    assert "has been disabled" in (failed.error or "")
+    assert not any(orphan.token in everything(m) for m in desk.slack.messages())
+    [alert] = desk.alerts()
+    assert request_id in everything(alert)
+
+
+async def test_an_approval_whose_bot_died_before_running_it_runs_once_after_the_restart(
+    sandbox: Sandbox,
+) -> None:
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    request_id = await desk.request("envs create Approved Then Crashed")
+    now = datetime.now(UTC)
+    await desk.store.add_approval(request_id, APPROVER_1, now)
+    await desk.store.transition(
+        request_id, State.PENDING, State.APPROVED, decided_by=APPROVER_1, decided_at=now
+    )
+
+    desk = await restart(sandbox)
+    await desk.workflow.sweep()  # within the grace period the approving bot may still run it
+    assert (await desk.get(request_id)).state is State.APPROVED
+    move_clock(desk.workflow, APPROVED_GRACE + timedelta(seconds=1))
+    await asyncio.gather(desk.workflow.sweep(), desk.workflow.sweep(), desk.workflow.sweep())
+    done = await desk.settled(request_id)
+
+    assert done.state is State.SUCCEEDED
+    assert fp.count(method="POST", path="/environments") == 1
+    assert env_names(desk).count("Approved Then Crashed") == 1
+    await desk.workflow.sweep()
+    assert fp.count(method="POST", path="/environments") == 1
+    assert len(desk.thread(request_id)) == 1 and len(desk.dms_about(request_id)) == 1
+    assert desk.alerts() == []
