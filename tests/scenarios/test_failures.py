@@ -1,0 +1,159 @@
+"""When the Management API misbehaves: a rejected key, rate limits, outages and a hanging API.
+
+The person who typed the command is always answered (and Slack always acknowledged at once);
+what the retries can absorb stays invisible; what they cannot becomes an error for the person
+and one grouped notification in ``#alerts``, whose correlation id finds the log lines.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from sandbox.run import Sandbox
+from tests.scenarios.bot_helpers import (
+    ALERTS,
+    OPS,
+    VIEWER,
+    fp,
+    listing_in,
+    reply_to,
+    settled,
+    visible,
+)
+from tests.scenarios.conftest import StackFactory
+
+CORRELATION_ID = re.compile(r"`(fp-[0-9a-f]+)`")
+
+#: Small budgets keep the failure scenarios quick; the rules are the same at 10 seconds.
+QUICK = {"fp_timeout": 1.0, "fp_retry_budget": 1.0}
+
+
+def alerts(stack: Sandbox) -> list[str]:
+    return [visible(m) for m in stack.slack.channel_messages(ALERTS)]
+
+
+async def test_a_revoked_key_tells_the_user_it_was_rejected_and_alerts_the_operators(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    stack.fingerprint.faults.revoked = True
+
+    await fp(stack, "envs", user=VIEWER)
+    await settled(stack)
+
+    reply = visible(await reply_to(stack, VIEWER))
+    assert "rejected fpbot's Management API key" in reply
+    assert "FP_MANAGEMENT_API_KEY" in reply
+    (alert,) = alerts(stack)
+    assert "/fp envs" in alert and "general.unauthorized" in alert
+    (correlation_id,) = set(CORRELATION_ID.findall(alert))
+    assert correlation_id in reply, "the person and the operators quote the same id"
+    assert correlation_id in log_buffer.getvalue()
+    assert stack.fingerprint.count("GET", "/environments") == 1, "a 401 is not retried"
+    assert not any("Environments" in m.text for m in stack.slack.channel_messages(OPS))
+
+
+@pytest.mark.parametrize("retry_after", [0.3, None], ids=["with-retry-after", "without"])
+async def test_a_short_rate_limit_is_retried_without_the_user_noticing(
+    stack: Sandbox, retry_after: float | None
+) -> None:
+    faults = stack.fingerprint.faults
+    faults.force_429, faults.retry_after = 1, retry_after
+
+    await fp(stack, "envs", user=VIEWER)
+
+    assert await listing_in(stack, OPS, "Environments (32)")
+    assert stack.fingerprint.rejected_429 == 1
+    assert stack.fingerprint.count("GET", "/environments", status=200) == 1
+    assert stack.slack.ephemerals(VIEWER) == []
+    assert alerts(stack) == []
+
+
+async def test_a_rate_limit_outlasting_the_retry_budget_becomes_an_error_for_the_user(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(**QUICK) as stack:
+        faults = stack.fingerprint.faults
+        faults.force_429, faults.retry_after = 1000, 0.4
+
+        await fp(stack, "keys", user=VIEWER)
+        await settled(stack)
+
+        reply = visible(await reply_to(stack, VIEWER))
+        assert "rate limit" in reply and "HTTP 429" in reply
+        assert 2 <= stack.fingerprint.rejected_429 <= 8, "retried, within the budget"
+        (alert,) = alerts(stack)
+        assert "/fp keys" in alert and "rate-limit.exceeded" in alert
+        assert not any("API keys" in m.text for m in stack.slack.channel_messages(OPS))
+
+
+async def test_a_passing_outage_is_retried_without_the_user_noticing(stack: Sandbox) -> None:
+    faults = stack.fingerprint.faults
+    faults.error_rate, faults.error_retry_after = 1.0, 0.5
+
+    await fp(stack, "webhooks", user=VIEWER)
+    await stack.slack.wait_for(lambda: stack.fingerprint.count(status=503) >= 1)
+    faults.error_rate = 0.0
+
+    assert await listing_in(stack, OPS, "Webhooks")
+    assert stack.slack.ephemerals(VIEWER) == []
+    assert alerts(stack) == []
+
+
+async def test_a_lasting_outage_becomes_an_error_for_the_user_and_an_alert(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(**QUICK) as stack:
+        stack.fingerprint.faults.error_rate = 1.0
+
+        await fp(stack, "envs", user=VIEWER)
+        await settled(stack)
+
+        reply = visible(await reply_to(stack, VIEWER))
+        assert "unavailable" in reply and "HTTP 503" in reply
+        assert stack.fingerprint.count(status=503) >= 2, "retried before giving up"
+        (alert,) = alerts(stack)
+        assert "general.unavailable" in alert
+
+
+async def test_a_hanging_api_still_gets_an_immediate_ack_and_the_user_is_told_after_the_timeout(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(fp_timeout=1.0, fp_retry_budget=0.5) as stack:
+        stack.fingerprint.faults.hang = True
+
+        response = await fp(stack, "envs", user=VIEWER)
+        assert response.elapsed < 1.0 and not response.timed_out
+
+        reply = visible(await reply_to(stack, VIEWER))
+        assert "did not answer in time" in reply
+        await settled(stack)
+        (placeholder,) = stack.slack.channel_messages(OPS)
+        assert "Could not fetch environments" in placeholder.text
+        assert "<@U0VIEWER>" in placeholder.text, "the placeholder says who has the details"
+        assert placeholder.edited == 1, "the Fetching… message is replaced, not left behind"
+        (alert,) = alerts(stack)
+        assert "/fp envs" in alert
+        stack.fingerprint.faults.hang = False
+
+
+async def test_repeated_identical_failures_make_one_alert_edited_with_a_count(
+    stack: Sandbox,
+) -> None:
+    stack.fingerprint.faults.revoked = True
+
+    for _ in range(5):
+        await fp(stack, "envs", user=VIEWER)
+    await fp(stack, "keys", user=VIEWER)
+    await settled(stack)
+
+    assert len(stack.slack.ephemerals(VIEWER)) == 6, "every person is answered"
+    envs_alert, keys_alert = stack.slack.channel_messages(ALERTS)
+    assert "(5 times)" in envs_alert.text and "/fp envs" in envs_alert.text
+    assert envs_alert.edited == 4
+    assert "Happened 5 times" in visible(envs_alert)
+    assert "/fp keys" in keys_alert.text and "times" not in keys_alert.text
+    posts = [c for c in stack.slack.calls("chat.postMessage") if c.args.get("channel") == ALERTS]
+    assert len(posts) == 2, "a different command is a different failure"
