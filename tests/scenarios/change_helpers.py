@@ -304,6 +304,23 @@ class Desk:
         assert request.state in FINAL_STATES, request.state
         return request
 
+    async def quiet(self) -> None:
+        """Wait until no replica has a command or click still being worked on.
+
+        Listeners spawn their work before Slack gets the acknowledgement, so once a click
+        has been answered its work is visible here.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        calm = 0
+        while calm < 2:
+            busy = any(
+                r.bot.services is not None and len(r.bot.services.tasks) for r in self.replicas
+            )
+            calm = 0 if busy else calm + 1
+            assert loop.time() < deadline, "the bots never finished their work"
+            await asyncio.sleep(0.01)
+
     async def wait_state(self, request_id: str, state: State) -> ChangeRequest:
         """Poll the store until the request reaches ``state``."""
         loop = asyncio.get_running_loop()
