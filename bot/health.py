@@ -4,7 +4,9 @@ Only the store is required: without it no request can be recorded, so the answer
 load balancer takes the replica out. A Management API or Redis outage makes the answer
 ``degraded`` with 200 — an upstream outage must not take every replica out at once
 (interface.md §8). The API is pinged at most every ``api_interval`` seconds, because every
-ping spends the key's small rate budget.
+ping spends the key's small rate budget, and the answer never waits long for that ping: a
+probe that times out because the API is slow would take the replica out all the same. Any
+failure of the store's ping counts as unreachable; ``/healthz`` itself never fails.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import time
 from typing import Any, Protocol
 
 from bot.fingerprint.errors import FingerprintError
-from bot.store import Store, StoreUnavailable
+from bot.log import get_logger
+from bot.store import Store
+
+log = get_logger(__name__)
 
 
 class _Pingable(Protocol):
@@ -22,7 +27,17 @@ class _Pingable(Protocol):
 
 
 class Health:
-    """Collects the checks behind ``/healthz``."""
+    """Collects the checks behind ``/healthz``.
+
+    Args:
+        store: the store; ``/healthz`` is 503 when it does not answer.
+        client: the Management API client (``hello`` is its ping).
+        redis: the shared Redis, when there is one.
+        api_interval: seconds between two pings of the API.
+        timeout: seconds one check may take in all.
+        answer_within: seconds ``/healthz`` waits for a ping of the API before answering with
+            the last known result (the ping goes on in the background).
+    """
 
     def __init__(
         self,
@@ -32,15 +47,17 @@ class Health:
         *,
         api_interval: float = 30.0,
         timeout: float = 3.0,
+        answer_within: float = 0.5,
     ) -> None:
         self._store = store
         self._client = client
         self._redis = redis
         self._api_interval = api_interval
         self._timeout = timeout
+        self._answer_within = answer_within
         self._api_checked_at = float("-inf")
         self._api_status = "unknown"
-        self._api_lock = asyncio.Lock()
+        self._api_ping: asyncio.Task[None] | None = None
 
     async def report(self) -> tuple[int, dict[str, Any]]:
         """Return the HTTP status and the JSON body of ``/healthz``."""
@@ -53,10 +70,17 @@ class Health:
         degraded = any(value not in ("ok", "unknown") for value in checks.values())
         return 200, {"status": "degraded" if degraded else "ok", "checks": checks}
 
+    async def close(self) -> None:
+        """Stop a ping of the API still under way (shutdown)."""
+        if self._api_ping is not None:
+            self._api_ping.cancel()
+            await asyncio.gather(self._api_ping, return_exceptions=True)
+
     async def _check_store(self) -> str:
         try:
             await asyncio.wait_for(self._store.ping(), self._timeout)
-        except (StoreUnavailable, TimeoutError):
+        except Exception as exc:  # whatever the driver raises, the store cannot be used
+            log.warning("health_store_unreachable", error=type(exc).__name__)
             return "unreachable"
         return "ok"
 
@@ -68,17 +92,25 @@ class Health:
         return "ok"
 
     async def _check_api(self) -> str:
-        async with self._api_lock:
-            if time.monotonic() - self._api_checked_at < self._api_interval:
-                return self._api_status
-            try:
-                await asyncio.wait_for(self._client.hello(), self._timeout)
-                self._api_status = "ok"
-            except FingerprintError as exc:
-                self._api_status = (
-                    "key rejected" if exc.status in (401, 403) else f"error ({exc.error_code})"
-                )
-            except TimeoutError:
-                self._api_status = "timeout"
-            self._api_checked_at = time.monotonic()
-            return self._api_status
+        stale = time.monotonic() - self._api_checked_at >= self._api_interval
+        if stale and self._api_ping is None:
+            self._api_ping = asyncio.create_task(self._ping_api(), name="health:api")
+        if self._api_ping is not None:
+            await asyncio.wait({self._api_ping}, timeout=self._answer_within)
+        return self._api_status
+
+    async def _ping_api(self) -> None:
+        try:
+            await asyncio.wait_for(self._client.hello(), self._timeout)
+            status = "ok"
+        except FingerprintError as exc:
+            status = "key rejected" if exc.status in (401, 403) else f"error ({exc.error_code})"
+        except TimeoutError:
+            status = "timeout"
+        except Exception as exc:
+            log.warning("health_api_check_failed", error=type(exc).__name__)
+            status = "error"
+        finally:
+            self._api_ping = None
+        self._api_status = status
+        self._api_checked_at = time.monotonic()

@@ -93,6 +93,7 @@ class BotServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         if self.services is not None:
+            await self.services.health.close()
             await self.services.close(grace)
         if self._runner is not None:
             await self._runner.cleanup()

@@ -1,0 +1,285 @@
+"""The process around the bot: ``fpbot check``, refusing a bad policy, ``/healthz`` and SIGTERM.
+
+``fpbot check`` and ``fpbot serve`` run as real subprocesses, configured only through the
+environment, against a fake Slack and a stand-in Management API started by the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from bot.policy import PolicyError
+from bot.server import BotServer
+from bot.settings import load_settings
+from sandbox.fingerprint import FakeFingerprint, StandInServer
+from sandbox.run import (
+    BOT_TOKEN,
+    CHANNELS,
+    PERSONAS,
+    SIGNING_SECRET,
+    USERGROUPS,
+    Sandbox,
+    sample_policy_path,
+)
+from sandbox.slack import FakeSlack, SlackDriver
+from tests.scenarios.bot_helpers import OPS, VIEWER, assert_acked_at_once
+from tests.scenarios.conftest import PG_DSN, StackFactory
+
+BAD_POLICIES = {
+    "an unknown permission": (
+        "roles:\n  viewer: [envs.list, keys.explode]\ngrants:\n  U0VIEWER: [viewer]\n",
+        "line 2: unknown permission keys.explode",
+    ),
+    "a user name instead of an id": (
+        "roles:\n  viewer: [envs.list]\ngrants:\n  U0VIEWER: [viewer]\n  alice: [viewer]\n",
+        "line 5: “alice” is not a Slack id",
+    ),
+    "broken YAML": (
+        "roles:\n  viewer: [envs.list\ngrants: {}\n",
+        "line 3: not valid YAML",
+    ),
+}
+
+
+@pytest.fixture
+async def stand_ins() -> AsyncIterator[tuple[FakeSlack, StandInServer]]:
+    """A fake Slack and a stand-in Management API, for a bot in another process."""
+    slack = FakeSlack(bot_token=BOT_TOKEN, users=PERSONAS, usergroups=USERGROUPS, channels=CHANNELS)
+    await slack.start()
+    async with StandInServer(FakeFingerprint()) as api:
+        yield slack, api
+    await slack.stop()
+
+
+def fpbot_env(slack: FakeSlack, api: StandInServer, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of an ``fpbot`` process wired to the stand-ins; nothing inherited
+    but what Python needs to start."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG") if key in os.environ}
+    env.update(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        FP_MANAGEMENT_API_KEY=api.key,
+        FP_MANAGEMENT_API_URL=api.url,
+        FPBOT_POLICY=str(sample_policy_path()),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'fpbot.sqlite3'}",
+        LOG_FORMAT="json",
+        HOST="127.0.0.1",
+    )
+    env.update(extra)
+    return env
+
+
+async def fpbot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+# ── a malformed policy ──────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("case", list(BAD_POLICIES))
+async def test_fpbot_check_names_the_file_line_and_problem_of_a_malformed_policy_and_fails(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path, case: str
+) -> None:
+    text, problem = BAD_POLICIES[case]
+    policy = tmp_path / "fpbot.yml"
+    policy.write_text(text)
+    slack, api = stand_ins
+
+    process = await fpbot(
+        "check", env=fpbot_env(slack, api, tmp_path, FPBOT_POLICY=str(policy)), cwd=tmp_path
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+
+    printed = output.decode()
+    assert process.returncode != 0, printed
+    assert f"{policy}, {problem}" in printed
+    assert "key accepted" in printed and "bot token works" in printed, "every check still ran"
+    assert "1 problem(s) found" in printed
+
+
+async def test_fpbot_check_passes_with_a_good_policy_and_working_credentials(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+) -> None:
+    slack, api = stand_ins
+
+    process = await fpbot("check", env=fpbot_env(slack, api, tmp_path), cwd=tmp_path)
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 0, output.decode()
+    assert "all checks passed" in output.decode()
+    assert [c.method for c in slack.calls()] == ["auth.test"]
+    assert api.fake.count("GET", "/hello") == 1
+
+
+@pytest.mark.parametrize("case", list(BAD_POLICIES))
+async def test_the_bot_refuses_to_start_with_a_malformed_policy(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path, case: str
+) -> None:
+    text, problem = BAD_POLICIES[case]
+    policy = tmp_path / "fpbot.yml"
+    policy.write_text(text)
+    slack, api = stand_ins
+    settings = load_settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        fp_management_api_key=api.key,
+        fp_management_api_url=api.url,
+        fpbot_policy=str(policy),
+        database_url=f"sqlite:///{tmp_path / 'fpbot.sqlite3'}",
+        host="127.0.0.1",
+        port=0,
+    )
+    server = BotServer(settings)
+
+    with pytest.raises(PolicyError) as refused:
+        await server.start()
+
+    assert str(refused.value) == f"{policy}, {problem}" or problem in str(refused.value)
+    assert server.url == "", "nothing is listening"
+
+
+# ── /healthz ────────────────────────────────────────────────────────────────────────────
+
+
+#: Load balancers give a health probe a second or a few; /healthz must never be that slow.
+PROBE_TIMEOUT = 1.0
+
+
+async def healthz(stack: Sandbox) -> tuple[int, dict[str, Any]]:
+    """``GET /healthz``, as a load balancer's probe that gives up after a second."""
+    assert stack.bot is not None
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)) as session,
+        session.get(stack.bot.url + "/healthz") as response,
+    ):
+        return response.status, await response.json()
+
+
+async def test_healthz_is_ok_when_everything_answers(stack: Sandbox) -> None:
+    status, body = await healthz(stack)
+
+    assert status == 200
+    assert body == {"status": "ok", "checks": {"store": "ok", "fingerprint_api": "ok"}}
+
+
+async def test_healthz_is_degraded_not_down_when_the_management_api_is_down(
+    stack: Sandbox,
+) -> None:
+    await stack.api.stop()
+
+    answers = [await healthz(stack)]
+    while answers[-1][1]["status"] == "ok" and len(answers) < 40:
+        await asyncio.sleep(0.1)
+        answers.append(await healthz(stack))
+
+    assert all(status == 200 for status, _ in answers), "an outage must not take replicas out"
+    body = answers[-1][1]
+    assert body["status"] == "degraded"
+    assert body["checks"]["store"] == "ok"
+    assert body["checks"]["fingerprint_api"] not in ("ok", "unknown")
+
+
+async def test_healthz_says_the_key_was_rejected_when_it_was(stack: Sandbox) -> None:
+    stack.fingerprint.faults.revoked = True
+
+    status, body = await healthz(stack)
+
+    assert (status, body["status"]) == (200, "degraded")
+    assert body["checks"]["fingerprint_api"] == "key rejected"
+
+
+@pytest.mark.postgres
+async def test_healthz_is_503_when_the_store_is_unreachable(
+    make_stack: StackFactory, pg_url: str
+) -> None:
+    async with make_stack(database_url=pg_url) as stack:
+        assert (await healthz(stack))[0] == 200
+        name = pg_url.rsplit("/", 1)[1]
+        conn = await asyncpg.connect(PG_DSN.format(database="postgres"), timeout=5)
+        try:
+            await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+        status, body = await healthz(stack)
+
+        assert status == 503
+        assert body["status"] == "unavailable"
+        assert body["checks"]["store"] == "unreachable"
+
+
+# ── SIGTERM ─────────────────────────────────────────────────────────────────────────────
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_until_serving(url: str, process: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            if process.returncode is not None:
+                output = await process.stdout.read() if process.stdout else b""
+                raise AssertionError(f"fpbot serve exited early:\n{output.decode()}")
+            try:
+                async with session.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("fpbot serve did not start within 10 s")
+
+
+async def test_sigterm_finishes_the_command_in_flight_and_exits_0(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+) -> None:
+    slack, api = stand_ins
+    api.fake.faults.latency = 2.0
+    port = free_port()
+    process = await fpbot(
+        "serve", env=fpbot_env(slack, api, tmp_path, PORT=str(port)), cwd=tmp_path
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_serving(url, process)
+        async with SlackDriver(slack, url + "/slack/events", SIGNING_SECRET) as driver:
+            assert_acked_at_once(await driver.command("envs", user=VIEWER, channel=OPS))
+        await slack.wait_for(lambda: api.fake.count("GET", "/environments") == 1, 5)
+
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 12)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert process.returncode == 0, output.decode()
+    (listing,) = [m for m in slack.channel_messages(OPS) if m.text.startswith("Environments")]
+    assert listing.text == "Environments (32)", "the answer in flight still arrived"
+    assert "shutting_down" in output.decode() and "stopped" in output.decode()
+    assert slack.violations == []
