@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from bot.log import get_logger
+from bot.policy import Actor, Policy, load_policy, roles_of
 from bot.server import BotServer
 from bot.settings import Settings, load_settings
 from sandbox.fingerprint import FakeFingerprint, StandInServer
@@ -41,6 +42,21 @@ CHANNELS = {"C0OPS": "ops", "C0APPROVALS": "approvals", "C0ALERTS": "alerts"}
 def sample_policy_path() -> Path:
     """The sample policy shipped inside the package (works after ``pip install .``)."""
     return Path(str(resources.files("sandbox") / "fpbot.yml"))
+
+
+def console_info(policy: Policy) -> dict[str, Any]:
+    """What the console shows besides messages: each persona's roles, what channels are for."""
+    roles = {user: sorted(roles_of(policy, Actor(user, _groups_of(user)))) for user in PERSONAS}
+    purposes = {channel: "where /fp commands work" for channel in policy.channels.commands}
+    if policy.channels.approvals:
+        purposes[policy.channels.approvals] = "change requests wait here for approval"
+    if policy.channels.notifications:
+        purposes[policy.channels.notifications] = "fpbot reports failures here"
+    return {"roles": roles, "purposes": purposes}
+
+
+def _groups_of(user: str) -> frozenset[str]:
+    return frozenset(group for group, members in USERGROUPS.items() if user in members)
 
 
 class Sandbox:
@@ -112,6 +128,8 @@ class Sandbox:
         self.bot = BotServer(settings)
         await self.bot.start()
         self.slack.connect_bot(self.bot.url + "/slack/events", SIGNING_SECRET)
+        self.slack.connect_api(self.api.url)
+        self.slack.console_info = console_info(load_policy(self._policy_path))
         return self
 
     async def __aexit__(

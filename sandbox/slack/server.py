@@ -6,6 +6,11 @@
 Slack refuses (the limits in `sandbox.slack.limits`), and records everything in a
 `SlackState` that tests query. Fault knobs (`Faults`) make it rate-limit, fail, or refuse DMs
 on demand, so retries and delivery failures can be tested without the real service.
+
+It also serves the sandbox console (``/``, the static page in ``console/``) and the routes the
+page uses: ``/_console/state`` and ``/_console/events`` (the workspace and its live changes),
+``/_console/command`` and ``/_console/click`` (signed and sent to the bot through the driver)
+and ``/_console/faults`` (the stand-in Management API's fault knobs, proxied).
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import inspect
 import json
 import time
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 
 from sandbox.slack.limits import check_message
@@ -41,7 +48,7 @@ from sandbox.slack.state import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.slack.driver import SlackDriver
+    from sandbox.slack.driver import DriverResponse, SlackDriver
 
 #: Slack's 5xx page (shortened from ``samples/slack/error-5xx-server-error.html``): not JSON.
 SERVER_ERROR_HTML = """<!DOCTYPE html>
@@ -62,6 +69,9 @@ SERVER_ERROR_HTML = """<!DOCTYPE html>
 </body>
 </html>
 """
+
+#: The console's static page (``index.html`` and its modules), served at ``/``.
+CONSOLE_DIR = Path(__file__).parent / "console"
 
 #: Arguments a form-encoded call sends as JSON strings.
 _JSON_ARGS = ("blocks", "attachments", "view")
@@ -139,6 +149,14 @@ class FakeSlack:
         self.faults = Faults()
         self.url = ""
         self.driver: SlackDriver | None = None
+        #: The stand-in Management API whose fault knobs the console proxies (`connect_api`).
+        self.management_api_url: str | None = None
+        #: Extra facts for the console (personas' roles, what each channel is for).
+        self.console_info: dict[str, Any] = {}
+        # Wall-clock time of each message, by ts: the console shows when a message arrived,
+        # while the recorded ts are deterministic counters from 2023.
+        self._posted_at: dict[str, float] = {}
+        self.state.add_listener(self._stamp)
         self._runner: web.AppRunner | None = None
         self._streams: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -168,6 +186,13 @@ class FakeSlack:
         app.router.add_post("/response/{id}", self._handle_response_url)
         app.router.add_get("/_console/state", self._handle_console_state)
         app.router.add_get("/_console/events", self._handle_console_events)
+        app.router.add_get("/", self._handle_console_page)
+        app.router.add_static("/console/", CONSOLE_DIR)
+        app.router.add_post("/_console/command", self._handle_console_command)
+        app.router.add_post("/_console/click", self._handle_console_click)
+        app.router.add_get("/_console/faults", self._handle_console_faults)
+        app.router.add_post("/_console/faults", self._handle_console_faults)
+        app.router.add_post("/_console/faults/reset", self._handle_console_faults)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -189,6 +214,10 @@ class FakeSlack:
 
         self.driver = SlackDriver(self, bot_url, signing_secret)
         return self.driver
+
+    def connect_api(self, url: str) -> None:
+        """Remember the stand-in Management API, so the console's fault buttons can reach it."""
+        self.management_api_url = url.rstrip("/")
 
     async def stop(self) -> None:
         """End the live streams, close the driver and stop listening."""
@@ -674,9 +703,23 @@ class FakeSlack:
                 for user, dm in self.state.dm_channels.items()
             ],
             "users": {uid: dict(info) for uid, info in self.state.users.items()},
-            "messages": [m.to_dict() for m in self.state.messages],
+            "messages": [self._console_message(m.to_dict()) for m in self.state.messages],
             "violations": list(self.state.violations),
+            "console": dict(self.console_info),
         }
+
+    def _stamp(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "message_created":
+            self._posted_at[event["message"]["ts"]] = time.time()
+
+    def _console_message(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A message as the console gets it: with ``posted_at``, wall-clock Unix seconds."""
+        return {**message, "posted_at": self._posted_at.get(message["ts"])}
+
+    def _console_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        if "message" not in event:
+            return event
+        return {**event, "message": self._console_message(event["message"])}
 
     async def _handle_console_events(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
@@ -689,7 +732,8 @@ class FakeSlack:
         try:
             await response.write(b": connected\n\n")
             while (event := await stream.get()) is not None:
-                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+                data = json.dumps(self._console_event(event))
+                await response.write(f"data: {data}\n\n".encode())
             await response.write_eof()
         except ConnectionResetError:
             pass  # the browser went away; nothing left to tell it
@@ -697,6 +741,63 @@ class FakeSlack:
             self.state.remove_listener(stream.put_nowait)
             self._streams.remove(stream)
         return response
+
+    async def _handle_console_page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(CONSOLE_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def _handle_console_command(self, request: web.Request) -> web.StreamResponse:
+        """``{user, channel, text}``: type ``/fp <text>`` as ``user`` in ``channel``."""
+        body = await _console_body(request)
+        user, channel = str(body.get("user", "")), str(body.get("channel", ""))
+        text = str(body.get("text", "")).strip()
+        # The composer sends what was typed; the slash command itself is not part of ``text``.
+        if text == "/fp" or text.startswith("/fp "):
+            text = text[3:].strip()
+        if user not in self.state.users:
+            return _console_error(400, f"unknown user {user!r}")
+        # A persona may type in its own DM with the bot (which opens it, as in Slack).
+        own_dm = channel.startswith("D") and channel == self.state.dm_channel(user)
+        if not own_dm and not self.state.knows_channel(channel):
+            return _console_error(400, f"unknown channel {channel!r}")
+        driver = self._console_driver()
+        return await _console_send(driver.command(text, user=user, channel=channel))
+
+    async def _handle_console_click(self, request: web.Request) -> web.StreamResponse:
+        """``{channel, ts, action_id, user}``: click a button as ``user``."""
+        body = await _console_body(request)
+        user = str(body.get("user", ""))
+        message = self.message(str(body.get("channel", "")), str(body.get("ts", "")))
+        if message is None or message.deleted:
+            return _console_error(404, "no such message")
+        driver = self._console_driver()
+        return await _console_send(driver.click(message, str(body.get("action_id", "")), user=user))
+
+    async def _handle_console_faults(self, request: web.Request) -> web.StreamResponse:
+        """The stand-in API's fault knobs: read (GET), change (POST a JSON object), reset."""
+        if self.management_api_url is None:
+            return _console_error(503, "no stand-in Management API is connected")
+        if request.path.endswith("/reset"):
+            method, path, payload = "POST", "/_sandbox/reset-faults", None
+        elif request.method == "POST":
+            method, path, payload = "POST", "/_sandbox/faults", await _console_body(request)
+        else:
+            method, path, payload = "GET", "/_sandbox/faults", None
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+                session.request(method, self.management_api_url + path, json=payload) as answer,
+            ):
+                return web.json_response(await answer.json(), status=answer.status)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            return _console_error(502, f"the stand-in API did not answer: {exc!r}")
+
+    def _console_driver(self) -> SlackDriver:
+        if self.driver is None:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"ok": False, "error": "no bot is connected"}),
+                content_type="application/json",
+            )
+        return self.driver
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -723,6 +824,51 @@ class FakeSlack:
             lines.append("violations:")
             lines.extend(f"  {v}" for v in self.state.violations)
         return "\n".join(lines)
+
+
+async def _console_body(request: web.Request) -> dict[str, Any]:
+    """The JSON object a console route was posted (400 for anything else)."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"ok": False, "error": "the body must be a JSON object"}),
+            content_type="application/json",
+        )
+    return body
+
+
+def _console_error(status: int, error: str) -> web.Response:
+    return web.json_response({"ok": False, "error": error}, status=status)
+
+
+async def _console_send(sending: Awaitable[DriverResponse]) -> web.Response:
+    """Await a command or click and tell the console how the bot took it, as Slack would.
+
+    ``error`` is what Slack shows the user when the bot fails to acknowledge in time
+    (``operation_timeout``) or answers with an error (``dispatch_failed``).
+    """
+    try:
+        answer = await sending
+    except (LookupError, ValueError) as exc:
+        return _console_error(409, str(exc))
+    except aiohttp.ClientError as exc:
+        return _console_error(502, f"the bot did not answer: {exc!r}")
+    error = None
+    if answer.timed_out:
+        error = "operation_timeout"
+    elif answer.status != 200:
+        error = "dispatch_failed"
+    return web.json_response(
+        {
+            "ok": error is None,
+            "error": error,
+            "status": answer.status,
+            "elapsed_ms": round(answer.elapsed * 1000),
+        }
+    )
 
 
 def _describe_message(m: RecordedMessage) -> str:

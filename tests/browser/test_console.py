@@ -1,0 +1,227 @@
+"""The sandbox console in a real browser: listing, change request, approval, thread, faults.
+
+The sandbox (the real bot, the stand-in Management API and the fake Slack serving the console)
+runs in a background thread with its own event loop, so that sync Playwright owns the test's
+thread and nothing shares pytest-asyncio's loop. Screenshots are written to ``docs/screenshots``
+at 1280x800 for the README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.log import configure_logging
+from sandbox.run import Sandbox
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+Page = playwright_sync.Page
+expect = playwright_sync.expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 800}
+#: The browser's time zone; Slack dates must be shown in it, not the server's.
+TIMEZONE = "Europe/Paris"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not at {CHROMIUM}"),
+]
+
+
+class SandboxThread:
+    """`Sandbox` running in a thread of its own until `stop`."""
+
+    def __init__(self) -> None:
+        self.sandbox: Sandbox | None = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sandbox", daemon=True)
+
+    def start(self) -> Sandbox:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the sandbox did not start within 30 s")
+        if self._error is not None:
+            raise RuntimeError("the sandbox failed to start") from self._error
+        assert self.sandbox is not None
+        return self.sandbox
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with Sandbox(log_level="WARNING") as sandbox:
+            self.sandbox = sandbox
+            self._ready.set()
+            await self._stop.wait()
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    configure_logging("WARNING", "console")
+    runner = SandboxThread()
+    yield runner.start()
+    runner.stop()
+
+
+@pytest.fixture
+def page(sandbox: Sandbox) -> Iterator[Page]:
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT, timezone_id=TIMEZONE, locale="en-US")
+        context.set_default_timeout(10_000)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(sandbox.console_url)
+        yield page
+        browser.close()
+        assert not errors, f"JavaScript errors in the console: {errors}"
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def act_as(page: Page, user: str, name: str) -> None:
+    page.get_by_test_id("persona-button").click()
+    page.locator(f"[data-persona='{user}']").click()
+    expect(page.get_by_test_id("persona-button")).to_contain_text(name)
+
+
+def open_channel(page: Page, name: str) -> None:
+    page.get_by_test_id(f"channel-{name}").click()
+    expect(page.locator("#channel-title")).to_contain_text(name)
+
+
+def type_command(page: Page, text: str) -> None:
+    composer = page.get_by_test_id("composer-input")
+    composer.fill(text)
+    composer.press("Enter")
+    expect(page.get_by_test_id("composer-status")).to_contain_text("acknowledged")
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+# -- the journey --------------------------------------------------------------------------------
+
+
+def test_listing_request_approval_and_the_next_listing(page: Page, sandbox: Sandbox) -> None:
+    messages = page.get_by_test_id("messages")
+
+    # The viewer lists the environments in #ops: a channel message, dates in the browser's zone.
+    expect(page.get_by_test_id("persona-button")).to_contain_text("Vera")
+    expect(page.get_by_test_id("persona-button")).to_contain_text("viewer")
+    type_command(page, "/fp envs")
+    listing = messages.locator(".msg", has=page.locator(".bk-header", has_text="Environments (32)"))
+    expect(listing).to_be_visible()
+    expect(listing.locator(".ephemeral-note")).to_have_count(0)
+    expect(listing.locator("b", has_text="Development")).to_be_visible()
+    expect(listing.locator(".slack-date").first).to_have_attribute("title", re.compile(TIMEZONE))
+    listing.evaluate("el => el.scrollIntoView({block: 'start'})")
+    shoot(page, "console-listing.png")
+
+    # The operator asks for a new environment; the confirmation is theirs alone.
+    act_as(page, "U0OPERATOR", "Omar")
+    type_command(page, "/fp envs create Staging EU")
+    confirmation = messages.locator(".msg.ephemeral", has_text="Request")
+    expect(confirmation).to_contain_text("Staging EU")
+    expect(confirmation.locator(".ephemeral-note")).to_have_text("Only visible to you")
+    request_id = re.search(r"CR-\w+", confirmation.inner_text())
+    assert request_id is not None, confirmation.inner_text()
+
+    # An approver sees the request in #approvals, with its buttons, but not Omar's ephemeral.
+    act_as(page, "U0APPROVER1", "Ada")
+    expect(messages.locator(".msg.ephemeral")).to_have_count(0)
+    open_channel(page, "approvals")
+    request = messages.locator(".msg", has_text=f"Change request {request_id[0]}")
+    expect(request.locator(".bk-button[data-action-id='approve_request']")).to_be_visible()
+    expect(request.locator(".mention", has_text="@omar")).to_be_visible()
+    shoot(page, "console-request.png")
+
+    # Approve (through the confirmation dialog, if the button has one): edited in place.
+    request.locator(".bk-button[data-action-id='approve_request']").click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    if dialog.is_visible():
+        dialog.locator("#confirm-ok").click()
+    expect(request).to_contain_text("Succeeded")
+    expect(request.locator(".edited")).to_have_text("(edited)")
+    expect(request.locator(".bk-button")).to_have_count(0)
+
+    # The requester is told in the approval message's thread.
+    request.locator("[data-open-thread]").click()
+    thread = page.get_by_test_id("thread")
+    expect(thread.locator(".thread-divider")).to_have_text("1 reply")
+    expect(thread.locator(".msg").last).to_contain_text(f"Request {request_id[0]}")
+    expect(thread.locator(".msg").last).to_contain_text("succeeded")
+    shoot(page, "console-approval.png")
+    thread.locator("[data-close-thread]").click()
+
+    # The next listing has it.
+    open_channel(page, "ops")
+    type_command(page, "/fp envs")
+    expect(messages.locator(".bk-header", has_text="Environments (33)")).to_be_visible()
+    expect(messages.locator("b", has_text="Staging EU")).to_be_visible()
+    assert sandbox.slack.violations == []
+
+
+def test_fault_buttons_change_the_stand_in_api(page: Page, sandbox: Sandbox) -> None:
+    faults = page.get_by_test_id("faults")
+    messages = page.get_by_test_id("messages")
+    revoked = faults.locator("[data-fault='revoked']")
+    expect(revoked).to_be_enabled()
+
+    revoked.click()
+    expect(revoked).to_have_attribute("aria-pressed", "true")
+    assert sandbox.fingerprint.faults.revoked is True
+    # Keys were never listed, so nothing is cached: the bot has to ask, and is refused.
+    type_command(page, "/fp keys")
+    refusal = messages.locator(".msg.ephemeral", has_text="Could not run")
+    expect(refusal).to_contain_text("API key")
+    expect(page.get_by_test_id("channel-alerts").locator(".badge")).to_have_text("1")
+    shoot(page, "console-faults.png")
+    open_channel(page, "alerts")
+    expect(messages.locator(".msg", has_text="Management API key")).to_contain_text("401")
+    shoot(page, "console-alerts.png")
+
+    faults.locator("[data-fault='slow']").click()
+    expect(faults.locator("[data-fault='slow']")).to_have_attribute("aria-pressed", "true")
+    assert sandbox.fingerprint.faults.latency == 2
+
+    faults.locator("[data-fault='reset']").click()
+    expect(faults.locator(".fault.on")).to_have_count(0)
+    assert sandbox.fingerprint.faults.revoked is False
+    assert sandbox.fingerprint.faults.latency == 0
