@@ -391,11 +391,24 @@ class ChangeWorkflow:
         await self._quietly(self._messenger.dm(request.requester, result))
 
     async def _show(self, request: ChangeRequest) -> None:
-        if request.approval_channel and request.approval_ts:
+        """Edit the approval message to show ``request`` as it is now.
+
+        Edits from several clicks or replicas can land out of order (a rate-limited
+        ``chat.update`` waits out ``Retry-After``), so after each edit the request is read
+        again and, if it moved on meanwhile, shown again: a late edit never has the last word.
+        """
+        while request.approval_channel and request.approval_ts:
             message = render_change_request(request, now=self._clock())
             await self._quietly(
                 self._messenger.update(request.approval_channel, request.approval_ts, message)
             )
+            latest = await self._store.get(request.id)
+            if latest is None or (latest.version, latest.approvers) == (
+                request.version,
+                request.approvers,
+            ):
+                return
+            request = latest
 
     async def _whisper(self, origin: Origin, message: Message) -> None:
         if origin.response_url:

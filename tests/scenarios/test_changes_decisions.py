@@ -292,3 +292,23 @@ async def test_the_audit_trail_shows_every_transition_and_refused_click(desk: De
 
     denied = await desk.command("audit", user=REQUESTER)
     assert "audit.read" in denied and "*requested*" not in denied
+
+
+async def test_a_delayed_edit_never_leaves_a_finished_request_showing_buttons(desk: Desk) -> None:
+    """Slack rate-limits the first approval's edit; the second approval finishes the request
+    while the first edit waits out ``Retry-After``. The message must end showing the outcome."""
+    request_id = await desk.request(delete_env_command(desk))
+    desk.slack.faults.rate_limit_next = 1
+    await desk.click(request_id, user=APPROVER_1)
+    await desk.slack.wait_for(
+        lambda: any(c.error == "ratelimited" for c in desk.slack.calls("chat.update")),
+        what="the first approval's edit rate-limited",
+    )
+    await desk.click(request_id, user=APPROVER_2)
+    done = await desk.settled(request_id)
+    await desk.quiet()
+
+    assert done.state is State.SUCCEEDED
+    message = desk.approval(request_id)
+    assert button_ids(message) == [], "a finished request still offers Approve and Deny"
+    assert "*Succeeded*" in status_of(message)
