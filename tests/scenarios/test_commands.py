@@ -5,6 +5,7 @@ the bot asked for.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -22,6 +23,7 @@ from tests.scenarios.bot_helpers import (
     STRANGER,
     VIEWER,
     api_calls,
+    assert_acked_at_once,
     fp,
     joined,
     listing_in,
@@ -120,6 +122,45 @@ async def test_a_listing_of_120_environments_is_complete_in_order_and_within_sla
             for n in range(2, len(messages) + 1)
         ]
         assert stack.slack.violations == []
+
+
+async def test_a_listing_longer_than_a_response_url_takes_continues_in_the_channel_in_order(
+    make_stack: StackFactory,
+) -> None:
+    """Seven pages of environments (1.4 s at least): "Fetching…" first, replaced by the first
+    part; the parts a ``response_url`` cannot take (five posts at most) go through the Web API.
+    """
+    async with make_stack(environments=700, api_latency=0.2) as stack:
+        await fp(stack, "envs", user=VIEWER)
+        messages = await listing_in(stack, OPS, "Environments")
+
+        total = len(messages)
+        assert total > 5
+        assert messages[0].edited == 1 and messages[0].via == "api", "the placeholder, replaced"
+        assert [m.text for m in messages[1:]] == [
+            f"Environments (700) (continued, {n}/{total})" for n in range(2, total + 1)
+        ]
+        shown = ENV_ID.findall(joined(messages))
+        assert len(shown) == len(set(shown)) == 700
+        assert stack.fingerprint.count("GET", "/environments") == 7
+        assert stack.slack.violations == [], "no response_url was used more than five times"
+
+
+async def test_twenty_people_listing_at_once_are_all_answered_from_one_walk_of_the_api(
+    stack: Sandbox,
+) -> None:
+    assert stack.slack.driver is not None
+    driver = stack.slack.driver
+    responses = await asyncio.gather(
+        *(driver.command("envs", user=VIEWER, channel=OPS) for _ in range(20))
+    )
+
+    for response in responses:
+        assert_acked_at_once(response)
+    await settled(stack)
+    listings = [m for m in stack.slack.channel_messages(OPS) if m.text == "Environments (32)"]
+    assert len(listings) == 20
+    assert stack.fingerprint.count("GET", "/environments") == 1
 
 
 async def test_a_slow_listing_shows_fetching_first_and_the_result_replaces_it_in_place(
