@@ -80,12 +80,12 @@ function channelName(id) {
 
 // -- people -----------------------------------------------------------------------------------
 
-const PALETTE = ["#e8912d", "#2bac76", "#1d9bd1", "#9c4dcc", "#e01e5a", "#4a154b", "#36c5f0"];
+const PALETTE = ["#e8912d", "#2bac76", "#1d9bd1", "#9c4dcc", "#e01e5a", "#d4697a", "#36c5f0", "#5c8a2d"];
 
+/** A colour per person: by their place among the personas, so that no two share one. */
 function colorOf(id) {
-  let hash = 0;
-  for (const ch of id) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  return PALETTE[hash % PALETTE.length];
+  const index = Object.keys(store.users).indexOf(id);
+  return PALETTE[(index < 0 ? 0 : index) % PALETTE.length];
 }
 
 /** "Vera": the sample personas carry their role in their real name; the role chips show it. */

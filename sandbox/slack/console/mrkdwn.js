@@ -150,7 +150,7 @@ function userMention(id, label, ctx) {
 /** <#C…> or <#C…|name>: shown as #name, and clicking it opens the channel. */
 function channelMention(id, label, ctx) {
   const name = ctx.channels?.[id] ?? label ?? id;
-  return `<a class="mention channel" href="#" data-open-channel="${escapeHtml(id)}">#${literal(name)}</a>`;
+  return `<a class="mention channel-ref" href="#" data-open-channel="${escapeHtml(id)}">#${literal(name)}</a>`;
 }
 
 /** <!here>, <!channel>, <!subteam^S…|@handle>, <!date^…>. */

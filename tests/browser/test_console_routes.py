@@ -1,0 +1,155 @@
+"""The routes behind the sandbox console, without a browser: the page, commands, clicks, faults.
+
+These run with the rest of the suite (no Chromium needed) and pin the small HTTP contract that
+``sandbox/slack/console/api.js`` relies on; ``test_console.py`` drives the page itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sandbox.run import SIGNING_SECRET, Sandbox
+from sandbox.slack import FakeSlack
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox(
+        database_url=f"sqlite:///{tmp_path / 'fpbot.sqlite3'}", log_level="WARNING"
+    ) as sandbox:
+        yield sandbox
+
+
+async def post(url: str, body: Any) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
+        return response.status, await response.json()
+
+
+async def get(url: str) -> tuple[int, str, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, response.content_type, await response.text()
+
+
+async def test_the_page_and_its_modules_are_served(sandbox: Sandbox) -> None:
+    status, kind, page = await get(sandbox.console_url)
+    assert (status, kind) == (200, "text/html")
+    assert '<script type="module" src="/console/console.js">' in page
+    for module in ("console.js", "mrkdwn.js", "blocks.js", "faults.js", "composer.js"):
+        status, kind, _ = await get(f"{sandbox.slack.url}/console/{module}")
+        assert status == 200 and kind.endswith("/javascript"), (module, kind)
+    status, kind, _ = await get(f"{sandbox.slack.url}/console/console.css")
+    assert (status, kind) == (200, "text/css")
+
+
+async def test_the_state_names_roles_purposes_and_when_messages_arrived(sandbox: Sandbox) -> None:
+    status, answer = await post(
+        f"{sandbox.slack.url}/_console/command",
+        {"user": "U0APPROVER1", "channel": "C0OPS", "text": "/fp whoami"},
+    )
+    assert status == 200 and answer["ok"] is True
+    await sandbox.slack.wait_for(lambda: bool(sandbox.slack.ephemerals("U0APPROVER1")))
+    state = sandbox.slack.snapshot()
+    assert state["console"]["roles"]["U0APPROVER1"] == ["approver", "viewer"]
+    assert state["console"]["roles"]["U0OPERATOR"] == ["operator", "viewer"]
+    assert "C0APPROVALS" in state["console"]["purposes"]
+    (reply,) = state["messages"]
+    assert reply["ephemeral_for"] == "U0APPROVER1"
+    assert "approver" in reply["blocks"][0]["text"]["text"]
+    assert isinstance(reply["posted_at"], float)
+
+
+async def test_a_command_from_the_console_reaches_the_bot_signed(sandbox: Sandbox) -> None:
+    url = f"{sandbox.slack.url}/_console/command"
+    status, answer = await post(url, {"user": "U0VIEWER", "channel": "C0OPS", "text": "envs"})
+    assert status == 200 and answer["ok"] is True and answer["error"] is None
+    assert answer["elapsed_ms"] >= 0
+    await sandbox.slack.wait_for(
+        lambda: any("Environments" in m.text for m in sandbox.slack.channel_messages("C0OPS"))
+    )
+    assert sandbox.slack.violations == []
+
+
+async def test_a_persona_may_type_in_its_own_dm_only(sandbox: Sandbox) -> None:
+    url = f"{sandbox.slack.url}/_console/command"
+    status, answer = await post(url, {"user": "U0VIEWER", "channel": "DU0VIEWER", "text": "help"})
+    assert status == 200 and answer["ok"] is True
+    status, answer = await post(url, {"user": "U0VIEWER", "channel": "DU0AUDITOR", "text": "help"})
+    assert status == 400 and "channel" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"user": "U0NOBODY", "channel": "C0OPS", "text": "help"}, "unknown user"),
+        ({"user": "U0VIEWER", "channel": "C0NOWHERE", "text": "help"}, "unknown channel"),
+        (["not", "an", "object"], "JSON object"),
+    ],
+)
+async def test_a_bad_command_request_is_refused(sandbox: Sandbox, body: Any, error: str) -> None:
+    status, answer = await post(f"{sandbox.slack.url}/_console/command", body)
+    assert status == 400 and answer["ok"] is False and error in answer["error"]
+
+
+async def test_a_click_from_the_console_approves(sandbox: Sandbox) -> None:
+    slack = sandbox.slack
+    await post(
+        f"{slack.url}/_console/command",
+        {"user": "U0OPERATOR", "channel": "C0OPS", "text": "envs create Staging EU"},
+    )
+    await slack.wait_for(lambda: bool(slack.channel_messages("C0APPROVALS")))
+    request = slack.channel_messages("C0APPROVALS")[0]
+    click = {"channel": "C0APPROVALS", "ts": request.ts, "user": "U0APPROVER1"}
+
+    status, answer = await post(f"{slack.url}/_console/click", {**click, "action_id": "nope"})
+    assert status == 409 and "nope" in answer["error"]
+    status, answer = await post(
+        f"{slack.url}/_console/click", {**click, "ts": "1.000000", "action_id": "approve_request"}
+    )
+    assert status == 404
+
+    status, answer = await post(
+        f"{slack.url}/_console/click", {**click, "action_id": "approve_request"}
+    )
+    assert status == 200 and answer["ok"] is True
+    await slack.wait_for(lambda: "Succeeded" in str(slack.message("C0APPROVALS", request.ts)))
+
+
+async def test_a_bot_that_refuses_the_request_is_dispatch_failed(sandbox: Sandbox) -> None:
+    assert sandbox.bot is not None
+    sandbox.slack.connect_bot(sandbox.bot.url + "/slack/events", SIGNING_SECRET + "-wrong")
+    status, answer = await post(
+        f"{sandbox.slack.url}/_console/command",
+        {"user": "U0VIEWER", "channel": "C0OPS", "text": "help"},
+    )
+    assert status == 200 and answer == {**answer, "ok": False, "error": "dispatch_failed"}
+
+
+async def test_fault_routes_proxy_the_stand_in_api(sandbox: Sandbox) -> None:
+    faults = f"{sandbox.slack.url}/_console/faults"
+    status, _, text = await get(faults)
+    assert status == 200 and '"latency": 0.0' in text
+
+    status, knobs = await post(faults, {"latency": 2, "revoked": True})
+    assert status == 200 and knobs["latency"] == 2 and knobs["revoked"] is True
+    assert sandbox.fingerprint.faults.latency == 2 and sandbox.fingerprint.faults.revoked
+
+    status, refusal = await post(faults, {"no_such_knob": 1})
+    assert status == 400 and "no_such_knob" in refusal["error"]["message"]
+
+    status, knobs = await post(f"{faults}/reset", None)
+    assert status == 200 and knobs["latency"] == 0 and knobs["revoked"] is False
+
+
+async def test_without_a_bot_or_an_api_the_routes_say_so() -> None:
+    async with FakeSlack() as fake:
+        status, answer = await post(f"{fake.url}/_console/faults/reset", None)
+        assert status == 503 and "Management API" in answer["error"]
+        status, answer = await post(
+            f"{fake.url}/_console/command", {"user": "U0ALICE", "channel": "C0OPS", "text": "help"}
+        )
+        assert status == 503 and "no bot" in answer["error"]
