@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import sys
 
-from bot.log import configure_logging
+from bot.log import configure_logging, scrub
+from bot.policy import PolicyError
 from bot.settings import SettingsError, load_settings
+from bot.store import StoreUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         from sandbox.run import run_sandbox
 
         return asyncio.run(run_sandbox(settings))
-    except SettingsError as exc:
-        print(f"fpbot: {exc}", file=sys.stderr)
+    except (SettingsError, PolicyError, StoreUnavailable) as exc:
+        # What an operator must fix, in one line: no traceback.
+        print(f"fpbot: {scrub(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

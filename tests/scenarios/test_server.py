@@ -94,7 +94,13 @@ async def fpbot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subproces
     )
 
 
-# ── a malformed policy ──────────────────────────────────────────────────────────────────
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ── fpbot check and start-up ───────────────────────────────────────────────────────────────
 
 
 @pytest.mark.parametrize("case", list(BAD_POLICIES))
@@ -132,6 +138,80 @@ async def test_fpbot_check_passes_with_a_good_policy_and_working_credentials(
     assert api.fake.count("GET", "/hello") == 1
 
 
+async def test_fpbot_check_reports_a_rejected_key_and_a_wrong_token_without_showing_either(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+) -> None:
+    slack, api = stand_ins
+    api.fake.faults.revoked = True
+    wrong_token = "xoxb-not-the-right-token"
+
+    process = await fpbot(
+        "check", env=fpbot_env(slack, api, tmp_path, SLACK_BOT_TOKEN=wrong_token), cwd=tmp_path
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+
+    printed = output.decode()
+    assert process.returncode == 1
+    assert "FAIL Management API" in printed and "rejected" in printed
+    assert "FAIL Slack: auth.test failed: invalid_auth" in printed
+    assert "2 problem(s) found" in printed
+    assert api.key not in printed and wrong_token not in printed
+
+
+async def test_fpbot_serve_with_a_malformed_policy_exits_with_one_line_naming_the_problem(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+) -> None:
+    text, problem = BAD_POLICIES["an unknown permission"]
+    policy = tmp_path / "fpbot.yml"
+    policy.write_text(text)
+    slack, api = stand_ins
+
+    process = await fpbot(
+        "serve",
+        env=fpbot_env(slack, api, tmp_path, FPBOT_POLICY=str(policy), PORT=str(free_port())),
+        cwd=tmp_path,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+
+    printed = output.decode()
+    assert process.returncode == 2, printed
+    assert printed.strip().splitlines()[-1] == f"fpbot: {policy}, {problem}"
+    assert "Traceback" not in printed
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "says"),
+    [
+        ("SLACK_SIGNING_SECRET", None, "SLACK_SIGNING_SECRET is required to serve in HTTP mode"),
+        ("FP_MANAGEMENT_API_KEY", None, "FP_MANAGEMENT_API_KEY is required"),
+        ("SLACK_BOT_TOKEN", "xapp-1-wrong-kind", "SLACK_BOT_TOKEN is invalid"),
+        ("FP_RATE_LIMIT", "fast", "FP_RATE_LIMIT is invalid"),
+    ],
+)
+async def test_fpbot_serve_with_a_missing_or_malformed_setting_exits_with_one_line_naming_it(
+    stand_ins: tuple[FakeSlack, StandInServer],
+    tmp_path: Path,
+    setting: str,
+    value: str | None,
+    says: str,
+) -> None:
+    slack, api = stand_ins
+    env = fpbot_env(slack, api, tmp_path, PORT=str(free_port()))
+    if value is None:
+        del env[setting]
+    else:
+        env[setting] = value
+
+    process = await fpbot("serve", env=env, cwd=tmp_path)
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+
+    printed = output.decode().strip()
+    assert process.returncode == 2, printed
+    assert len(printed.splitlines()) == 1 and says in printed
+    if value is not None and setting == "SLACK_BOT_TOKEN":
+        assert value not in printed, "a secret is not echoed back"
+
+
 @pytest.mark.parametrize("case", list(BAD_POLICIES))
 async def test_the_bot_refuses_to_start_with_a_malformed_policy(
     stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path, case: str
@@ -156,8 +236,10 @@ async def test_the_bot_refuses_to_start_with_a_malformed_policy(
     with pytest.raises(PolicyError) as refused:
         await server.start()
 
-    assert str(refused.value) == f"{policy}, {problem}" or problem in str(refused.value)
+    assert str(refused.value).startswith(f"{policy}, {problem}")
     assert server.url == "", "nothing is listening"
+    assert not (tmp_path / "fpbot.sqlite3").exists(), "refused before touching the store"
+    assert slack.calls() == [] and api.fake.count() == 0
 
 
 # ── /healthz ────────────────────────────────────────────────────────────────────────────
@@ -231,12 +313,6 @@ async def test_healthz_is_503_when_the_store_is_unreachable(
 
 
 # ── SIGTERM ─────────────────────────────────────────────────────────────────────────────
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_until_serving(url: str, process: asyncio.subprocess.Process) -> None:
