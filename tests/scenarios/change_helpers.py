@@ -255,37 +255,29 @@ class Desk:
         user: str,
         approve: bool = True,
         replica: int | None = None,
+        value: str | None = None,
     ) -> DriverResponse:
         """Click Approve (or Deny) on the approval message as it was when buttons last showed.
 
         A click on a message that has lost its buttons is sent as Slack would send a click
         from a screen that has not refreshed yet: the same signed payload, the same value.
+        ``value`` replaces the button's value (a tampered payload).
         """
         message = self.approval(request_id)
         chosen = self.replicas[replica if replica is not None else 0]
         action = APPROVE if approve else DENY
         if action not in button_ids(message):
             message = _with_buttons(message, request_id)
-        response = await chosen.driver.click(message, action, user=user)
+        response = await chosen.driver.click(message, action, user=user, value=value)
         assert response.status == 200, response
         return response
 
-    async def click_and_hear(
-        self, request_id: str, *, user: str, approve: bool = True
-    ) -> str | None:
-        """Click and return the ephemeral reply the clicker got (``None``: none within a second)."""
-        seen = len(self.slack.ephemerals(user))
-        await self.click(request_id, user=user, approve=approve)
-        try:
-            await self.slack.wait_for(lambda: len(self.slack.ephemerals(user)) > seen, 1.0)
-        except AssertionError:
-            return None
-        return everything(self.slack.ephemerals(user)[seen])
-
-    async def refused(self, request_id: str, *, user: str, approve: bool = True) -> str:
+    async def refused(
+        self, request_id: str, *, user: str, approve: bool = True, value: str | None = None
+    ) -> str:
         """Click, expecting a refusal; return its text."""
         seen = len(self.slack.ephemerals(user))
-        await self.click(request_id, user=user, approve=approve)
+        await self.click(request_id, user=user, approve=approve, value=value)
         await self.slack.wait_for(
             lambda: len(self.slack.ephemerals(user)) > seen,
             WAIT,

@@ -10,6 +10,7 @@ the real PostgreSQL.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -231,3 +232,45 @@ async def test_an_approved_change_reaches_fingerprint_once_and_everyone_is_told(
     [dm] = desk.dms_about(request_id)
     for told in (reply, dm):
         assert f"`{request_id}`" in told.text and "succeeded" in told.text
+
+
+async def test_an_approved_change_fingerprint_refuses_is_reported_as_failed_with_nothing_changed(
+    desk: Desk, log_buffer: io.StringIO
+) -> None:
+    fp = desk.fingerprint
+    doomed = env(fp, "Development")
+    request_id = await desk.request(f"envs rename {doomed} Development EU")
+    del fp.workspace.environments[doomed]  # someone deleted it in the dashboard meanwhile
+
+    await desk.click(request_id, user=APPROVER_1)
+    failed = await desk.settled(request_id)
+
+    assert failed.state is State.FAILED
+    assert fp.count(method="POST", path=f"/environments/{doomed}") == 1
+    assert "Nothing changed." in (failed.error or "")
+    status = status_of(desk.approval(request_id))
+    assert "*Failed*" in status and failed.correlation_id in status
+    assert button_ids(desk.approval(request_id)) == []
+    [alert] = desk.alerts()
+    shown = everything(alert)
+    assert request_id in shown and failed.error_code and failed.error_code in shown
+    assert failed.correlation_id in shown and failed.correlation_id in log_buffer.getvalue()
+    for told in (desk.thread(request_id)[0], desk.dms_about(request_id)[0]):
+        assert "failed" in told.text and "Nothing changed." in told.text
+
+
+async def test_a_create_fingerprint_does_not_answer_is_sent_once_and_reported_as_unknown(
+    desk: Desk,
+) -> None:
+    fp = desk.fingerprint
+    request_id = await desk.request("envs create Maybe Made")
+    fp.faults.error_rate, fp.faults.error_status = 1.0, 503
+
+    await desk.click(request_id, user=APPROVER_1)
+    failed = await desk.settled(request_id)
+
+    assert failed.state is State.FAILED
+    assert fp.count(method="POST", path="/environments") == 1, "a create was retried"
+    assert "may or may not have been applied" in (failed.error or "")
+    [alert] = desk.alerts()
+    assert request_id in everything(alert)

@@ -170,6 +170,18 @@ async def test_a_click_after_expiry_is_refused_even_before_the_sweeper_runs(
 # ── who may click ───────────────────────────────────────────────────────────────────────────
 
 
+async def test_a_click_carrying_an_unknown_request_id_is_refused(desk: Desk) -> None:
+    request_id = await desk.request("envs create Tampered With")
+
+    refusal = await desk.refused(request_id, user=APPROVER_1, value="CR-ZZZZZZ")
+
+    assert "no change request with that id" in refusal
+    assert (await desk.get(request_id)).state is State.PENDING
+    assert writes(desk) == 0
+    [event] = [e for e in await desk.store.audit(50) if e.kind == "refused"]
+    assert event.actor == APPROVER_1 and event.request_id is None
+
+
 @pytest.mark.parametrize("clicker", [VIEWER, AUDITOR, STRANGER])
 @pytest.mark.parametrize("approve", [True, False], ids=["approve", "deny"])
 async def test_a_click_from_someone_who_cannot_approve_changes_nothing(
