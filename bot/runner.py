@@ -24,7 +24,7 @@ from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import FingerprintError
 from bot.fingerprint.models import Environment
 from bot.groups import GroupDirectory
-from bot.log import get_logger
+from bot.log import get_logger, scrub
 from bot.messenger import Posted, SlackDeliveryError, SlackMessenger
 from bot.notify import Failure, Notifier
 from bot.policy import Actor, Policy, Reason, decide, permissions_of, roles_of
@@ -42,7 +42,7 @@ from bot.render import (
     render_webhooks,
     render_whoami,
 )
-from bot.store import Store
+from bot.store import Store, StoreUnavailable
 
 log = get_logger(__name__)
 
@@ -96,6 +96,8 @@ class CommandRunner:
                 await self._run(command, inv)
             except FingerprintError as exc:
                 await self._upstream_failed(command, inv, exc)
+            except StoreUnavailable as exc:
+                await self._store_failed(command, inv, exc)
             except actions.PlanError as exc:
                 await self._reply(inv, render_refusal(str(exc)))
             except Exception:
@@ -279,6 +281,27 @@ class CommandRunner:
                 error_code=exc.error_code,
                 detail=str(exc),
                 correlation_id=exc.correlation_id,
+            )
+        )
+
+    async def _store_failed(
+        self, command: cmd.Command, inv: Invocation, exc: StoreUnavailable
+    ) -> None:
+        label = command_label(command)
+        await self._reply(
+            inv,
+            render_refusal(
+                f"fpbot could not run `/fp {label}`: its database is unreachable, so nothing "
+                f"was changed. Try again in a minute. Correlation id: `{inv.correlation_id}`."
+            ),
+        )
+        await self._notifier.report(
+            Failure(
+                title="fpbot's database is unreachable",
+                operation=f"/fp {label}",
+                error_code="store.unavailable",
+                detail=scrub(str(exc)),
+                correlation_id=inv.correlation_id,
             )
         )
 

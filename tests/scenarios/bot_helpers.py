@@ -7,6 +7,7 @@ policy has never heard of. Commands are allowed in ``#ops`` only; alerts go to `
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -102,3 +103,62 @@ def api_calls(stack: Sandbox) -> int:
 
 def joined(messages: Iterable[RecordedMessage]) -> str:
     return "\n".join(visible(m) for m in messages)
+
+
+class TcpProxy:
+    """A TCP relay to a server (PostgreSQL), which a test can cut and restore: the way a
+    database becomes unreachable in production, connection refused and connections dropped.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    def url_for(self, database_url: str) -> str:
+        """``database_url`` (on ``host:port``) rewritten to go through this relay."""
+        host, port = self._target
+        return database_url.replace(f"{host}:{port}", f"127.0.0.1:{self.port}", 1)
+
+    async def start(self) -> None:
+        """Listen (again) on the same port once one was chosen."""
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+    async def __aenter__(self) -> TcpProxy:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.cut()
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            server_r, server_w = await asyncio.open_connection(*self._target)
+        except OSError:
+            client_w.close()
+            return
+        self._writers.update((client_w, server_w))
+        await asyncio.gather(_pipe(client_r, server_w), _pipe(server_r, client_w))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()

@@ -15,8 +15,10 @@ import pytest
 from sandbox.run import Sandbox
 from tests.scenarios.bot_helpers import (
     ALERTS,
+    OPERATOR,
     OPS,
     VIEWER,
+    TcpProxy,
     fp,
     listing_in,
     reply_to,
@@ -157,3 +159,29 @@ async def test_repeated_identical_failures_make_one_alert_edited_with_a_count(
     assert "/fp keys" in keys_alert.text and "times" not in keys_alert.text
     posts = [c for c in stack.slack.calls("chat.postMessage") if c.args.get("channel") == ALERTS]
     assert len(posts) == 2, "a different command is a different failure"
+
+
+@pytest.mark.postgres
+async def test_a_store_outage_tells_the_user_and_alerts_once_however_often_it_is_hit(
+    make_stack: StackFactory, pg_url: str
+) -> None:
+    async with (
+        TcpProxy("127.0.0.1", 5432) as proxy,
+        make_stack(database_url=proxy.url_for(pg_url)) as stack,
+    ):
+        await proxy.cut()
+
+        for _ in range(3):
+            await fp(stack, "requests", user=OPERATOR)
+        await settled(stack)
+
+        replies = [visible(m) for m in stack.slack.ephemerals(OPERATOR)]
+        assert len(replies) == 3
+        assert all("database is unreachable" in r and "nothing was changed" in r for r in replies)
+        (alert,) = stack.slack.channel_messages(ALERTS)
+        assert "store.unavailable" in alert.text and "/fp requests" in alert.text
+        assert "(3 times)" in alert.text and alert.edited == 2
+
+        await proxy.start()
+        await fp(stack, "requests", user=OPERATOR)
+        assert "No pending change requests" in visible(await reply_to(stack, OPERATOR, count=4))

@@ -33,7 +33,7 @@ from sandbox.run import (
     sample_policy_path,
 )
 from sandbox.slack import FakeSlack, SlackDriver
-from tests.scenarios.bot_helpers import OPS, VIEWER, assert_acked_at_once
+from tests.scenarios.bot_helpers import OPS, VIEWER, TcpProxy, assert_acked_at_once
 from tests.scenarios.conftest import PG_DSN, StackFactory
 
 BAD_POLICIES = {
@@ -293,7 +293,27 @@ async def test_healthz_says_the_key_was_rejected_when_it_was(stack: Sandbox) -> 
 
 
 @pytest.mark.postgres
-async def test_healthz_is_503_when_the_store_is_unreachable(
+async def test_healthz_is_503_while_the_database_is_unreachable_and_ok_once_it_is_back(
+    make_stack: StackFactory, pg_url: str
+) -> None:
+    async with (
+        TcpProxy("127.0.0.1", 5432) as proxy,
+        make_stack(database_url=proxy.url_for(pg_url)) as stack,
+    ):
+        assert (await healthz(stack))[0] == 200
+
+        await proxy.cut()
+        down = await healthz(stack)
+        await proxy.start()
+        back = await healthz(stack)
+
+    assert down == (503, {"status": "unavailable", "checks": down[1]["checks"]})
+    assert down[1]["checks"]["store"] == "unreachable"
+    assert back[0] == 200 and back[1]["status"] == "ok"
+
+
+@pytest.mark.postgres
+async def test_healthz_is_503_when_the_database_is_gone(
     make_stack: StackFactory, pg_url: str
 ) -> None:
     async with make_stack(database_url=pg_url) as stack:
