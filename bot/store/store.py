@@ -302,17 +302,22 @@ class Store:
         *,
         states: Iterable[State] | None = None,
         requester: str | None = None,
-        limit: int = 50,
+        limit: int | None = 50,
     ) -> list[ChangeRequest]:
-        """Requests, newest first, optionally only in ``states`` or made by ``requester``."""
+        """Requests, newest first, optionally only in ``states`` or made by ``requester``.
+
+        ``limit=None`` returns every match (for counts a person reads, like ``/fp requests``).
+        """
         query = select(change_requests)
         if states is not None:
             query = query.where(change_requests.c.state.in_([s.value for s in states]))
         if requester is not None:
             query = query.where(change_requests.c.requester == requester)
         query = query.order_by(change_requests.c.created_at.desc(), change_requests.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
         async with self._read() as conn:
-            return await _load_many(conn, query.limit(limit))
+            return await _load_many(conn, query)
 
     async def due_for_expiry(self, now: datetime) -> list[ChangeRequest]:
         """Pending requests whose ``expires_at`` is at or before ``now``, oldest expiry first."""

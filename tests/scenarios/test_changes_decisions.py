@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from bot.changes.model import State
+from bot.store import new_request_id
 from tests.scenarios.change_helpers import (
     APPROVER_1,
     APPROVER_2,
@@ -324,3 +326,33 @@ async def test_a_delayed_edit_never_leaves_a_finished_request_showing_buttons(de
     message = desk.approval(request_id)
     assert button_ids(message) == [], "a finished request still offers Approve and Deny"
     assert "*Succeeded*" in status_of(message)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/runner.py CommandRunner._requests reads only the 50 newest pending requests and "
+    "filters afterwards; fix: list_requests(states=[PENDING], requester=None if may_approve "
+    "else actor.user_id, limit=None)",
+)
+async def test_requests_finds_a_requesters_own_request_behind_many_newer_ones(desk: Desk) -> None:
+    mine = await desk.request("envs create Mine Among Many")
+    first = await desk.get(mine)
+    for n in range(55):  # a busy colleague's requests, stored as the bot stores them
+        await desk.store.create(
+            replace(
+                first,
+                id=new_request_id(),
+                requester="U0COLLEAGUE",
+                summary=f"Create environment *Busy {n}*",
+                params={"name": f"Busy {n}"},
+                created_at=first.created_at + timedelta(seconds=n + 1),
+                approval_channel=None,
+                approval_ts=None,
+            )
+        )
+
+    own = await desk.command("requests", user=REQUESTER)
+    everyone = await desk.command("requests", user=APPROVER_1)
+
+    assert "Pending change requests (1)" in own and mine in own
+    assert "Pending change requests (56)" in everyone and mine in everyone
