@@ -1,66 +1,71 @@
 // Block Kit → HTML, for the block types fpbot sends (and a few neighbours).
 //
 // Buttons are drawn with data attributes only (data-action-id); console.js handles clicks for the
-// whole page and finds the message and its button again from the store, so a re-render never
-// loses a handler. Unknown block types are shown as a grey note rather than dropped, so a message
-// that Slack would show differently is noticed.
+// whole page and finds the message and its button again from the store, so a redraw never loses
+// a handler. Unknown block types are shown as a grey note rather than dropped, so a message that
+// Slack would show differently gets noticed. Every function returns an HTML string.
 
-import { escapeHtml, mrkdwn, plainText } from "./mrkdwn.js";
+import { html, raw } from "./html.js";
+import { mrkdwn, plainText } from "./mrkdwn.js";
 
 /** A text object (mrkdwn or plain_text) → HTML. */
 export function textObject(object, ctx) {
   if (!object) return "";
   if (object.type === "plain_text") return plainText(object.text, object.emoji !== false);
-  // mrkdwn with verbatim: true skips auto-linking only; formatting still applies.
   return mrkdwn(object.text, ctx);
 }
 
+const text = (object, ctx) => raw(textObject(object, ctx));
+
 function header(block) {
-  return `<div class="bk-header">${plainText(block.text?.text, block.text?.emoji !== false)}</div>`;
+  return html`<div class="bk-header">${text(block.text)}</div>`;
 }
 
 function section(block, ctx) {
-  const text = block.text ? `<div class="bk-text">${textObject(block.text, ctx)}</div>` : "";
-  const fields = (block.fields ?? [])
-    .map((field) => `<div class="bk-field">${textObject(field, ctx)}</div>`)
-    .join("");
-  const grid = fields ? `<div class="bk-fields">${fields}</div>` : "";
-  const accessory = block.accessory ? `<div class="bk-accessory">${element(block.accessory, ctx)}</div>` : "";
-  return `<div class="bk-section"><div class="bk-section-main">${text}${grid}</div>${accessory}</div>`;
+  const fields = block.fields ?? [];
+  const accessory =
+    block.accessory && html`<div class="bk-accessory">${element(block.accessory, ctx)}</div>`;
+  return html`<div class="bk-section"><div class="bk-section-main">
+    ${block.text && html`<div class="bk-text">${text(block.text, ctx)}</div>`}
+    ${fields.length > 0 &&
+    html`<div class="bk-fields">${fields.map(
+      (field) => html`<div class="bk-field">${text(field, ctx)}</div>`,
+    )}</div>`}
+    </div>${accessory}
+  </div>`;
 }
 
 function context(block, ctx) {
   const items = (block.elements ?? []).map((item) =>
     item.type === "image"
-      ? `<img class="bk-context-image" src="${escapeHtml(item.image_url)}" alt="${escapeHtml(item.alt_text ?? "")}">`
-      : `<span class="bk-context-text">${textObject(item, ctx)}</span>`,
+      ? html`<img class="bk-context-image" src="${item.image_url}" alt="${item.alt_text ?? ""}">`
+      : html`<span class="bk-context-text">${text(item, ctx)}</span>`,
   );
-  return `<div class="bk-context">${items.join("")}</div>`;
+  return html`<div class="bk-context">${items}</div>`;
 }
 
 function actions(block, ctx) {
-  const items = (block.elements ?? []).map((item) => element(item, ctx)).join("");
-  return `<div class="bk-actions">${items}</div>`;
+  const items = (block.elements ?? []).map((item) => element(item, ctx));
+  return html`<div class="bk-actions">${items}</div>`;
 }
 
 function image(block) {
-  const title = block.title ? `<div class="bk-image-title">${plainText(block.title.text)}</div>` : "";
-  return `<div class="bk-image">${title}<img src="${escapeHtml(block.image_url)}" alt="${escapeHtml(block.alt_text ?? "")}"></div>`;
+  return html`<div class="bk-image">
+    ${block.title && html`<div class="bk-image-title">${text(block.title)}</div>`}
+    <img src="${block.image_url}" alt="${block.alt_text ?? ""}"></div>`;
 }
 
 /** An interactive element: buttons are live; other kinds are shown but not simulated. */
 function element(item, ctx) {
   if (item.type !== "button") {
-    return `<span class="bk-unsupported">[${escapeHtml(item.type)} element: not simulated]</span>`;
+    return html`<span class="bk-unsupported">[${item.type} element: not simulated]</span>`;
   }
-  const style = item.style === "primary" || item.style === "danger" ? ` ${item.style}` : "";
+  const style = item.style === "primary" || item.style === "danger" ? item.style : "";
   const busy = ctx.isPending?.(item.action_id) ?? false;
-  const confirm = item.confirm ? ' data-confirm="yes"' : "";
-  return (
-    `<button type="button" class="bk-button${style}${busy ? " busy" : ""}"` +
-    ` data-action-id="${escapeHtml(item.action_id)}"${confirm}${busy ? " disabled" : ""}>` +
-    `${plainText(item.text?.text, item.text?.emoji !== false)}</button>`
-  );
+  const classes = ["bk-button", style, busy && "busy"].filter(Boolean).join(" ");
+  return html`<button type="button" class="${classes}" data-action-id="${item.action_id}"
+    ${item.confirm && raw('data-confirm="yes"')} ${busy && raw("disabled")}
+    >${text(item.text)}</button>`;
 }
 
 const RENDERERS = {
@@ -69,39 +74,41 @@ const RENDERERS = {
   context,
   actions,
   image,
-  divider: () => '<hr class="bk-divider">',
+  divider: () => raw('<hr class="bk-divider">'),
 };
 
 /** Blocks → HTML. ``ctx`` carries users, channels, persona, now, and isPending(action_id). */
 export function renderBlocks(blocks, ctx) {
-  return (blocks ?? [])
-    .map((block) => {
+  return String(
+    html`${(blocks ?? []).map((block) => {
       const render = RENDERERS[block?.type];
       if (render) return render(block, ctx);
-      return `<div class="bk-unsupported">[${escapeHtml(block?.type)} block: not rendered by the console]</div>`;
-    })
-    .join("");
+      const note = `[${block?.type} block: not drawn by the console]`;
+      return html`<div class="bk-unsupported">${note}</div>`;
+    })}`,
+  );
+}
+
+const ATTACHMENT_COLORS = { good: "#2eb67d", warning: "#ecb22e", danger: "#e01e5a" };
+
+function attachmentColor(color) {
+  if (/^#?[0-9a-f]{3,8}$/i.test(color ?? "")) return color.startsWith("#") ? color : `#${color}`;
+  return ATTACHMENT_COLORS[color] ?? "#dddddd";
 }
 
 /** Legacy attachments: a coloured bar with text, fields and blocks. */
 export function renderAttachments(attachments, ctx) {
-  return (attachments ?? [])
-    .map((att) => {
-      const color = /^#?[0-9a-f]{3,8}$/i.test(att.color ?? "")
-        ? (att.color.startsWith("#") ? att.color : `#${att.color}`)
-        : { good: "#2eb67d", warning: "#ecb22e", danger: "#e01e5a" }[att.color] ?? "#dddddd";
-      const parts = [
-        att.pretext ? `<div class="att-pretext">${mrkdwn(att.pretext, ctx)}</div>` : "",
-        att.title ? `<div class="att-title">${escapeHtml(att.title)}</div>` : "",
-        att.text ? `<div class="att-text">${mrkdwn(att.text, ctx)}</div>` : "",
-        (att.fields ?? [])
-          .map((f) => `<div class="bk-field"><b>${escapeHtml(f.title ?? "")}</b><br>${mrkdwn(f.value ?? "", ctx)}</div>`)
-          .join(""),
-        renderBlocks(att.blocks, ctx),
-      ];
-      return `<div class="attachment" style="border-left-color:${escapeHtml(color)}">${parts.join("")}</div>`;
-    })
-    .join("");
+  const one = (att) => html`<div class="attachment"
+      style="border-left-color:${attachmentColor(att.color)}">
+    ${att.pretext && html`<div class="att-pretext">${raw(mrkdwn(att.pretext, ctx))}</div>`}
+    ${att.title && html`<div class="att-title">${att.title}</div>`}
+    ${att.text && html`<div class="att-text">${raw(mrkdwn(att.text, ctx))}</div>`}
+    ${(att.fields ?? []).map(
+      (f) =>
+        html`<div class="bk-field"><b>${f.title ?? ""}</b><br>${raw(mrkdwn(f.value, ctx))}</div>`,
+    )}
+    ${raw(renderBlocks(att.blocks, ctx))}</div>`;
+  return String(html`${(attachments ?? []).map(one)}`);
 }
 
 /** A whole message body: blocks when there are any, else its text as mrkdwn; then attachments. */

@@ -61,7 +61,8 @@ export function mountComposer({ input, list, sendButton, onSend }) {
     list.innerHTML = shown
       .map(
         ([cmd, usage], index) =>
-          `<div class="suggestion${index === 0 ? " first" : ""}" role="option" data-insert="${escapeHtml(cmd)}">` +
+          `<div class="suggestion${index === 0 ? " first" : ""}" role="option"` +
+          ` data-insert="${escapeHtml(cmd)}">` +
           `<span class="suggestion-cmd">/fp ${escapeHtml(cmd.trim())}</span>` +
           `<span class="suggestion-usage">${escapeHtml(usage)}</span></div>`,
       )

@@ -84,7 +84,8 @@ export function mountFaultPanel(root, notify) {
     root.innerHTML =
       `<div class="faults-head"><span>Stand-in API</span>${status}</div>` +
       `<div class="fault-grid">${buttons}` +
-      `<button type="button" class="fault reset" data-fault="reset"${busy || !knobs ? " disabled" : ""}` +
+      `<button type="button" class="fault reset" data-fault="reset"` +
+      `${busy || !knobs ? " disabled" : ""}` +
       ` title="Every knob back to normal"><span class="fault-label">Reset</span>` +
       `<span class="fault-detail">all normal</span></button></div>`;
   };

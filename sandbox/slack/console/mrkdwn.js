@@ -78,7 +78,9 @@ function dateToken(token, date, now) {
   const short = () => format(date, { month: "short", day: "numeric", year: "numeric" });
   switch (token) {
     case "date_num":
-      return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`;
+      return [date.getFullYear(), date.getMonth() + 1, date.getDate()]
+        .map((part) => String(part).padStart(2, "0"))
+        .join("-");
     case "date":
       return longDate(date);
     case "date_short":
@@ -125,7 +127,8 @@ export function formatSlackDate(inner, now = new Date()) {
   const title = `${format(date, { dateStyle: "full", timeStyle: "long" })} (${zone})`;
   const shown = escapeHtml(text);
   const body = isSafeUrl(link) ? linkHtml(link, shown) : shown;
-  return `<time class="slack-date" datetime="${date.toISOString()}" title="${escapeHtml(title)}">${body}</time>`;
+  const iso = date.toISOString();
+  return `<time class="slack-date" datetime="${iso}" title="${escapeHtml(title)}">${body}</time>`;
 }
 
 // -- control sequences <…> --------------------------------------------------------------------
@@ -150,7 +153,8 @@ function userMention(id, label, ctx) {
 /** <#C…> or <#C…|name>: shown as #name, and clicking it opens the channel. */
 function channelMention(id, label, ctx) {
   const name = ctx.channels?.[id] ?? label ?? id;
-  return `<a class="mention channel-ref" href="#" data-open-channel="${escapeHtml(id)}">#${literal(name)}</a>`;
+  const attributes = `class="mention channel-ref" href="#" data-open-channel="${escapeHtml(id)}"`;
+  return `<a ${attributes}>#${literal(name)}</a>`;
 }
 
 /** <!here>, <!channel>, <!subteam^S…|@handle>, <!date^…>. */

@@ -1,0 +1,228 @@
+// Drawing the page from `store` and `ui`: the sidebar, the persona switcher, the open channel,
+// the thread pane and the violations list. Each pane is redrawn whole (the data is small); the
+// channel keeps its scroll position unless the reader was already at the newest message.
+
+import { renderMessageBody } from "./blocks.js";
+import { html, raw } from "./html.js";
+import {
+  channelMessages,
+  channelName,
+  displayName,
+  dmOf,
+  isDm,
+  keyOf,
+  renderContext,
+  repliesOf,
+  store,
+  ui,
+  visible,
+} from "./state.js";
+
+const $ = (id) => document.getElementById(id);
+
+// -- people -----------------------------------------------------------------------------------
+
+const PALETTE = ["#e8912d", "#2bac76", "#1d9bd1", "#9c4dcc", "#e01e5a", "#d4697a", "#36c5f0"];
+
+/** A colour per person: by their place among the personas, so that no two share one. */
+function colorOf(id) {
+  const index = Object.keys(store.users).indexOf(id);
+  return PALETTE[Math.max(index, 0) % PALETTE.length];
+}
+
+function avatar(id, size = "") {
+  const initial = displayName(id).slice(0, 1).toUpperCase();
+  return html`<span class="avatar person ${size}" style="background:${colorOf(id)}"
+    >${initial}</span>`;
+}
+
+const BOT_AVATAR = raw('<span class="avatar bot">fp</span>');
+const BOT_AVATAR_TINY = raw('<span class="avatar bot tiny">fp</span>');
+
+function roleChips(id) {
+  const roles = store.roles[id] ?? [];
+  if (!roles.length) return raw('<span class="role none">no roles</span>');
+  return roles.map((role) => html`<span class="role role-${role}">${role}</span>`);
+}
+
+// -- messages ---------------------------------------------------------------------------------
+
+const timeFormat = new Intl.DateTimeFormat("en-US", { hour: "numeric", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat("en-US", { dateStyle: "full", timeStyle: "medium" });
+
+function postedAt(seconds) {
+  if (!seconds) return "";
+  const date = new Date(seconds * 1000);
+  return html`<time class="msg-time" datetime="${date.toISOString()}"
+    title="${fullFormat.format(date)}">${timeFormat.format(date)}</time>`;
+}
+
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+function threadSummary(m) {
+  const replies = repliesOf(m);
+  if (!replies.length) return "";
+  const last = replies[replies.length - 1].posted_at;
+  const when = last ? ` · last reply ${timeFormat.format(new Date(last * 1000))}` : "";
+  return html`<button type="button" class="thread-summary" data-open-thread="${keyOf(m)}">
+    ${BOT_AVATAR_TINY}
+    <span class="thread-count">${plural(replies.length, "reply", "replies")}</span>
+    <span class="thread-last">${when}</span><span class="thread-view">View thread</span></button>`;
+}
+
+const EYE = raw(
+  '<svg viewBox="0 0 20 20" aria-hidden="true"><path d="M10 4C5 4 1.7 8 1 10c.7 2 4 6 9 6s8.3-4 ' +
+    "9-6c-.7-2-4-6-9-6zm0 10a4 4 0 1 1 0-8 4 4 0 0 1 0 8zm0-6a2 2 0 1 0 0 4 2 2 0 0 0 0-4z" +
+    '"/></svg>',
+);
+
+const EDITED = raw('<span class="edited" title="Edited in place by the bot">(edited)</span>');
+
+function author(m) {
+  if (m.author === "slackbot") {
+    return {
+      picture: raw('<span class="avatar slackbot">S</span>'),
+      name: raw('<span class="author">Slackbot</span>'),
+    };
+  }
+  return {
+    picture: BOT_AVATAR,
+    name: raw('<span class="author">fpbot</span><span class="app-badge">APP</span>'),
+  };
+}
+
+/** One message, as Slack lays it out: avatar, name, time, body, then edited/thread notes. */
+export function messageHtml(m, { inThread = false } = {}) {
+  const ctx = {
+    ...renderContext(),
+    isPending: (actionId) => ui.pending.has(`${keyOf(m)}/${actionId}`),
+  };
+  const { picture, name } = author(m);
+  const classes = ["msg", m.ephemeral_for && "ephemeral", m.edited && "is-edited"];
+  return html`<article class="${classes.filter(Boolean).join(" ")}" data-testid="message"
+      data-channel="${m.channel}" data-ts="${m.ts}">
+    ${m.ephemeral_for && html`<div class="ephemeral-note">${EYE}Only visible to you</div>`}
+    <div class="msg-row">${picture}<div class="msg-main">
+      <div class="msg-meta">${name}${postedAt(m.posted_at)}</div>
+      <div class="msg-body">${raw(renderMessageBody(m, ctx))}${m.edited > 0 && EDITED}</div>
+      ${!inThread && threadSummary(m)}
+      ${m.local && html`<button type="button" class="dismiss" data-dismiss="${m.ts}"
+        >Dismiss message</button>`}
+    </div></div></article>`;
+}
+
+function channelIntro(channel) {
+  if (isDm(channel)) {
+    return html`<div class="intro"><span class="avatar bot big">fp</span><h2>fpbot</h2>
+      <p>This is the very beginning of your direct messages with <b>fpbot</b>. It writes here to
+      tell you how your change requests ended, and to hand over new secrets.</p></div>`;
+  }
+  const name = channelName(channel);
+  const purpose = store.purposes[channel];
+  return html`<div class="intro"><h2>#${name}</h2>
+    <p>This is the very beginning of the <b>#${name}</b> channel${purpose && ` — ${purpose}`}.</p>
+    <p class="hint">Type <code>/fp help</code> below to see what you may ask fpbot.</p></div>`;
+}
+
+// -- panes ------------------------------------------------------------------------------------
+
+function channelLink(id, label, icon) {
+  const unread = ui.unread.get(id) ?? 0;
+  const classes = ["channel-link", id === ui.channel && "active", unread && "unread"];
+  return html`<li><a href="#" class="${classes.filter(Boolean).join(" ")}"
+      data-open-channel="${id}" data-testid="channel-${label}">
+    ${icon}<span class="channel-label">${label}</span>
+    ${unread > 0 && html`<span class="badge">${unread}</span>`}</a></li>`;
+}
+
+function renderSidebar() {
+  const named = store.channels.filter((c) => !c.dm_user);
+  $("channel-list").innerHTML = html`${named.map((c) =>
+    channelLink(c.id, c.name, raw('<span class="hash">#</span>')),
+  )}`;
+  $("dm-list").innerHTML = channelLink(dmOf(ui.persona), "fpbot", BOT_AVATAR_TINY);
+  $("acting-as").innerHTML = html`${avatar(ui.persona, "tiny")} ${displayName(ui.persona)}`;
+}
+
+function personaOption(user) {
+  const info = store.users[user];
+  const current = user === ui.persona ? " current" : "";
+  return html`<button type="button" class="persona-option${current}" role="menuitem"
+      data-persona="${user}">${avatar(user)}<span class="persona-text">
+    <span class="persona-name">${displayName(user)} <span class="handle">@${info.name}</span></span>
+    <span class="persona-roles">${roleChips(user)}<span class="tz">${info.tz}</span></span>
+  </span></button>`;
+}
+
+function renderPersona() {
+  const id = ui.persona;
+  $("persona-button").innerHTML = html`${avatar(id)}<span class="persona-text">
+    <span class="persona-name">${displayName(id)}</span>
+    <span class="persona-roles">${roleChips(id)}</span></span><span class="caret">▾</span>`;
+  $("persona-menu").innerHTML = html`<div class="menu-title">Act as…</div>
+    ${Object.keys(store.users).map(personaOption)}`;
+}
+
+function renderChannel() {
+  const channel = ui.channel;
+  const name = channelName(channel);
+  $("channel-title").innerHTML = isDm(channel)
+    ? html`${BOT_AVATAR_TINY} fpbot <span class="app-badge">APP</span>`
+    : html`<span class="hash">#</span>${name}`;
+  $("channel-purpose").textContent = isDm(channel)
+    ? "Your direct messages with the bot"
+    : (store.purposes[channel] ?? "");
+  const where = isDm(channel) ? "fpbot" : `#${name}`;
+  $("composer-input").placeholder = `Message ${where} — try /fp help`;
+
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.innerHTML = html`${channelIntro(channel)}${channelMessages(channel).map((m) =>
+    messageHtml(m),
+  )}`;
+  // Stay at the newest message unless the reader has scrolled up to read older ones.
+  if (atBottom || ui.stickToBottom) list.scrollTop = list.scrollHeight;
+  ui.stickToBottom = false;
+}
+
+function renderThread() {
+  const pane = $("thread");
+  const parent = ui.thread && store.messages.get(ui.thread);
+  const open = Boolean(parent && visible(parent));
+  pane.classList.toggle("hidden", !open);
+  $("layout").classList.toggle("with-thread", open);
+  if (!open) return;
+  const replies = repliesOf(parent);
+  pane.innerHTML = html`<header class="thread-header">
+      <div><b>Thread</b> <span class="thread-where">#${channelName(parent.channel)}</span></div>
+      <button type="button" class="close" data-close-thread aria-label="Close thread">×</button>
+    </header>
+    <div class="thread-body">${messageHtml(parent, { inThread: true })}
+      <div class="thread-divider"><span>${plural(replies.length, "reply", "replies")}</span></div>
+      ${replies.map((m) => messageHtml(m, { inThread: true }))}</div>`;
+}
+
+function renderViolations() {
+  const count = store.violations.length;
+  const button = $("violations-button");
+  button.classList.toggle("hidden", count === 0);
+  button.textContent = `⚠ ${plural(count, "Slack rule violation", "Slack rule violations")}`;
+  $("violations-panel").innerHTML = html`<h3>Slack would have refused these (the fake recorded
+    them)</h3><ol>${store.violations.map((v) => html`<li>${v}</li>`)}</ol>`;
+}
+
+let frame = 0;
+
+/** Redraw once per animation frame, however many events arrived. */
+export function render() {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    if (!ui.persona) return;
+    renderSidebar();
+    renderPersona();
+    renderChannel();
+    renderThread();
+    renderViolations();
+  });
+}
