@@ -312,6 +312,7 @@ async def test_audit_shows_the_trail_to_an_auditor_and_refuses_everyone_else(
         ("envs delete tok_abc", "is a key id", "/fp envs delete &lt;env_id&gt;"),
         ("whoami please", "unexpected “please”", "/fp whoami"),
         ("deploy prod", "no command “deploy”", "/fp help [topic]"),
+        ("envs create " + "x" * 4000, "4012 characters long; at most 4000", "/fp help"),
     ],
 )
 async def test_wrong_input_gets_the_problem_and_usage_in_the_ack_and_nothing_else_happens(

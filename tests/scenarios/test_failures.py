@@ -161,6 +161,23 @@ async def test_repeated_identical_failures_make_one_alert_edited_with_a_count(
     assert len(posts) == 2, "a different command is a different failure"
 
 
+async def test_slack_rate_limiting_the_bot_delays_an_alert_but_neither_loses_nor_doubles_it(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "whoami", user=VIEWER)
+    await settled(stack)
+    stack.slack.faults.rate_limit_next, stack.slack.faults.retry_after = 2, 0
+    stack.fingerprint.faults.revoked = True
+
+    await fp(stack, "envs", user=VIEWER)
+    await settled(stack)
+
+    assert len(alerts(stack)) == 1
+    attempts = [c for c in stack.slack.calls("chat.postMessage") if c.args["channel"] == ALERTS]
+    assert [c.error for c in attempts] == ["ratelimited", "ratelimited", None]
+    assert "rejected" in visible(await reply_to(stack, VIEWER, count=2))
+
+
 @pytest.mark.postgres
 async def test_a_store_outage_tells_the_user_and_alerts_once_however_often_it_is_hit(
     make_stack: StackFactory, pg_url: str
