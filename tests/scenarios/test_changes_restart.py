@@ -173,3 +173,27 @@ async def test_an_approval_whose_bot_died_before_running_it_runs_once_after_the_
     assert fp.count(method="POST", path="/environments") == 1
     assert len(desk.thread(request_id)) == 1 and len(desk.dms_about(request_id)) == 1
     assert desk.alerts() == []
+
+
+async def test_a_redeploy_lets_a_change_in_flight_finish_before_the_bot_exits(
+    sandbox: Sandbox,
+) -> None:
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    request_id = await desk.request("envs create Finished During Shutdown")
+    fp.faults.latency = 0.5
+    await desk.click(request_id, user=APPROVER_1)
+    await desk.wait_state(request_id, State.EXECUTING)
+
+    desk = await restart(sandbox, grace=10.0)
+    fp.faults.latency = 0.0
+
+    done = await desk.get(request_id)
+    assert done.state is State.SUCCEEDED
+    assert fp.count(method="POST", path="/environments") == 1
+    assert "*Succeeded*" in status_of(desk.approval(request_id))
+    assert len(desk.thread(request_id)) == 1 and len(desk.dms_about(request_id)) == 1
+    move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+    await desk.workflow.sweep()
+    assert fp.count(method="POST", path="/environments") == 1
+    assert desk.alerts() == []

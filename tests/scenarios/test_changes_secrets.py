@@ -46,6 +46,9 @@ async def desk(make_stack: StackFactory, database_url: str) -> AsyncIterator[Des
         assert sandbox.slack.violations == []
 
 
+UNREACHABLE_HOOK = "https://hooks.example.net/unreachable"
+
+
 def env_id(fp: FakeFingerprint, name: str) -> str:
     return next(e.id for e in fp.workspace.environments.values() if e.name == name)
 
@@ -117,29 +120,40 @@ async def test_a_new_webhooks_signing_key_reaches_the_requester_by_dm_only_once(
     await nowhere_but_the_dm(desk, hook.signing_key, database_url, log_buffer)
 
 
-async def test_an_undeliverable_token_leaves_the_new_key_disabled_and_is_reported(
-    desk: Desk, database_url: str, log_buffer: io.StringIO
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [("keys create proxy Edge proxy", "key"), (f"webhooks create {UNREACHABLE_HOOK}", "webhook")],
+    ids=["proxy key", "webhook"],
+)
+async def test_an_undeliverable_secret_leaves_the_new_key_or_webhook_disabled_and_is_reported(
+    desk: Desk, database_url: str, log_buffer: io.StringIO, command: str, kind: str
 ) -> None:
     fp = desk.fingerprint
-    request_id = await desk.request("keys create proxy Edge proxy")
+    request_id = await desk.request(command)
     desk.slack.faults.fail_dm = True
     await desk.click(request_id, user=APPROVER_1)
     failed = await desk.settled(request_id, dm=False)
 
     assert failed.state is State.FAILED
-    created = fp.workspace.api_keys[key_named(fp, "Edge proxy")]
+    if kind == "key":
+        created = fp.workspace.api_keys[key_named(fp, "Edge proxy")]
+        secret, path = created.token, "/api-keys"
+    else:
+        hook = next(h for h in fp.workspace.webhooks.values() if h.url == UNREACHABLE_HOOK)
+        created, secret, path = hook, hook.signing_key, "/webhooks"
     assert created.status == "disabled"
-    assert fp.count(method="POST", path="/api-keys") == 1
-    assert fp.count(method="PATCH", path=f"/api-keys/{created.id}") == 1
+    assert fp.count(method="POST", path=path) == 1
+    assert fp.count(method="PATCH", path=f"{path}/{created.id}") == 1
     assert "could not be delivered" in (failed.error or "")
+    assert "unreachable secret is useless" in (failed.error or "")
     assert "*Failed*" in status_of(desk.approval(request_id))
     assert button_ids(desk.approval(request_id)) == []
     [alert] = desk.alerts()
     assert request_id in everything(alert) and "could not be delivered" in everything(alert)
     assert desk.slack.dms(REQUESTER) == []
-    assert messages_holding(desk.slack, created.token) == []
-    assert created.token not in log_buffer.getvalue()
-    assert await database_holds(database_url, [created.token]) == []
+    assert messages_holding(desk.slack, secret) == []
+    assert secret not in log_buffer.getvalue()
+    assert await database_holds(database_url, [secret]) == []
 
 
 async def test_rotating_a_secret_key_replaces_it_in_place_and_disables_the_old_one(
