@@ -109,6 +109,30 @@ class CommandRunner:
                         f"Correlation id: `{inv.correlation_id}`."
                     ),
                 )
+            except asyncio.CancelledError:
+                # Shutdown ran out of time for this command: say so rather than leave the
+                # person waiting for an answer that will never come.
+                log.warning("command_interrupted")
+                await self._interrupted(command, inv)
+                raise
+
+    async def _interrupted(self, command: cmd.Command, inv: Invocation) -> None:
+        advice = (
+            " Check `/fp requests` before asking again."
+            if command.makes_change
+            else " Please try again in a few seconds."
+        )
+        try:
+            await self._messenger.respond(
+                inv.response_url,
+                render_refusal(
+                    f"fpbot restarted before it could finish `/fp {command_label(command)}`."
+                    f"{advice} Correlation id: `{inv.correlation_id}`."
+                ),
+                replace_original=False,
+            )
+        except (SlackDeliveryError, asyncio.CancelledError):
+            log.warning("interruption_not_told")
 
     async def _run(self, command: cmd.Command, inv: Invocation) -> None:
         actor = await self._groups.actor(self._policy, inv.user_id)

@@ -60,6 +60,7 @@ class BotServer:
         self._site: web.TCPSite | None = None
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._services_closed = False
         self.url = ""
 
     async def start(self) -> None:
@@ -83,21 +84,29 @@ class BotServer:
         log.info("serving", mode="socket" if self._socket else "http", url=self.url)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Stop taking requests, finish what is in flight within ``grace`` seconds."""
+        """Stop taking requests, finish what is in flight within ``grace`` seconds.
+
+        Stopping twice is harmless: what is already stopped is skipped.
+        """
         if self._socket_handler is not None:
             await self._socket_handler.close_async()  # type: ignore[no-untyped-call]
+            self._socket_handler = None
         if self._site is not None:
             await self._site.stop()
+            self._site = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        if self.services is not None:
+            self._sweeper = None
+        if self.services is not None and not self._services_closed:
+            self._services_closed = True
             await self.services.health.close()
             await self.services.close(grace)
         if self._runner is not None:
             await self._runner.cleanup()
-        log.info("stopped")
+            self._runner = None
+            log.info("stopped")
 
     async def __aenter__(self) -> Self:
         await self.start()

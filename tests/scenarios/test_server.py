@@ -33,7 +33,15 @@ from sandbox.run import (
     sample_policy_path,
 )
 from sandbox.slack import FakeSlack, SlackDriver
-from tests.scenarios.bot_helpers import OPS, VIEWER, TcpProxy, assert_acked_at_once
+from tests.scenarios.bot_helpers import (
+    OPS,
+    VIEWER,
+    TcpProxy,
+    assert_acked_at_once,
+    fp,
+    reply_to,
+    visible,
+)
 from tests.scenarios.conftest import PG_DSN, StackFactory
 
 BAD_POLICIES = {
@@ -379,3 +387,19 @@ async def test_sigterm_finishes_the_command_in_flight_and_exits_0(
     assert listing.text == "Environments (32)", "the answer in flight still arrived"
     assert "shutting_down" in output.decode() and "stopped" in output.decode()
     assert slack.violations == []
+
+
+async def test_a_command_still_running_when_shutdown_runs_out_of_time_is_told_so(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(fp_timeout=30, fp_retry_budget=30) as stack:
+        assert stack.bot is not None
+        stack.fingerprint.faults.hang = True
+        await fp(stack, "envs", user=VIEWER)
+        await stack.slack.wait_for(lambda: stack.fingerprint.count("GET", "/environments") == 1)
+
+        await stack.bot.stop(grace=0.2)
+
+        reply = visible(await reply_to(stack, VIEWER))
+        assert "fpbot restarted before it could finish `/fp envs`" in reply
+        assert "try again" in reply
