@@ -225,3 +225,41 @@ def test_fault_buttons_change_the_stand_in_api(page: Page, sandbox: Sandbox) -> 
     expect(faults.locator(".fault.on")).to_have_count(0)
     assert sandbox.fingerprint.faults.revoked is False
     assert sandbox.fingerprint.faults.latency == 0
+
+
+#: mrkdwn as the bot sends it → the text the console shows (``innerText`` of the rendering).
+MRKDWN = [
+    ("*bold* _italic_ ~gone~ `co*de*`", "bold italic gone co*de*"),
+    ("snake_case_name and 2*3*4 stay", "snake_case_name and 2*3*4 stay"),
+    ("&lt;script&gt; &amp;amp; a &amp; b", "<script> &amp; a & b"),
+    ("<@U0VIEWER> in <#C0APPROVALS> and <#C9|other>", "@vera in #approvals and #other"),
+    ("<https://example.com/?a=1&amp;b=2|the docs> <mailto:a@b.c>", "the docs a@b.c"),
+    ("<javascript:alert(1)|not a link>", "not a link"),
+    # 2024-01-15T23:00Z is already the 16th in Paris, the browser's zone.
+    ("<!date^1705359600^{date_short_pretty}|2024-01-15>", "Jan 16, 2024"),
+    ("<!date^1705359600^{date_num} {time}|fallback>", "2024-01-16 12:00 AM"),
+    ("<!date^1705359600^{nonsense}|the fallback>", "the fallback"),
+    ("```*not bold*\n&lt;pre&gt;```", "*not bold*\n<pre>"),
+    ("> quoted *text*", "quoted text"),
+]
+
+
+def test_mrkdwn_renders_in_the_browser(page: Page) -> None:
+    render = """async ([text]) => {
+        const { mrkdwn } = await import("/console/mrkdwn.js");
+        const ctx = {users: {U0VIEWER: {name: "vera"}}, channels: {C0APPROVALS: "approvals"}};
+        const box = document.createElement("div");
+        box.innerHTML = mrkdwn(text, ctx);
+        document.body.append(box);
+        const shown = box.innerText;
+        const links = [...box.querySelectorAll("a[href^='http'], a[href^='mailto']")];
+        box.remove();
+        return [shown, links.map((a) => a.getAttribute("href"))];
+    }"""
+    for source, expected in MRKDWN:
+        shown, links = page.evaluate(render, [source])
+        assert shown.strip() == expected, source
+        if "javascript:" in source:
+            assert links == []
+    _, links = page.evaluate(render, [MRKDWN[4][0]])
+    assert links == ["https://example.com/?a=1&b=2", "mailto:a@b.c"]
