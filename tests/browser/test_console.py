@@ -100,6 +100,7 @@ def page(sandbox: Sandbox) -> Iterator[Page]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport=VIEWPORT, timezone_id=TIMEZONE, locale="en-US")
         context.set_default_timeout(10_000)
+        expect.set_options(timeout=10_000)  # CI machines can be slow to start Chromium
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
