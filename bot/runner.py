@@ -229,9 +229,12 @@ class CommandRunner:
     async def _requests(self, actor: Actor) -> Message:
         """Pending requests the caller made or may approve."""
         may_approve = decide(self._policy, actor, "requests.approve").allowed
-        pending = await self._store.list_requests(states=[State.PENDING])
-        mine = [r for r in pending if r.requester == actor.user_id or may_approve]
-        return render_requests(mine, now=datetime.now(UTC))
+        pending = await self._store.list_requests(
+            states=[State.PENDING],
+            requester=None if may_approve else actor.user_id,
+            limit=None,
+        )
+        return render_requests(pending, now=datetime.now(UTC))
 
     async def _listing(
         self, inv: Invocation, what: str, fetch: Callable[[], Awaitable[list[Message]]]
