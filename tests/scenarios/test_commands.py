@@ -6,6 +6,7 @@ the bot asked for.
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 
 import pytest
@@ -361,7 +362,7 @@ _TEXT = st.one_of(
 )
 @given(text=_TEXT, user=st.sampled_from([VIEWER, OPERATOR, STRANGER]))
 async def test_any_text_is_acknowledged_at_once_and_unusable_or_refused_text_never_reaches_the_api(
-    stack: Sandbox, text: str, user: str
+    stack: Sandbox, log_buffer: io.StringIO, text: str, user: str
 ) -> None:
     try:
         command = parse(text)
@@ -373,9 +374,13 @@ async def test_any_text_is_acknowledged_at_once_and_unusable_or_refused_text_nev
     may_call_api = user == VIEWER and getattr(command, "permission", None) in VIEWER_LISTS
     before = api_calls(stack)
 
-    await fp(stack, text, user=user, channel=channel)
+    response = await fp(stack, text, user=user, channel=channel)
     await settled(stack)
 
+    if command is None:
+        assert response.body["response_type"] == "ephemeral", "a usage error, in the ack"
     if not may_call_api:
         assert api_calls(stack) == before, f"/fp {text!r} by {user} reached the API"
     assert stack.slack.violations == []
+    logs = log_buffer.getvalue()
+    assert '"command_failed"' not in logs and '"background_task_failed"' not in logs
