@@ -59,7 +59,8 @@ class JSONText(TypeDecorator[Any]):
     """A JSON value kept as text, the same on SQLite and PostgreSQL.
 
     Text rather than ``jsonb`` because nothing queries inside these values, and one encoding
-    keeps both databases byte-for-byte comparable. Non-JSON values fail at write time.
+    keeps both databases byte-for-byte comparable. Keys keep their order: the before → after
+    table shows fields in the order the change was planned. Non-JSON values fail at write time.
     """
 
     impl = Text
@@ -68,7 +69,7 @@ class JSONText(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)
