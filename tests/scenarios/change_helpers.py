@@ -11,7 +11,6 @@ Personas and channels are the sample policy's (``sandbox/fpbot.yml``).
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -161,7 +160,6 @@ class Desk:
     slack: FakeSlack
     fingerprint: FakeFingerprint
     replicas: list[Replica] = field(default_factory=list)
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
 
     @classmethod
     def of(cls, sandbox: Sandbox) -> Desk:
@@ -288,7 +286,7 @@ class Desk:
     async def settled(self, request_id: str, *, dm: bool = True) -> ChangeRequest:
         """Wait until the request is final and everyone has been told; return it."""
         await self.slack.wait_for(
-            lambda: bool(self.thread(request_id)) and (not dm or self.dms_about(request_id)),
+            lambda: bool(self.thread(request_id)) and (not dm or bool(self.dms_about(request_id))),
             WAIT,
             what=f"the outcome of {request_id} in its thread and the requester's DMs",
         )

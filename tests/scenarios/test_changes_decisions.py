@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,7 @@ DeskFactory = Callable[..., AbstractAsyncContextManager[Desk]]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/fpbot.sqlite3"
     return str(request.getfixturevalue("pg_url"))
@@ -184,8 +185,11 @@ async def test_a_click_carrying_an_unknown_request_id_is_refused(desk: Desk) -> 
     assert event.actor == APPROVER_1 and event.request_id is None
 
 
-@pytest.mark.parametrize("clicker", [VIEWER, AUDITOR, STRANGER])
-@pytest.mark.parametrize("approve", [True, False], ids=["approve", "deny"])
+@pytest.mark.parametrize(
+    ("clicker", "approve"),
+    [(VIEWER, True), (AUDITOR, False), (STRANGER, True), (STRANGER, False)],
+    ids=["viewer approves", "auditor denies", "stranger approves", "stranger denies"],
+)
 async def test_a_click_from_someone_who_cannot_approve_changes_nothing(
     desk: Desk, clicker: str, approve: bool
 ) -> None:

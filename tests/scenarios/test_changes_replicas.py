@@ -186,11 +186,16 @@ async def test_random_clicks_by_random_people_run_a_change_at_most_once(
     if two_approvals:
         target = deletable_env(desk)
         request_id = await desk.request(f"envs delete {target}")
-        writes = lambda: fp.count(method="DELETE", path=f"/environments/{target}")  # noqa: E731
+
+        def writes() -> int:
+            return fp.count(method="DELETE", path=f"/environments/{target}")
     else:
         name = f"Random Clicks {secrets.token_hex(4)}"
         request_id = await desk.request(f"envs create {name}")
-        writes = lambda: sum(e.name == name for e in fp.workspace.environments.values())  # noqa: E731
+
+        def writes() -> int:
+            return sum(e.name == name for e in fp.workspace.environments.values())
+
     heard = {user: len(desk.slack.ephemerals(user)) for user in PEOPLE}
 
     for user, approve, replica in clicks:

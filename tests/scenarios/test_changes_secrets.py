@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +34,7 @@ from tests.scenarios.conftest import StackFactory
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/fpbot.sqlite3"
     return str(request.getfixturevalue("pg_url"))
@@ -136,14 +137,14 @@ async def test_an_undeliverable_secret_leaves_the_new_key_or_webhook_disabled_an
 
     assert failed.state is State.FAILED
     if kind == "key":
-        created = fp.workspace.api_keys[key_named(fp, "Edge proxy")]
-        secret, path = created.token, "/api-keys"
+        key = fp.workspace.api_keys[key_named(fp, "Edge proxy")]
+        made, status, secret, path = key.id, key.status, key.token, "/api-keys"
     else:
         hook = next(h for h in fp.workspace.webhooks.values() if h.url == UNREACHABLE_HOOK)
-        created, secret, path = hook, hook.signing_key, "/webhooks"
-    assert created.status == "disabled"
+        made, status, secret, path = hook.id, hook.status, hook.signing_key, "/webhooks"
+    assert status == "disabled"
     assert fp.count(method="POST", path=path) == 1
-    assert fp.count(method="PATCH", path=f"{path}/{created.id}") == 1
+    assert fp.count(method="PATCH", path=f"{path}/{made}") == 1
     assert "could not be delivered" in (failed.error or "")
     assert "unreachable secret is useless" in (failed.error or "")
     assert "*Failed*" in status_of(desk.approval(request_id))
