@@ -72,10 +72,10 @@ async def test_someone_the_policy_does_not_know_may_still_ask_for_help_and_whoam
     stack: Sandbox,
 ) -> None:
     await fp(stack, "help", user=STRANGER)
-    await fp(stack, "whoami", user=STRANGER)
-
     help_text = visible(await reply_to(stack, STRANGER))
+    await fp(stack, "whoami", user=STRANGER)
     whoami_text = visible(await reply_to(stack, STRANGER, count=2))
+
     assert "Ask an admin to grant you a role" in help_text
     assert "denies everything" in whoami_text
     assert api_calls(stack) == 0
@@ -108,9 +108,8 @@ async def test_a_command_outside_the_command_channel_is_refused_with_a_link_to_i
 
 async def test_help_and_whoami_work_outside_the_command_channel(stack: Sandbox) -> None:
     await fp(stack, "whoami", user=OPERATOR, channel=ELSEWHERE)
-    await fp(stack, "help keys", user=OPERATOR, channel=ELSEWHERE)
-
     assert "operator, viewer" in visible(await reply_to(stack, OPERATOR))
+    await fp(stack, "help keys", user=OPERATOR, channel=ELSEWHERE)
     topic_help = visible(await reply_to(stack, OPERATOR, count=2))
     assert "Your other commands work only in <#C0OPS>" in topic_help
     assert "Ask an admin" not in topic_help, "an operator has roles, just not here"
