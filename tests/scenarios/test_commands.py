@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import UsageError, parse
-from sandbox.run import Sandbox
+from sandbox.run import Sandbox, sample_policy_path
 from tests.scenarios.bot_helpers import (
     APPROVER,
     AUDITOR,
@@ -183,6 +183,21 @@ async def test_a_slow_listing_shows_fetching_first_and_the_result_replaces_it_in
         assert sorted(ENV_ID.findall(visible(listing))) == sorted(
             stack.fingerprint.workspace.environments
         )
+        assert stack.slack.violations == []
+
+
+async def test_a_slow_listing_where_the_bot_may_not_post_still_arrives_through_the_response_url(
+    make_stack: StackFactory,
+) -> None:
+    anywhere = sample_policy_path().read_text().replace("commands: [C0OPS]", "commands: []")
+    async with make_stack(policy=anywhere, api_latency=1.2) as stack:
+        await fp(stack, "envs", user=VIEWER, channel="C0PRIVATE")
+        messages = await listing_in(stack, "C0PRIVATE", "Environments")
+
+        (listing,) = messages
+        assert listing.via == "response_url" and listing.ephemeral_for is None
+        refused = stack.slack.calls("chat.postMessage")
+        assert [c.error for c in refused] == ["channel_not_found"], "the placeholder was tried"
         assert stack.slack.violations == []
 
 
