@@ -332,12 +332,6 @@ async def test_a_delayed_edit_never_leaves_a_finished_request_showing_buttons(de
     assert "*Succeeded*" in status_of(message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/runner.py CommandRunner._requests reads only the 50 newest pending requests and "
-    "filters afterwards; fix: list_requests(states=[PENDING], requester=None if may_approve "
-    "else actor.user_id, limit=None)",
-)
 async def test_requests_finds_a_requesters_own_request_behind_many_newer_ones(desk: Desk) -> None:
     mine = await desk.request("envs create Mine Among Many")
     first = await desk.get(mine)
