@@ -1,0 +1,612 @@
+"""Slash-command acknowledgement under load: fpbot against a bare Bolt app, in the same run.
+
+Every server is a child process of its own, serving over loopback HTTP with signature checks
+on, so the load generator (this process) never shares the server's event loop:
+
+- baseline: a bare Bolt ``AsyncApp`` whose only listener acks ``/fp``, served by
+  ``bot.server.make_web_app`` — the way fpbot itself is served;
+- fpbot: ``python -m bot serve``, the production entry point, reading its settings from the
+  environment: the sample policy, a SQLite store, the fake Slack below as its Web API and the
+  stand-in Management API (``python -m sandbox.fingerprint``, a third process) answering
+  every request after 2 s.
+
+This process holds the fake Slack (it mints the ``response_url``s and receives the listings)
+and the `SlackDriver`, which signs each command as Slack does. Each server first gets
+``CONCURRENCY`` concurrent ``/fp help`` to open the connections and warm the code paths, then
+``ROUNDS`` rounds of ``CONCURRENCY`` concurrent ``/fp envs``, back to back. Printed:
+
+- ack p50 / p99 / max: HTTP answer time of one command as the driver saw it;
+- req/s: commands acknowledged per second of round time (a round ends with its last ack);
+- upstream requests: what all the ``/fp envs`` caused at the stand-in (target: one page walk,
+  i.e. ceil(environments / 100) pages, however many commands joined it);
+- RSS after start (idle, before any command) and after the run (listings delivered), and
+  the peak, read from ``/proc/<pid>/status`` of the server process;
+- ack while fetching and delivering: after the rounds, one ``/fp whoami`` every 100 ms until
+  every listing is in the channel — whether fpbot still answers Slack while it is busy.
+
+Targets: fpbot's ack p99 ≤ 1.5 x the baseline's and no ack above 1 s; throughput ≥ 0.8 x the
+baseline's; one page walk.
+
+Run: ``python -m bench.bot_ack`` (about 30 s). ``--rounds``, ``--concurrency``,
+``--environments`` and ``--latency`` change the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from sandbox.run import (
+    BOT_TOKEN,
+    CHANNELS,
+    PERSONAS,
+    SIGNING_SECRET,
+    USERGROUPS,
+    sample_policy_path,
+)
+from sandbox.slack import DriverResponse, FakeSlack, SlackDriver
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 100
+ROUNDS = 5
+LATENCY = 2.0
+ENVIRONMENTS = 250
+PAGE_SIZE = 100
+USER = "U0OPERATOR"
+CHANNEL = "C0OPS"
+
+# Variables a child must not inherit from this shell: each child gets exactly the settings
+# the benchmark means it to have.
+_OWN_VARIABLES = re.compile(
+    r"^(SLACK_|FP_|FPBOT_|DATABASE_URL$|REDIS_URL$|HOST$|PORT$|LOG_LEVEL$|LOG_FORMAT$)"
+)
+
+
+# ── child processes ────────────────────────────────────────────────────────────────────
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the child binds it a moment later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def child_env(settings: Mapping[str, str]) -> dict[str, str]:
+    """This environment minus fpbot's variables, plus ``settings``; bench importable."""
+    env = {k: v for k, v in os.environ.items() if not _OWN_VARIABLES.match(k)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(settings)
+    return env
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Resident set size now and at its peak, in MiB."""
+
+    rss: float
+    peak: float
+
+    @classmethod
+    def of(cls, pid: int) -> Memory:
+        fields: dict[str, float] = {}
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = int(value.split()[0]) / 1024
+        return cls(rss=fields["VmRSS"], peak=fields["VmHWM"])
+
+
+class ServerProcess:
+    """A server in a child process, ready once ``GET /healthz`` answers 200."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], workdir: Path
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.workdir = workdir
+        self.log_path = workdir / f"{name}.log"
+        self.url = f"http://127.0.0.1:{self.env['PORT']}"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self, within: float = 30.0) -> None:
+        with self.log_path.open("wb") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                env=self.env,
+                cwd=self.workdir,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with session.get(self.url + "/healthz") as response:
+                        if response.status == 200:
+                            return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} not ready in {within} s:\n{self.log_tail()}")
+                await asyncio.sleep(0.05)
+
+    def memory(self) -> Memory:
+        return Memory.of(self.pid)
+
+    async def stop(self, grace: float = 15.0) -> int | None:
+        """SIGTERM (fpbot drains its in-flight work), then SIGKILL if it takes too long."""
+        if self.proc is None or self.proc.returncode is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), grace)
+        except TimeoutError:
+            self.proc.kill()
+            return await self.proc.wait()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def count_in_log(self, word: str) -> int:
+        try:
+            return self.log_path.read_text(errors="replace").count(word)
+        except OSError:
+            return 0
+
+
+class StandIn:
+    """``python -m sandbox.fingerprint`` in a child process; figures from ``/_sandbox/stats``."""
+
+    def __init__(self, *, environments: int, latency: float, key: str) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "sandbox.fingerprint",
+            "--port",
+            "0",
+            "--environments",
+            str(environments),
+            "--latency",
+            str(latency),
+            "--key",
+            key,
+        ]
+        self.key = key
+        self.url = ""
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> StandIn:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env=child_env({}),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 20)
+        self.url = line.decode().strip()
+        if not self.url.startswith("http"):
+            raise RuntimeError(f"the stand-in did not start: {line!r}")
+        return self
+
+    async def stats(self) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url + "/_sandbox/stats") as response,
+        ):
+            stats: dict[str, Any] = await response.json()
+            return stats
+
+    async def reset(self) -> None:
+        """Forget the requests so far (fpbot's start-up health check pings the API)."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url + "/_sandbox/reset-stats") as response,
+        ):
+            response.raise_for_status()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+# ── the baseline server (runs in its own process: ``--baseline-server``) ────────────────
+
+
+def serve_baseline() -> None:
+    """A bare Bolt app that acks ``/fp`` and does nothing else, served like fpbot."""
+    import logging
+
+    from aiohttp import web
+    from slack_bolt.async_app import AsyncApp
+    from slack_bolt.context.ack.async_ack import AsyncAck
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.log import configure_logging
+    from bot.server import make_web_app
+
+    class _Health:
+        async def report(self) -> tuple[int, dict[str, Any]]:
+            return 200, {"status": "ok", "checks": {}}
+
+    class _Services:  # what make_web_app reads: only the health check
+        health = _Health()
+
+    async def main() -> None:
+        configure_logging(os.environ.get("LOG_LEVEL", "INFO"), "json")
+        bolt = AsyncApp(
+            client=AsyncWebClient(
+                token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"]
+            ),
+            signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+            logger=logging.getLogger("slack_bolt"),
+        )
+
+        @bolt.command("/fp")
+        async def fp(ack: AsyncAck) -> None:
+            await ack()
+
+        runner = web.AppRunner(make_web_app(bolt, _Services()))  # type: ignore[arg-type]
+        await runner.setup()
+        await web.TCPSite(runner, os.environ["HOST"], int(os.environ["PORT"])).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(main())
+
+
+# ── load ───────────────────────────────────────────────────────────────────────────────
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (p99 of 500 samples is the 495th smallest)."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Load:
+    """What the driver saw for a series of concurrent rounds."""
+
+    latencies: list[float] = field(default_factory=list)
+    busy: float = 0.0  # seconds from each round's start to its last ack, summed
+    failures: list[str] = field(default_factory=list)
+    round_p99: list[float] = field(default_factory=list)
+
+    def add(self, responses: Sequence[DriverResponse], wall: float) -> None:
+        self.busy += wall
+        self.round_p99.append(percentile([r.elapsed for r in responses], 99))
+        for response in responses:
+            self.latencies.append(response.elapsed)
+            if response.timed_out:
+                self.failures.append("operation_timeout")
+            elif response.status != 200:
+                self.failures.append(f"HTTP {response.status}")
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.busy if self.busy else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q)
+
+
+async def rounds_of(
+    driver: SlackDriver, text: str, *, concurrency: int, rounds: int, load: Load | None = None
+) -> Load:
+    """``rounds`` rounds of ``concurrency`` concurrent ``/fp <text>``, each after the last."""
+    load = load or Load()
+    for _ in range(rounds):
+        started = time.perf_counter()
+        responses = await asyncio.gather(
+            *(driver.command(text, user=USER, channel=CHANNEL) for _ in range(concurrency))
+        )
+        load.add(responses, time.perf_counter() - started)
+    return load
+
+
+_PART = re.compile(r"\(continued, (\d+)/(\d+)\)")
+
+
+def listings_delivered(fake: FakeSlack, title: str) -> tuple[int, int]:
+    """(complete listings, parts per listing) among the channel's messages titled ``title``."""
+    parts = 1
+    finals = firsts = 0
+    for message in fake.channel_messages(CHANNEL):
+        if not message.text.startswith(title):
+            continue
+        match = _PART.search(message.text)
+        if match is None:
+            firsts += 1
+            continue
+        number, total = int(match.group(1)), int(match.group(2))
+        parts = max(parts, total)
+        finals += number == total
+    return (firsts if parts == 1 else finals), parts
+
+
+async def wait_for_listings(
+    fake: FakeSlack, driver: SlackDriver, title: str, expected: int, within: float
+) -> Load:
+    """Until ``expected`` complete listings are in the channel (or the timeout), type one
+    ``/fp whoami`` every 100 ms: how fast fpbot acks while it fetches and delivers."""
+    probes = Load()
+    started = time.perf_counter()
+    while listings_delivered(fake, title)[0] < expected:
+        if time.perf_counter() - started > within:
+            break
+        sent = time.perf_counter()
+        probes.add([await driver.command("whoami", user=USER, channel=CHANNEL)], 0.0)
+        await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - sent)))
+    return probes
+
+
+# ── the two measurements ───────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Result:
+    name: str
+    load: Load
+    memory_start: Memory
+    memory_end: Memory
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def measure(
+    server: ServerProcess, fake: FakeSlack, api: StandIn, *, concurrency: int, rounds: int
+) -> tuple[Load, Memory, float, SlackDriver]:
+    """Start ``server``, warm it up, then the rounds of ``/fp envs``; (load, memory after
+    start, when the first measured command left, driver)."""
+    await server.start()
+    memory_start = server.memory()
+    driver = SlackDriver(fake, server.url + "/slack/events", SIGNING_SECRET)
+    # Warm-up: open the connections, let Bolt run auth.test once, touch every code path.
+    await rounds_of(driver, "help", concurrency=concurrency, rounds=1)
+    await asyncio.sleep(1.0)
+    await api.reset()
+    started = time.perf_counter()
+    load = await rounds_of(driver, "envs", concurrency=concurrency, rounds=rounds)
+    return load, memory_start, started, driver
+
+
+async def run(args: argparse.Namespace, workdir: Path) -> list[Result]:
+    results: list[Result] = []
+    key = f"fp_mgmt_bench_{os.getpid()}"
+    fake = FakeSlack(bot_token=BOT_TOKEN, users=PERSONAS, usergroups=USERGROUPS, channels=CHANNELS)
+    await fake.start()
+    try:
+        async with StandIn(environments=args.environments, latency=args.latency, key=key) as api:
+            common = {
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_API_URL": fake.api_url,
+                "HOST": "127.0.0.1",
+                "LOG_LEVEL": args.log_level,
+                "LOG_FORMAT": "json",
+            }
+
+            baseline = ServerProcess(
+                "baseline",
+                [sys.executable, "-m", "bench.bot_ack", "--baseline-server"],
+                child_env({**common, "PORT": str(free_port())}),
+                workdir,
+            )
+            try:
+                load, mem0, _, driver = await measure(
+                    baseline, fake, api, concurrency=args.concurrency, rounds=args.rounds
+                )
+                await driver.aclose()
+                results.append(Result("bare Bolt", load, mem0, baseline.memory()))
+            finally:
+                await baseline.stop()
+
+            fpbot = ServerProcess(
+                "fpbot",
+                [sys.executable, "-m", "bot", "serve"],
+                child_env(
+                    {
+                        **common,
+                        "PORT": str(free_port()),
+                        "FP_MANAGEMENT_API_KEY": key,
+                        "FP_MANAGEMENT_API_URL": api.url,
+                        "FPBOT_POLICY": str(sample_policy_path()),
+                        "DATABASE_URL": f"sqlite:///{workdir / 'fpbot.sqlite3'}",
+                    }
+                ),
+                workdir,
+            )
+            try:
+                load, mem0, started, driver = await measure(
+                    fpbot, fake, api, concurrency=args.concurrency, rounds=args.rounds
+                )
+                title = f"Environments ({args.environments})"
+                probes = await wait_for_listings(fake, driver, title, load.count, within=90)
+                delivered, parts = listings_delivered(fake, title)
+                all_done = time.perf_counter() - started
+                await driver.aclose()
+                stats = await api.stats()
+                results.append(
+                    Result(
+                        "fpbot",
+                        load,
+                        mem0,
+                        fpbot.memory(),
+                        {
+                            "probes": probes,
+                            "upstream": stats["requests"],
+                            "upstream_429": stats["rejected_429"],
+                            "max_in_window": stats["max_in_window"],
+                            "pages": math.ceil(args.environments / PAGE_SIZE),
+                            "delivered": delivered,
+                            "parts": parts,
+                            "until_delivered": all_done,
+                            "violations": len(fake.violations),
+                            "errors_logged": fpbot.count_in_log('"level": "error"'),
+                        },
+                    )
+                )
+            finally:
+                code = await fpbot.stop()
+                if code not in (0, None):
+                    print(f"fpbot exited with {code}; log tail:\n{fpbot.log_tail()}")
+    finally:
+        await fake.stop()
+    return results
+
+
+# ── report ─────────────────────────────────────────────────────────────────────────────
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    base, bot = results
+    rows: list[tuple[str, str, str]] = [("", base.name, bot.name)]
+    for label, fn in (
+        ("commands acked", lambda r: f"{r.load.count - len(r.load.failures)}/{r.load.count}"),
+        ("ack p50", lambda r: _ms(r.load.p(50))),
+        ("ack p99", lambda r: _ms(r.load.p(99))),
+        ("ack max", lambda r: _ms(max(r.load.latencies))),
+        ("requests/second", lambda r: f"{r.load.rate:.0f}"),
+        ("RSS after start", lambda r: f"{r.memory_start.rss:.1f} MiB"),
+        ("RSS after run", lambda r: f"{r.memory_end.rss:.1f} MiB"),
+        ("RSS peak", lambda r: f"{r.memory_end.peak:.1f} MiB"),
+    ):
+        rows.append((label, fn(base), fn(bot)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    load1, load5, _ = os.getloadavg()
+    print(
+        f"/fp ack under load: {args.rounds} rounds x {args.concurrency} concurrent signed "
+        f"commands over loopback HTTP (machine load average {load1:.1f} / {load5:.1f} at the "
+        f"end);\nfpbot's stand-in API answers after {args.latency:g} s and holds "
+        f"{args.environments} environments ({bot.extra['pages']} pages of {PAGE_SIZE})"
+    )
+    for row in rows:
+        print(
+            "  "
+            + "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    x = bot.extra
+    for result in results:
+        print(
+            f"  {result.name} ack p99 per round: "
+            + ", ".join(f"{p * 1000:.0f}" for p in result.load.round_p99)
+            + " ms"
+        )
+    probes: Load = x["probes"]
+    if probes.count:
+        print(
+            f"  fpbot ack while fetching and delivering those listings (one /fp whoami every "
+            f"100 ms, {probes.count} probes): p50 {_ms(probes.p(50))}, "
+            f"max {_ms(max(probes.latencies))}, failed {len(probes.failures)}"
+        )
+    print(
+        f"  fpbot: {x['delivered']}/{bot.load.count} listings delivered ({x['parts']} message(s) "
+        f"each) {x['until_delivered']:.1f} s after the first command; upstream requests "
+        f"{x['upstream']}, 429s {x['upstream_429']}, max in any 1 s {x['max_in_window']}; "
+        f"Slack violations (probe timeouts included) {x['violations']}; "
+        f"error log lines {x['errors_logged']}"
+    )
+
+    p99_ratio = bot.load.p(99) / base.load.p(99)
+    rate_ratio = bot.load.rate / base.load.rate if base.load.rate else 0.0
+    worst = max(bot.load.latencies)
+    checks = [
+        (
+            f"ack p99 ≤ 1.5 x baseline: {p99_ratio:.2f} x",
+            p99_ratio <= 1.5,
+        ),
+        (f"no ack above 1 s: max {_ms(worst)}", worst <= 1.0 and not bot.load.failures),
+        (f"throughput ≥ 0.8 x baseline: {rate_ratio:.2f} x", rate_ratio >= 0.8),
+        (
+            f"one page walk: {x['upstream']} upstream requests for {bot.load.count} "
+            f"/fp envs (a walk is {x['pages']})",
+            x["upstream"] == x["pages"] and x["upstream_429"] == 0,
+        ),
+        (
+            f"every listing delivered: {x['delivered']}/{bot.load.count}",
+            x["delivered"] == bot.load.count,
+        ),
+    ]
+    for text, ok in checks:
+        print(f"  {'PASS' if ok else 'MISS'}  {text}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.bot_ack", description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--latency", type=float, default=LATENCY)
+    parser.add_argument("--environments", type=int, default=ENVIRONMENTS)
+    parser.add_argument(
+        "--log-level", default="INFO", help="the servers' LOG_LEVEL (fpbot's default: INFO)"
+    )
+    parser.add_argument("--logs", help="keep the servers' logs (and fpbot's store) here")
+    parser.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.baseline_server:
+        serve_baseline()
+        return
+    from bot.log import configure_logging
+
+    configure_logging("WARNING", "console", stream=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="fpbot-bench-ack-") as tmp:
+        workdir = Path(args.logs or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results = asyncio.run(run(args, workdir))
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
