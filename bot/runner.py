@@ -42,6 +42,7 @@ from bot.render import (
     render_webhooks,
     render_whoami,
 )
+from bot.singleflight import SingleFlight
 from bot.store import Store, StoreUnavailable
 
 log = get_logger(__name__)
@@ -86,6 +87,7 @@ class CommandRunner:
         self._messenger = messenger
         self._notifier = notifier
         self._changes = changes
+        self._renders: SingleFlight[list[Message]] = SingleFlight()
 
     async def run(self, command: cmd.Command, inv: Invocation) -> None:
         """Authorize and run ``command``; never raises (the user is always answered)."""
@@ -155,11 +157,11 @@ class CommandRunner:
                     ),
                 )
             case cmd.ListEnvs():
-                await self._listing(inv, "environments", self._environments)
+                await self._listing(inv, "environments", command, self._environments)
             case cmd.ListKeys():
-                await self._listing(inv, "API keys", lambda: self._keys(command))
+                await self._listing(inv, "API keys", command, lambda: self._keys(command))
             case cmd.ListWebhooks():
-                await self._listing(inv, "webhooks", lambda: self._webhooks(command))
+                await self._listing(inv, "webhooks", command, lambda: self._webhooks(command))
             case cmd.ListRequests():
                 await self._reply(inv, await self._requests(actor))
             case cmd.Audit(limit=limit):
@@ -237,15 +239,21 @@ class CommandRunner:
         return render_requests(pending, now=datetime.now(UTC))
 
     async def _listing(
-        self, inv: Invocation, what: str, fetch: Callable[[], Awaitable[list[Message]]]
+        self,
+        inv: Invocation,
+        what: str,
+        command: cmd.Command,
+        fetch: Callable[[], Awaitable[list[Message]]],
     ) -> None:
         """Post a listing to the channel; a slow one shows "Fetching…" first, then replaces it.
 
-        The placeholder goes through the Web API, so ``chat.update`` can edit it in place: a
-        slash command's ``response_url`` cannot reliably replace a public message. When the
-        bot may not post in the channel, the listing simply comes through ``response_url``.
+        Identical listings asked for at the same time are fetched and rendered once (the
+        command, a frozen dataclass, is the key). The placeholder goes through the Web API,
+        so ``chat.update`` can edit it in place: a slash command's ``response_url`` cannot
+        reliably replace a public message. When the bot may not post in the channel, the
+        listing simply comes through ``response_url``.
         """
-        task = asyncio.ensure_future(fetch())
+        task = asyncio.ensure_future(self._renders.run(command, fetch))
         done, _ = await asyncio.wait({task}, timeout=FETCHING_AFTER)
         placeholder: Posted | None = None
         if not done:

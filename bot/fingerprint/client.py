@@ -66,6 +66,7 @@ from bot.fingerprint.ratelimit import (
     local_limiter,
 )
 from bot.log import get_logger, register_secret
+from bot.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -195,7 +196,7 @@ class ManagementClient:
                 if redis is not None
                 else MemoryCache(cache_ttl)
             )
-        self._flights: dict[str, asyncio.Task[Items]] = {}
+        self._flights: SingleFlight[list[Any]] = SingleFlight()
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={
@@ -239,9 +240,7 @@ class ManagementClient:
 
     async def aclose(self) -> None:
         """Close the connection pool; in-flight single-flight fetches are cancelled."""
-        for task in self._flights.values():
-            task.cancel()
-        self._flights.clear()
+        self._flights.cancel()
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:
@@ -262,7 +261,7 @@ class ManagementClient:
 
     async def list_environments(self) -> list[Environment]:
         """Every environment of the workspace, all pages."""
-        return _models(Environment, await self._listing("/environments"), "GET /environments")
+        return await self._listing(Environment, "/environments")
 
     async def create_environment(self, name: str, *, description: str | None = None) -> Environment:
         body = _fields(name=name, description=description)
@@ -291,8 +290,7 @@ class ManagementClient:
     ) -> list[ApiKey]:
         """Every API key matching the filters, all pages."""
         params = _fields(type=type, status=status, environment=environment)
-        items = await self._listing("/api-keys", params)
-        return _secrets_registered(_models(ApiKey, items, "GET /api-keys"))
+        return await self._listing(ApiKey, "/api-keys", params)
 
     async def get_api_key(self, key_id: str) -> ApiKey:
         body = await self._request("GET", "/api-keys/{id}", key_id, idempotent=True)
@@ -333,8 +331,8 @@ class ManagementClient:
         self, *, status: Status | None = None, environment: str | None = None
     ) -> list[Webhook]:
         """Every webhook matching the filters, all pages."""
-        items = await self._listing("/webhooks", _fields(status=status, environment=environment))
-        return _secrets_registered(_models(Webhook, items, "GET /webhooks"))
+        params = _fields(status=status, environment=environment)
+        return await self._listing(Webhook, "/webhooks", params)
 
     async def get_webhook(self, webhook_id: str) -> Webhook:
         body = await self._request("GET", "/webhooks/{id}", webhook_id, idempotent=True)
@@ -410,8 +408,7 @@ class ManagementClient:
 
     async def list_filtering_rules(self) -> list[FilteringRule]:
         """Every expression rule (one unpaginated answer)."""
-        items = await self._listing("/filtering-rules", paginated=False)
-        return _models(FilteringRule, items, "GET /filtering-rules")
+        return await self._listing(FilteringRule, "/filtering-rules", paginated=False)
 
     async def get_filtering_rule(self, rule_id: str) -> FilteringRule:
         body = await self._request("GET", "/filtering-rules/{id}", rule_id, idempotent=True)
@@ -491,7 +488,7 @@ class ManagementClient:
 
     async def _invalidate(self) -> None:
         # Callers arriving after a write must not join a listing that began before it.
-        self._flights.clear()
+        self._flights.forget()
         if self._cache is not None:
             try:
                 await self._cache.invalidate()
@@ -499,25 +496,26 @@ class ManagementClient:
                 self._log.warning("fingerprint.cache_invalidate_failed", error=exc)
 
     async def _listing(
-        self, path: str, params: Mapping[str, str] | None = None, *, paginated: bool = True
-    ) -> Items:
-        """A whole listing: from the cache, or joined to an identical walk in flight, or a
-        new walk. All callers of one walk get the same answer (or the same error)."""
+        self,
+        model: type[M],
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        paginated: bool = True,
+    ) -> list[M]:
+        """A whole listing as models: from the cache, or joined to an identical walk in
+        flight, or a new walk. All callers of one walk get the same answer (or the same
+        error), parsed once — parsing hundreds of items per caller would stall the loop."""
         key = path + ("?" + urlencode(sorted(params.items())) if params else "")
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.create_task(self._fetch_listing(key, path, params, paginated))
-            self._flights[key] = flight
-            flight.add_done_callback(lambda done: self._forget_flight(key, done))
-        else:
-            self.stats.coalesced += 1
-        return await asyncio.shield(flight)
 
-    def _forget_flight(self, key: str, done: asyncio.Task[Items]) -> None:
-        if self._flights.get(key) is done:
-            del self._flights[key]
-        if not done.cancelled():
-            done.exception()  # consumed here so an unawaited failure is not reported twice
+        async def fetch() -> list[Any]:
+            items = await self._fetch_listing(key, path, params, paginated)
+            return _secrets_registered(_models(model, items, f"GET {path}"))
+
+        if key in self._flights:
+            self.stats.coalesced += 1
+        models: list[M] = await self._flights.run(key, fetch)
+        return list(models)  # the models are frozen; the list is the caller's own
 
     async def _fetch_listing(
         self, key: str, path: str, params: Mapping[str, str] | None, paginated: bool
