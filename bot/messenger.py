@@ -8,10 +8,12 @@ slack_sdk types. Messages are `bot.render.Message` values: a plain-text fallback
 
 from __future__ import annotations
 
-from collections import defaultdict
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -26,8 +28,9 @@ from bot.render import Message
 
 log = get_logger(__name__)
 
-#: Slack accepts at most five posts through one ``response_url`` (slack-platform.md).
+#: Slack accepts at most five posts through one ``response_url`` within 30 minutes.
 RESPONSE_URL_POSTS = 5
+RESPONSE_URL_LIFETIME = 30 * 60.0
 
 
 def retry_handlers() -> list[Any]:
@@ -39,10 +42,20 @@ def retry_handlers() -> list[Any]:
     ]
 
 
-def make_web_client(token: str, base_url: str) -> AsyncWebClient:
-    """An ``AsyncWebClient`` with fpbot's retry policy and a bounded timeout."""
+def make_web_client(
+    token: str, base_url: str, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
+    """An ``AsyncWebClient`` with fpbot's retry policy and a bounded timeout.
+
+    Without a ``session`` slack_sdk opens a new connection pool for every call; the bot passes
+    one shared session so a burst of answers doesn't pay a TCP (and TLS) handshake each.
+    """
     return AsyncWebClient(
-        token=token, base_url=base_url, timeout=10, retry_handlers=retry_handlers()
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=retry_handlers(),
+        session=session,
     )
 
 
@@ -68,7 +81,18 @@ class SlackMessenger:
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
-        self._response_posts: defaultdict[str, int] = defaultdict(int)
+        # response_url → (first post, posts); a URL is dead after 30 minutes, so is its entry.
+        self._response_posts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    @classmethod
+    def connect(cls, token: str, base_url: str) -> SlackMessenger:
+        """A messenger with its own connection pool (call inside the running event loop)."""
+        return cls(make_web_client(token, base_url, aiohttp.ClientSession()))
+
+    async def aclose(self) -> None:
+        """Close the connection pool, if this messenger opened one."""
+        if self.client.session is not None and not self.client.session.closed:
+            await self.client.session.close()
 
     async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Posted:
         """Post to a channel (or a thread when ``thread_ts`` is given)."""
@@ -110,7 +134,17 @@ class SlackMessenger:
 
     def response_url_budget(self, response_url: str) -> int:
         """How many more posts this ``response_url`` takes."""
-        return RESPONSE_URL_POSTS - self._response_posts[response_url]
+        return RESPONSE_URL_POSTS - self._response_posts.get(response_url, (0.0, 0))[1]
+
+    def _count_post(self, response_url: str) -> None:
+        now = time.monotonic()
+        while self._response_posts:
+            oldest, (first, _) = next(iter(self._response_posts.items()))
+            if now - first < RESPONSE_URL_LIFETIME:
+                break
+            del self._response_posts[oldest]
+        first, posts = self._response_posts.get(response_url, (now, 0))
+        self._response_posts[response_url] = (first, posts + 1)
 
     async def respond(
         self,
@@ -127,8 +161,13 @@ class SlackMessenger:
         """
         if self.response_url_budget(response_url) <= 0:
             raise SlackDeliveryError("response_url", "used_url")
-        self._response_posts[response_url] += 1
-        webhook = AsyncWebhookClient(response_url, timeout=10, retry_handlers=retry_handlers())
+        self._count_post(response_url)
+        webhook = AsyncWebhookClient(
+            response_url,
+            timeout=10,
+            retry_handlers=retry_handlers(),
+            session=self.client.session,
+        )
         try:
             response = await webhook.send(
                 text=message.text,

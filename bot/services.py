@@ -17,7 +17,7 @@ from bot.fingerprint.client import ManagementClient
 from bot.groups import GroupDirectory
 from bot.health import Health
 from bot.log import register_secret
-from bot.messenger import SlackMessenger, make_web_client
+from bot.messenger import SlackMessenger
 from bot.notify import Notifier
 from bot.policy import Policy, load_policy
 from bot.runner import CommandRunner
@@ -60,9 +60,11 @@ class Services:
             aioredis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
         )
         store = await Store.connect(settings.sqlalchemy_url)
-        slack = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        messenger = SlackMessenger.connect(
+            settings.slack_bot_token.get_secret_value(), settings.slack_api_url
+        )
+        slack = messenger.client
         client = ManagementClient.from_settings(settings, redis=redis)
-        messenger = SlackMessenger(slack)
         groups = GroupDirectory(messenger.group_members)
         notifier = Notifier(messenger, store, policy.channels.notifications)
         changes = ChangeWorkflow(
@@ -102,6 +104,7 @@ class Services:
         """Finish in-flight work (bounded), then release connections."""
         await self.tasks.drain(drain_timeout)
         await self.client.aclose()
+        await self.messenger.aclose()
         await self.store.close()
         if self.redis is not None:
             await self.redis.aclose()
