@@ -8,6 +8,7 @@ slack_sdk types. Messages are `bot.render.Message` values: a plain-text fallback
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ log = get_logger(__name__)
 #: Slack accepts at most five posts through one ``response_url`` within 30 minutes.
 RESPONSE_URL_POSTS = 5
 RESPONSE_URL_LIFETIME = 30 * 60.0
+#: Slack calls in flight at once from one process.
+OUTBOUND_CONCURRENCY = 8
 
 
 def retry_handlers() -> list[Any]:
@@ -83,6 +86,9 @@ class SlackMessenger:
         self.client = client
         # response_url → (first post, posts); a URL is dead after 30 minutes, so is its entry.
         self._response_posts: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        # Answers go out a few at a time: hundreds of posts made ready at once (a shared
+        # listing landing) would queue new requests' acks behind all of them.
+        self._outbound = asyncio.Semaphore(OUTBOUND_CONCURRENCY)
 
     @classmethod
     def connect(cls, token: str, base_url: str) -> SlackMessenger:
@@ -169,12 +175,13 @@ class SlackMessenger:
             session=self.client.session,
         )
         try:
-            response = await webhook.send(
-                text=message.text,
-                blocks=message.blocks,
-                response_type="in_channel" if in_channel else "ephemeral",
-                replace_original=replace_original,
-            )
+            async with self._outbound:
+                response = await webhook.send(
+                    text=message.text,
+                    blocks=message.blocks,
+                    response_type="in_channel" if in_channel else "ephemeral",
+                    replace_original=replace_original,
+                )
         except (SlackClientError, OSError) as exc:
             raise SlackDeliveryError("response_url", type(exc).__name__) from None
         if response.status_code >= 400:
@@ -192,11 +199,12 @@ class SlackMessenger:
     async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         args = {k: v for k, v in kwargs.items() if v is not None}
         try:
-            # chat.* take JSON (blocks stay structured); read methods want a form body.
-            if method.startswith("chat."):
-                response = await self.client.api_call(method, json=args)
-            else:
-                response = await self.client.api_call(method, params=args)
+            async with self._outbound:
+                # chat.* take JSON (blocks stay structured); read methods want a form body.
+                if method.startswith("chat."):
+                    response = await self.client.api_call(method, json=args)
+                else:
+                    response = await self.client.api_call(method, params=args)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             details = exc.response.get("response_metadata", {}).get("messages")

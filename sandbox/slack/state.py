@@ -250,7 +250,7 @@ class SlackState:
     def record_violation(self, text: str) -> None:
         """Remember a rule the bot broke; tests assert there are none."""
         self.violations.append(text)
-        self._emit({"type": "violation", "text": text})
+        self._emit(lambda: {"type": "violation", "text": text})
 
     def post(
         self,
@@ -276,7 +276,7 @@ class SlackState:
             created_at=self.clock(),
         )
         self.messages.append(message)
-        self._emit({"type": "message_created", "message": message.to_dict()})
+        self._emit(lambda: {"type": "message_created", "message": message.to_dict()})
         return message
 
     def edit(
@@ -295,13 +295,13 @@ class SlackState:
         if attachments is not None:
             message.attachments = copy.deepcopy(attachments)
         message.edited += 1
-        self._emit({"type": "message_changed", "message": message.to_dict()})
+        self._emit(lambda: {"type": "message_changed", "message": message.to_dict()})
         return message
 
     def delete(self, message: RecordedMessage) -> None:
         """Mark a message deleted (it stays in the record)."""
         message.deleted = True
-        self._emit({"type": "message_deleted", "message": message.to_dict()})
+        self._emit(lambda: {"type": "message_deleted", "message": message.to_dict()})
 
     def find_message(
         self, channel: str, ts: str, *, ephemeral_for: str | None = None
@@ -377,13 +377,21 @@ class SlackState:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: Callable[[], dict[str, Any]]) -> None:
+        """Tell the listeners; the event is built only if someone listens (copying a message
+        per post would make the fake, not the bot, the slow part of a benchmark)."""
+        if not self._listeners:
+            return
+        built = event()
         for listener in list(self._listeners):
-            listener(event)
+            listener(built)
 
     def _with_block_ids(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        stored = copy.deepcopy(blocks)
-        for block in stored:
-            if isinstance(block, dict) and "block_id" not in block:
-                block["block_id"] = f"b{next(self._id_counter):05d}"
-        return stored
+        # The blocks were just parsed from a request body and belong to no one else: only
+        # the top-level dicts that get an id are copied.
+        return [
+            {**block, "block_id": f"b{next(self._id_counter):05d}"}
+            if isinstance(block, dict) and "block_id" not in block
+            else block
+            for block in blocks
+        ]
