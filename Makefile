@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q
+
+## screenshots: refresh the README's pictures of the sandbox console
+screenshots: $(STAMP)
+	FPBOT_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -m browser tests/browser
 
 ## bench: every benchmark, figures printed
 bench: $(STAMP)

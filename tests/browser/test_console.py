@@ -2,13 +2,15 @@
 
 The sandbox (the real bot, the stand-in Management API and the fake Slack serving the console)
 runs in a background thread with its own event loop, so that sync Playwright owns the test's
-thread and nothing shares pytest-asyncio's loop. Screenshots are written to ``docs/screenshots``
-at 1280x800 for the README.
+thread and nothing shares pytest-asyncio's loop. Screenshots (1280x800) go to
+``tests/browser/screenshots`` (ignored by git); ``make screenshots`` writes them to
+``docs/screenshots`` for the README instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -34,7 +36,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("FPBOT_SCREENSHOTS") or Path(__file__).resolve().parent / "screenshots"
+)
 VIEWPORT = {"width": 1280, "height": 800}
 #: The browser's time zone; Slack dates must be shown in it, not the server's.
 TIMEZONE = "Europe/Paris"
