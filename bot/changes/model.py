@@ -48,6 +48,11 @@ class ChangeRequest:
         before: the resource as it was when requested (``None`` for a create).
         after: the resource as it should be (``None`` for a delete).
         result: what the change produced, secrets removed (e.g. the new key's id).
+        executing_since: when execution started (reconciliation recognises what the request
+            created by it); never moved after that.
+        heartbeat_at: when the executing process last renewed its lease (``None`` until the
+            first renewal); the sweeper reconciles a request only once neither this nor
+            ``executing_since`` is recent.
     """
 
     id: str
@@ -66,6 +71,7 @@ class ChangeRequest:
     decided_by: str | None = None
     decided_at: datetime | None = None
     executing_since: datetime | None = None
+    heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: str | None = None

@@ -9,12 +9,16 @@ Exactly once: an approval is a unique row; only the caller whose conditional upd
 request PENDING → APPROVED → EXECUTING runs it, whatever the number of clicks or replicas.
 After a crash, `sweep` finds requests left in ``approved`` (nothing ran yet: run them) and in
 ``executing`` past a lease (something may have run: never rerun, reconcile against the API).
+The process running a change renews its lease (a heartbeat in the store) for as long as the
+change runs, however long it waits for the API's rate budget, so only a dead process's
+request goes stale.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,11 +38,14 @@ from bot.render import (
     render_request_result,
     render_secret_delivery,
 )
-from bot.store import Store, new_request_id
+from bot.render.blocks import fallback, section
+from bot.store import Store, StoreUnavailable, new_request_id
 
 log = get_logger(__name__)
 
-#: An ``executing`` row older than this belongs to a process that died mid-change.
+#: An ``executing`` row whose lease was not renewed for this long belongs to a process that
+#: died mid-change. The running process renews it every quarter of this (`ChangeWorkflow`'s
+#: ``lease``), so a few missed heartbeats (a slow database) do not make a live change stale.
 EXECUTION_LEASE = timedelta(minutes=2)
 #: An ``approved`` row older than this was approved by a process that died before running it.
 APPROVED_GRACE = timedelta(seconds=30)
@@ -69,6 +76,7 @@ class ChangeWorkflow:
         groups: GroupDirectory,
         notifier: Notifier,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lease: timedelta = EXECUTION_LEASE,
     ) -> None:
         self._store = store
         self._client = client
@@ -77,6 +85,7 @@ class ChangeWorkflow:
         self._groups = groups
         self._notifier = notifier
         self._clock = clock
+        self._lease_duration = lease
 
     # ── requesting ──────────────────────────────────────────────────────────────────────
 
@@ -185,10 +194,27 @@ class ChangeWorkflow:
         approved = await self._store.transition(
             request.id, State.PENDING, State.APPROVED, decided_by=origin.user_id, decided_at=now
         )
-        if approved is None:
-            return  # another click or replica completed it first; it runs there
+        if approved is None:  # another click or replica completed it first; it runs there
+            await self._approved_meanwhile(origin, await self._reload(request))
+            return
         await self._audit("approved", origin.user_id, approved, "approvals complete")
         await self._run(approved)
+
+    async def _approved_meanwhile(self, origin: Origin, request: ChangeRequest) -> None:
+        """Answer an approval that was recorded after the request had already moved on."""
+        if request.state in (State.APPROVED, State.EXECUTING):
+            where = "had already been approved and is running"
+        elif request.state in (State.SUCCEEDED, State.FAILED):
+            where = f"had already been approved and has {request.state}"
+        elif request.state is State.DENIED:
+            where = "had already been denied, so it will not run"
+        elif request.state is State.EXPIRED:
+            where = "had already expired, so it will not run"
+        else:
+            where = f"is {request.state}"
+        text = f":information_source: Your approval was recorded; {request.id} {where}."
+        log.info("approval_after_decision", user=origin.user_id, request_id=request.id)
+        await self._whisper(origin, Message(text=fallback(text), blocks=[section(text)]))
 
     async def _deny(self, request: ChangeRequest, origin: Origin) -> None:
         now = self._clock()
@@ -231,7 +257,10 @@ class ChangeWorkflow:
         await self._audit("executing", SYSTEM, running, "running the change")
         await self._show(running)
         try:
-            execution = await actions.execute(self._client, running, self._secret_courier(running))
+            async with self._lease(running):
+                execution = await actions.execute(
+                    self._client, running, self._secret_courier(running)
+                )
         except actions.ExecutionFailed as exc:
             await self._fail(running, exc.message, exc.state_of_account, exc.cause)
             return
@@ -250,6 +279,49 @@ class ChangeWorkflow:
         if done is not None:
             await self._audit("succeeded", SYSTEM, done, execution.message)
             await self._finish(done)
+
+    @asynccontextmanager
+    async def _lease(self, request: ChangeRequest) -> AsyncIterator[None]:
+        """Keep ``request``'s lease renewed while the body runs, so the sweeper leaves it be.
+
+        The heartbeat is told to stop when the body ends (a renewal in progress is let finish
+        rather than cut off mid-write) and is cancelled if this task itself is cancelled, so
+        it never outlives the execution.
+        """
+        stop = asyncio.Event()
+        heartbeat = asyncio.create_task(
+            self._heartbeat(request.id, stop), name=f"lease:{request.id}"
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait([heartbeat])
+            finally:
+                heartbeat.cancel()  # a no-op once it has stopped; stops it if we were cancelled
+
+    async def _heartbeat(self, request_id: str, stop: asyncio.Event) -> None:
+        """Renew the lease every quarter of it until ``stop`` is set; never raises."""
+        interval = self._lease_duration.total_seconds() / 4
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+            else:
+                return
+            try:
+                renewed = await self._store.renew_lease(request_id, self._clock())
+            except StoreUnavailable as exc:  # the next beat may get through; the change runs on
+                log.warning("lease_not_renewed", request_id=request_id, error=str(exc))
+                continue
+            except Exception:
+                log.exception("lease_not_renewed", request_id=request_id)
+                continue
+            if not renewed:  # no longer executing: nothing left to keep alive
+                log.warning("lease_lost", request_id=request_id)
+                return
 
     async def _fail(
         self,
@@ -316,7 +388,7 @@ class ChangeWorkflow:
         for request in await self._store.list_requests(states=[State.APPROVED]):
             if request.decided_at is None or now - request.decided_at >= APPROVED_GRACE:
                 await self._run(request)
-        for request in await self._store.stale_executing(now - EXECUTION_LEASE):
+        for request in await self._store.stale_executing(now - self._lease_duration):
             await self._reconcile(request)
 
     async def run_sweeper(self, interval: float = 15.0) -> None:

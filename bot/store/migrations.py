@@ -130,9 +130,18 @@ def _v2_notifications(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_execution_heartbeat(conn: Connection) -> None:
+    # Adding a nullable column without a default is one statement on both databases and leaves
+    # every existing row as it was (NULL: the sweeper then goes by ``executing_since``). The
+    # type is written out as v1 created ``executing_since`` (`UTCDateTime` on each database).
+    column_type = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(text(f"ALTER TABLE change_requests ADD COLUMN heartbeat_at {column_type}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "change requests, approvals and the audit trail", _v1_requests_approvals_audit),
     Migration(2, "grouped failure notifications", _v2_notifications),
+    Migration(3, "a lease on executing requests, renewed by a heartbeat", _v3_execution_heartbeat),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

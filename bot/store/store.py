@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, case, event, or_, select, text, update
+from sqlalchemy import Row, case, event, func, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SyncConnection
@@ -61,6 +61,7 @@ MUTABLE_FIELDS = frozenset(
         "decided_by",
         "decided_at",
         "executing_since",
+        "heartbeat_at",
         "finished_at",
         "result",
         "error",
@@ -332,18 +333,44 @@ class Store:
         async with self._read() as conn:
             return await _load_many(conn, query)
 
+    async def renew_lease(self, request_id: str, at: datetime) -> bool:
+        """Record that the process running the request is alive at ``at`` (its heartbeat).
+
+        One conditional ``UPDATE`` of ``heartbeat_at`` alone, and only while the request is
+        executing: the version is not bumped (nothing a person sees has changed) and a request
+        that has finished, or was reconciled meanwhile, is left as it is.
+
+        Returns:
+            Whether the lease was renewed; ``False`` if the request is not executing (or does
+            not exist).
+        """
+        statement = (
+            update(change_requests)
+            .where(
+                change_requests.c.id == request_id,
+                change_requests.c.state == State.EXECUTING.value,
+            )
+            .values(heartbeat_at=at)
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount == 1)
+
     async def stale_executing(self, older_than: datetime) -> list[ChangeRequest]:
-        """Requests executing since ``older_than`` or earlier: a replica died mid-change."""
+        """Executing requests whose lease was last taken or renewed at ``older_than`` or
+        earlier: the process running them died mid-change.
+
+        The lease dates from the last heartbeat or, before the first one, from
+        ``executing_since``; a request with neither is stale.
+        """
+        leased_at = func.coalesce(change_requests.c.heartbeat_at, change_requests.c.executing_since)
         query = (
             select(change_requests)
             .where(
                 change_requests.c.state == State.EXECUTING.value,
-                or_(
-                    change_requests.c.executing_since.is_(None),
-                    change_requests.c.executing_since <= older_than,
-                ),
+                or_(leased_at.is_(None), leased_at <= older_than),
             )
-            .order_by(change_requests.c.executing_since)
+            .order_by(leased_at)
         )
         async with self._read() as conn:
             return await _load_many(conn, query)
@@ -536,6 +563,7 @@ def _row_of(request: ChangeRequest) -> dict[str, Any]:
         "decided_by": request.decided_by,
         "decided_at": request.decided_at,
         "executing_since": request.executing_since,
+        "heartbeat_at": request.heartbeat_at,
         "finished_at": request.finished_at,
         "result": request.result,
         "error": request.error,
@@ -564,6 +592,7 @@ def _request_of(row: Row[Any], approved: Sequence[Approval]) -> ChangeRequest:
         decided_by=row.decided_by,
         decided_at=row.decided_at,
         executing_since=row.executing_since,
+        heartbeat_at=row.heartbeat_at,
         finished_at=row.finished_at,
         result=row.result,
         error=row.error,

@@ -135,6 +135,27 @@ def move_clock(workflow: ChangeWorkflow, by: timedelta) -> None:
     workflow._clock = lambda: datetime.now(UTC) + by  # type: ignore[method-assign]
 
 
+def with_lease(replica: Replica, lease: timedelta) -> ChangeWorkflow:
+    """Give the replica a workflow whose execution lease is ``lease`` (renewed every quarter
+    of it) instead of `EXECUTION_LEASE`, so a heartbeat beats within a scenario's time.
+
+    Clicks reach the new workflow (Slack's listeners look it up on every click); the replica's
+    background sweeper keeps the old one, whose two-minute lease never runs out in a test.
+    """
+    services = replica.bot.services
+    assert services is not None
+    services.changes = ChangeWorkflow(
+        store=services.store,
+        client=services.client,
+        messenger=services.messenger,
+        policy=services.policy,
+        groups=services.groups,
+        notifier=services.notifier,
+        lease=lease,
+    )
+    return services.changes
+
+
 @dataclass
 class Replica:
     """One running bot and the driver that sends Slack's requests to it."""
@@ -310,6 +331,17 @@ class Desk:
             calm = 0 if busy else calm + 1
             assert loop.time() < deadline, "the bots never finished their work"
             await asyncio.sleep(0.01)
+
+    async def wait_heartbeat(self, request_id: str, *, at_or_after: datetime) -> ChangeRequest:
+        """Poll the store until the request's lease was renewed at ``at_or_after`` or later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while True:
+            current = await self.get(request_id)
+            if current.heartbeat_at is not None and current.heartbeat_at >= at_or_after:
+                return current
+            assert loop.time() < deadline, f"{request_id}'s lease was not renewed: {current}"
+            await asyncio.sleep(0.02)
 
     async def wait_state(self, request_id: str, state: State) -> ChangeRequest:
         """Poll the store until the request reaches ``state``."""

@@ -5,6 +5,10 @@ by the next bot's sweeper, once. A request left ``executing`` (something may hav
 Fingerprint) is never run again: the sweeper looks at the account, decides what happened,
 reports it in the alerts channel and tells the requester. The sweeper is driven directly with
 its clock moved past `APPROVED_GRACE` and `EXECUTION_LEASE` instead of waiting.
+
+A live bot is not a dead one: while a change runs, however long its call waits, the bot renews
+the request's lease, and the sweeper leaves it alone. Those scenarios give the bot a short lease
+(`with_lease`) so its heartbeat beats within the test.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from bot.changes.workflow import APPROVED_GRACE, EXECUTION_LEASE
 from sandbox.run import Sandbox
 from tests.scenarios.change_helpers import (
     APPROVER_1,
+    APPROVER_2,
     FAST_SETTINGS,
     Desk,
     button_ids,
@@ -28,6 +33,7 @@ from tests.scenarios.change_helpers import (
     move_clock,
     restart,
     status_of,
+    with_lease,
 )
 from tests.scenarios.conftest import StackFactory
 
@@ -44,6 +50,10 @@ async def sandbox(make_stack: StackFactory, database_url: str) -> AsyncIterator[
     async with make_stack(database_url=database_url, **FAST_SETTINGS) as running:
         yield running
         assert running.slack.violations == []
+
+
+#: A lease short enough for its heartbeat (every quarter of it) to beat several times in a test.
+SHORT_LEASE = timedelta(seconds=2)
 
 
 def env_names(desk: Desk) -> list[str]:
@@ -198,3 +208,110 @@ async def test_a_redeploy_lets_a_change_in_flight_finish_before_the_bot_exits(
     await desk.workflow.sweep()
     assert fp.count(method="POST", path="/environments") == 1
     assert desk.alerts() == []
+
+
+async def test_a_change_still_waiting_for_its_rate_limit_slot_after_the_lease_is_not_declared_dead(
+    sandbox: Sandbox,
+) -> None:
+    """Hundreds of approved changes behind the API's rate budget: a write may wait minutes for
+    its slot. Here the API holds the call (the bot sees the same thing: a call that has not
+    answered) while the bot's clock moves ten leases on; the bot is alive, renews the lease,
+    and the sweeper neither reconciles nor fails the change, which then completes once."""
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    workflow = with_lease(desk.replicas[0], SHORT_LEASE)
+    request_id = await desk.request("envs create Patient Env")
+    fp.faults.hang = True
+    await desk.click(request_id, user=APPROVER_1)
+    started = await desk.wait_state(request_id, State.EXECUTING)
+    await desk.slack.wait_for(lambda: fp.count(method="POST", path="/environments") == 1)
+
+    later = 10 * SHORT_LEASE
+    move_clock(workflow, later)
+    renewed = await desk.wait_heartbeat(request_id, at_or_after=datetime.now(UTC) + later)
+    await workflow.sweep()
+
+    still = await desk.get(request_id)
+    assert still.state is State.EXECUTING, "a live change was declared dead"
+    assert still.executing_since == started.executing_since, "the start of execution moved"
+    assert still.version == started.version and renewed.version == started.version
+    assert "reconciled" not in await desk.audit_kinds(request_id)
+    assert desk.alerts() == []
+    assert desk.thread(request_id) == []
+
+    fp.faults.hang = False
+    done = await desk.settled(request_id)
+    assert done.state is State.SUCCEEDED
+    assert fp.count(method="POST", path="/environments") == 1
+    assert env_names(desk).count("Patient Env") == 1
+    assert "*Succeeded*" in status_of(desk.approval(request_id))
+    assert desk.alerts() == [] and len(desk.thread(request_id)) == 1
+    kinds = await desk.audit_kinds(request_id)
+    assert kinds[-2:] == ["executing", "succeeded"], kinds
+
+
+async def test_the_heartbeat_stops_with_its_bot_and_the_change_is_then_reconciled(
+    sandbox: Sandbox,
+) -> None:
+    """The lease protects only a live bot: once the bot running a change is gone, nothing
+    renews it, and the next bot's sweeper reconciles the change once the lease runs out."""
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    with_lease(desk.replicas[0], SHORT_LEASE)
+    request_id = await desk.request("envs create Heartbeat Stopped")
+    fp.faults.hang = True
+    await desk.click(request_id, user=APPROVER_1)
+    started = await desk.wait_state(request_id, State.EXECUTING)
+    assert started.executing_since is not None
+    await desk.wait_heartbeat(request_id, at_or_after=started.executing_since)
+
+    desk = await restart(sandbox)
+    fp.faults.hang = False
+    await desk.slack.wait_for(lambda: fp.requests[-1].status != 0, what="the cut-off call ends")
+    last_beat = (await desk.get(request_id)).heartbeat_at
+    await asyncio.sleep(2 * SHORT_LEASE.total_seconds() / 4)
+    assert (await desk.get(request_id)).heartbeat_at == last_beat, "a stopped bot still beats"
+
+    move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+    await desk.workflow.sweep()
+    failed = await desk.settled(request_id)
+    assert failed.state is State.FAILED and failed.error_code == "change.interrupted"
+    assert fp.count(method="POST", path="/environments") == 1, "the change ran twice"
+    [alert] = desk.alerts()
+    assert request_id in everything(alert)
+
+
+async def test_an_approval_that_lands_after_another_bot_approved_the_request_is_answered(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two last approvals at once: both are recorded, one bot moves the request on and runs it.
+    The other approver is told their approval was recorded and the request is already running,
+    instead of hearing nothing."""
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    request_id = await desk.request("envs create Approved Twice At Once")
+    record = desk.store.add_approval
+
+    async def recorded_as_another_bot_approves(request_id: str, user: str, at: datetime) -> bool:
+        monkeypatch.setattr(desk.store, "add_approval", record)  # once
+        added = await record(request_id, user, at)
+        await mark_executing(desk, request_id)  # APPROVER_1's click, on another bot
+        return added
+
+    monkeypatch.setattr(desk.store, "add_approval", recorded_as_another_bot_approves)
+    seen = len(desk.slack.ephemerals(APPROVER_2))
+    await desk.click(request_id, user=APPROVER_2)
+    await desk.slack.wait_for(
+        lambda: len(desk.slack.ephemerals(APPROVER_2)) > seen, what="an answer to APPROVER_2"
+    )
+    await desk.quiet()
+
+    [answer] = desk.slack.ephemerals(APPROVER_2)[seen:]
+    assert "Your approval was recorded" in everything(answer)
+    assert f"{request_id} had already been approved and is running" in everything(answer)
+    current = await desk.get(request_id)
+    assert current.state is State.EXECUTING and current.decided_by == APPROVER_1
+    assert current.approvers == {APPROVER_1, APPROVER_2}
+    assert fp.count(method="POST", path="/environments") == 0, "the losing click ran the change"
+    kinds = await desk.audit_kinds(request_id)
+    assert "refused" not in kinds and "approved" not in kinds

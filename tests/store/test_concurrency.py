@@ -128,3 +128,32 @@ async def test_writers_and_readers_mixed_never_see_database_locked(
         await churn(i)
     await asyncio.gather(*(churn(i) for i in range(len(requests), len(requests) + TASKS)))
     assert len(await replicas[0].list_requests(limit=100)) == len(requests)
+
+
+async def test_heartbeats_racing_the_end_of_a_change_never_touch_the_finished_row(
+    replicas: list[Store], request_factory: Callable[..., ChangeRequest]
+) -> None:
+    request = request_factory(state=State.EXECUTING, executing_since=T0)
+    await replicas[0].create(request)
+    finished_at = T0 + timedelta(minutes=5)
+
+    async def finish() -> bool:
+        done = await replicas[0].transition(
+            request.id, State.EXECUTING, State.SUCCEEDED, finished_at=finished_at
+        )
+        return done is not None
+
+    beats = [
+        replicas[i % REPLICAS].renew_lease(request.id, T0 + timedelta(seconds=i))
+        for i in range(1, TASKS)
+    ]
+    *renewed, finished = await asyncio.gather(*beats, finish())
+    assert finished
+    final = await replicas[0].get(request.id)
+    assert final is not None and final.state is State.SUCCEEDED
+    assert final.version == 2, "only the transition bumped the version"
+    assert final.finished_at == finished_at
+    assert not await replicas[1].renew_lease(request.id, T0 + timedelta(hours=1))
+    after = await replicas[2].get(request.id)
+    assert after is not None and after.heartbeat_at == final.heartbeat_at
+    assert final.heartbeat_at is None or any(renewed)

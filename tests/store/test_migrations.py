@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.changes.model import ChangeRequest
+from bot.changes.model import ChangeRequest, State
 from bot.settings import sqlalchemy_url
 from bot.store import LATEST_VERSION, SchemaTooNew, Store
 from bot.store.migrations import MIGRATIONS, current_version, migrate, schema_version_table
@@ -102,6 +102,61 @@ async def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(
     finally:
         await store.close()
     assert await current_version(engine) == LATEST_VERSION
+
+
+async def test_a_version_2_database_gains_the_heartbeat_keeping_its_requests_and_groups(
+    database_url: str, engine: AsyncEngine, request_factory: Callable[..., ChangeRequest]
+) -> None:
+    assert await migrate(engine, target=2) == 2
+    running = request_factory(state=State.EXECUTING, executing_since=T0, decided_by="U0ALICE")
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(metadata.tables["change_requests"]).values(
+                id=running.id,
+                action=running.action,
+                params=running.params,
+                summary=running.summary,
+                requester=running.requester,
+                channel_id=running.channel_id,
+                state=running.state.value,
+                required_approvals=running.required_approvals,
+                created_at=running.created_at,
+                expires_at=running.expires_at,
+                before=running.before,
+                decided_by=running.decided_by,
+                executing_since=running.executing_since,
+                correlation_id=running.correlation_id,
+                version=3,
+            )
+        )
+        await conn.execute(
+            insert(metadata.tables["notifications"]).values(
+                key="k", channel="C0ALERTS", ts="1.2", count=4, first_at=T0, last_at=T0
+            )
+        )
+        assert "heartbeat_at" not in await conn.run_sync(column_names)
+
+    store = await Store.connect(database_url)
+    try:
+        assert await store.get(running.id) == running
+        assert [r.id for r in await store.stale_executing(T0)] == [running.id]
+        slot = await store.notification_slot("k", T0 + timedelta(minutes=1), timedelta(minutes=10))
+        assert (slot.is_new, slot.count, slot.channel, slot.ts) == (False, 5, "C0ALERTS", "1.2")
+
+        assert await store.renew_lease(running.id, T0 + timedelta(minutes=1))
+        assert await store.stale_executing(T0) == []
+        renewed = await store.get(running.id)
+        assert renewed is not None and renewed.version == 3
+    finally:
+        await store.close()
+    assert await current_version(engine) == LATEST_VERSION
+    assert await recorded_versions(engine) == list(range(1, LATEST_VERSION + 1))
+    async with engine.connect() as conn:
+        assert "heartbeat_at" in await conn.run_sync(column_names)
+
+
+def column_names(sync: Connection) -> set[str]:
+    return {c["name"] for c in inspect(sync).get_columns("change_requests")}
 
 
 async def test_the_migrated_schema_is_the_one_the_code_queries(

@@ -210,6 +210,53 @@ async def test_stale_executing_finds_requests_running_too_long(
     assert found == {old.id, unknown.id}
 
 
+async def test_stale_executing_goes_by_the_last_heartbeat_once_there_is_one(
+    store: Store, request_factory: Factory
+) -> None:
+    cutoff = T0 + timedelta(minutes=10)
+    renewed = request_factory(state=State.EXECUTING, executing_since=T0)
+    lapsed = request_factory(state=State.EXECUTING, executing_since=T0)
+    at_the_cutoff = request_factory(state=State.EXECUTING, executing_since=T0)
+    never_renewed = request_factory(state=State.EXECUTING, executing_since=T0)
+    for r in (renewed, lapsed, at_the_cutoff, never_renewed):
+        await store.create(r)
+    assert await store.renew_lease(renewed.id, cutoff + timedelta(seconds=1))
+    assert await store.renew_lease(lapsed.id, cutoff - timedelta(minutes=1))
+    assert await store.renew_lease(at_the_cutoff.id, cutoff)
+
+    found = [r.id for r in await store.stale_executing(cutoff)]
+    assert sorted(found) == sorted([lapsed.id, at_the_cutoff.id, never_renewed.id])
+    assert found[0] == never_renewed.id, "the longest-unrenewed lease comes first"
+
+
+async def test_renewing_a_lease_touches_only_the_heartbeat_of_an_executing_request(
+    store: Store, request_factory: Factory
+) -> None:
+    request = request_factory()
+    await store.create(request)
+    assert not await store.renew_lease(request.id, T0), "a pending request has no lease"
+    await store.transition(request.id, State.PENDING, State.APPROVED, decided_at=T0)
+    running = await store.transition(
+        request.id, State.APPROVED, State.EXECUTING, executing_since=T0
+    )
+    assert running is not None and running.heartbeat_at is None
+
+    beat = T0 + timedelta(seconds=30)
+    assert await store.renew_lease(request.id, beat)
+    renewed = await store.get(request.id)
+    assert renewed is not None
+    assert renewed.heartbeat_at == beat and renewed.executing_since == T0
+    assert renewed.version == running.version, "a heartbeat is not a change anyone sees"
+    assert replace(renewed, heartbeat_at=None) == running
+
+    done = await store.transition(request.id, State.EXECUTING, State.SUCCEEDED, finished_at=beat)
+    assert done is not None
+    assert not await store.renew_lease(request.id, beat + timedelta(seconds=30))
+    after = await store.get(request.id)
+    assert after is not None and after.heartbeat_at == beat and after.version == done.version
+    assert not await store.renew_lease("CR-000000", beat)
+
+
 async def test_the_audit_trail_is_newest_first(store: Store) -> None:
     for i, kind in enumerate(["requested", "approved", "executed"]):
         await store.record(
