@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
@@ -169,6 +171,8 @@ class Store:
         store = cls(engine, serialise=memory)
         try:
             async with store._guard():
+                if is_sqlite and not memory:
+                    await _enable_wal(engine)
                 await migrate(store._writer)
         except BaseException:
             await engine.dispose()
@@ -512,6 +516,31 @@ def _require_sqlite_directory(database: str) -> None:
         )
 
 
+async def _enable_wal(engine: AsyncEngine) -> None:
+    """Put the SQLite file in WAL mode (it stays so: the mode is stored in the file).
+
+    Switching the mode needs the file to itself and SQLite answers "database is locked" at
+    once, without waiting out the busy timeout, when several processes or stores open a new
+    file together. So the switch is retried for a while, off the connect hook where no
+    waiting is possible.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            async with engine.connect() as conn:
+                # Outside any transaction (the mode can't change inside one): the driver's own.
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert driver is not None
+                cursor = await driver.execute("PRAGMA journal_mode = WAL")
+                row = await cursor.fetchone()
+            if row is not None and str(row[0]).lower() == "wal":
+                return
+        except (sa_exc.OperationalError, sqlite3.OperationalError) as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.02)
+
+
 def _configure_sqlite(engine: AsyncEngine, *, memory: bool) -> None:
     """WAL, a busy timeout, enforced foreign keys, and fpbot's own BEGIN statements."""
 
@@ -523,7 +552,6 @@ def _configure_sqlite(engine: AsyncEngine, *, memory: bool) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if not memory:
-            cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
