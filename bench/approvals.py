@@ -42,10 +42,8 @@ import contextlib
 import copy
 import json
 import math
-import os
 import random
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -54,10 +52,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import yaml
 
-from bench.bot_ack import ServerProcess, child_env, free_port, percentile
+from bench import harness
+from bench.harness import (
+    FPBOT,
+    ServerProcess,
+    load_average,
+    ms,
+    percentile,
+    print_table,
+    wait_until,
+)
 from sandbox.run import BOT_TOKEN, PERSONAS, SIGNING_SECRET, sample_policy_path
 from sandbox.slack import DriverResponse, FakeSlack, RecordedMessage, SlackDriver
 
@@ -111,18 +117,10 @@ def serve_api(environments: int, key: str, latency: float) -> None:
         app = create_app(fake)
         app.middlewares.append(bench_routes)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        print(f"http://127.0.0.1:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        fake.closing = True
-        await runner.cleanup()
+        async with harness.serving(runner, "127.0.0.1", 0) as url:
+            print(url, flush=True)  # what `harness.StandIn` reads
+            await harness.until_terminated()
+            fake.closing = True
 
     asyncio.run(main())
 
@@ -135,59 +133,22 @@ class Arrival:
     status: int
 
 
-class StandIn:
+class StandIn(harness.StandIn):
     """The stand-in above, as a child process."""
 
     def __init__(self, environments: int, key: str, latency: float) -> None:
-        self.argv = [
-            sys.executable,
-            "-m",
-            "bench.approvals",
-            "--api-server",
-            "--environments",
-            str(environments),
-            "--key",
-            key,
-            "--latency",
-            str(latency),
-        ]
-        self.key = key
-        self.url = ""
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> StandIn:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            env=child_env({}),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 20)
-        self.url = line.decode().strip()
-        if not self.url.startswith("http"):
-            raise RuntimeError(f"the stand-in did not start: {line!r}")
-        return self
-
-    async def _get(self, path: str) -> Any:
-        async with aiohttp.ClientSession() as session, session.get(self.url + path) as response:
-            response.raise_for_status()
-            return await response.json()
+        argv = [sys.executable, "-m", "bench.approvals", "--api-server"]
+        argv += ["--environments", str(environments), "--key", key, "--latency", str(latency)]
+        super().__init__(argv, key=key)
 
     async def requests(self) -> list[Arrival]:
-        return [Arrival(*row) for row in await self._get("/_bench/requests")]
+        return [Arrival(*row) for row in await self.get_json("/_bench/requests")]
 
     async def environments(self) -> list[tuple[str, str, bool]]:
-        return [tuple(row) for row in await self._get("/_bench/environments")]  # type: ignore[misc]
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        return [
+            (env_id, name, default)
+            for env_id, name, default in await self.get_json("/_bench/environments")
+        ]
 
 
 def max_in_window(times: list[float], seconds: float = 1.0) -> int:
@@ -291,15 +252,6 @@ def approval_value(message: RecordedMessage) -> str | None:
     return None if button is None else str(button.get("value"))
 
 
-async def wait_until(predicate: Any, within: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + within
-    while not await predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(interval)
-    return True
-
-
 async def run_phase(
     phase: Phase, *, database_url: str, redis_url: str | None, workdir: Path, args: Any
 ) -> Phase:
@@ -311,7 +263,6 @@ async def run_phase(
     rng = random.Random(SEED)
     fake = FakeSlack(bot_token=BOT_TOKEN, users=USERS, usergroups=USERGROUPS, channels=CHANNELS)
     await fake.start()
-    servers: list[ServerProcess] = []
     drivers: list[SlackDriver] = []
     store: Store | None = None
     try:
@@ -331,14 +282,10 @@ async def run_phase(
             }
             if redis_url:
                 settings["REDIS_URL"] = redis_url
-            for index in range(phase.replicas):
-                server = ServerProcess(
-                    f"{phase.name}-{index}",
-                    [sys.executable, "-m", "bot", "serve"],
-                    child_env({**settings, "PORT": str(free_port())}),
-                    workdir,
-                )
-                servers.append(server)
+            servers = [
+                ServerProcess(f"{phase.name}-{index}", FPBOT, settings, workdir)
+                for index in range(phase.replicas)
+            ]
             try:
                 # Start one first, so it creates the schema while nobody else is migrating.
                 await servers[0].start()
@@ -469,10 +416,6 @@ async def run_phase(
 # ── report ─────────────────────────────────────────────────────────────────────────────
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
 def report(phases: list[Phase], args: Any) -> None:
     base, twins = phases
     floor = (args.requests / RATE - 1) * (1.02 + args.latency) + args.latency
@@ -501,15 +444,15 @@ def report(phases: list[Phase], args: Any) -> None:
         ),
         (
             "click → ack p50",
-            _ms(percentile(base.latencies, 50)),
-            _ms(percentile(twins.latencies, 50)),
+            ms(percentile(base.latencies, 50)),
+            ms(percentile(twins.latencies, 50)),
         ),
         (
             "click → ack p99",
-            _ms(percentile(base.latencies, 99)),
-            _ms(percentile(twins.latencies, 99)),
+            ms(percentile(base.latencies, 99)),
+            ms(percentile(twins.latencies, 99)),
         ),
-        ("click → ack max", _ms(max(base.latencies)), _ms(max(twins.latencies))),
+        ("click → ack max", ms(max(base.latencies)), ms(max(twins.latencies))),
         ("writes / distinct envs / twice", writes_line(base), writes_line(twins)),
         ("envs renamed as asked", str(len(base.renamed)), str(len(twins.renamed))),
         (
@@ -535,23 +478,14 @@ def report(phases: list[Phase], args: Any) -> None:
         ("Slack violations", str(len(base.violations)), str(len(twins.violations))),
         ("error log lines", str(base.errors_logged), str(twins.errors_logged)),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    load1, load5, _ = os.getloadavg()
     print(
-        f"(machine load average {load1:.1f} / {load5:.1f} at the end)\n"
+        f"(machine load average {load_average()} at the end)\n"
         f"{args.requests} change requests (envs rename), {len(APPROVERS)} approvers clicking "
         f"every one on a random replica, {DUPLICATE_SHARE:.0%} clicked twice, "
         f"{CLICKS_IN_FLIGHT} clicks in flight;\nstand-in API: {RATE} requests/s per key, "
         f"{args.latency:g} s added latency; rate floor for {args.requests} writes ≈ {floor:.1f} s"
     )
-    for row in rows:
-        print(
-            "  "
-            + "  ".join(
-                c.rjust(w) if i else c.ljust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    print_table(rows)
     for p in phases:
         if p.redis_keys_deleted:
             print(f"  ({p.name}: {p.redis_keys_deleted} Redis keys of this run deleted)")

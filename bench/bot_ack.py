@@ -35,22 +35,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
 import re
-import signal
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from bench import harness
+from bench.harness import FPBOT, Memory, ServerProcess, load_average, ms, percentile, print_table
 from sandbox.run import (
     BOT_TOKEN,
     CHANNELS,
@@ -61,7 +58,6 @@ from sandbox.run import (
 )
 from sandbox.slack import DriverResponse, FakeSlack, SlackDriver
 
-ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCY = 100
 ROUNDS = 5
 LATENCY = 2.0
@@ -70,176 +66,25 @@ PAGE_SIZE = 100
 USER = "U0OPERATOR"
 CHANNEL = "C0OPS"
 
-# Variables a child must not inherit from this shell: each child gets exactly the settings
-# the benchmark means it to have.
-_OWN_VARIABLES = re.compile(
-    r"^(SLACK_|FP_|FPBOT_|DATABASE_URL$|REDIS_URL$|HOST$|PORT$|LOG_LEVEL$|LOG_FORMAT$)"
-)
+
+# ── the stand-in Management API ────────────────────────────────────────────────────────
 
 
-# ── child processes ────────────────────────────────────────────────────────────────────
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the child binds it a moment later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def child_env(settings: Mapping[str, str]) -> dict[str, str]:
-    """This environment minus fpbot's variables, plus ``settings``; bench importable."""
-    env = {k: v for k, v in os.environ.items() if not _OWN_VARIABLES.match(k)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(settings)
-    return env
-
-
-@dataclass(frozen=True)
-class Memory:
-    """Resident set size now and at its peak, in MiB."""
-
-    rss: float
-    peak: float
-
-    @classmethod
-    def of(cls, pid: int) -> Memory:
-        fields: dict[str, float] = {}
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                fields[name] = int(value.split()[0]) / 1024
-        return cls(rss=fields["VmRSS"], peak=fields["VmHWM"])
-
-
-class ServerProcess:
-    """A server in a child process, ready once ``GET /healthz`` answers 200."""
-
-    def __init__(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str], workdir: Path
-    ) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.env = dict(env)
-        self.workdir = workdir
-        self.log_path = workdir / f"{name}.log"
-        self.url = f"http://127.0.0.1:{self.env['PORT']}"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    async def start(self, within: float = 30.0) -> None:
-        with self.log_path.open("wb") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                env=self.env,
-                cwd=self.workdir,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + within
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if self.proc.returncode is not None:
-                    raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    async with session.get(self.url + "/healthz") as response:
-                        if response.status == 200:
-                            return
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{self.name} not ready in {within} s:\n{self.log_tail()}")
-                await asyncio.sleep(0.05)
-
-    def memory(self) -> Memory:
-        return Memory.of(self.pid)
-
-    async def stop(self, grace: float = 15.0) -> int | None:
-        """SIGTERM (fpbot drains its in-flight work), then SIGKILL if it takes too long."""
-        if self.proc is None or self.proc.returncode is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(self.proc.wait(), grace)
-        except TimeoutError:
-            self.proc.kill()
-            return await self.proc.wait()
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def count_in_log(self, word: str) -> int:
-        try:
-            return self.log_path.read_text(errors="replace").count(word)
-        except OSError:
-            return 0
-
-
-class StandIn:
+class StandIn(harness.StandIn):
     """``python -m sandbox.fingerprint`` in a child process; figures from ``/_sandbox/stats``."""
 
     def __init__(self, *, environments: int, latency: float, key: str) -> None:
-        self.argv = [
-            sys.executable,
-            "-m",
-            "sandbox.fingerprint",
-            "--port",
-            "0",
-            "--environments",
-            str(environments),
-            "--latency",
-            str(latency),
-            "--key",
-            key,
-        ]
-        self.key = key
-        self.url = ""
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> StandIn:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            env=child_env({}),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 20)
-        self.url = line.decode().strip()
-        if not self.url.startswith("http"):
-            raise RuntimeError(f"the stand-in did not start: {line!r}")
-        return self
+        argv = [sys.executable, "-m", "sandbox.fingerprint", "--port", "0"]
+        argv += ["--environments", str(environments), "--latency", str(latency), "--key", key]
+        super().__init__(argv, key=key)
 
     async def stats(self) -> dict[str, Any]:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(self.url + "/_sandbox/stats") as response,
-        ):
-            stats: dict[str, Any] = await response.json()
-            return stats
+        stats: dict[str, Any] = await self.get_json("/_sandbox/stats")
+        return stats
 
     async def reset(self) -> None:
         """Forget the requests so far (fpbot's start-up health check pings the API)."""
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(self.url + "/_sandbox/reset-stats") as response,
-        ):
-            response.raise_for_status()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        await self.post("/_sandbox/reset-stats")
 
 
 # ── the baseline server (runs in its own process: ``--baseline-server``) ────────────────
@@ -279,26 +124,13 @@ def serve_baseline() -> None:
             await ack()
 
         runner = web.AppRunner(make_web_app(bolt, _Services()))  # type: ignore[arg-type]
-        await runner.setup()
-        await web.TCPSite(runner, os.environ["HOST"], int(os.environ["PORT"])).start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await runner.cleanup()
+        async with harness.serving(runner, os.environ["HOST"], int(os.environ["PORT"])):
+            await harness.until_terminated()
 
     asyncio.run(main())
 
 
 # ── load ───────────────────────────────────────────────────────────────────────────────
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (p99 of 500 samples is the 495th smallest)."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass
@@ -430,7 +262,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Result]:
             baseline = ServerProcess(
                 "baseline",
                 [sys.executable, "-m", "bench.bot_ack", "--baseline-server"],
-                child_env({**common, "PORT": str(free_port())}),
+                common,
                 workdir,
             )
             try:
@@ -444,17 +276,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Result]:
 
             fpbot = ServerProcess(
                 "fpbot",
-                [sys.executable, "-m", "bot", "serve"],
-                child_env(
-                    {
-                        **common,
-                        "PORT": str(free_port()),
-                        "FP_MANAGEMENT_API_KEY": key,
-                        "FP_MANAGEMENT_API_URL": api.url,
-                        "FPBOT_POLICY": str(sample_policy_path()),
-                        "DATABASE_URL": f"sqlite:///{workdir / 'fpbot.sqlite3'}",
-                    }
-                ),
+                FPBOT,
+                {
+                    **common,
+                    "FP_MANAGEMENT_API_KEY": key,
+                    "FP_MANAGEMENT_API_URL": api.url,
+                    "FPBOT_POLICY": str(sample_policy_path()),
+                    "DATABASE_URL": f"sqlite:///{workdir / 'fpbot.sqlite3'}",
+                },
                 workdir,
             )
             try:
@@ -499,40 +328,28 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[Result]:
 # ── report ─────────────────────────────────────────────────────────────────────────────
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
 def report(results: list[Result], args: argparse.Namespace) -> None:
     base, bot = results
     rows: list[tuple[str, str, str]] = [("", base.name, bot.name)]
-    for label, fn in (
+    figures: tuple[tuple[str, Callable[[Result], str]], ...] = (
         ("commands acked", lambda r: f"{r.load.count - len(r.load.failures)}/{r.load.count}"),
-        ("ack p50", lambda r: _ms(r.load.p(50))),
-        ("ack p99", lambda r: _ms(r.load.p(99))),
-        ("ack max", lambda r: _ms(max(r.load.latencies))),
+        ("ack p50", lambda r: ms(r.load.p(50))),
+        ("ack p99", lambda r: ms(r.load.p(99))),
+        ("ack max", lambda r: ms(max(r.load.latencies))),
         ("requests/second", lambda r: f"{r.load.rate:.0f}"),
         ("RSS after start", lambda r: f"{r.memory_start.rss:.1f} MiB"),
         ("RSS after run", lambda r: f"{r.memory_end.rss:.1f} MiB"),
         ("RSS peak", lambda r: f"{r.memory_end.peak:.1f} MiB"),
-    ):
+    )
+    for label, fn in figures:
         rows.append((label, fn(base), fn(bot)))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    load1, load5, _ = os.getloadavg()
     print(
         f"/fp ack under load: {args.rounds} rounds x {args.concurrency} concurrent signed "
-        f"commands over loopback HTTP (machine load average {load1:.1f} / {load5:.1f} at the "
+        f"commands over loopback HTTP (machine load average {load_average()} at the "
         f"end);\nfpbot's stand-in API answers after {args.latency:g} s and holds "
         f"{args.environments} environments ({bot.extra['pages']} pages of {PAGE_SIZE})"
     )
-    for row in rows:
-        print(
-            "  "
-            + "  ".join(
-                c.rjust(w) if i else c.ljust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    print_table(rows)
     x = bot.extra
     for result in results:
         print(
@@ -544,8 +361,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     if probes.count:
         print(
             f"  fpbot ack while fetching and delivering those listings (one /fp whoami every "
-            f"100 ms, {probes.count} probes): p50 {_ms(probes.p(50))}, "
-            f"max {_ms(max(probes.latencies))}, failed {len(probes.failures)}"
+            f"100 ms, {probes.count} probes): p50 {ms(probes.p(50))}, "
+            f"max {ms(max(probes.latencies))}, failed {len(probes.failures)}"
         )
     print(
         f"  fpbot: {x['delivered']}/{bot.load.count} listings delivered ({x['parts']} message(s) "
@@ -563,7 +380,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"ack p99 ≤ 1.5 x baseline: {p99_ratio:.2f} x",
             p99_ratio <= 1.5,
         ),
-        (f"no ack above 1 s: max {_ms(worst)}", worst <= 1.0 and not bot.load.failures),
+        (f"no ack above 1 s: max {ms(worst)}", worst <= 1.0 and not bot.load.failures),
         (f"throughput ≥ 0.8 x baseline: {rate_ratio:.2f} x", rate_ratio >= 0.8),
         (
             f"one page walk: {x['upstream']} upstream requests for {bot.load.count} "

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from bench.harness import print_table
 from bot.fingerprint import ManagementClient
 from bot.log import configure_logging
 from sandbox.fingerprint import FakeFingerprint, StandInServer
@@ -116,10 +117,8 @@ async def main() -> None:
     rows += await cold_walk()
     rows += await overhead(LATENCY)
     rows += await overhead(0.0)
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
     print(f"Management API client against the stand-in ({RATE:g} req/s per key, burst 5)")
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print_table(rows, indent="", numbers=False)
 
 
 if __name__ == "__main__":
