@@ -17,12 +17,13 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app
 from bot.log import get_logger
 from bot.policy import Policy
 from bot.services import Services
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 log = get_logger(__name__)
 
@@ -76,10 +77,21 @@ class BotServer:
         self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
         if self._socket:
             assert settings.slack_app_token is not None
-            self._socket_handler = AsyncSocketModeHandler(
+            self._socket_handler = handler = AsyncSocketModeHandler(
                 bolt, settings.slack_app_token.get_secret_value()
             )
-            await self._socket_handler.connect_async()  # type: ignore[no-untyped-call]
+            # slack_sdk's connect() retries a refused apps.connections.open forever (start-up
+            # would hang, logging errors): ask for the URL once here, so a bad token fails now.
+            try:
+                handler.client.wss_uri = await handler.client.issue_new_wss_url()
+            except SlackApiError as exc:
+                await self.stop()
+                error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+                raise SettingsError(
+                    f"SLACK_APP_TOKEN was refused by Slack: apps.connections.open answered"
+                    f" {error or exc.response.status_code}"
+                ) from None
+            await handler.connect_async()  # type: ignore[no-untyped-call]
         self._sweeper = asyncio.create_task(services.changes.run_sweeper(), name="sweeper")
         log.info("serving", mode="socket" if self._socket else "http", url=self.url)
 

@@ -2,20 +2,26 @@
 
 Scenario tests, benchmarks and the sandbox console use it instead of a real workspace:
 `FakeSlack` answers the bot's Slack calls and records them, `SlackDriver` sends the bot signed
-commands and clicks as Slack would, and `check_message` holds Slack's limits on a message.
+commands and clicks as Slack would (or delivers them over Socket Mode, `SocketMode`), and
+`check_message` holds Slack's limits on a message.
 """
 
 from sandbox.slack.driver import DriverResponse, SlackDriver
 from sandbox.slack.limits import check_message
 from sandbox.slack.server import FakeSlack, Faults
+from sandbox.slack.socket import Envelope, NoSocketConnection, SocketConnection, SocketMode
 from sandbox.slack.state import RecordedCall, RecordedMessage
 
 __all__ = [
     "DriverResponse",
+    "Envelope",
     "FakeSlack",
     "Faults",
+    "NoSocketConnection",
     "RecordedCall",
     "RecordedMessage",
     "SlackDriver",
+    "SocketConnection",
+    "SocketMode",
     "check_message",
 ]

@@ -6,6 +6,10 @@ sandbox console. It builds the bodies Slack sends (form-encoded commands, ``payl
 them, posts them to the bot's ``/slack/events``, and then behaves like Slack with the answer:
 it gives up after three seconds, and shows a command's non-empty answer as a reply. A slow or
 failed acknowledgement is recorded as a violation, because a real user would have seen an error.
+
+With ``via="socket"`` the same payloads go to a bot in Socket Mode instead, as envelopes over
+the WebSocket it opened on the fake (`sandbox.slack.socket`): unsigned, acknowledged by an
+envelope ack whose ``payload`` plays the part of the HTTP answer's body, under the same deadline.
 """
 
 from __future__ import annotations
@@ -13,22 +17,30 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import aiohttp
 
 from sandbox.slack.server import FakeSlack
 from sandbox.slack.signing import sign
+from sandbox.slack.socket import NoSocketConnection
 from sandbox.slack.state import TEAM_DOMAIN, RecordedMessage, find_button
 
 #: Slack gives up on an unacknowledged command or click after three seconds.
 ACK_DEADLINE_S = 3.0
 
+#: How Slack reaches the bot: HTTP posts to its endpoint, or envelopes over Socket Mode.
+Via = Literal["http", "socket"]
+
 
 @dataclass(frozen=True)
 class DriverResponse:
-    """The bot's HTTP answer: ``body`` is parsed JSON when it is JSON, else the text."""
+    """The bot's HTTP answer: ``body`` is parsed JSON when it is JSON, else the text.
+
+    Over Socket Mode: ``status`` 200 once acknowledged, ``body`` the ack's ``payload`` (``""``
+    when it had none); ``status`` 503 with ``dispatch_failed`` when no connection was open.
+    """
 
     status: int
     body: Any
@@ -47,13 +59,14 @@ class SlackDriver:
     def __init__(
         self,
         fake: FakeSlack,
-        bot_url: str,
-        signing_secret: str,
+        bot_url: str = "",
+        signing_secret: str = "",
         *,
         team_id: str = "T0FPBOT",
         api_app_id: str = "A0FPBOT",
         verification_token: str = "sandbox-verification-token",  # noqa: S107 (not a secret)
         ack_deadline: float = ACK_DEADLINE_S,
+        via: Via = "http",
     ) -> None:
         """Args:
         fake: the fake Slack that mints ``response_url``s and records replies.
@@ -63,6 +76,8 @@ class SlackDriver:
         api_app_id: the app id sent in every payload.
         verification_token: the deprecated ``token`` field Slack still sends.
         ack_deadline: seconds Slack waits for the HTTP answer before giving up.
+        via: how commands and clicks reach the bot unless a call says otherwise (``"socket"``
+            needs no ``bot_url`` or ``signing_secret``).
         """
         self.fake = fake
         self.bot_url = bot_url
@@ -71,6 +86,7 @@ class SlackDriver:
         self.api_app_id = api_app_id
         self.verification_token = verification_token
         self.ack_deadline = ack_deadline
+        self.via: Via = via
         self._session: aiohttp.ClientSession | None = None
 
     async def command(
@@ -82,6 +98,7 @@ class SlackDriver:
         timestamp: int | None = None,
         signature: str | None = None,
         command: str = "/fp",
+        via: Via | None = None,
     ) -> DriverResponse:
         """Type ``/fp <text>`` as ``user`` in ``channel``.
 
@@ -92,6 +109,7 @@ class SlackDriver:
             timestamp: overrides ``X-Slack-Request-Timestamp`` (a stale request).
             signature: overrides ``X-Slack-Signature`` (a forged request).
             command: the slash command itself.
+            via: ``"http"`` or ``"socket"`` (default: the driver's `via`).
         """
         state = self.fake.state
         name = state.users.get(user, {}).get("name", user.lower())
@@ -110,7 +128,10 @@ class SlackDriver:
             "response_url": self.fake.new_response_url(channel, user),
             "trigger_id": self.fake.new_trigger_id(),
         }
-        response = await self.send(urlencode(fields), timestamp=timestamp, signature=signature)
+        if self._over_socket(via, timestamp, signature):
+            response = await self.deliver("slash_commands", fields)
+        else:
+            response = await self.send(urlencode(fields), timestamp=timestamp, signature=signature)
         genuine = timestamp is None and signature is None
         if genuine:
             self._check_ack(f"{command} {text!r} by {user} in {channel}", response)
@@ -127,6 +148,7 @@ class SlackDriver:
         value: str | None = None,
         timestamp: int | None = None,
         signature: str | None = None,
+        via: Via | None = None,
     ) -> DriverResponse:
         """Click the button ``action_id`` on ``message`` as ``user``.
 
@@ -137,6 +159,7 @@ class SlackDriver:
             value: overrides the button's ``value`` (a tampered payload).
             timestamp: overrides ``X-Slack-Request-Timestamp``.
             signature: overrides ``X-Slack-Signature``.
+            via: ``"http"`` or ``"socket"`` (default: the driver's `via`).
 
         Raises:
             LookupError: the message has no element with that ``action_id``.
@@ -153,9 +176,14 @@ class SlackDriver:
         if message.ephemeral_for is not None and message.ephemeral_for != user:
             raise ValueError(f"only {message.ephemeral_for} sees ephemeral message {message.ts}")
         payload = self._block_actions(message, button, user, value)
-        response = await self.send(
-            urlencode({"payload": json.dumps(payload)}), timestamp=timestamp, signature=signature
-        )
+        if self._over_socket(via, timestamp, signature):
+            response = await self.deliver("interactive", payload, accepts_response_payload=False)
+        else:
+            response = await self.send(
+                urlencode({"payload": json.dumps(payload)}),
+                timestamp=timestamp,
+                signature=signature,
+            )
         if timestamp is None and signature is None:
             self._check_ack(f"click on {action_id} by {user} on {message.ts}", response)
         return response
@@ -204,6 +232,30 @@ class SlackDriver:
                 status=0, body="operation_timeout", elapsed=time.perf_counter() - started
             )
 
+    async def deliver(
+        self, type_: str, payload: dict[str, Any], *, accepts_response_payload: bool = True
+    ) -> DriverResponse:
+        """Deliver any payload over Socket Mode, waiting for the ack no longer than Slack does.
+
+        Unacknowledged within the deadline: ``status == 0``, body ``operation_timeout``.
+        """
+        started = time.perf_counter()
+        try:
+            envelope = await self.fake.socket.deliver(
+                type_,
+                payload,
+                deadline=self.ack_deadline,
+                accepts_response_payload=accepts_response_payload,
+            )
+        except NoSocketConnection:
+            return DriverResponse(
+                status=503, body="dispatch_failed", elapsed=time.perf_counter() - started
+            )
+        elapsed = time.perf_counter() - started
+        if not envelope.acked:
+            return DriverResponse(status=0, body="operation_timeout", elapsed=elapsed)
+        return DriverResponse(status=200, body=envelope.ack_payload or "", elapsed=elapsed)
+
     async def aclose(self) -> None:
         """Close the HTTP session."""
         if self._session is not None:
@@ -221,11 +273,20 @@ class SlackDriver:
             self._session = aiohttp.ClientSession()
         return self._session
 
+    def _over_socket(self, via: Via | None, timestamp: int | None, signature: str | None) -> bool:
+        if (via or self.via) != "socket":
+            return False
+        if timestamp is not None or signature is not None:
+            raise ValueError("Socket Mode requests are not signed: no timestamp or signature")
+        return True
+
     def _check_ack(self, what: str, response: DriverResponse) -> None:
         if response.timed_out:
             self.fake.record_violation(
                 f"{what}: not acknowledged within {self.ack_deadline:g}s (operation_timeout)"
             )
+        elif response.body == "dispatch_failed" and response.status == 503:
+            self.fake.record_violation(f"{what}: no Socket Mode connection (dispatch_failed)")
         elif response.status != 200:
             self.fake.record_violation(f"{what}: the bot answered HTTP {response.status}")
 

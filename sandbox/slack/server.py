@@ -11,6 +11,9 @@ It also serves the sandbox console (``/``, the static page in ``console/``) and 
 page uses: ``/_console/state`` and ``/_console/events`` (the workspace and its live changes),
 ``/_console/command`` and ``/_console/click`` (signed and sent to the bot through the driver)
 and ``/_console/faults`` (the stand-in Management API's fault knobs, proxied).
+
+Socket Mode (``apps.connections.open`` with the app-level token, and the WebSocket it hands out)
+lives in `sandbox.slack.socket`, as `FakeSlack.socket`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.slack.limits import check_message
+from sandbox.slack.socket import SOCKET_PATH, SocketMode
 from sandbox.slack.state import (
     BOT_ID,
     BOT_USER_ID,
@@ -124,6 +128,7 @@ class FakeSlack:
         self,
         *,
         bot_token: str = "xoxb-sandbox-token",  # noqa: S107 (a sandbox token, not a secret)
+        app_token: str | None = None,
         users: dict[str, dict[str, str]] | None = None,
         usergroups: dict[str, list[str]] | None = None,
         channels: dict[str, str] | None = None,
@@ -133,6 +138,8 @@ class FakeSlack:
 
         Args:
             bot_token: the only token the Web API accepts.
+            app_token: the only app-level token (``xapp-…``) ``apps.connections.open`` accepts,
+                for a bot in Socket Mode (``None``: Socket Mode is refused).
             users: ``{user_id: {"name", "real_name", "tz"}}`` (defaults to three sample people).
             usergroups: ``{group_id: [user ids]}``.
             channels: ``{channel_id: name}``; other channel ids answer ``channel_not_found``.
@@ -147,6 +154,8 @@ class FakeSlack:
             clock=clock or time.monotonic,
         )
         self.faults = Faults()
+        #: Socket Mode: connections, envelopes and their acks.
+        self.socket = SocketMode(self.state, app_token)
         self.url = ""
         self.driver: SlackDriver | None = None
         #: The stand-in Management API whose fault knobs the console proxies (`connect_api`).
@@ -184,6 +193,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{id}", self._handle_response_url)
+        app.router.add_get(SOCKET_PATH, self.socket.handle)
         app.router.add_get("/_console/state", self._handle_console_state)
         app.router.add_get("/_console/events", self._handle_console_events)
         app.router.add_get("/", self._handle_console_page)
@@ -215,6 +225,13 @@ class FakeSlack:
         self.driver = SlackDriver(self, bot_url, signing_secret)
         return self.driver
 
+    def connect_socket_bot(self) -> SlackDriver:
+        """Like `connect_bot`, for a bot in Socket Mode: the driver delivers over its socket."""
+        from sandbox.slack.driver import SlackDriver
+
+        self.driver = SlackDriver(self, via="socket")
+        return self.driver
+
     def connect_api(self, url: str) -> None:
         """Remember the stand-in Management API, so the console's fault buttons can reach it."""
         self.management_api_url = url.rstrip("/")
@@ -225,6 +242,7 @@ class FakeSlack:
             await self.driver.aclose()
         for stream in list(self._streams):
             stream.put_nowait(None)
+        await self.socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -409,6 +427,10 @@ class FakeSlack:
                 body=SERVER_ERROR_HTML.encode(),
                 headers={"Content-Type": "text/html"},
             )
+        if method == "apps.connections.open":
+            body = self.socket.open_url(token, self.url)
+            self.state.record_call(method, args, None if body["ok"] else body["error"])
+            return web.json_response(body)
         try:
             if not token:
                 raise ApiError("not_authed")
