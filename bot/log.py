@@ -50,6 +50,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1" + REDACTED,
     ),
+    # Socket Mode's WebSocket URL carries a one-time ticket that connects as the app.
+    (re.compile(r"(?i)\b(ticket=)[^\s\"'&]+"), r"\1" + REDACTED),
     # Passwords inside URLs (DATABASE_URL, REDIS_URL).
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@"), r"\1" + REDACTED + "@"),
 )

@@ -110,3 +110,12 @@ def test_bound_context_appears_on_every_line(stream: io.StringIO) -> None:
     log.info("one")
     log.info("two")
     assert all(line["request_id"] == "fp-0123456789ab" for line in lines(stream))
+
+
+def test_a_socket_mode_ticket_is_scrubbed(stream: io.StringIO) -> None:
+    # slack_sdk logs apps.connections.open's answer at DEBUG; its URL connects as the app.
+    url = "wss://wss-primary.slack.com/link/?ticket=5d9f2c1a-live-ticket&app_id=A0FPBOT"
+    logging.getLogger("slack_sdk.socket_mode").error("connecting to %s", url)
+    output = stream.getvalue()
+    assert "5d9f2c1a-live-ticket" not in output
+    assert "app_id=A0FPBOT" in output
