@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     fp_retry_budget: float = Field(default=10.0, ge=0)
 
     fpbot_policy: str = "fpbot.yml"
-    database_url: str = DEFAULT_DATABASE_URL
+    # A plain str (the store and the migrations read it as a URL), but it may carry a password,
+    # so it is kept out of ``repr()``/``str()`` like the SecretStr fields.
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     redis_url: SecretStr | None = None
 
     host: str = "0.0.0.0"  # noqa: S104 — a server in a container listens on every interface
@@ -129,11 +131,14 @@ def sqlalchemy_url(url: str) -> str:
         # asyncpg spells libpq's ``sslmode`` (which Heroku's URLs carry) as ``ssl``.
         rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
         return f"postgresql+asyncpg://{rest}"
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", scheme):
+        # What precedes "://" is not a scheme (it may be a user and password): don't echo it.
+        raise ValueError("must start with sqlite:// or postgresql://")
     raise ValueError(f"unsupported scheme {scheme!r}; use sqlite:// or postgresql://")
 
 
 # Values safe to echo back in an error; every other one may hold a secret (tokens, URLs with
-# passwords).
+# passwords: DATABASE_URL, REDIS_URL), so only these are ever shown.
 _SHOWABLE = frozenset(
     {
         "FP_API_VERSION",
@@ -159,9 +164,5 @@ def load_settings(**overrides: object) -> Settings:
         name = str(error["loc"][0]).upper() if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
         given = error.get("input")
-        shown = (
-            ""
-            if "token" in name.lower() or "key" in name.lower() or "secret" in name.lower()
-            else f" (got {given!r})"
-        )
+        shown = f" (got {given!r})" if name in _SHOWABLE else ""
         raise SettingsError(f"{name} is invalid: {message}{shown}") from None

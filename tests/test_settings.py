@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bot.__main__ import main
 from bot.settings import Settings, SettingsError, load_settings, sqlalchemy_url
 
 VARIABLES = [name.upper() for name in Settings.model_fields]
@@ -100,6 +101,48 @@ def test_a_malformed_secret_is_named_but_not_echoed(monkeypatch: pytest.MonkeyPa
         load_settings()
     assert str(caught.value).startswith("SLACK_BOT_TOKEN is invalid")
     assert "xoxp-user-token" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "password"),
+    [
+        ("DATABASE_URL", "mysql://fpbot:hunter2-db-pass@db/fp", "hunter2-db-pass"),
+        ("DATABASE_URL", "fpbot:hunter2-db-pass@db://fp", "hunter2-db-pass"),
+        ("DATABASE_URL", "fpbot:hunter2-db-pass@db/fp", "hunter2-db-pass"),
+        ("SLACK_API_URL", "ftp://user:slack-proxy-pass@proxy/api", "slack-proxy-pass"),
+    ],
+    ids=["unsupported scheme", "garbage before ://", "no scheme", "a URL that is not http"],
+)
+def test_a_rejected_url_is_named_but_its_password_is_not_printed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    password: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+
+    assert main(["check"]) == 2
+
+    printed = capsys.readouterr()
+    assert printed.err.startswith(f"fpbot: {name} is invalid")
+    assert password not in printed.err + printed.out
+
+
+def test_a_rejected_plain_value_is_still_echoed_to_help_the_operator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FP_RATE_LIMIT", "fast")
+    with pytest.raises(SettingsError, match=r"FP_RATE_LIMIT is invalid: .* \(got 'fast'\)"):
+        load_settings()
+
+
+def test_the_database_password_is_never_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://fpbot:hunter2-db-pass@db:5432/fp")
+    settings = load_settings()
+
+    assert "hunter2-db-pass" not in repr(settings) and "hunter2-db-pass" not in str(settings)
+    assert settings.sqlalchemy_url == "postgresql+asyncpg://fpbot:hunter2-db-pass@db:5432/fp"
 
 
 def test_secrets_are_secretstr_and_never_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
