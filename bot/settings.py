@@ -96,6 +96,23 @@ class Settings(BaseSettings):
         sqlalchemy_url(value)
         return value
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_redis_url_is_unset(cls, value: object) -> object:
+        # ``REDIS_URL=`` (an empty line in a .env file) meant "no Redis" before it was checked.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # redis-py accepts only these; anything else would fail later, in Services.start, with a
+        # traceback. The value may carry a password, so the message does not repeat it.
+        if value is not None and not re.match(
+            r"^(redis|rediss|unix)://\S+$", value.get_secret_value(), re.IGNORECASE
+        ):
+            raise ValueError("must be a URL starting with redis://, rediss:// or unix://")
+        return value
+
     @property
     def sqlalchemy_url(self) -> str:
         """The store's URL with the async driver fpbot uses."""

@@ -137,6 +137,41 @@ def test_a_rejected_plain_value_is_still_echoed_to_help_the_operator(
         load_settings()
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["localhost:6379", "127.0.0.1", "http://:redis-pass@cache:6379/0", "redis//cache:6379"],
+)
+def test_a_malformed_redis_url_stops_serve_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", value)
+
+    assert main(["serve"]) == 2
+
+    printed = capsys.readouterr()
+    assert printed.err.splitlines() == [
+        "fpbot: REDIS_URL is invalid: must be a URL starting with redis://, rediss:// or unix://"
+    ]
+    assert printed.out == ""
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["redis://localhost:6379/0", "rediss://:pw@cache.example:6380", "unix:///run/redis.sock"],
+)
+def test_the_redis_url_forms_redis_accepts_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", value)
+    redis_url = load_settings().redis_url
+    assert redis_url is not None and redis_url.get_secret_value() == value
+
+
+def test_an_empty_redis_url_means_no_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "")
+    assert load_settings().redis_url is None
+
+
 def test_the_database_password_is_never_in_the_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://fpbot:hunter2-db-pass@db:5432/fp")
     settings = load_settings()
