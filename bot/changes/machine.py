@@ -13,8 +13,11 @@ Decisions the interface leaves open, settled here:
   then the request's state and expiry, then self-approval, then a repeated approval — so a
   person without the permission learns nothing but that, and an approver clicking a finished
   request is told what happened to it rather than a rule that no longer matters.
-* The requester may always deny (withdraw) their own pending request, with or without
-  ``requests.approve``: withdrawing can only prevent a change, never cause one.
+* Deny follows the same rule as Approve (interface.md §5: a click is accepted only from someone
+  holding ``requests.approve`` who is not the requester, unless ``allow_self_approval``). A
+  requester cannot withdraw their own request by clicking Deny; it expires on its own, or an
+  approver denies it. Where the policy allows self-approval, a requester who holds
+  ``requests.approve`` may deny (withdraw) their own request as well.
 * Any one approver's deny ends a pending request, even after other approvals: approvals say
   "I agree", a deny says "stop", and stopping is the safe side.
 * An approver who already approved may still deny (they changed their mind before it ran).
@@ -39,6 +42,7 @@ class Refusal(StrEnum):
     NOT_PENDING = "not_pending"
     EXPIRED = "expired"
     SELF_APPROVAL = "self_approval"
+    SELF_DENIAL = "self_denial"
     ALREADY_APPROVED = "already_approved"
 
 
@@ -83,6 +87,11 @@ class Refused:
                 )
             case Refusal.SELF_APPROVAL:
                 return f"{subject} is yours, so someone else has to approve it."
+            case Refusal.SELF_DENIAL:
+                return (
+                    f"{subject} is yours, so someone else has to approve or deny it; "
+                    "if nobody does, it expires on its own."
+                )
             case Refusal.ALREADY_APPROVED:
                 return (
                     f"You already approved {self.request_id or 'this request'}; "
@@ -198,23 +207,24 @@ def on_deny(
     clicker: str,
     *,
     may_approve: bool,
-    allow_self_approval: bool = False,
+    allow_self_approval: bool,
     now: datetime,
 ) -> DenyOutcome:
     """What a Deny click by ``clicker`` means for ``request`` as it stands.
 
-    Approvers deny; the requester may always withdraw their own pending request, whatever
-    their permissions and whatever ``allow_self_approval`` says (it only governs approving,
-    and is accepted here so both handlers call the machine the same way).
+    The same people may deny as may approve: holders of ``requests.approve``, and the requester
+    only when ``allow_self_approval`` is true (then it is a withdrawal).
 
     Returns:
         `Refused` with the reason, or `Denied` (``withdrawn`` when it was the requester).
     """
-    del allow_self_approval  # withdrawal never depends on it; see the docstring
-    is_requester = request is not None and clicker == request.requester
-    refused = _refuse_common(request, may_approve=may_approve or is_requester, now=now)
+    refused = _refuse_common(request, may_approve=may_approve, now=now)
     if refused is not None:
         return refused
+    assert request is not None
+    is_requester = clicker == request.requester
+    if is_requester and not allow_self_approval:
+        return _refused(Refusal.SELF_DENIAL, request)
     return Denied(by=clicker, withdrawn=is_requester)
 
 

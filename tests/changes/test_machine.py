@@ -139,11 +139,17 @@ DENY_CASES = [
      Click(make_request()), Denied(by=ALICE)),
     ("a viewer cannot deny",
      Click(make_request(), may_approve=False), refused(Refusal.NOT_AN_APPROVER)),
-    ("the requester may withdraw their own request without requests.approve",
+    ("a requester without requests.approve cannot deny their own request",
      Click(make_request(), clicker=REQUESTER, may_approve=False),
+     refused(Refusal.NOT_AN_APPROVER)),
+    ("a requester without requests.approve cannot deny even when self-approval is allowed",
+     Click(make_request(), clicker=REQUESTER, may_approve=False, allow_self_approval=True),
+     refused(Refusal.NOT_AN_APPROVER)),
+    ("an approver cannot deny their own request unless self-approval is allowed",
+     Click(make_request(), clicker=REQUESTER), refused(Refusal.SELF_DENIAL)),
+    ("an approver may withdraw their own request when self-approval is allowed",
+     Click(make_request(), clicker=REQUESTER, allow_self_approval=True),
      Denied(by=REQUESTER, withdrawn=True)),
-    ("the requester may withdraw even when self-approval is not allowed",
-     Click(make_request(), clicker=REQUESTER), Denied(by=REQUESTER, withdrawn=True)),
     ("an approver who already approved may still deny",
      Click(make_request(required_approvals=2, approvals=(ALICE,))), Denied(by=ALICE)),
     ("one deny ends a request even after other approvals",
@@ -151,7 +157,8 @@ DENY_CASES = [
     ("a deny on an expired request says expired, not denied",
      Click(make_request(), now=EXPIRES), refused(Refusal.EXPIRED)),
     ("the requester cannot withdraw an expired request",
-     Click(make_request(), clicker=REQUESTER, now=EXPIRES), refused(Refusal.EXPIRED)),
+     Click(make_request(), clicker=REQUESTER, now=EXPIRES, allow_self_approval=True),
+     refused(Refusal.EXPIRED)),
     ("a deny on a denied request says it was already denied",
      Click(make_request(state=State.DENIED)), refused(Refusal.NOT_PENDING, State.DENIED)),
     ("a deny on a running request cannot stop it",
@@ -192,6 +199,8 @@ EXPLAIN_CASES = [
      refused(Refusal.ALREADY_APPROVED), ["You already approved CR-7K2M9Q"]),
     ("a self-approval says someone else has to approve",
      refused(Refusal.SELF_APPROVAL), ["someone else"]),
+    ("a self-denial says someone else has to decide and that it expires on its own",
+     refused(Refusal.SELF_DENIAL), ["someone else has to approve or deny it", "expires"]),
     ("a viewer is told which permission is needed",
      refused(Refusal.NOT_AN_APPROVER), ["`requests.approve`"]),
     ("an unknown request says it doesn't exist",
@@ -410,3 +419,26 @@ def test_an_approval_never_counts_an_approver_twice(
         assert len(outcome.approvers) >= required
     if not isinstance(outcome, Refused):
         assert state is State.PENDING and now < request.expires_at and clicker not in prior
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    clicker=st.sampled_from(USERS),
+    may=st.booleans(),
+    allow_self=st.booleans(),
+    minutes=st.integers(min_value=0, max_value=3000),
+    state=st.sampled_from(list(State)),
+)
+def test_deny_is_accepted_from_exactly_whom_approve_is(
+    clicker: str, may: bool, allow_self: bool, minutes: int, state: State
+) -> None:
+    """§5's rule holds for both buttons: ``requests.approve``, not the requester (unless
+    ``allow_self_approval``), on a pending, unexpired request."""
+    request = make_request(state=state)
+    now = T0 + timedelta(minutes=minutes)
+    denied = on_deny(request, clicker, may_approve=may, allow_self_approval=allow_self, now=now)
+    approved = on_approve(request, clicker, may_approve=may, allow_self_approval=allow_self, now=now)
+    assert isinstance(denied, Denied) == (not isinstance(approved, Refused))
+    if isinstance(denied, Denied):
+        assert may and (allow_self or clicker != REQUESTER)
+        assert denied.withdrawn == (clicker == REQUESTER)

@@ -86,14 +86,42 @@ async def test_a_denied_request_changes_nothing_and_says_who_denied_it(desk: Des
     assert await desk.audit_kinds(request_id) == ["requested", "denied"]
 
 
-async def test_the_requester_can_withdraw_their_own_request(desk: Desk) -> None:
+async def test_a_requester_without_requests_approve_cannot_deny_their_own_request(
+    desk: Desk,
+) -> None:
     request_id = await desk.request("envs create Changed My Mind")
 
-    await desk.click(request_id, user=REQUESTER, approve=False)
-    withdrawn = await desk.settled(request_id)
+    refusal = await desk.refused(request_id, user=REQUESTER, approve=False)
 
-    assert withdrawn.state is State.DENIED and withdrawn.decided_by == REQUESTER
+    assert "requests.approve" in refusal
+    assert (await desk.get(request_id)).state is State.PENDING
+    assert button_ids(desk.approval(request_id)) == ["approve_request", "deny_request"]
+    assert (await desk.audit_kinds(request_id))[-1] == "refused"
     assert writes(desk) == 0
+
+
+async def test_an_approving_requester_may_deny_their_own_request_only_when_self_approval_is_allowed(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(policy=policy_yaml(requester_approves=True), **FAST_SETTINGS) as sb:
+        desk = Desk.of(sb)
+        request_id = await desk.request("envs create Not Mine To Stop")
+
+        refusal = await desk.refused(request_id, user=REQUESTER, approve=False)
+
+        assert "is yours, so someone else has to approve or deny it" in refusal
+        assert (await desk.get(request_id)).state is State.PENDING
+
+    policy = policy_yaml(requester_approves=True, allow_self_approval=True)
+    async with make_stack(policy=policy, **FAST_SETTINGS) as sb:
+        desk = Desk.of(sb)
+        request_id = await desk.request("envs create Changed My Mind")
+
+        await desk.click(request_id, user=REQUESTER, approve=False)
+        withdrawn = await desk.settled(request_id)
+
+        assert withdrawn.state is State.DENIED and withdrawn.decided_by == REQUESTER
+        assert writes(desk) == 0
 
 
 async def test_a_click_on_a_decided_request_is_refused_with_what_happened(desk: Desk) -> None:

@@ -160,7 +160,7 @@ def expected_outcome(required: int, clicks: list[tuple[str, bool, int]]) -> tupl
     """The sample policy's rules, applied click by click: the final state and refusals."""
     state, approvals, refusals = State.PENDING, set[str](), 0
     for user, approve, _ in clicks:
-        may_decide = user in APPROVERS or (user == REQUESTER and not approve)
+        may_decide = user in APPROVERS  # the requester may not deny either (§5)
         if not may_decide or state is not State.PENDING or (approve and user in approvals):
             refusals += 1
         elif not approve:
