@@ -437,7 +437,9 @@ def test_deny_is_accepted_from_exactly_whom_approve_is(
     request = make_request(state=state)
     now = T0 + timedelta(minutes=minutes)
     denied = on_deny(request, clicker, may_approve=may, allow_self_approval=allow_self, now=now)
-    approved = on_approve(request, clicker, may_approve=may, allow_self_approval=allow_self, now=now)
+    approved = on_approve(
+        request, clicker, may_approve=may, allow_self_approval=allow_self, now=now
+    )
     assert isinstance(denied, Denied) == (not isinstance(approved, Refused))
     if isinstance(denied, Denied):
         assert may and (allow_self or clicker != REQUESTER)
