@@ -25,6 +25,25 @@ from bot.settings import Settings
 from bot.store import Store
 from bot.tasks import TaskSet
 
+#: Seconds one Redis command (or connecting) may take. Every Management API call waits on Redis
+#: for its rate-limit slot, so a Redis that stops answering must fail the call quickly, well
+#: inside the read retry budget (interface.md §8), rather than hang it: redis-py's default is
+#: no timeout at all (5.x) or 5 s (8.x), depending on the version installed.
+REDIS_TIMEOUT = 2.0
+#: A pooled connection idle for longer than this is pinged before it is used again, so one
+#: dropped silently (a failover, a NAT timeout) is replaced instead of failing a command.
+REDIS_HEALTH_CHECK_INTERVAL = 30
+
+
+def connect_redis(url: str) -> aioredis.Redis:
+    """The shared Redis client, with timeouts (connections are opened lazily, on first use)."""
+    return aioredis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        health_check_interval=REDIS_HEALTH_CHECK_INTERVAL,
+    )
+
 
 @dataclass
 class Services:
@@ -56,9 +75,7 @@ class Services:
         ):
             register_secret(secret.get_secret_value() if secret else None)
         policy = policy or load_policy(settings.fpbot_policy)
-        redis = (
-            aioredis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
-        )
+        redis = connect_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
         store = await Store.connect(settings.sqlalchemy_url)
         messenger = SlackMessenger.connect(
             settings.slack_bot_token.get_secret_value(), settings.slack_api_url
