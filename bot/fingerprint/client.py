@@ -60,6 +60,7 @@ from bot.fingerprint.models import (
 )
 from bot.fingerprint.ratelimit import (
     DEFAULT_MARGIN,
+    Paused,
     RateLimiter,
     RedisSlidingWindowLimiter,
     key_fingerprint,
@@ -125,6 +126,8 @@ class ClientStats:
     cache_hits: int = 0
     coalesced: int = 0
     rate_limited: int = 0
+    #: Calls refused before sending because the key is paused past their retry budget.
+    held_back: int = 0
 
 
 def new_correlation_id() -> str:
@@ -581,6 +584,10 @@ class ManagementClient:
         429 is always retried (the server did nothing); 5xx and transport errors only when
         ``idempotent``, since a create that timed out may have happened. Retrying stops when
         the next wait would end past ``retry_budget`` seconds after the first attempt.
+
+        A 429's ``Retry-After`` pauses the whole key (every caller, every replica sharing
+        Redis) whether or not this call retries; a call that meets a pause it cannot wait out
+        within its budget raises `RateLimited` at once, carrying the seconds that remain.
         """
         operation = f"{method} {route}"
         path = route if resource_id is None else route.format(id=quote(resource_id, safe=""))
@@ -591,18 +598,45 @@ class ManagementClient:
         attempt = 0
         while True:
             attempt += 1
-            async with self._limiter().slot():
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + self.retry_budget
-                attempt_timeout = (
-                    self.timeout if attempt == 1 else min(self.timeout, max(deadline - now, 1.0))
+            try:
+                # Before the first attempt the budget is not running yet; a pause (another
+                # caller's Retry-After) the call could not wait out within it fails it now.
+                async with self._limiter().slot(
+                    deadline=started + self.retry_budget if deadline is None else deadline
+                ):
+                    now = time.monotonic()
+                    if deadline is None:
+                        deadline = now + self.retry_budget
+                    attempt_timeout = (
+                        self.timeout
+                        if attempt == 1
+                        else min(self.timeout, max(deadline - now, 1.0))
+                    )
+                    self.stats.requests_sent += 1
+                    sent = time.monotonic()
+                    outcome = await self._send(
+                        method, path, params, body, correlation_id, operation, attempt_timeout
+                    )
+            except Paused as paused:
+                self.stats.held_back += 1
+                held = RateLimited(
+                    "Fingerprint asked fpbot to hold back (Retry-After) for another "
+                    f"{paused.remaining:.1f} s, longer than this call may wait; "
+                    "the request was not sent",
+                    code="rate-limit.exceeded",
+                    retry_after=paused.remaining,
+                    correlation_id=correlation_id,
+                    operation=operation,
                 )
-                self.stats.requests_sent += 1
-                sent = time.monotonic()
-                outcome = await self._send(
-                    method, path, params, body, correlation_id, operation, attempt_timeout
+                log.warning(
+                    "fingerprint.failed",
+                    code=held.error_code,
+                    attempt=attempt,
+                    elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+                    retry_after=held.retry_after,
+                    error=str(held),
                 )
+                raise held from None
             error: FingerprintError
             if isinstance(outcome, FingerprintError):
                 error = outcome
@@ -627,6 +661,10 @@ class ManagementClient:
                 )
             if isinstance(error, RateLimited):
                 self.stats.rate_limited += 1
+                if error.retry_after is not None:
+                    # Every caller of this key holds back, not only this one — and also when
+                    # this one gives up: the API said when it will take requests again.
+                    await self._limiter().pause(error.retry_after)
             retryable = isinstance(error, RateLimited) or (
                 idempotent and isinstance(error, ServerError | Unavailable | TransportError)
             )
@@ -645,9 +683,6 @@ class ManagementClient:
                     error=str(error),
                 )
                 raise error
-            if isinstance(error, RateLimited):
-                # Every caller of this key holds back, not only this one.
-                await self._limiter().pause(delay)
             self.stats.retries += 1
             log.info(
                 "fingerprint.retry",

@@ -25,6 +25,13 @@ Two implementations share one interface:
   clocks say) stay together under the limit. The Redis key holds a hash of the API key, never
   the key itself. A request in flight is a member scored at "now + lease", so a process that
   dies mid-request frees its slot after the lease.
+
+A 429's ``Retry-After`` *pauses* the key for everyone using the limiter (`RateLimiter.pause`):
+no request of that key leaves before the pause ends. A caller that cannot afford to wait it
+out — the pause would end after the ``deadline`` it passes to `RateLimiter.slot` — is told at
+once with `Paused`, carrying the seconds that remain, instead of sleeping past its budget.
+Pauses only ever lengthen, and are capped at `MAX_PAUSE` so that a nonsensical header (a date
+years ahead) cannot silence a key until a restart.
 """
 
 from __future__ import annotations
@@ -52,16 +59,36 @@ if TYPE_CHECKING:
 DEFAULT_MARGIN = 0.02
 #: How long a request in flight may hold a shared slot if its process never releases it.
 DEFAULT_LEASE = 30.0
+#: The longest pause one ``Retry-After`` can impose (a header far in the future is clipped).
+MAX_PAUSE = 3600.0
+
+
+class Paused(Exception):
+    """The key is paused (the API said ``Retry-After``) past the caller's deadline.
+
+    Nothing was sent. ``remaining`` is how many seconds the pause still has to run.
+    """
+
+    def __init__(self, remaining: float) -> None:
+        self.remaining = max(0.0, remaining)
+        super().__init__(f"the rate budget is paused for another {self.remaining:.1f} s")
 
 
 class RateLimiter(Protocol):
     """What the client needs from a limiter."""
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
-        """Wait for room in the budget, then hold it while the request is in flight."""
+    def slot(self, *, deadline: float | None = None) -> AbstractAsyncContextManager[None]:
+        """Wait for room in the budget, then hold it while the request is in flight.
+
+        Args:
+            deadline: a `time.monotonic` instant. If the key is paused until after it, raise
+                `Paused` at once rather than wait (waiting for room in the window is not
+                bounded by it: that wait is the budget working, not the API refusing).
+        """
 
     async def pause(self, seconds: float) -> None:
-        """Hold every request back for ``seconds`` (the server said ``Retry-After``)."""
+        """Hold every request back for ``seconds`` (at most `MAX_PAUSE`): the server said
+        ``Retry-After``. Only ever lengthens a pause already running."""
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -99,8 +126,8 @@ class SlidingWindowLimiter:
         self._released = asyncio.Event()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self._acquire()
+    async def slot(self, *, deadline: float | None = None) -> AsyncIterator[None]:
+        await self._acquire(deadline)
         try:
             yield
         finally:
@@ -108,13 +135,27 @@ class SlidingWindowLimiter:
             self._answered.append(time.monotonic())
             self._released.set()
 
-    async def _acquire(self) -> None:
+    def _check_pause(self, deadline: float | None) -> float:
+        """Seconds the pause still runs (0 if none); `Paused` if it outlasts ``deadline``."""
+        now = time.monotonic()
+        remaining = self._not_before - now
+        if remaining <= 0:
+            return 0.0
+        if deadline is not None and self._not_before > deadline:
+            raise Paused(remaining)
+        return remaining
+
+    async def _acquire(self, deadline: float | None) -> None:
+        # Checked before queueing too: a caller that cannot wait out the pause is told now,
+        # not once the callers ahead of it have slept through it.
+        self._check_pause(deadline)
         async with self._lock:
             while True:
-                now = time.monotonic()
-                if now < self._not_before:
-                    await asyncio.sleep(self._not_before - now)
+                paused_for = self._check_pause(deadline)
+                if paused_for > 0:
+                    await asyncio.sleep(paused_for)
                     continue
+                now = time.monotonic()
                 while self._answered and self._answered[0] <= now - self.window:
                     self._answered.popleft()
                 if len(self._answered) + self._in_flight < self.limit:
@@ -128,15 +169,17 @@ class SlidingWindowLimiter:
                     await self._released.wait()
 
     async def pause(self, seconds: float) -> None:
+        seconds = min(max(seconds, 0.0), MAX_PAUSE)
         self._not_before = max(self._not_before, time.monotonic() + seconds)
 
 
 # KEYS[1] the sorted set, KEYS[2] the pause marker. ARGV: limit, window µs, member, lease µs.
-# Returns 0 when a slot was taken (the member is scored now + lease), else the µs to wait.
+# Returns 0 when a slot was taken (the member is scored now + lease), else the µs to wait:
+# negative while the key is paused (Retry-After), positive while the window is full.
 _ACQUIRE_LUA = """
 local pause = redis.call('PTTL', KEYS[2])
 if pause > 0 then
-  return pause * 1000
+  return -pause * 1000
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -203,14 +246,15 @@ class RedisSlidingWindowLimiter:
         self._lock = asyncio.Lock()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, *, deadline: float | None = None) -> AsyncIterator[None]:
         """A slot of the shared budget; without Redis there is no safe budget, so no call.
 
         Raises:
             BudgetUnavailable: Redis could not be reached.
+            Paused: the key is paused (by any replica) until after ``deadline``.
         """
         try:
-            member = await self._acquire()
+            member = await self._acquire(deadline)
         except (RedisError, OSError) as exc:
             raise BudgetUnavailable(
                 f"the shared rate budget in Redis is unreachable ({type(exc).__name__})",
@@ -222,23 +266,28 @@ class RedisSlidingWindowLimiter:
             with contextlib.suppress(RedisError, OSError):  # else the slot's lease frees it
                 await self._release_script(keys=[self.key], args=[member])
 
-    async def _acquire(self) -> str:
+    async def _acquire(self, deadline: float | None) -> str:
         async with self._lock:
             self._counter += 1
             member = f"{self._owner}:{self._counter}"
             while True:
-                wait_us = await self._acquire_script(
-                    keys=[self.key, self.pause_key],
-                    args=[self.limit, int(self.window * 1_000_000), member, self._lease_us],
+                wait_us = int(
+                    await self._acquire_script(
+                        keys=[self.key, self.pause_key],
+                        args=[self.limit, int(self.window * 1_000_000), member, self._lease_us],
+                    )
                 )
-                if int(wait_us) == 0:
+                if wait_us == 0:
                     return member
-                await asyncio.sleep(int(wait_us) / 1_000_000)
+                wait = abs(wait_us) / 1_000_000
+                if wait_us < 0 and deadline is not None and time.monotonic() + wait > deadline:
+                    raise Paused(wait)
+                await asyncio.sleep(wait)
 
     async def pause(self, seconds: float) -> None:
-        ms = max(1, math.ceil(seconds * 1000))
+        ms = max(1, math.ceil(min(max(seconds, 0.0), MAX_PAUSE) * 1000))
         with contextlib.suppress(RedisError, OSError):
-            # The caller sleeps anyway; only the other replicas miss the hint.
+            # Without Redis no request leaves anyway (`slot` refuses); nothing to hold back.
             await self._pause_script(keys=[self.pause_key], args=[ms])
 
 

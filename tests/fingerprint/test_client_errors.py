@@ -159,6 +159,61 @@ async def test_a_retry_after_beyond_the_budget_fails_at_once_carrying_it() -> No
     assert len(recorder.requests) == 1
 
 
+async def test_a_retry_after_beyond_the_budget_still_holds_back_every_later_call() -> None:
+    """The API said "not for 30 s": no request of this key goes out before then, from this
+    client or another one with the same key, and none of them waits past its own budget."""
+    recorder = flaky(httpx.Response(429, headers={"Retry-After": "30"}))
+    async with (
+        make_client(recorder, retry_budget=10) as client,
+        make_client(recorder, retry_budget=10) as sibling,
+    ):
+        with pytest.raises(RateLimited):
+            await client.hello()
+        started = time.monotonic()
+        for caller in (client, sibling, client):
+            with pytest.raises(RateLimited) as caught:
+                await caller.list_environments()
+            assert caught.value.retry_after is not None
+            assert 28 < caught.value.retry_after <= 30, "it says how long the pause still runs"
+            assert caught.value.error_code == "rate-limit.exceeded"
+            assert "not sent" in caught.value.message
+        assert time.monotonic() - started < 0.2, "refused at once, not after a wait"
+    assert len(recorder.requests) == 1, "nothing went out inside the pause"
+    assert client.stats.held_back == 2 and sibling.stats.held_back == 1
+
+
+async def test_a_pause_shorter_than_the_budget_is_waited_out_by_every_caller() -> None:
+    stamps: list[float] = []
+    answers = [httpx.Response(429, headers={"Retry-After": "0.4"})]
+
+    def handler(request: httpx.Request) -> Any:
+        stamps.append(time.monotonic())
+        return answers.pop(0) if answers else {"data": {"message": "hi"}}
+
+    recorder = Recorder(handler)
+    # The first caller may not wait 0.4 s and gives up; the second may, and does.
+    async with (
+        make_client(recorder, retry_budget=0.1) as impatient,
+        make_client(recorder, retry_budget=5) as patient,
+    ):
+        with pytest.raises(RateLimited):
+            await impatient.hello()
+        await patient.hello()
+    assert len(stamps) == 2
+    assert stamps[1] - stamps[0] >= 0.39, "the Retry-After was honoured by the other caller"
+
+
+async def test_a_retry_after_far_in_the_future_pauses_the_key_for_an_hour_at_most() -> None:
+    recorder = flaky(httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}))
+    async with make_client(recorder) as client:
+        with pytest.raises(RateLimited):
+            await client.hello()
+        with pytest.raises(RateLimited) as caught:
+            await client.hello()
+    assert caught.value.retry_after is not None and 3590 < caught.value.retry_after <= 3600
+    assert len(recorder.requests) == 1
+
+
 async def test_a_retry_after_given_as_a_date_is_understood() -> None:
     recorder = flaky(httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}))
     async with make_client(recorder) as client:

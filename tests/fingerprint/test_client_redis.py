@@ -12,12 +12,15 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
 from bot.fingerprint import ManagementClient
-from bot.fingerprint.ratelimit import RedisSlidingWindowLimiter, key_fingerprint
+from bot.fingerprint.errors import RateLimited
+from bot.fingerprint.ratelimit import Paused, RedisSlidingWindowLimiter, key_fingerprint
 from sandbox.fingerprint import FakeFingerprint, StandInServer
+from tests.fingerprint.fp_helpers import Recorder, make_client
 
 pytestmark = pytest.mark.redis
 
@@ -135,3 +138,36 @@ async def test_a_pause_holds_every_process_back(redis: tuple[Redis, str]) -> Non
     async with other.slot():
         pass
     assert time.monotonic() - started >= 0.25
+
+
+async def test_a_pause_past_a_callers_deadline_refuses_it_at_once(redis: tuple[Redis, str]) -> None:
+    connection, prefix = redis
+    limiter = RedisSlidingWindowLimiter(connection, "k" * 20, 5.0, prefix=prefix)
+    other = RedisSlidingWindowLimiter(connection, "k" * 20, 5.0, prefix=prefix)
+    await limiter.pause(5.0)
+    started = time.monotonic()
+    with pytest.raises(Paused) as caught:
+        async with other.slot(deadline=time.monotonic() + 1.0):
+            pass
+    assert time.monotonic() - started < 0.2
+    assert 4.5 < caught.value.remaining <= 5.0
+
+
+async def test_a_429_on_one_replica_holds_back_every_replica_even_when_it_gives_up(
+    redis: tuple[Redis, str],
+) -> None:
+    """Replica one is told ``Retry-After: 30`` and gives up (its budget is 10 s); replica two,
+    a separate process sharing Redis, sends nothing before the 30 s are over."""
+    connection, prefix = redis
+    answers = [httpx.Response(429, headers={"Retry-After": "30"})]
+    recorder = Recorder(lambda r: answers.pop(0) if answers else {"data": {"message": "hi"}})
+    options = {"redis": connection, "redis_prefix": prefix, "retry_budget": 10.0}
+    async with make_client(recorder, **options) as one, make_client(recorder, **options) as two:
+        with pytest.raises(RateLimited):
+            await one.hello()
+        started = time.monotonic()
+        with pytest.raises(RateLimited) as caught:
+            await two.hello()
+        assert time.monotonic() - started < 0.5
+    assert caught.value.retry_after is not None and 28 < caught.value.retry_after <= 30
+    assert len(recorder.requests) == 1

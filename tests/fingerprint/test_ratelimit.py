@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.fingerprint.ratelimit import SlidingWindowLimiter, local_limiter, window_for
+from bot.fingerprint.ratelimit import Paused, SlidingWindowLimiter, local_limiter, window_for
 
 
 @pytest.mark.parametrize(
@@ -62,6 +62,41 @@ async def test_a_pause_holds_every_caller_back() -> None:
     async with limiter.slot():
         pass
     assert time.monotonic() - started >= 0.19
+
+
+async def test_a_caller_who_cannot_wait_out_a_pause_is_refused_at_once() -> None:
+    limiter = SlidingWindowLimiter(100.0)
+    await limiter.pause(5.0)
+    started = time.monotonic()
+    with pytest.raises(Paused) as caught:
+        async with limiter.slot(deadline=time.monotonic() + 1.0):
+            pass
+    assert time.monotonic() - started < 0.05
+    assert 4.9 < caught.value.remaining <= 5.0
+
+
+async def test_a_caller_queued_behind_a_pause_is_refused_without_waiting_its_turn() -> None:
+    limiter = SlidingWindowLimiter(100.0)
+    await limiter.pause(0.5)
+    patient = asyncio.create_task(limiter.slot(deadline=time.monotonic() + 5).__aenter__())
+    await asyncio.sleep(0.01)  # the patient caller holds the queue, sleeping out the pause
+    started = time.monotonic()
+    with pytest.raises(Paused):
+        async with limiter.slot(deadline=time.monotonic() + 0.1):
+            pass
+    assert time.monotonic() - started < 0.05
+    await patient
+    assert time.monotonic() - started >= 0.45
+
+
+async def test_a_pause_only_lengthens() -> None:
+    limiter = SlidingWindowLimiter(100.0)
+    await limiter.pause(0.3)
+    await limiter.pause(0.05)
+    started = time.monotonic()
+    async with limiter.slot():
+        pass
+    assert time.monotonic() - started >= 0.28
 
 
 async def test_clients_of_one_key_share_one_limiter() -> None:
