@@ -3,10 +3,15 @@
 Only the store is required: without it no request can be recorded, so the answer is 503 and a
 load balancer takes the replica out. A Management API or Redis outage makes the answer
 ``degraded`` with 200 — an upstream outage must not take every replica out at once
-(interface.md §8). The API is pinged at most every ``api_interval`` seconds, because every
-ping spends the key's small rate budget, and the answer never waits long for that ping: a
-probe that times out because the API is slow would take the replica out all the same. Any
-failure of the store's ping counts as unreachable; ``/healthz`` itself never fails.
+(interface.md §8).
+
+Load balancers give a probe about a second, and a probe that times out takes the replica out
+just like a 503. So the checks run concurrently and each has a short deadline: the store
+``store_timeout`` (the only check that can make the answer 503), Redis ``redis_timeout``
+(``degraded`` past it), and the API none at all — it is pinged at most every ``api_interval``
+seconds, because every ping spends the key's small rate budget, in the background; the answer
+waits ``answer_within`` seconds for a ping under way and otherwise reports the last known
+result. Any failure of the store's ping counts as unreachable; ``/healthz`` itself never fails.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ class Health:
         client: the Management API client (``hello`` is its ping).
         redis: the shared Redis, when there is one.
         api_interval: seconds between two pings of the API.
-        timeout: seconds one check may take in all.
+        timeout: seconds one ping of the API may take in all (it runs in the background).
         answer_within: seconds ``/healthz`` waits for a ping of the API before answering with
             the last known result (the ping goes on in the background).
+        store_timeout: seconds the store has to answer before it counts as unreachable (503).
+        redis_timeout: seconds Redis has to answer before it counts as down (``degraded``).
     """
 
     def __init__(
@@ -48,6 +55,8 @@ class Health:
         api_interval: float = 30.0,
         timeout: float = 3.0,
         answer_within: float = 0.5,
+        store_timeout: float = 0.8,
+        redis_timeout: float = 0.5,
     ) -> None:
         self._store = store
         self._client = client
@@ -55,16 +64,27 @@ class Health:
         self._api_interval = api_interval
         self._timeout = timeout
         self._answer_within = answer_within
+        self._store_timeout = store_timeout
+        self._redis_timeout = redis_timeout
         self._api_checked_at = float("-inf")
         self._api_status = "unknown"
         self._api_ping: asyncio.Task[None] | None = None
 
     async def report(self) -> tuple[int, dict[str, Any]]:
-        """Return the HTTP status and the JSON body of ``/healthz``."""
-        checks: dict[str, str] = {"store": await self._check_store()}
-        if self._redis is not None:
-            checks["redis"] = await self._check_redis()
-        checks["fingerprint_api"] = await self._check_api()
+        """Return the HTTP status and the JSON body of ``/healthz``.
+
+        The checks run at the same time, so the answer takes as long as the slowest deadline
+        (``store_timeout``), not their sum.
+        """
+        store, redis, api = await asyncio.gather(
+            self._check_store(),
+            self._check_redis() if self._redis is not None else _nothing(),
+            self._check_api(),
+        )
+        checks: dict[str, str] = {"store": store}
+        if redis is not None:
+            checks["redis"] = redis
+        checks["fingerprint_api"] = api
         if checks["store"] != "ok":
             return 503, {"status": "unavailable", "checks": checks}
         degraded = any(value not in ("ok", "unknown") for value in checks.values())
@@ -78,7 +98,7 @@ class Health:
 
     async def _check_store(self) -> str:
         try:
-            await asyncio.wait_for(self._store.ping(), self._timeout)
+            await asyncio.wait_for(self._store.ping(), self._store_timeout)
         except Exception as exc:  # whatever the driver raises, the store cannot be used
             log.warning("health_store_unreachable", error=type(exc).__name__)
             return "unreachable"
@@ -86,7 +106,9 @@ class Health:
 
     async def _check_redis(self) -> str:
         try:
-            await asyncio.wait_for(self._redis.ping(), self._timeout)
+            await asyncio.wait_for(self._redis.ping(), self._redis_timeout)
+        except TimeoutError:
+            return "timeout"
         except Exception:
             return "unreachable"
         return "ok"
@@ -114,3 +136,7 @@ class Health:
             self._api_ping = None
         self._api_status = status
         self._api_checked_at = time.monotonic()
+
+
+async def _nothing() -> None:
+    """The result of a check that does not apply (no Redis configured)."""

@@ -12,14 +12,21 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from bot.health import Health
+from sandbox.run import Sandbox
 from tests.scenarios.bot_helpers import OPS, VIEWER, fp, reply_to, visible
 from tests.scenarios.conftest import StackFactory
 
 REDIS = ("127.0.0.1", 6379)
+
+#: Load balancers give a health probe a second or a few; /healthz must never be that slow.
+PROBE_TIMEOUT = 1.0
 
 
 class FreezingRelay:
@@ -86,6 +93,36 @@ async def redis_relay() -> AsyncIterator[FreezingRelay]:
         yield relay
 
 
+async def healthz(stack: Sandbox) -> tuple[int, dict[str, Any], float]:
+    """``GET /healthz`` as a load balancer's probe that gives up after a second."""
+    assert stack.bot is not None
+    started = time.monotonic()
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)) as session,
+        session.get(stack.bot.url + "/healthz") as response,
+    ):
+        return response.status, await response.json(), time.monotonic() - started
+
+
+@pytest.mark.redis
+async def test_a_hung_redis_makes_healthz_degraded_within_a_probes_timeout(
+    make_stack: StackFactory, redis_relay: FreezingRelay
+) -> None:
+    async with make_stack(redis_url=redis_relay.url) as stack:
+        status, body, _ = await healthz(stack)
+        assert (status, body["checks"]["redis"]) == (200, "ok")
+
+        redis_relay.freeze()
+        answers = [await healthz(stack) for _ in range(3)]
+
+    for status, body, elapsed in answers:
+        assert status == 200, "a Redis outage must not take the replica out"
+        assert body["status"] == "degraded"
+        assert body["checks"]["store"] == "ok"
+        assert body["checks"]["redis"] == "timeout"
+        assert elapsed < PROBE_TIMEOUT
+
+
 @pytest.mark.redis
 async def test_a_command_fails_with_an_error_within_seconds_when_redis_hangs(
     make_stack: StackFactory, redis_relay: FreezingRelay
@@ -101,3 +138,67 @@ async def test_a_command_fails_with_an_error_within_seconds_when_redis_hangs(
     assert elapsed < 7, f"the user waited {elapsed:.1f} s for an answer"
     assert "Redis" in reply
     assert stack.fingerprint.count() == 0, "no call leaves without the shared budget"
+
+
+# ── the checks themselves, with dependencies that hang ──────────────────────────────────
+
+
+class _Hangs:
+    """A store, Redis or API client whose ping never returns."""
+
+    async def ping(self) -> None:
+        await asyncio.sleep(3600)
+
+    async def hello(self) -> None:
+        await asyncio.sleep(3600)
+
+
+class _Answers:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    async def ping(self) -> None:
+        await asyncio.sleep(self.delay)
+
+    async def hello(self) -> None:
+        await asyncio.sleep(self.delay)
+
+
+async def timed(health: Health) -> tuple[int, dict[str, Any], float]:
+    started = time.monotonic()
+    status, body = await health.report()
+    return status, body, time.monotonic() - started
+
+
+async def test_everything_hanging_is_a_503_answered_before_a_probe_gives_up() -> None:
+    health = Health(_Hangs(), _Hangs(), _Hangs())  # type: ignore[arg-type]
+    try:
+        status, body, elapsed = await timed(health)
+    finally:
+        await health.close()
+
+    assert status == 503
+    assert body == {
+        "status": "unavailable",
+        "checks": {"store": "unreachable", "redis": "timeout", "fingerprint_api": "unknown"},
+    }
+    assert elapsed < PROBE_TIMEOUT, "the checks run at the same time, not one after another"
+
+
+async def test_a_slow_api_is_reported_from_the_last_known_result_without_waiting() -> None:
+    health = Health(_Answers(), _Answers(delay=0.8), _Answers())  # type: ignore[arg-type]
+    try:
+        status, body, elapsed = await timed(health)
+        assert (status, body["checks"]["fingerprint_api"]) == (200, "unknown")
+        assert elapsed < 0.7
+
+        await asyncio.sleep(0.5)  # the ping started by the first probe has finished
+        status, body, elapsed = await timed(health)
+    finally:
+        await health.close()
+
+    assert (status, body) == (
+        200,
+        {"status": "ok", "checks": dict.fromkeys(("store", "redis", "fingerprint_api"), "ok")},
+    )
+    assert elapsed < 0.2, "a fresh result is not fetched again"
