@@ -3,19 +3,23 @@
 "The same failure" is the same operation and error code (interface.md §8): within ten minutes
 it edits the first message with a count instead of posting again. The group lives in the store,
 so replicas share it; when the store itself is what failed, a per-process group stands in.
+
+Never silence instead of a message: the replica that claims a new group posts it; if that post
+fails (Slack refuses, or the store cannot save where it landed), the next occurrence posts it
+again — at once in the same process, after `CLAIM_GRACE` in any other.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.log import get_logger
 from bot.messenger import SlackDeliveryError, SlackMessenger
-from bot.render import render_notification
+from bot.render import Message, render_notification
 from bot.store import Store, StoreUnavailable
 
 log = get_logger(__name__)
@@ -42,6 +46,28 @@ class _LocalGroup:
     ts: str | None = None
 
 
+@dataclass
+class _Key:
+    """What this process knows of one notification key."""
+
+    last_seen: datetime
+    #: One post at a time per key in this process, so the first post's ts is known before
+    #: the next identical failure edits it.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: The shared group this process claimed or posted (its ``first_at`` tells which group),
+    #: with the message it posted when it did — kept in case the store did not save it.
+    mine: _LocalGroup | None = None
+    #: The per-process group that stands in while the store is unreachable.
+    local: _LocalGroup | None = None
+
+
+#: How long the replica that claimed a group has to post it and save its message; after
+#: that, the next occurrence without a saved message posts one itself rather than stay silent.
+CLAIM_GRACE = timedelta(seconds=5)
+#: ``chat.update`` errors that mean the group's message is gone: post a new one instead.
+_MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+
+
 class Notifier:
     """Posts `Failure`s to ``channels.notifications``; never raises into the caller."""
 
@@ -59,8 +85,9 @@ class Notifier:
         self._channel = channel
         self._window = window
         self._clock = clock
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._local: dict[str, _LocalGroup] = {}
+        # Keys carry request ids, so there are always new ones: least recently seen first,
+        # and a key not seen for a whole window is forgotten.
+        self._keys: OrderedDict[str, _Key] = OrderedDict()
 
     async def report(self, failure: Failure) -> None:
         """Post or group ``failure``; a failure to notify is logged, not raised."""
@@ -75,54 +102,105 @@ class Notifier:
         if self._channel is None:
             return
         key = f"{failure.operation}|{failure.error_code}"
-        # One post at a time per group in this process, so the first post's ts is known
-        # before the next identical failure edits it.
-        async with self._locks[key]:
+        state = self._key(key, self._clock())
+        async with state.lock:
             try:
-                await self._report(key, failure)
+                await self._report(key, state, failure)
             except SlackDeliveryError as exc:
                 log.error("notification_not_delivered", key=key, error=exc.error)
 
-    async def _report(self, key: str, failure: Failure) -> None:
+    def tracked_keys(self) -> int:
+        """How many keys this process remembers (for tests: the memory stays bounded)."""
+        return len(self._keys)
+
+    def _key(self, key: str, now: datetime) -> _Key:
+        while self._keys:
+            oldest = next(iter(self._keys.values()))
+            if now - oldest.last_seen <= self._window or oldest.lock.locked():
+                break
+            self._keys.popitem(last=False)
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = _Key(last_seen=now)
+        else:
+            state.last_seen = now
+            self._keys.move_to_end(key)
+        return state
+
+    async def _report(self, key: str, state: _Key, failure: Failure) -> None:
         assert self._channel is not None
         now = self._clock()
         try:
             slot = await self._store.notification_slot(key, now, self._window)
-            group = _LocalGroup(slot.first_at, slot.count, slot.channel, slot.ts)
-            shared = True
         except StoreUnavailable:
-            group = self._local_group(key, now)
-            shared = False
-        message = render_notification(
+            await self._report_locally(state, failure, now)
+            return
+        message = self._render(failure, slot.count, slot.first_at, now)
+        if slot.ts is not None and slot.channel is not None:
+            if await self._edit(slot.channel, slot.ts, message):
+                return
+        else:
+            mine = state.mine if state.mine and state.mine.first_at == slot.first_at else None
+            if mine is not None and mine.ts is not None and mine.channel is not None:
+                # This process posted the group's message but the store did not keep it.
+                if await self._edit(mine.channel, mine.ts, message):
+                    await self._save(key, mine.channel, mine.ts)
+                    return
+            elif not (slot.is_new or mine is not None or now - slot.first_at >= CLAIM_GRACE):
+                # Another replica claimed the group a moment ago and is posting it; the next
+                # occurrence edits its message with the count (or posts, past the grace).
+                return
+        # A new group; or this process's post of it failed; or its claimant has had time
+        # to post and saved nothing; or its message is gone: post (again) and keep the ts.
+        mine = state.mine = _LocalGroup(slot.first_at, slot.count)
+        posted = await self._messenger.post(self._channel, message)
+        mine.channel, mine.ts = posted.channel, posted.ts
+        await self._save(key, posted.channel, posted.ts)
+
+    async def _report_locally(self, state: _Key, failure: Failure, now: datetime) -> None:
+        """The store is unreachable: group in this process only."""
+        assert self._channel is not None
+        group = state.local
+        if group is None or now - group.first_at > self._window:
+            group = state.local = _LocalGroup(first_at=now, count=1)
+        else:
+            group.count += 1
+        message = self._render(failure, group.count, group.first_at, now)
+        if (
+            group.ts is not None
+            and group.channel is not None
+            and await self._edit(group.channel, group.ts, message)
+        ):
+            return
+        posted = await self._messenger.post(self._channel, message)
+        group.channel, group.ts = posted.channel, posted.ts
+
+    async def _edit(self, channel: str, ts: str, message: Message) -> bool:
+        """Edit the group's message; ``False`` if it is gone (deleted), so post anew."""
+        try:
+            await self._messenger.update(channel, ts, message)
+        except SlackDeliveryError as exc:
+            if exc.error not in _MESSAGE_GONE:
+                raise
+            log.warning("notification_message_gone", error=exc.error)
+            return False
+        return True
+
+    async def _save(self, key: str, channel: str, ts: str) -> None:
+        try:
+            await self._store.set_notification_ts(key, channel, ts)
+        except StoreUnavailable:
+            log.warning("notification_ts_not_saved", key=key)
+
+    @staticmethod
+    def _render(failure: Failure, count: int, first_at: datetime, now: datetime) -> Message:
+        return render_notification(
             title=failure.title,
             operation=failure.operation,
             error_code=failure.error_code,
             correlation_id=failure.correlation_id,
             detail=failure.detail,
-            count=group.count,
-            first_at=group.first_at,
+            count=count,
+            first_at=first_at,
             last_at=now,
         )
-        if group.ts is not None and group.channel is not None:
-            await self._messenger.update(group.channel, group.ts, message)
-            return
-        if group.count > 1 and shared:
-            # Another replica claimed the group and is posting it; its message will be edited
-            # by the next identical failure.
-            return
-        posted = await self._messenger.post(self._channel, message)
-        if shared:
-            try:
-                await self._store.set_notification_ts(key, posted.channel, posted.ts)
-            except StoreUnavailable:
-                log.warning("notification_ts_not_saved", key=key)
-        else:
-            group.channel, group.ts = posted.channel, posted.ts
-
-    def _local_group(self, key: str, now: datetime) -> _LocalGroup:
-        group = self._local.get(key)
-        if group is None or now - group.first_at > self._window:
-            group = self._local[key] = _LocalGroup(first_at=now, count=1)
-        else:
-            group.count += 1
-        return group

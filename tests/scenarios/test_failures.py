@@ -178,6 +178,27 @@ async def test_slack_rate_limiting_the_bot_delays_an_alert_but_neither_loses_nor
     assert "rejected" in visible(await reply_to(stack, VIEWER, count=2))
 
 
+async def test_an_alert_slack_refused_to_post_is_posted_by_the_next_occurrence_with_the_count(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "whoami", user=VIEWER)
+    await settled(stack)
+    # The first alert's post and its three retries are all rate limited: it is lost.
+    stack.slack.faults.rate_limit_next, stack.slack.faults.retry_after = 4, 0
+    stack.fingerprint.faults.revoked = True
+    await fp(stack, "envs", user=VIEWER)
+    await settled(stack)
+    assert alerts(stack) == []
+
+    for _ in range(4):
+        await fp(stack, "envs", user=VIEWER)
+    await settled(stack)
+
+    (alert,) = stack.slack.channel_messages(ALERTS)
+    assert "(5 times)" in alert.text and "general.unauthorized" in alert.text
+    assert alert.edited == 3, "posted once more, then edited with the count"
+
+
 @pytest.mark.postgres
 async def test_a_store_outage_tells_the_user_and_alerts_once_however_often_it_is_hit(
     make_stack: StackFactory, pg_url: str

@@ -1,0 +1,187 @@
+"""Failure notifications: one message per failure, then a count — never silence, never a flood.
+
+A real store (SQLite) shared by "replicas" (one `Notifier` each) and a recording stand-in for
+Slack that can refuse posts; the clock is the test's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from bot.messenger import Posted, SlackDeliveryError, SlackMessenger
+from bot.notify import CLAIM_GRACE, Failure, Notifier
+from bot.render import Message
+from bot.store import Store, StoreUnavailable
+
+ALERTS = "C0ALERTS"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class FakeSlack:
+    """Records posts and edits; ``refuse_posts`` makes the next N posts fail like Slack."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, str] = {}  # ts → text
+        self.posts = 0
+        self.edits = 0
+        self.refuse_posts = 0
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Posted:
+        self.posts += 1
+        if self.refuse_posts:
+            self.refuse_posts -= 1
+            raise SlackDeliveryError("chat.postMessage", "ratelimited")
+        ts = f"1700000000.{len(self.messages):06d}"
+        self.messages[ts] = message.text
+        return Posted(channel, ts)
+
+    async def update(self, channel: str, ts: str, message: Message) -> None:
+        self.edits += 1
+        if ts not in self.messages:
+            raise SlackDeliveryError("chat.update", "message_not_found")
+        self.messages[ts] = message.text
+
+    def texts(self) -> list[str]:
+        return list(self.messages.values())
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.connect(f"sqlite:///{tmp_path / 'fpbot.sqlite3'}")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def notifier(slack: FakeSlack, store: Store, clock: Clock) -> Notifier:
+    return Notifier(cast(SlackMessenger, slack), store, ALERTS, clock=clock)
+
+
+def failure(operation: str = "/fp envs", code: str = "general.unauthorized") -> Failure:
+    return Failure("Key rejected", operation, code, "HTTP 401", "fp-0123456789ab")
+
+
+async def test_when_the_first_post_fails_the_next_occurrence_posts_and_the_rest_edit_it(
+    store: Store,
+) -> None:
+    slack, clock = FakeSlack(), Clock()
+    alerts = notifier(slack, store, clock)
+    slack.refuse_posts = 1
+
+    for _ in range(5):
+        await alerts.report(failure())
+
+    (text,) = slack.texts()
+    assert "(5 times)" in text, "one message, with the count of every occurrence"
+    assert slack.posts == 2 and slack.edits == 3
+
+
+async def test_when_the_message_cannot_be_saved_this_process_still_edits_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack, clock = FakeSlack(), Clock()
+    alerts = notifier(slack, store, clock)
+
+    async def unavailable(*args: object) -> None:
+        raise StoreUnavailable("database is locked")
+
+    monkeypatch.setattr(store, "set_notification_ts", unavailable)
+    await alerts.report(failure())
+    monkeypatch.undo()
+    for _ in range(3):
+        await alerts.report(failure())
+
+    (text,) = slack.texts()
+    assert "(4 times)" in text
+    assert slack.posts == 1
+
+
+async def test_another_replica_posts_a_group_whose_claimant_never_saved_a_message(
+    store: Store,
+) -> None:
+    slack, clock = FakeSlack(), Clock()
+    one, two = notifier(slack, store, clock), notifier(slack, store, clock)
+    slack.refuse_posts = 1
+    await one.report(failure())  # replica one claims the group; Slack refuses its post
+    assert slack.texts() == []
+
+    clock.now += timedelta(seconds=1)
+    await two.report(failure())  # moments later: replica one may still be posting
+    assert slack.texts() == []
+
+    clock.now += CLAIM_GRACE
+    await two.report(failure())
+    await one.report(failure())
+    (text,) = slack.texts()
+    assert "(4 times)" in text
+
+
+async def test_a_deleted_alert_is_posted_again_rather_than_edited_into_the_void(
+    store: Store,
+) -> None:
+    slack, clock = FakeSlack(), Clock()
+    alerts = notifier(slack, store, clock)
+    await alerts.report(failure())
+    slack.messages.clear()  # someone deleted the alert
+
+    await alerts.report(failure())
+    await alerts.report(failure())
+
+    (text,) = slack.texts()
+    assert "(3 times)" in text
+
+
+async def test_different_failures_are_different_messages_and_a_new_window_a_new_one(
+    store: Store,
+) -> None:
+    slack, clock = FakeSlack(), Clock()
+    alerts = notifier(slack, store, clock)
+    await alerts.report(failure())
+    await alerts.report(failure(code="general.unavailable"))
+    clock.now += timedelta(minutes=11)
+    await alerts.report(failure())
+    assert slack.posts == 3 and slack.edits == 0
+
+
+async def test_the_memory_of_keys_stays_bounded_by_the_window(store: Store) -> None:
+    slack, clock = FakeSlack(), Clock()
+    alerts = notifier(slack, store, clock)
+    for n in range(50):
+        await alerts.report(failure(operation=f"CR-{n:06d} keys.rotate"))
+    assert alerts.tracked_keys() == 50
+
+    clock.now += timedelta(minutes=11)
+    await alerts.report(failure(operation="CR-LATEST keys.rotate"))
+    assert alerts.tracked_keys() == 1
+
+
+async def test_without_the_store_failures_are_grouped_in_the_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack, clock = FakeSlack(), Clock()
+    alerts = notifier(slack, store, clock)
+
+    async def unavailable(*args: object) -> None:
+        raise StoreUnavailable("connection refused")
+
+    monkeypatch.setattr(store, "notification_slot", unavailable)
+    slack.refuse_posts = 1
+    for _ in range(3):
+        await alerts.report(failure(code="store.unavailable"))
+
+    (text,) = slack.texts()
+    assert "(3 times)" in text
