@@ -25,6 +25,12 @@ are never repeated by fpbot — a person asks again, with a fresh approval.
 
 Nothing here holds a secret: `Plan`, `Execution`, `ExecutionFailed` and `Reconciliation` carry
 ids and names only, and every secret is registered with the log scrubber the moment it arrives.
+
+Every sentence written here (a plan's summary, a `PlanError`, an execution's or a failure's
+message, a verdict) is Slack mrkdwn: names, URLs and ids people typed or the API returned are
+escaped **once, here**, with `bot.render.blocks` (``bold``, ``code``, ``inline``), and the
+renderers show these sentences as they are (interface.md §8, "Escaping"). Structured values
+(``params``, ``before``, ``after``, ``result``) stay raw; renderers escape those.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from bot.changes.model import ChangeRequest, State
 from bot.fingerprint.errors import FingerprintError, NotFound
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
 from bot.log import get_logger, register_secret
+from bot.render.blocks import bold, code, inline
 
 log = get_logger(__name__)
 
@@ -136,7 +143,8 @@ class Client(Protocol):
 
 
 class PlanError(Exception):
-    """The command cannot become a request; ``str()`` is one sentence for the requester."""
+    """The command cannot become a request; ``str()`` is one sentence of mrkdwn for the
+    requester, outside strings escaped."""
 
     def __init__(self, message: str) -> None:
         self.message = message
@@ -150,7 +158,8 @@ class Plan:
     Attributes:
         action: the permission it needs, which is also its row in `ACTIONS`.
         params: what execute needs, JSON-safe (ids, names, type, status), never a secret.
-        summary: one line of Slack mrkdwn, user strings escaped.
+        summary: one line of Slack mrkdwn, outside strings escaped once (renderers show it as
+            it is).
         before: human-meaningful fields as they are now (``None`` for a create).
         after: the same fields as they will be (``None`` for a delete).
         destructive: the change deletes something, or stops something that works now.
@@ -180,8 +189,8 @@ DeliverSecret = Callable[[SecretDelivery], Awaitable[bool]]
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """A change that ran: ``result`` holds new ids and names (no secret), ``message`` says what
-    happened in one sentence."""
+    """A change that ran: ``result`` holds new ids and names (raw, no secret), ``message`` says
+    what happened in one sentence of mrkdwn."""
 
     result: dict[str, Any]
     message: str
@@ -191,10 +200,10 @@ class ExecutionFailed(Exception):
     """An approved change failed.
 
     Attributes:
-        message: one sentence of what went wrong.
+        message: one sentence of mrkdwn saying what went wrong.
         cause: the Management API error behind it, if any.
-        state_of_account: exactly what is true of the account now, so the requester knows
-            whether anything needs cleaning up.
+        state_of_account: exactly what is true of the account now (mrkdwn), so the requester
+            knows whether anything needs cleaning up.
     """
 
     def __init__(
@@ -213,7 +222,7 @@ class ExecutionFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
-    """The verdict on a request interrupted while executing."""
+    """The verdict on a request interrupted while executing; ``message`` is mrkdwn."""
 
     state: Literal[State.SUCCEEDED, State.FAILED]
     message: str
@@ -222,20 +231,12 @@ class Reconciliation:
 # --- Small helpers ---------------------------------------------------------------------------
 
 
-def esc(text: str) -> str:
-    """Escape a user string for Slack mrkdwn: only ``&``, ``<`` and ``>`` (interface.md §8)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _code(text: str) -> str:
-    return f"`{esc(text)}`"
-
-
-def _bold(text: str) -> str:
-    return f"*{esc(text)}*"
-
-
 NOTHING_CHANGED = "Nothing changed."
+
+
+def _reason(error: FingerprintError) -> str:
+    """Why the API said no, as mrkdwn: its summary and (escaped) error code."""
+    return f"{inline(error.summary)} ({inline(error.error_code)})"
 
 
 def _not_confirmed(check: str) -> str:
@@ -261,9 +262,7 @@ async def _write(
         return await op
     except FingerprintError as e:
         state = unchanged if _was_refused(e) else _not_confirmed(check)
-        raise ExecutionFailed(
-            f"{failed}: {e.summary} ({e.error_code}).", cause=e, state_of_account=state
-        ) from e
+        raise ExecutionFailed(f"{failed}: {_reason(e)}.", cause=e, state_of_account=state) from e
 
 
 async def _hand_over(deliver_secret: DeliverSecret, delivery: SecretDelivery) -> bool:
@@ -327,7 +326,7 @@ def _find_env(envs: list[Environment], env_id: str) -> Environment:
     for env in envs:
         if env.id == env_id:
             return env
-    raise PlanError(f"No environment {_code(env_id)}.")
+    raise PlanError(f"No environment {code(env_id)}.")
 
 
 def _env_label(envs: list[Environment], env_id: str | None) -> str:
@@ -343,14 +342,14 @@ async def _key(client: Client, key_id: str) -> ApiKey:
     try:
         return await client.get_api_key(key_id)
     except NotFound:
-        raise PlanError(f"No API key {_code(key_id)}.") from None
+        raise PlanError(f"No API key {code(key_id)}.") from None
 
 
 async def _webhook(client: Client, webhook_id: str) -> Webhook:
     try:
         return await client.get_webhook(webhook_id)
     except NotFound:
-        raise PlanError(f"No webhook {_code(webhook_id)}.") from None
+        raise PlanError(f"No webhook {code(webhook_id)}.") from None
 
 
 def _key_fields(key: ApiKey, envs: list[Environment]) -> dict[str, Any]:
@@ -364,7 +363,7 @@ def _key_fields(key: ApiKey, envs: list[Environment]) -> dict[str, Any]:
 
 def _key_label(key: ApiKey) -> str:
     kind = f"{key.type} key" if key.type else "API key"
-    return f"{kind} {_bold(key.name)} ({_code(key.id)})"
+    return f"{kind} {bold(key.name)} ({code(key.id)})"
 
 
 def _webhook_fields(hook: Webhook, envs: list[Environment]) -> dict[str, Any]:
@@ -443,7 +442,7 @@ class CreateEnvironment(Action):
         for env in envs:
             if _same_name(env.name, cmd.name):
                 raise PlanError(
-                    f"Environment {_bold(env.name)} ({_code(env.id)}) already has that name."
+                    f"Environment {bold(env.name)} ({code(env.id)}) already has that name."
                 )
         params: dict[str, Any] = {"name": cmd.name}
         if cmd.description:
@@ -451,7 +450,7 @@ class CreateEnvironment(Action):
         return Plan(
             action=self.permission,
             params=params,
-            summary=f"Create environment {_bold(cmd.name)}",
+            summary=f"Create environment {bold(cmd.name)}",
             before=None,
             after={"name": cmd.name, "description": cmd.description},
             destructive=False,
@@ -463,12 +462,12 @@ class CreateEnvironment(Action):
         name = request.params["name"]
         env = await _write(
             client.create_environment(name, description=request.params.get("description")),
-            failed=f"Creating environment {_bold(name)} failed",
+            failed=f"Creating environment {bold(name)} failed",
             check="`/fp envs`",
         )
         return Execution(
             result={"env_id": env.id, "name": env.name},
-            message=f"Created environment {_bold(env.name)} ({_code(env.id)}).",
+            message=f"Created environment {bold(env.name)} ({code(env.id)}).",
         )
 
     async def reconcile(self, client: Client, request: ChangeRequest) -> Reconciliation:
@@ -476,7 +475,7 @@ class CreateEnvironment(Action):
         since = _started(request)
         for env in await client.list_environments():
             if env.name == name and _created_since(env.created_at, since):
-                return _succeeded(f"Created environment {_bold(env.name)} ({_code(env.id)}).")
+                return _succeeded(f"Created environment {bold(env.name)} ({code(env.id)}).")
         return _failed(NEVER_REACHED)
 
 
@@ -490,18 +489,16 @@ class RenameEnvironment(Action):
         envs = await client.list_environments()
         env = _find_env(envs, cmd.env_id)
         if env.name == cmd.name:
-            raise PlanError(f"Environment {_code(env.id)} is already named {_bold(env.name)}.")
+            raise PlanError(f"Environment {code(env.id)} is already named {bold(env.name)}.")
         for other in envs:
             if other.id != env.id and _same_name(other.name, cmd.name):
                 raise PlanError(
-                    f"Environment {_bold(other.name)} ({_code(other.id)}) already has that name."
+                    f"Environment {bold(other.name)} ({code(other.id)}) already has that name."
                 )
         return Plan(
             action=self.permission,
             params={"env_id": env.id, "name": cmd.name},
-            summary=(
-                f"Rename environment {_bold(env.name)} ({_code(env.id)}) to {_bold(cmd.name)}"
-            ),
+            summary=(f"Rename environment {bold(env.name)} ({code(env.id)}) to {bold(cmd.name)}"),
             before={"name": env.name},
             after={"name": cmd.name},
             destructive=False,
@@ -514,23 +511,21 @@ class RenameEnvironment(Action):
         old = _before_name(request, env_id)
         env = await _write(
             client.update_environment(env_id, name=name),
-            failed=f"Renaming environment {_code(env_id)} failed",
+            failed=f"Renaming environment {code(env_id)} failed",
             check="`/fp envs`",
         )
         return Execution(
             result={"env_id": env.id, "name": env.name},
-            message=(
-                f"Renamed environment {_code(env.id)} from {_bold(old)} to {_bold(env.name)}."
-            ),
+            message=(f"Renamed environment {code(env.id)} from {bold(old)} to {bold(env.name)}."),
         )
 
     async def reconcile(self, client: Client, request: ChangeRequest) -> Reconciliation:
         env_id, name = request.params["env_id"], request.params["name"]
         env = next((e for e in await client.list_environments() if e.id == env_id), None)
         if env is None:
-            return _failed(f"Environment {_code(env_id)} no longer exists, so it was not renamed.")
+            return _failed(f"Environment {code(env_id)} no longer exists, so it was not renamed.")
         if env.name == name:
-            return _succeeded(f"Renamed environment {_code(env_id)} to {_bold(name)}.")
+            return _succeeded(f"Renamed environment {code(env_id)} to {bold(name)}.")
         return _failed(NEVER_REACHED)
 
 
@@ -545,21 +540,21 @@ class DeleteEnvironment(Action):
         env = _find_env(await client.list_environments(), cmd.env_id)
         if env.name.strip().casefold() in DEFAULT_ENVIRONMENT_NAMES:
             raise PlanError(
-                f"{_bold(env.name)} ({_code(env.id)}) is the default environment, "
+                f"{bold(env.name)} ({code(env.id)}) is the default environment, "
                 "which Fingerprint does not allow to be deleted."
             )
         active = await client.list_api_keys(environment=env.id, status=Status.ENABLED)
         if active:
-            ids = ", ".join(_code(k.id) for k in active)
+            ids = ", ".join(code(k.id) for k in active)
             raise PlanError(
-                f"Environment {_bold(env.name)} ({_code(env.id)}) still has "
+                f"Environment {bold(env.name)} ({code(env.id)}) still has "
                 f"{len(active)} enabled API key{'s' if len(active) > 1 else ''} ({ids}); "
                 "disable or delete them first."
             )
         return Plan(
             action=self.permission,
             params={"env_id": env.id},
-            summary=f"Delete environment {_bold(env.name)} ({_code(env.id)})",
+            summary=f"Delete environment {bold(env.name)} ({code(env.id)})",
             before={"name": env.name, "description": env.description},
             after=None,
             destructive=True,
@@ -572,12 +567,12 @@ class DeleteEnvironment(Action):
         name = _before_name(request, env_id)
         await _write(
             client.delete_environment(env_id),
-            failed=f"Deleting environment {_bold(name)} ({_code(env_id)}) failed",
+            failed=f"Deleting environment {bold(name)} ({code(env_id)}) failed",
             check="`/fp envs`",
         )
         return Execution(
             result={"env_id": env_id},
-            message=f"Deleted environment {_bold(name)} ({_code(env_id)}).",
+            message=f"Deleted environment {bold(name)} ({code(env_id)}).",
         )
 
     async def reconcile(self, client: Client, request: ChangeRequest) -> Reconciliation:
@@ -585,7 +580,7 @@ class DeleteEnvironment(Action):
         name = _before_name(request, env_id)
         if any(e.id == env_id for e in await client.list_environments()):
             return _failed(NEVER_REACHED)
-        return _succeeded(f"Deleted environment {_bold(name)} ({_code(env_id)}).")
+        return _succeeded(f"Deleted environment {bold(name)} ({code(env_id)}).")
 
 
 class CreateKey(Action):
@@ -601,13 +596,13 @@ class CreateKey(Action):
         where = "workspace-wide"
         if cmd.environment is not None:
             env = _find_env(envs, cmd.environment)
-            where = f"in {_bold(env.name)} ({_code(env.id)})"
+            where = f"in {bold(env.name)} ({code(env.id)})"
         elif key_type is KeyType.PUBLIC:
             where = "in the default environment"
         return Plan(
             action=self.permission,
             params={"type": str(key_type), "name": cmd.name, "environment": cmd.environment},
-            summary=f"Create {key_type} key {_bold(cmd.name)} {where}",
+            summary=f"Create {key_type} key {bold(cmd.name)} {where}",
             before=None,
             after={
                 "name": cmd.name,
@@ -630,12 +625,12 @@ class CreateKey(Action):
         kind = _secret_kind(key_type)
         check = "`/fp keys`"
         if kind is not None:
-            check += f" (a new key named {_bold(name)} has a token nobody received: delete it)"
+            check += f" (a new key named {bold(name)} has a token nobody received: delete it)"
         key = await _write(
             client.create_api_key(
                 type=key_type, name=name, environment=request.params.get("environment")
             ),
-            failed=f"Creating {key_type} key {_bold(name)} failed",
+            failed=f"Creating {key_type} key {bold(name)} failed",
             check=check,
         )
         label = _key_label(key)
@@ -689,17 +684,17 @@ async def _disable_undelivered_key(
         await client.update_api_key(key.id, status=Status.DISABLED)
     except FingerprintError as e:
         raise ExecutionFailed(
-            f"{message}, and disabling the key failed: {e.summary} ({e.error_code}).",
+            f"{message}, and disabling the key failed: {_reason(e)}.",
             cause=e,
             state_of_account=(
-                f"{_code(key.id)} is enabled but nobody has its token — delete it by hand or "
-                f"run `/fp keys delete {esc(key.id)}`.{postscript}"
+                f"{code(key.id)} is enabled but nobody has its token — delete it by hand or "
+                f"run {code(f'/fp keys delete {key.id}')}.{postscript}"
             ),
         ) from e
     raise ExecutionFailed(
         f"{message}, so it was disabled — an unreachable secret is useless.",
         cause=None,
-        state_of_account=f"{_code(key.id)} exists and is disabled.{postscript}",
+        state_of_account=f"{code(key.id)} exists and is disabled.{postscript}",
     )
 
 
@@ -720,11 +715,11 @@ class UpdateKey(Action):
         cmd = _expect(command, commands.RenameKey, self.permission)
         key = await _key(client, cmd.key_id)
         if key.name == cmd.name:
-            raise PlanError(f"Key {_code(key.id)} is already named {_bold(key.name)}.")
+            raise PlanError(f"Key {code(key.id)} is already named {bold(key.name)}.")
         return Plan(
             action=self.permission,
             params={"key_id": key.id, "name": cmd.name},
-            summary=f"Rename {_key_label(key)} to {_bold(cmd.name)}",
+            summary=f"Rename {_key_label(key)} to {bold(cmd.name)}",
             before={"name": key.name},
             after={"name": cmd.name},
             destructive=False,
@@ -753,28 +748,28 @@ class UpdateKey(Action):
         old = _before_name(request, key_id)
         key = await _write(
             client.update_api_key(key_id, name=name, status=Status(status) if status else None),
-            failed=f"Updating key {_bold(old)} ({_code(key_id)}) failed",
-            check=f"`/fp keys` (look for {_code(key_id)})",
+            failed=f"Updating key {bold(old)} ({code(key_id)}) failed",
+            check=f"`/fp keys` (look for {code(key_id)})",
         )
         if status:
             message = f"{'Enabled' if status == Status.ENABLED else 'Disabled'} {_key_label(key)}."
         else:
-            message = f"Renamed key {_code(key.id)} from {_bold(old)} to {_bold(key.name)}."
+            message = f"Renamed key {code(key.id)} from {bold(old)} to {bold(key.name)}."
         return Execution(result={"key_id": key.id, "name": key.name}, message=message)
 
     async def reconcile(self, client: Client, request: ChangeRequest) -> Reconciliation:
         key_id = request.params["key_id"]
         key = await _key_or_none(client, key_id)
         if key is None:
-            return _failed(f"Key {_code(key_id)} no longer exists, so it was not updated.")
+            return _failed(f"Key {code(key_id)} no longer exists, so it was not updated.")
         name, status = request.params.get("name"), request.params.get("status")
         if name is not None and key.name != name:
             return _failed(NEVER_REACHED)
         if status is not None and key.status != status:
             return _failed(NEVER_REACHED)
         if status is not None:
-            return _succeeded(f"Key {_bold(key.name)} ({_code(key.id)}) is {status}.")
-        return _succeeded(f"Renamed key {_code(key_id)} to {_bold(key.name)}.")
+            return _succeeded(f"Key {bold(key.name)} ({code(key.id)}) is {status}.")
+        return _succeeded(f"Renamed key {code(key_id)} to {bold(key.name)}.")
 
 
 class DeleteKey(Action):
@@ -802,18 +797,18 @@ class DeleteKey(Action):
         name = _before_name(request, key_id)
         await _write(
             client.delete_api_key(key_id),
-            failed=f"Deleting key {_bold(name)} ({_code(key_id)}) failed",
-            check=f"`/fp keys` (look for {_code(key_id)})",
+            failed=f"Deleting key {bold(name)} ({code(key_id)}) failed",
+            check=f"`/fp keys` (look for {code(key_id)})",
         )
         return Execution(
-            result={"key_id": key_id}, message=f"Deleted key {_bold(name)} ({_code(key_id)})."
+            result={"key_id": key_id}, message=f"Deleted key {bold(name)} ({code(key_id)})."
         )
 
     async def reconcile(self, client: Client, request: ChangeRequest) -> Reconciliation:
         key_id = request.params["key_id"]
         if await _key_or_none(client, key_id) is not None:
             return _failed(NEVER_REACHED)
-        return _succeeded(f"Deleted key {_bold(_before_name(request, key_id))} ({_code(key_id)}).")
+        return _succeeded(f"Deleted key {bold(_before_name(request, key_id))} ({code(key_id)}).")
 
 
 class RotateKey(Action):
@@ -861,9 +856,9 @@ class RotateKey(Action):
             client.create_api_key(
                 type=key_type, name=name, environment=request.params.get("environment")
             ),
-            failed=f"Creating the replacement of {_code(old_id)} failed",
-            check=f"`/fp keys` (the old key {_code(old_id)} is untouched)",
-            unchanged=f"Nothing changed: the old key {_code(old_id)} is untouched.",
+            failed=f"Creating the replacement of {code(old_id)} failed",
+            check=f"`/fp keys` (the old key {code(old_id)} is untouched)",
+            unchanged=f"Nothing changed: the old key {code(old_id)} is untouched.",
         )
         kind = _secret_kind(key_type)
         if kind is not None:
@@ -874,33 +869,33 @@ class RotateKey(Action):
                 await _disable_undelivered_key(
                     client,
                     new,
-                    f"the replacement {_code(new.id)}",
-                    postscript=f" The old key {_code(old_id)} is untouched.",
+                    f"the replacement {code(new.id)}",
+                    postscript=f" The old key {code(old_id)} is untouched.",
                 )
         handed = "created and delivered" if kind else "created"
         try:
             await client.update_api_key(old_id, status=Status.DISABLED)
         except FingerprintError as e:
             raise ExecutionFailed(
-                f"Replacement {_code(new.id)} was {handed}, but disabling the old key "
-                f"{_code(old_id)} failed: {e.summary} ({e.error_code}).",
+                f"Replacement {code(new.id)} was {handed}, but disabling the old key "
+                f"{code(old_id)} failed: {_reason(e)}.",
                 cause=e,
                 state_of_account=(
                     ("Both keys are active" if _was_refused(e) else "Both keys may be active")
-                    + f" — disable {_code(old_id)} by hand or run "
-                    f"`/fp keys disable {esc(old_id)}`."
+                    + f" — disable {code(old_id)} by hand or run "
+                    f"{code(f'/fp keys disable {old_id}')}."
                 ),
             ) from e
         return Execution(
             result={"key_id": old_id, "replacement_id": new.id, "replacement_name": new.name},
             message=(
-                f"Rotated key {_code(old_id)}: replacement {_bold(new.name)} ({_code(new.id)}) "
+                f"Rotated key {code(old_id)}: replacement {bold(new.name)} ({code(new.id)}) "
                 + (
                     "was created and its token sent to you by direct message"
                     if kind
                     else "was created"
                 )
-                + f"; the old key {_code(old_id)} is disabled."
+                + f"; the old key {code(old_id)} is disabled."
             ),
         )
 
@@ -923,26 +918,26 @@ class RotateKey(Action):
             if old_active:
                 return _failed(NEVER_REACHED)
             return _failed(
-                f"No replacement of {_code(old_id)} was found, so the rotation did not get as "
+                f"No replacement of {code(old_id)} was found, so the rotation did not get as "
                 f"far as creating one; the old key is no longer active (not by this request)."
             )
-        new = _code(replacement.id)
+        new = code(replacement.id)
         if not old_active:
             # The old key is disabled only after the replacement's token was delivered.
             return _succeeded(
-                f"Rotated key {_code(old_id)}: replacement {_bold(replacement.name)} ({new}) "
+                f"Rotated key {code(old_id)}: replacement {bold(replacement.name)} ({new}) "
                 "is in place and the old key is disabled."
             )
         if _secret_kind(key_type) is None:
             return _failed(
                 f"Replacement {new} was created, but fpbot stopped before disabling the old key "
-                f"{_code(old_id)}: both keys are active — disable {_code(old_id)} by hand or "
-                f"run `/fp keys disable {esc(old_id)}`."
+                f"{code(old_id)}: both keys are active — disable {code(old_id)} by hand or "
+                f"run {code(f'/fp keys disable {old_id}')}."
             )
         await _disable_lost_secret_key(client, replacement)
         return _failed(
             f"Replacement {new} was created, but fpbot stopped before it could be sure its token "
-            f"reached you; it has been disabled and the old key {_code(old_id)} is still "
+            f"reached you; it has been disabled and the old key {code(old_id)} is still "
             "active — request the rotation again."
         )
 
@@ -957,15 +952,15 @@ class CreateWebhook(Action):
     async def plan(self, client: Client, command: commands.Command) -> Plan:
         cmd = _expect(command, commands.CreateWebhook, self.permission)
         if not cmd.url.lower().startswith("https://"):
-            raise PlanError(f"Webhook URLs must start with `https://`; got {_code(cmd.url)}.")
+            raise PlanError(f"Webhook URLs must start with `https://`; got {code(cmd.url)}.")
         envs = await client.list_environments()
         where = ""
         if cmd.environment is not None:
             env = _find_env(envs, cmd.environment)
-            where = f" in {_bold(env.name)} ({_code(env.id)})"
+            where = f" in {bold(env.name)} ({code(env.id)})"
         for hook in await client.list_webhooks():
             if hook.url == cmd.url:
-                raise PlanError(f"Webhook {_code(hook.id)} already sends to {esc(cmd.url)}.")
+                raise PlanError(f"Webhook {code(hook.id)} already sends to {inline(cmd.url)}.")
         return Plan(
             action=self.permission,
             params={
@@ -973,7 +968,7 @@ class CreateWebhook(Action):
                 "description": cmd.description,
                 "environment": cmd.environment,
             },
-            summary=f"Create a webhook to {esc(cmd.url)}{where}",
+            summary=f"Create a webhook to {inline(cmd.url)}{where}",
             before=None,
             after={
                 "url": cmd.url,
@@ -994,10 +989,10 @@ class CreateWebhook(Action):
                 description=request.params.get("description"),
                 environment=request.params.get("environment"),
             ),
-            failed=f"Creating the webhook to {esc(url)} failed",
+            failed=f"Creating the webhook to {inline(url)} failed",
             check="`/fp webhooks`",
         )
-        label = f"webhook {_code(hook.id)} to {esc(hook.url)}"
+        label = f"webhook {code(hook.id)} to {inline(hook.url)}"
         delivered_note = ""
         if hook.signing_key is not None:
             delivery = SecretDelivery("webhook signing key", hook.url, hook.id, hook.signing_key)
@@ -1025,7 +1020,7 @@ class CreateWebhook(Action):
         if hook.status is not Status.DISABLED:
             await client.update_webhook(hook.id, status=Status.DISABLED)
         return _failed(
-            f"Webhook {_code(hook.id)} to {esc(url)} was created, but fpbot stopped before it "
+            f"Webhook {code(hook.id)} to {inline(url)} was created, but fpbot stopped before it "
             "could be sure its signing key reached you; it has been disabled — request a new one."
         )
 
@@ -1036,17 +1031,17 @@ async def _disable_undelivered_webhook(client: Client, hook: Webhook, label: str
         await client.update_webhook(hook.id, status=Status.DISABLED)
     except FingerprintError as e:
         raise ExecutionFailed(
-            f"{message}, and disabling the webhook failed: {e.summary} ({e.error_code}).",
+            f"{message}, and disabling the webhook failed: {_reason(e)}.",
             cause=e,
             state_of_account=(
-                f"Webhook {_code(hook.id)} is enabled but nobody has its signing key — delete "
-                f"it by hand or run `/fp webhooks delete {esc(hook.id)}`."
+                f"Webhook {code(hook.id)} is enabled but nobody has its signing key — delete "
+                f"it by hand or run {code(f'/fp webhooks delete {hook.id}')}."
             ),
         ) from e
     raise ExecutionFailed(
         f"{message}, so it was disabled — an unreachable secret is useless.",
         cause=None,
-        state_of_account=f"Webhook {_code(hook.id)} exists and is disabled.",
+        state_of_account=f"Webhook {code(hook.id)} exists and is disabled.",
     )
 
 
@@ -1059,7 +1054,7 @@ class SetWebhookStatus(Action):
         cmd = _expect(command, commands.SetWebhookStatus, self.permission)
         status = Status(cmd.status)
         hook = await _webhook(client, cmd.webhook_id)
-        label = f"webhook {_code(hook.id)} to {esc(hook.url)}"
+        label = f"webhook {code(hook.id)} to {inline(hook.url)}"
         if hook.status is status:
             raise PlanError(f"The {label} is already {status}.")
         verb = "Enable" if status is Status.ENABLED else "Disable"
@@ -1078,23 +1073,23 @@ class SetWebhookStatus(Action):
         hook_id, status = request.params["webhook_id"], Status(request.params["status"])
         hook = await _write(
             client.update_webhook(hook_id, status=status),
-            failed=f"Changing webhook {_code(hook_id)} to {status} failed",
+            failed=f"Changing webhook {code(hook_id)} to {status} failed",
             check="`/fp webhooks`",
         )
         verb = "Enabled" if status is Status.ENABLED else "Disabled"
         return Execution(
             result={"webhook_id": hook.id, "status": str(status)},
-            message=f"{verb} webhook {_code(hook.id)} to {esc(hook.url)}.",
+            message=f"{verb} webhook {code(hook.id)} to {inline(hook.url)}.",
         )
 
     async def reconcile(self, client: Client, request: ChangeRequest) -> Reconciliation:
         hook_id, status = request.params["webhook_id"], request.params["status"]
         hook = await _webhook_or_none(client, hook_id)
         if hook is None:
-            return _failed(f"Webhook {_code(hook_id)} no longer exists, so it was not changed.")
+            return _failed(f"Webhook {code(hook_id)} no longer exists, so it was not changed.")
         if hook.status != status:
             return _failed(NEVER_REACHED)
-        return _succeeded(f"Webhook {_code(hook_id)} is {status}.")
+        return _succeeded(f"Webhook {code(hook_id)} is {status}.")
 
 
 class DeleteWebhook(Action):
@@ -1109,7 +1104,7 @@ class DeleteWebhook(Action):
         return Plan(
             action=self.permission,
             params={"webhook_id": hook.id},
-            summary=f"Delete webhook {_code(hook.id)} to {esc(hook.url)}",
+            summary=f"Delete webhook {code(hook.id)} to {inline(hook.url)}",
             before=_webhook_fields(hook, envs),
             after=None,
             destructive=True,
@@ -1121,18 +1116,18 @@ class DeleteWebhook(Action):
         hook_id = request.params["webhook_id"]
         await _write(
             client.delete_webhook(hook_id),
-            failed=f"Deleting webhook {_code(hook_id)} failed",
+            failed=f"Deleting webhook {code(hook_id)} failed",
             check="`/fp webhooks`",
         )
         return Execution(
-            result={"webhook_id": hook_id}, message=f"Deleted webhook {_code(hook_id)}."
+            result={"webhook_id": hook_id}, message=f"Deleted webhook {code(hook_id)}."
         )
 
     async def reconcile(self, client: Client, request: ChangeRequest) -> Reconciliation:
         hook_id = request.params["webhook_id"]
         if await _webhook_or_none(client, hook_id) is not None:
             return _failed(NEVER_REACHED)
-        return _succeeded(f"Deleted webhook {_code(hook_id)}.")
+        return _succeeded(f"Deleted webhook {code(hook_id)}.")
 
 
 ACTIONS: Mapping[str, Action] = {
@@ -1165,7 +1160,7 @@ async def plan(client: Client, command: commands.Command) -> Plan:
     """
     action = ACTIONS.get(command.permission or "")
     if action is None:
-        raise PlanError(f"`{esc(command.usage)}` does not change the account.")
+        raise PlanError(f"{code(command.usage)} does not change the account.")
     return await action.plan(client, command)
 
 
@@ -1180,7 +1175,7 @@ async def execute(
     action = ACTIONS.get(request.action)
     if action is None:
         raise ExecutionFailed(
-            f"fpbot does not know how to run a {_code(request.action)} change.",
+            f"fpbot does not know how to run a {code(request.action)} change.",
             cause=None,
             state_of_account=NOTHING_CHANGED,
         )
@@ -1198,5 +1193,5 @@ async def reconcile(client: Client, request: ChangeRequest) -> Reconciliation:
     """
     action = ACTIONS.get(request.action)
     if action is None:
-        return _failed(f"fpbot does not know the {_code(request.action)} change; nothing was run.")
+        return _failed(f"fpbot does not know the {code(request.action)} change; nothing was run.")
     return await action.reconcile(client, request)

@@ -2,8 +2,11 @@
 
 Nothing here imports Slack's SDK or talks to anything: a renderer takes typed values and
 returns `Message` values (a plain ``text`` fallback and Block Kit blocks as dicts) that are
-always within Slack's limits. Every string that comes from a user or from the API is escaped
-here, and no renderer but `render_secret_delivery` ever shows a secret.
+always within Slack's limits. Every raw string that comes from a user or from the API is escaped
+here; the sentences fpbot writes about a change (a request's summary and error, execution
+messages, audit and notification details) are mrkdwn already escaped once where they were
+written (`bot.changes.actions`) and are shown as they are. No renderer but
+`render_secret_delivery` ever shows a secret.
 """
 
 from bot.render.approvals import (

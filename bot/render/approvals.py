@@ -3,8 +3,9 @@
 The approval message is edited in place as the request moves on, so one function renders it
 for every state: buttons only while it can still be approved, and afterwards a line that says
 plainly what happened — an expired request says "expired", never "denied" (interface.md §5).
-``req.summary`` is mrkdwn (``*bold*``, ``code``) written by fpbot but holding names people
-typed, so it is escaped here like any outside text; formatting characters survive escaping.
+``req.summary`` and ``req.error`` are mrkdwn written by fpbot (`bot.changes.actions`), with the
+names people typed already escaped once where they were written, so they are shown as they are
+(`one_line`); the raw values of ``before``, ``after`` and ``result`` are escaped here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.render.blocks import (
     header,
     inline,
     mention,
+    one_line,
     section,
 )
 
@@ -69,7 +71,7 @@ def consequence(req: ChangeRequest) -> str | None:
 
 
 def _summary(req: ChangeRequest) -> str:
-    return inline(req.summary, SUMMARY_MAX)
+    return one_line(req.summary, SUMMARY_MAX)
 
 
 def _value(value: Any) -> str:
@@ -116,16 +118,29 @@ def _approvers(req: ChangeRequest) -> list[str]:
     return seen
 
 
+#: Result fields that hold a sentence fpbot wrote (mrkdwn, escaped where it was written) rather
+#: than a raw value: the workflow stores a reconciled request's verdict under "reconciled".
+_PROSE_RESULTS = frozenset({"reconciled"})
+
+
+def _result_value(key: str, value: Any) -> str:
+    if key in _PROSE_RESULTS and isinstance(value, str) and value:
+        return one_line(value, VALUE_MAX)
+    return _value(value)
+
+
 def _result(result: Mapping[str, Any] | None) -> str | None:
     visible = _visible(result)
     if not visible:
         return None
-    parts = [f"{inline(k.replace('_', ' '), 100)}: {_value(v)}" for k, v in visible.items()]
+    parts = [
+        f"{inline(k.replace('_', ' '), 100)}: {_result_value(k, v)}" for k, v in visible.items()
+    ]
     return "Result: " + " · ".join(parts)
 
 
 def _failure(req: ChangeRequest) -> str:
-    error = inline(req.error or "unknown error", DETAIL_MAX)
+    error = one_line(req.error or "unknown error", DETAIL_MAX)
     code_part = f" ({code(req.error_code, 100)})" if req.error_code else ""
     corr = f"\nCorrelation id: {code(req.correlation_id, 100)}" if req.correlation_id else ""
     return f"{error}{code_part}{corr}"
@@ -171,7 +186,7 @@ def _buttons(req: ChangeRequest) -> Block:
     if warning is not None:
         dialog = confirm(
             "Approve this change?",
-            f"{inline(req.summary, 150)}\n{warning}",
+            f"{one_line(req.summary, 150)}\n{warning}",
             ok="Approve",
             cancel="Cancel",
         )

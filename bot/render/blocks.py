@@ -109,12 +109,25 @@ def clip(text: str, limit: int) -> str:
 
 
 def inline(text: str, limit: int | None = None) -> str:
-    """A user- or API-provided string made safe for one line of mrkdwn.
+    """A user- or API-provided string made safe for one line of mrkdwn (for text that is
+    already mrkdwn, see `one_line`).
 
     Control characters and line breaks become spaces (a name must not break a listing's
     one-line-per-item layout), then the text is escaped and, when ``limit`` is given, clipped.
     """
     flat = escape(_CONTROL.sub(" ", text))
+    return flat if limit is None else clip(flat, limit)
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """mrkdwn fpbot wrote itself (already escaped where it holds outside strings) on one line.
+
+    For a change request's summary and error, execution messages, audit details and
+    notification details: `bot.changes.actions` escapes the names inside them when it writes
+    them, so escaping again here would show ``&amp;`` for ``&``. Line breaks become spaces and
+    the text is clipped safely, never escaped.
+    """
+    flat = _CONTROL.sub(" ", text)
     return flat if limit is None else clip(flat, limit)
 
 

@@ -18,6 +18,7 @@ from bot.render.blocks import (
     fallback,
     header,
     inline,
+    one_line,
     section,
 )
 
@@ -42,7 +43,9 @@ def render_notification(
         operation: the command or change request concerned ("/fp envs", "CR-7K2M9Q").
         error_code: the API's code or fpbot's own ("http.503", "transport").
         correlation_id: the id that finds the log lines of the latest occurrence.
-        detail: the error message (already scrubbed of secrets by its producer).
+        detail: what went wrong, as mrkdwn written by fpbot: outside strings in it (an API
+            message, a name) are escaped by its producer, which also scrubs secrets. Shown as
+            it is, so a request's summary is not escaped a second time.
         count: how many times it happened in this group; above 1 the message says so.
         first_at: when the group's first occurrence happened.
         last_at: when the latest one happened.
@@ -56,7 +59,7 @@ def render_notification(
     blocks: list[Block] = [header(f":rotating_light: {title}")]
     blocks.append(section(fields=fields))
     if detail.strip():
-        blocks.append(section(f"> {inline(detail, DETAIL_MAX)}"))
+        blocks.append(section(f"> {one_line(detail, DETAIL_MAX)}"))
     if count > 1:
         blocks.append(
             context(

@@ -29,6 +29,7 @@ from bot.render.blocks import (
     header,
     inline,
     mention,
+    one_line,
     pack_lines,
     section,
 )
@@ -163,7 +164,7 @@ def render_requests(requests: Sequence[ChangeRequest], *, now: datetime) -> Mess
             else f"expires {date(req.expires_at)}"
         )
         lines.append(
-            f"• {code(req.id, 100)} {inline(req.summary, 1000)} — by {mention(req.requester)}"
+            f"• {code(req.id, 100)} {one_line(req.summary, 1000)} — by {mention(req.requester)}"
             f" · {len(req.approvers)} of {req.required_approvals} approvals · {expiry}"
         )
     title = f"Pending change requests ({len(pending)})"
@@ -176,7 +177,9 @@ def _audit_line(event: AuditEvent) -> str:
     if event.request_id:
         parts.append(code(event.request_id, 100))
     if event.detail:
-        parts.append(inline(event.detail, 500))
+        # Written by fpbot as mrkdwn (a summary, an execution's message, a refusal), escaped
+        # where it was written: shown as it is.
+        parts.append(one_line(event.detail, 500))
     if event.correlation_id:
         parts.append(f"correlation id {code(event.correlation_id, 100)}")
     return "• " + " · ".join(parts)

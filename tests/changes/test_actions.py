@@ -690,6 +690,35 @@ async def test_user_strings_in_a_summary_escape_only_ampersand_and_angle_bracket
     assert plan.params["name"] == 'R&D <EU> "Bob\'s"'  # the API gets the name as typed
 
 
+async def test_every_sentence_about_a_change_escapes_a_name_exactly_once() -> None:
+    # Summaries, messages and failures are mrkdwn the renderers show as they are: the name is
+    # escaped here, once, and a backtick in it cannot end a code span early.
+    name = 'R&D <ops> "Bob\'s"'
+    once = 'R&amp;D &lt;ops&gt; "Bob\'s"'
+    api = seeded()
+    request = await planned(api, commands.CreateEnv(name, None))
+    assert request.summary == f"Create environment *{once}*"
+    execution = await actions.execute(api, request, Courier())
+    assert execution.message.startswith(f"Created environment *{once}* (`")
+    verdict = await actions.reconcile(api, request)
+    assert f"*{once}*" in verdict.message
+
+    api = seeded()
+    request = await planned(api, commands.CreateEnv(name, None))
+    api.fail("create_environment", Conflict("taken", status=409, code="name<&>taken"))
+    with pytest.raises(ExecutionFailed) as failed:
+        await actions.execute(api, request, Courier())
+    assert failed.value.message == (
+        f"Creating environment *{once}* failed: {Conflict.summary} (name&lt;&amp;&gt;taken)."
+    )
+    for text in (request.summary, execution.message, verdict.message, failed.value.message):
+        assert "&amp;amp;" not in text and "&amp;lt;" not in text
+
+    with pytest.raises(actions.PlanError) as refused:
+        await actions.plan(seeded(), commands.DeleteKey("tok_a`b"))
+    assert str(refused.value) == "No API key `tok_a\u02cbb`."
+
+
 def test_every_change_permission_has_exactly_one_action() -> None:
     changes = {c.permission for c in commands.COMMANDS if c.makes_change}
     assert set(actions.ACTIONS) == changes

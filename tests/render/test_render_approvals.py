@@ -131,7 +131,7 @@ def test_enabling_a_key_needs_no_confirmation() -> None:
             {
                 "state": State.FAILED,
                 "approvals": approved("U0BOB", "U0CAROL"),
-                "error": "Name <taken> & used",
+                "error": "Name &lt;taken&gt; &amp; used",
                 "error_code": "general.conflict",
                 "correlation_id": "fp-42abc",
             },
@@ -197,9 +197,30 @@ def test_huge_values_and_summaries_stay_within_limits() -> None:
     assert "… and 5 more fields" in visible_text([render_change_request(req, now=NOW)])
 
 
-def test_summary_is_escaped_but_keeps_its_formatting() -> None:
-    req = request(summary="Create environment *R&D <EU>*")
-    assert "Create environment *R&amp;D &lt;EU&gt;*" in render_change_request(req, now=NOW).text
+def test_summary_and_error_are_shown_as_the_mrkdwn_fpbot_wrote_them() -> None:
+    # bot.changes.actions escapes the names inside a summary once; escaping it again would
+    # show "&amp;" in Slack for "&".
+    summary = 'Create environment *R&amp;D &lt;EU&gt; "Bob\'s"*'
+    error = "Creating environment *R&amp;D* failed: nope (`general.conflict`)."
+    pending = request(summary=summary, action="envs.delete")
+    failed = request(summary=summary, state=State.FAILED, error=error)
+    rendered = [
+        render_change_request(pending, now=NOW),
+        render_change_request(failed, now=NOW),
+        render_request_result(failed),
+        render_request_created(pending),
+    ]
+    text = visible_text(rendered)
+    assert text.count(summary) >= 5  # both messages, their fallbacks, result, receipt, dialog
+    assert error in status(failed) and error in render_request_result(failed).text
+    assert "&amp;amp;" not in text and "&amp;lt;" not in text
+
+
+def test_a_reconciled_verdict_in_the_result_is_not_escaped_again() -> None:
+    verdict = "Created environment *R&amp;D* (`ae_9`)."
+    req = request(state=State.SUCCEEDED, result={"reconciled": verdict})
+    assert f"reconciled: {verdict}" in render_request_result(req).text
+    assert f"reconciled: {verdict}" in status(req)
 
 
 @pytest.mark.parametrize(

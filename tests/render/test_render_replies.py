@@ -177,7 +177,7 @@ def _event(i: int, **changes: object) -> AuditEvent:
         "kind": "approved",
         "actor": "U0BOB",
         "request_id": f"CR-{i:06d}",
-        "detail": f"event {i} <b>",
+        "detail": f"event {i} *R&amp;D &lt;b&gt;*",
         "correlation_id": f"fp-{i}",
         "id": 1000 - i,
     }
@@ -185,12 +185,14 @@ def _event(i: int, **changes: object) -> AuditEvent:
     return AuditEvent(**values)  # type: ignore[arg-type]
 
 
-def test_audit_is_newest_first_and_escaped() -> None:
+def test_audit_is_newest_first_and_shows_details_escaped_once() -> None:
+    # A detail is mrkdwn fpbot wrote (a summary, an execution's message), already escaped.
     message = render_audit([_event(5), _event(1, actor="fpbot"), _event(3)])
     assert_within_limits([message])
     text = visible_text([message])
     assert text.index("CR-000001") < text.index("CR-000003") < text.index("CR-000005")
-    assert "event 1 &lt;b&gt;" in text
+    assert "event 1 *R&amp;D &lt;b&gt;*" in text
+    assert "&amp;amp;" not in text and "&amp;lt;" not in text
     assert "· fpbot ·" in text
     assert "<@U0BOB>" in text
 
@@ -226,7 +228,7 @@ def test_a_single_notification_names_operation_code_and_correlation_id() -> None
         operation="/fp envs",
         error_code="http.401",
         correlation_id="fp-9",
-        detail="Invalid <key>",
+        detail="Invalid &lt;key&gt; for *R&amp;D*",
         count=1,
         first_at=NOW,
         last_at=NOW,
@@ -236,7 +238,7 @@ def test_a_single_notification_names_operation_code_and_correlation_id() -> None
     assert "/fp envs" in text
     assert "`http.401`" in text
     assert "`fp-9`" in text
-    assert "Invalid &lt;key&gt;" in text
+    assert "> Invalid &lt;key&gt; for *R&amp;D*" in text, "the mrkdwn detail is not re-escaped"
     assert "times" not in text
 
 
