@@ -9,9 +9,12 @@ only on well-known keys.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -56,25 +59,102 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@"), r"\1" + REDACTED + "@"),
 )
 
-_known_secrets: set[str] = set()
+#: How many registered values (beyond the permanent ones) are remembered. Every secret the API
+#: returns is registered, and a long-running process must not grow without bound as they
+#: accumulate. The least recently registered is forgotten first: a secret key's token or a
+#: webhook's signing key is returned once, when it is created, and passed on at once, so by the
+#: time ten thousand newer values have been seen it has long stopped appearing in anything fpbot
+#: logs. The configured credentials are registered ``permanent`` and never forgotten.
+MAX_KNOWN_SECRETS = 10_000
+
+# Registered values are at least this long; `scrub` looks a text's substrings of this length up
+# by the values' first characters once there are more values than _FEW.
+_MIN_SECRET = 6
+_FEW = 64
 
 
-def register_secret(value: str | None) -> None:
+class _KnownSecrets:
+    """The registered values, kept sorted longest first as they are added (a secret that
+    contains another is replaced whole; `scrub` never sorts), and indexed by their first
+    `_MIN_SECRET` characters, so that scrubbing a text with thousands registered costs a pass
+    over the text instead of a search for each value.
+
+    Registration may come from any thread (stdlib loggers log from executor threads); readers
+    use `longest_first`, a tuple replaced whole on each change, and single lookups of `_index`,
+    whose entries are replaced whole too.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.longest_first: tuple[str, ...] = ()
+        self._permanent: set[str] = set()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # oldest first
+        self._sorted: list[str] = []
+        self._index: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.longest_first)
+
+    def add(self, value: str, *, permanent: bool) -> None:
+        with self._lock:
+            if value in self._permanent:
+                return
+            if value in self._recent:
+                if permanent:
+                    del self._recent[value]
+                    self._permanent.add(value)
+                else:
+                    self._recent.move_to_end(value)
+                return
+            if permanent:
+                self._permanent.add(value)
+            else:
+                self._recent[value] = None
+                while len(self._recent) > self.limit:
+                    self._forget(self._recent.popitem(last=False)[0])
+            bisect.insort(self._sorted, value, key=lambda v: -len(v))
+            prefix = value[:_MIN_SECRET]
+            self._index[prefix] = (*self._index.get(prefix, ()), value)
+            self.longest_first = tuple(self._sorted)
+
+    def _forget(self, value: str) -> None:
+        self._sorted.remove(value)
+        prefix = value[:_MIN_SECRET]
+        rest = tuple(v for v in self._index[prefix] if v != value)
+        if rest:
+            self._index[prefix] = rest
+        else:
+            del self._index[prefix]
+
+    def found_in(self, text: str) -> list[str]:
+        """The registered values that may occur in ``text``, longest first."""
+        if len(self.longest_first) <= _FEW:
+            return [secret for secret in self.longest_first if secret in text]
+        grams = {text[i : i + _MIN_SECRET] for i in range(len(text) - _MIN_SECRET + 1)}
+        found = [s for gram in grams for s in self._index.get(gram, ()) if s in text]
+        return sorted(found, key=len, reverse=True)
+
+
+_known_secrets = _KnownSecrets(MAX_KNOWN_SECRETS)
+
+
+def register_secret(value: str | None, *, permanent: bool = False) -> None:
     """Make `redact` remove this exact value wherever it appears (keys, tokens, secrets).
 
     Management API keys and secret key tokens have no recognisable shape, so the values
     themselves are registered: the configured key at start-up, a created token the moment the
-    API returns it.
+    API returns it. Only secrets belong here. The most recent `MAX_KNOWN_SECRETS` are
+    remembered; ``permanent`` ones (the configured credentials) always.
     """
-    if value and len(value) >= 6:
-        _known_secrets.add(value)
+    if value and len(value) >= _MIN_SECRET:
+        _known_secrets.add(value, permanent=permanent)
 
 
 def scrub(text: str) -> str:
     """Return ``text`` with every secret pattern and every registered secret removed."""
-    for secret in sorted(_known_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    for secret in _known_secrets.found_in(text):
+        text = text.replace(secret, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -73,7 +73,7 @@ class Services:
             settings.fp_management_api_key,
             settings.redis_url,
         ):
-            register_secret(secret.get_secret_value() if secret else None)
+            register_secret(secret.get_secret_value() if secret else None, permanent=True)
         policy = policy or load_policy(settings.fpbot_policy)
         redis = connect_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
         store = await Store.connect(settings.sqlalchemy_url)

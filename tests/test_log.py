@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
 
+import bot.log
 from bot.log import REDACTED, configure_logging, get_logger, register_secret, scrub
 
 
@@ -119,3 +121,76 @@ def test_a_socket_mode_ticket_is_scrubbed(stream: io.StringIO) -> None:
     output = stream.getvalue()
     assert "5d9f2c1a-live-ticket" not in output
     assert "app_id=A0FPBOT" in output
+
+
+# ── a long-running process: many registered values ───────────────────────────────────────
+
+
+@pytest.fixture
+def known(monkeypatch: pytest.MonkeyPatch) -> bot.log._KnownSecrets:
+    """A registry of its own, remembering at most 200 values, so other tests are untouched."""
+    registry = bot.log._KnownSecrets(200)
+    monkeypatch.setattr(bot.log, "_known_secrets", registry)
+    return registry
+
+
+def test_the_registry_is_bounded_and_never_forgets_the_configured_credentials(
+    known: bot.log._KnownSecrets,
+) -> None:
+    register_secret("configured-management-key", permanent=True)
+    tokens = [f"tok-{i:05d}-listed" for i in range(1000)]
+    for token in tokens:
+        register_secret(token)
+        register_secret(token)  # seen again in the next listing: not a second entry
+
+    assert len(known) == 200 + 1
+    assert scrub(f"key configured-management-key, newest {tokens[-1]}") == (
+        f"key {REDACTED}, newest {REDACTED}"
+    )
+    assert scrub(f"oldest {tokens[0]}") == f"oldest {tokens[0]}", "forgotten, memory is bounded"
+
+
+def test_a_value_seen_again_is_remembered_longer(known: bot.log._KnownSecrets) -> None:
+    register_secret("created-secret-token")
+    for i in range(199):
+        register_secret(f"public-token-{i:04d}")
+    register_secret("created-secret-token")  # seen again: now the most recent
+    register_secret("public-token-x-9999")
+
+    assert scrub("created-secret-token") == REDACTED
+    assert scrub("public-token-0000") == "public-token-0000"
+
+
+@pytest.mark.parametrize("count", [3, 150], ids=["few registered", "many registered"])
+def test_a_secret_containing_another_is_replaced_whole_whatever_the_order(
+    known: bot.log._KnownSecrets, count: int
+) -> None:
+    for i in range(count):
+        register_secret(f"unrelated-value-{i:04d}")
+    register_secret("sk_live_12")
+    register_secret("sk_live_1234567890")
+    register_secret("xyz-sk_live_1234567890-suffix")
+
+    assert scrub("a sk_live_1234567890 b sk_live_12 c") == f"a {REDACTED} b {REDACTED} c"
+    assert scrub("[xyz-sk_live_1234567890-suffix]") == f"[{REDACTED}]"
+    assert scrub("no secret here at all") == "no secret here at all"
+
+
+def test_scrubbing_stays_fast_with_the_registry_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each log line scrubs several strings; with ten thousand registered values searching for
+    # each one would cost milliseconds per string.
+    registry = bot.log._KnownSecrets(bot.log.MAX_KNOWN_SECRETS)
+    monkeypatch.setattr(bot.log, "_known_secrets", registry)
+    values = [f"v{i:06d}-{'x' * 20}" for i in range(bot.log.MAX_KNOWN_SECRETS + 50)]
+    for value in values:
+        register_secret(value)
+    line = "GET /api-keys?limit=100 took 12ms user=U0VIEWER request_id=fpb-1234567890ab " * 25
+
+    started = time.perf_counter()
+    for _ in range(200):
+        scrub(line)
+    elapsed = time.perf_counter() - started
+
+    assert len(registry) == bot.log.MAX_KNOWN_SECRETS
+    assert scrub(f"<{values[-1]}>") == f"<{REDACTED}>"
+    assert elapsed < 0.4, f"{elapsed / 200 * 1e6:.0f} µs per 2 KB string"
