@@ -64,9 +64,18 @@ class MemoryCache:
             return None
         return items
 
+    def __len__(self) -> int:
+        """Entries held, expired ones not yet dropped included."""
+        return len(self._entries)
+
     async def put(self, key: str, items: Items, *, generation: int, started: float) -> None:
         expires = started + self.ttl
-        if generation == self._generation and time.monotonic() < expires:
+        now = time.monotonic()
+        if generation == self._generation and now < expires:
+            # One entry per filter combination ever listed, and only a write clears them all:
+            # drop the expired ones here, or a long-running process keeps every listing it
+            # ever cached. A few dozen entries at most are live, so the sweep is cheap.
+            self._entries = {k: e for k, e in self._entries.items() if e[0] > now}
             self._entries[key] = (expires, items)
 
     async def invalidate(self) -> None:
