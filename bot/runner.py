@@ -42,6 +42,7 @@ from bot.render import (
     render_webhooks,
     render_whoami,
 )
+from bot.render.blocks import fallback, section
 from bot.singleflight import SingleFlight
 from bot.store import Store, StoreUnavailable
 
@@ -270,16 +271,74 @@ class CommandRunner:
                     render_refusal(f"Could not fetch {what}; <@{inv.user_id}> has the details."),
                 )
             raise
+        undelivered: list[Message] = []
+        refused = ""
         for index, message in enumerate(messages):
+            if undelivered:  # once a part is refused, the rest follow it, in order
+                undelivered.append(message)
+                continue
             if index == 0 and placeholder is not None and await self._replace(placeholder, message):
                 continue
-            # Keep one response_url post in reserve for an error; beyond that, the Web API.
-            if self._messenger.response_url_budget(inv.response_url) > 1:
-                await self._messenger.respond(
-                    inv.response_url, message, in_channel=True, replace_original=False
-                )
-            else:
-                await self._messenger.post(inv.channel_id, message)
+            try:
+                # Keep one response_url post in reserve for an error; beyond that, the Web API.
+                if self._messenger.response_url_budget(inv.response_url) > 1:
+                    await self._messenger.respond(
+                        inv.response_url, message, in_channel=True, replace_original=False
+                    )
+                else:
+                    await self._messenger.post(inv.channel_id, message)
+            except SlackDeliveryError as exc:
+                refused = exc.error
+                undelivered.append(message)
+        if undelivered:
+            await self._listing_incomplete(inv, what, undelivered, len(messages), refused)
+
+    async def _listing_incomplete(
+        self, inv: Invocation, what: str, undelivered: list[Message], total: int, refused: str
+    ) -> None:
+        """Parts of a listing that Slack would not take in the channel (typically: the bot is
+        not a member, so ``chat.postMessage`` is refused once the ``response_url`` is used up).
+
+        Nothing is dropped: the missing parts go to the person by direct message, which needs
+        no channel membership (an ephemeral message in the channel would be refused just the
+        same), and the person is told — through the ``response_url`` post kept in reserve —
+        how much is missing from the channel, where it went and how to fix it.
+        """
+        log.warning(
+            "listing_incomplete", what=what, missing=len(undelivered), total=total, error=refused
+        )
+        sent = 0
+        for message in undelivered:
+            try:
+                await self._messenger.dm(inv.user_id, message)
+            except SlackDeliveryError as exc:
+                log.warning("listing_dm_failed", error=exc.error)
+                break
+            sent += 1
+        missing = len(undelivered)
+        lines = [
+            f":warning: This listing of {what} is incomplete in <#{inv.channel_id}>: "
+            f"{missing} of its {total} messages could not be posted there "
+            f"(Slack said `{refused or 'unknown_error'}`)."
+        ]
+        if sent == missing:
+            lines.append(f"The missing {_messages(missing)} went to you by direct message.")
+        elif sent:
+            lines.append(
+                f"{_messages(sent)} went to you by direct message; "
+                f"the last {_messages(missing - sent)} could not be delivered at all."
+            )
+        else:
+            lines.append("They could not be sent to you by direct message either.")
+        if refused in _NOT_A_MEMBER:
+            lines.append(
+                "To get whole listings here, invite @fpbot to this channel "
+                "(`/invite @fpbot`) and run the command again."
+            )
+        elif sent < missing:
+            lines.append("Please run the command again in a minute.")
+        lines.append(f"Correlation id: `{inv.correlation_id}`.")
+        await self._reply(inv, _notice(" ".join(lines)))
 
     async def _replace(self, posted: Posted, message: Message) -> bool:
         """Edit a message the bot posted; whether Slack took the edit."""
@@ -339,6 +398,18 @@ class CommandRunner:
                 correlation_id=inv.correlation_id,
             )
         )
+
+
+#: ``chat.postMessage`` errors meaning the bot may not post in the channel.
+_NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+
+def _messages(n: int) -> str:
+    return f"{n} message" if n == 1 else f"{n} messages"
+
+
+def _notice(text: str) -> Message:
+    return Message(text=fallback(text), blocks=[section(text)])
 
 
 def command_label(command: cmd.Command) -> str:

@@ -201,6 +201,52 @@ async def test_a_slow_listing_where_the_bot_may_not_post_still_arrives_through_t
         assert stack.slack.violations == []
 
 
+async def test_a_long_listing_in_a_channel_the_bot_is_not_in_loses_nothing_and_says_why(
+    make_stack: StackFactory,
+) -> None:
+    """Several parts; the ``response_url`` takes four (one kept in reserve) and the bot may not
+    post the rest to the channel: they reach the person by DM, and the reserved post tells
+    them what is missing from the channel and that @fpbot must be invited."""
+    anywhere = sample_policy_path().read_text().replace("commands: [C0OPS]", "commands: []")
+    async with make_stack(policy=anywhere, environments=700) as stack:
+        await fp(stack, "envs", user=VIEWER, channel="C0PRIVATE")
+        in_channel = await listing_in(stack, "C0PRIVATE", "Environments")
+
+        dms = [m for m in stack.slack.dms(VIEWER) if m.text.startswith("Environments")]
+        total = len(in_channel) + len(dms)
+        assert len(in_channel) == 4 and total > 5
+        assert all(m.via == "response_url" and m.ephemeral_for is None for m in in_channel)
+        assert [m.text for m in dms] == [
+            f"Environments (700) (continued, {n}/{total})" for n in range(5, total + 1)
+        ], "the rest, in order"
+        shown = ENV_ID.findall(joined([*in_channel, *dms]))
+        assert len(shown) == len(set(shown)) == 700, "nothing dropped, nothing doubled"
+
+        (notice,) = stack.slack.ephemerals(VIEWER)
+        text = visible(notice)
+        assert "incomplete" in text and f"{total - 4} of its {total} messages" in text
+        assert "direct message" in text and "/invite @fpbot" in text
+        assert "Something went wrong" not in text
+        assert stack.slack.violations == [], "the response_url was used five times at most"
+
+
+async def test_when_the_rest_of_a_listing_cannot_be_sent_anywhere_the_person_is_told_how_much(
+    make_stack: StackFactory,
+) -> None:
+    anywhere = sample_policy_path().read_text().replace("commands: [C0OPS]", "commands: []")
+    async with make_stack(policy=anywhere, environments=700) as stack:
+        stack.slack.faults.fail_dm = True
+        await fp(stack, "envs", user=VIEWER, channel="C0PRIVATE")
+        in_channel = await listing_in(stack, "C0PRIVATE", "Environments")
+
+        total = int(in_channel[-1].text.rsplit("/", 1)[1].rstrip(")"))
+        (notice,) = stack.slack.ephemerals(VIEWER)
+        text = visible(notice)
+        assert f"{total - len(in_channel)} of its {total} messages" in text
+        assert "direct message either" in text and "/invite @fpbot" in text
+        assert stack.slack.violations == []
+
+
 async def test_keys_lists_every_key_by_environment_name_and_never_shows_a_token(
     stack: Sandbox,
 ) -> None:
