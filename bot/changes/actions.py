@@ -46,6 +46,7 @@ from bot.changes.model import ChangeRequest, State
 from bot.fingerprint.errors import FingerprintError, NotFound
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
 from bot.log import get_logger, register_secret
+from bot.render.approvals import is_destructive
 from bot.render.blocks import bold, code, inline
 
 log = get_logger(__name__)
@@ -163,6 +164,8 @@ class Plan:
         before: human-meaningful fields as they are now (``None`` for a create).
         after: the same fields as they will be (``None`` for a delete).
         destructive: the change deletes something, or stops something that works now.
+            Derived from ``action`` and ``params`` by `bot.render.approvals.is_destructive`,
+            the same rule that makes the Approve button ask for confirmation.
     """
 
     action: str
@@ -170,7 +173,10 @@ class Plan:
     summary: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
-    destructive: bool
+    destructive: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "destructive", is_destructive(self.action, self.params))
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,7 +459,6 @@ class CreateEnvironment(Action):
             summary=f"Create environment {bold(cmd.name)}",
             before=None,
             after={"name": cmd.name, "description": cmd.description},
-            destructive=False,
         )
 
     async def execute(
@@ -501,7 +506,6 @@ class RenameEnvironment(Action):
             summary=(f"Rename environment {bold(env.name)} ({code(env.id)}) to {bold(cmd.name)}"),
             before={"name": env.name},
             after={"name": cmd.name},
-            destructive=False,
         )
 
     async def execute(
@@ -557,7 +561,6 @@ class DeleteEnvironment(Action):
             summary=f"Delete environment {bold(env.name)} ({code(env.id)})",
             before={"name": env.name, "description": env.description},
             after=None,
-            destructive=True,
         )
 
     async def execute(
@@ -614,7 +617,6 @@ class CreateKey(Action):
                     else _env_label(envs, cmd.environment)
                 ),
             },
-            destructive=False,
         )
 
     async def execute(
@@ -722,7 +724,6 @@ class UpdateKey(Action):
             summary=f"Rename {_key_label(key)} to {bold(cmd.name)}",
             before={"name": key.name},
             after={"name": cmd.name},
-            destructive=False,
         )
 
     async def _plan_status(self, client: Client, cmd: commands.SetKeyStatus) -> Plan:
@@ -737,7 +738,6 @@ class UpdateKey(Action):
             summary=f"{verb} {_key_label(key)}",
             before={"name": key.name, "status": str(key.status) if key.status else None},
             after={"name": key.name, "status": str(status)},
-            destructive=status is Status.DISABLED,
         )
 
     async def execute(
@@ -787,7 +787,6 @@ class DeleteKey(Action):
             summary=f"Delete {_key_label(key)}",
             before=_key_fields(key, envs),
             after=None,
-            destructive=True,
         )
 
     async def execute(
@@ -843,7 +842,6 @@ class RotateKey(Action):
             ),
             before=before,
             after={**before, "status": str(Status.DISABLED), "replaced by": f"new {key.type} key"},
-            destructive=True,
         )
 
     async def execute(
@@ -976,7 +974,6 @@ class CreateWebhook(Action):
                 "status": str(Status.ENABLED),
                 "environment": _env_label(envs, cmd.environment),
             },
-            destructive=False,
         )
 
     async def execute(
@@ -1064,7 +1061,6 @@ class SetWebhookStatus(Action):
             summary=f"{verb} {label}",
             before={"url": hook.url, "status": str(hook.status) if hook.status else None},
             after={"url": hook.url, "status": str(status)},
-            destructive=status is Status.DISABLED,
         )
 
     async def execute(
@@ -1107,7 +1103,6 @@ class DeleteWebhook(Action):
             summary=f"Delete webhook {code(hook.id)} to {inline(hook.url)}",
             before=_webhook_fields(hook, envs),
             after=None,
-            destructive=True,
         )
 
     async def execute(

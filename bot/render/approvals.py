@@ -43,31 +43,34 @@ DETAIL_MAX = 1000
 #: that posts to a channel does not rely on that.
 _SECRET_FIELDS = frozenset({"token", "signing_key", "signingkey", "secret"})
 
-#: Why each destructive action needs a second thought, shown in the Approve confirmation.
-_CONSEQUENCES: Mapping[str, str] = {
-    "envs.delete": "Deleting an environment cannot be undone.",
-    "keys.delete": "Deleting a key cannot be undone; apps using it stop working.",
-    "keys.rotate": "The old key will be disabled; apps still using it stop working.",
-    "keys.disable": "Apps using this key stop working until it is enabled again.",
-    "webhooks.delete": "Deleting a webhook cannot be undone; its events stop being sent.",
+#: What approving each destructive change breaks, shown in the Approve confirmation, keyed by
+#: action and, for an update, the status it sets. This table is the one place that decides
+#: what is destructive: `bot.changes.actions` reads it for ``Plan.destructive``.
+_CONSEQUENCES: Mapping[tuple[str, str | None], str] = {
+    ("envs.delete", None): "Deleting an environment cannot be undone.",
+    ("keys.delete", None): "Deleting a key cannot be undone; apps using it stop working.",
+    ("keys.rotate", None): "The old key will be disabled; apps still using it stop working.",
+    ("keys.update", "disabled"): "Apps using this key stop working until it is enabled again.",
+    ("webhooks.update", "disabled"): (
+        "Its events stop being sent until the webhook is enabled again."
+    ),
+    ("webhooks.delete", None): "Deleting a webhook cannot be undone; its events stop being sent.",
 }
 
 
-def _disables(req: ChangeRequest) -> bool:
-    for values in (req.params, req.after or {}):
-        if str(values.get("status", "")).lower() == "disabled":
-            return True
-    return False
+def consequence(action: str, params: Mapping[str, Any]) -> str | None:
+    """What approving a change will break, or ``None`` when it is not destructive.
 
-
-def consequence(req: ChangeRequest) -> str | None:
-    """What a destructive request will break, or ``None`` when it is not destructive.
-
-    Destructive: deleting an environment, key or webhook, rotating a key, disabling a key.
+    Destructive: deleting an environment, key or webhook, rotating a key, disabling a key or
+    a webhook. ``params`` are the request's (a status update carries ``status``).
     """
-    if req.action == "keys.update" and _disables(req):
-        return _CONSEQUENCES["keys.disable"]
-    return _CONSEQUENCES.get(req.action)
+    status = params.get("status")
+    return _CONSEQUENCES.get((action, None if status is None else str(status).lower()))
+
+
+def is_destructive(action: str, params: Mapping[str, Any]) -> bool:
+    """Whether approving the change deletes something or stops something that works now."""
+    return consequence(action, params) is not None
 
 
 def _summary(req: ChangeRequest) -> str:
@@ -181,7 +184,7 @@ def status_line(req: ChangeRequest, now: datetime) -> str:
 
 
 def _buttons(req: ChangeRequest) -> Block:
-    warning = consequence(req)
+    warning = consequence(req.action, req.params)
     dialog = None
     if warning is not None:
         dialog = confirm(

@@ -37,6 +37,7 @@ from bot.fingerprint.errors import (
     TransportError,
 )
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from bot.render import render_change_request
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -682,6 +683,23 @@ async def test_plan_records_before_and_after(
     assert dataclasses.asdict(plan) == expected
     assert json.loads(json.dumps(plan.params)) == plan.params  # JSON-safe, as the store needs
     assert api.writes == []
+
+
+@pytest.mark.parametrize(("sentence", "command", "expected"), PLANS, ids=[p[0] for p in PLANS])
+async def test_the_approve_button_asks_for_confirmation_exactly_when_the_plan_is_destructive(
+    sentence: str, command: commands.Command, expected: dict[str, Any]
+) -> None:
+    plan = await actions.plan(seeded(), command)
+    pending = dataclasses.replace(request_for(plan), state=State.PENDING)
+    message = render_change_request(pending, now=NOW)
+    (approve,) = [
+        element
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == "approve_request"
+    ]
+    assert ("confirm" in approve) is plan.destructive is expected["destructive"]
 
 
 async def test_user_strings_in_a_summary_escape_only_ampersand_and_angle_brackets() -> None:

@@ -83,6 +83,7 @@ def test_pending_request_has_approve_and_deny_buttons_carrying_the_request_id() 
         ("keys.delete", {"key_id": "tok_1"}, None),
         ("keys.rotate", {"key_id": "tok_1"}, None),
         ("keys.update", {"key_id": "tok_1", "status": "disabled"}, {"status": "disabled"}),
+        ("webhooks.update", {"webhook_id": "wh_1", "status": "disabled"}, {"status": "disabled"}),
         ("webhooks.delete", {"webhook_id": "wh_1"}, None),
     ],
 )
@@ -98,8 +99,17 @@ def test_destructive_changes_ask_for_confirmation_before_approving(
     assert "confirm" not in deny
 
 
-def test_enabling_a_key_needs_no_confirmation() -> None:
-    req = request(action="keys.update", params={"key_id": "tok_1", "status": "enabled"})
+@pytest.mark.parametrize(
+    "params", [{"key_id": "tok_1", "status": "enabled"}, {"key_id": "tok_1", "name": "New"}]
+)
+def test_enabling_or_renaming_a_key_needs_no_confirmation(params: dict[str, Any]) -> None:
+    req = request(action="keys.update", params=params)
+    approve, _ = buttons(render_change_request(req, now=NOW))
+    assert "confirm" not in approve
+
+
+def test_enabling_a_webhook_needs_no_confirmation() -> None:
+    req = request(action="webhooks.update", params={"webhook_id": "wh_1", "status": "enabled"})
     approve, _ = buttons(render_change_request(req, now=NOW))
     assert "confirm" not in approve
 
