@@ -5,9 +5,12 @@ user who may be in a granted group needs the group's members. Asking Slack each 
 a Web API call per group per command; instead each group's member list is cached for ``ttl``
 seconds and concurrent look-ups of the same group share one call.
 
-When Slack cannot answer, the last known members are used (membership rarely changes within
-minutes); if there are none, the user is treated as not a member. Authorization must fail
-closed, and it must never fail loudly: nothing here raises into the caller.
+When Slack cannot answer, the last known members are used for a while (membership rarely
+changes within minutes), but never once they are older than ``max_stale`` seconds (an hour by
+default): past that, or with nothing known, the user is treated as not a member, so someone
+removed from an approver group stops approving within that hour however long Slack keeps
+failing. Authorization fails closed, and it never fails loudly: nothing here raises into the
+caller; each fallback is logged.
 
 The caller supplies ``fetch_members`` (``usergroups.users.list``), so this module knows no
 Slack types.
@@ -40,6 +43,8 @@ class GroupDirectory:
     Args:
         fetch_members: returns the user ids of a group's members; may raise.
         ttl: seconds a group's member list is trusted before it is fetched again.
+        max_stale: seconds a member list may still be used while fetching it again fails;
+            older than that, the group counts as having no members.
         clock: monotonic seconds; tests pass a fake one.
     """
 
@@ -48,10 +53,12 @@ class GroupDirectory:
         fetch_members: FetchMembers,
         *,
         ttl: float = 300.0,
+        max_stale: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch_members = fetch_members
         self._ttl = ttl
+        self._max_stale = max_stale
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
         self._inflight: dict[str, asyncio.Task[frozenset[str]]] = {}
@@ -86,7 +93,11 @@ class GroupDirectory:
         return await asyncio.shield(task)
 
     def forget(self, group_id: str | None = None) -> None:
-        """Drop cached members (of one group, or all), e.g. on a ``subteam_members_changed``."""
+        """Drop cached members (of one group, or all), so the next look-up asks Slack.
+
+        Nothing calls this yet: fpbot does not subscribe to ``subteam_members_changed``, so a
+        membership change is seen once ``ttl`` has passed. It is here for that event's handler.
+        """
         if group_id is None:
             self._cache.clear()
         else:
@@ -98,13 +109,25 @@ class GroupDirectory:
         except Exception as error:
             stale = self._cache.get(group_id)
             if stale is not None:
-                log.warning(
-                    "group_members_stale",
+                age = self._clock() - stale.fetched_at
+                if age < self._max_stale:
+                    log.warning(
+                        "group_members_stale",
+                        group=group_id,
+                        error=repr(error),
+                        age_seconds=round(age),
+                    )
+                    return stale.members
+                # Too old to vouch for anyone: fail closed from now on.
+                del self._cache[group_id]
+                log.error(
+                    "group_members_expired",
                     group=group_id,
                     error=repr(error),
-                    age_seconds=round(self._clock() - stale.fetched_at),
+                    age_seconds=round(age),
+                    max_stale_seconds=round(self._max_stale),
                 )
-                return stale.members
+                return frozenset()
             log.warning("group_members_unknown", group=group_id, error=repr(error))
             return frozenset()
         self._cache[group_id] = _Entry(members, self._clock())

@@ -161,3 +161,38 @@ async def test_a_policy_without_group_grants_asks_slack_nothing(
     policy = parse_policy("roles: {viewer: [envs.list]}\ngrants: {U0BOB: [viewer]}\n")
     assert await directory.actor(policy, "U0BOB") == Actor("U0BOB")
     assert slack.calls == []
+
+
+async def test_members_too_old_to_trust_stop_counting_while_slack_keeps_failing(
+    slack: FakeSlack, clock: FakeClock
+) -> None:
+    # Bob was removed from the approvers in Slack, but usergroups.users.list keeps failing.
+    directory = GroupDirectory(slack.fetch, ttl=300.0, max_stale=3600.0, clock=clock)
+    assert await directory.groups_of("U0BOB", ["S0LEADS"]) == {"S0LEADS"}
+    slack.failing = True
+
+    clock.now += 3599
+    assert await directory.groups_of("U0BOB", ["S0LEADS"]) == {"S0LEADS"}, "still within the hour"
+
+    clock.now += 1
+    with capture_logs() as logs:
+        assert await directory.groups_of("U0BOB", ["S0LEADS"]) == frozenset()
+        assert await directory.groups_of("U0ALICE", ["S0LEADS"]) == frozenset()
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("group_members_expired", "error"),
+        ("group_members_unknown", "warning"),
+    ]
+
+    slack.failing = False
+    slack.groups["S0LEADS"].remove("U0BOB")
+    assert await directory.groups_of("U0ALICE", ["S0LEADS"]) == {"S0LEADS"}, "Slack is back"
+    assert await directory.groups_of("U0BOB", ["S0LEADS"]) == frozenset()
+
+
+async def test_by_default_stale_members_are_trusted_for_an_hour_at_most(
+    directory: GroupDirectory, slack: FakeSlack, clock: FakeClock
+) -> None:
+    assert await directory.groups_of("U0BOB", ["S0OPS"]) == {"S0OPS"}
+    slack.failing = True
+    clock.now += 3600
+    assert await directory.groups_of("U0BOB", ["S0OPS"]) == frozenset()
