@@ -3,8 +3,8 @@
 This is the only place that knows how the text after ``/fp`` is read. ``parse`` is pure and
 total: any string either becomes one of the frozen command objects below or raises
 ``UsageError`` with a sentence saying what was wrong and the usage to show. Nothing here talks
-to Slack or the Management API, so an id that has the right *form* may still not exist; the
-handler checks it against the current listing before a change request is made.
+to Slack or the Management API, so an id that has the right *form* may still not exist;
+`bot.changes.actions.plan` checks it against the account before a change request is made.
 
 Reading rules (interface.md §4 and §8, "Grammar"):
 

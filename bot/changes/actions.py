@@ -16,12 +16,17 @@ Every change fpbot can make is one row of `ACTIONS`, keyed by the permission it 
 3. **reconcile** — for a request found ``executing`` after a crash. Look at the account and
    decide whether the change happened, without ever running it a second time.
 
-Why execute never retries a write itself: a write that failed in transit may have been applied.
-Retrying a create could make two keys (and lose the first one's secret); retrying a delete
-could report a confusing 404. So execute tries each write once and, when it fails, says exactly
-what is now true (`ExecutionFailed.state_of_account`): "nothing changed" when Fingerprint
-refused it (4xx), "not known" when it did not answer. Reads may be retried by the client; writes
-are never repeated by fpbot — a person asks again, with a fresh approval.
+Who retries a write: a write that failed in transit may have been applied. Retrying a create
+could make two keys (and lose the first one's secret); retrying a delete could report a
+confusing 404. So execute calls each write once, and only the Management API client
+(`bot.fingerprint.client`) may send it again: after a 429 for any call (Fingerprint did
+nothing), and after a 5xx or a timeout only for the calls it marks idempotent — reads and the
+updates that set fields to given values (``PATCH /api-keys/{id}``, ``PATCH /webhooks/{id}``,
+``POST /environments/{id}``). Creates and deletes are never retried after a 5xx or a timeout.
+When a write still fails, execute says exactly what is now true
+(`ExecutionFailed.state_of_account`): "nothing changed" when Fingerprint refused it (4xx), "not
+known" when it did not answer. fpbot never repeats a failed change itself — a person asks
+again, with a fresh approval.
 
 Nothing here holds a secret: `Plan`, `Execution`, `ExecutionFailed` and `Reconciliation` carry
 ids and names only, and every secret is registered with the log scrubber the moment it arrives.
@@ -263,7 +268,9 @@ def _was_refused(error: FingerprintError) -> bool:
 async def _write(
     op: Awaitable[T], *, failed: str, check: str, unchanged: str = NOTHING_CHANGED
 ) -> T:
-    """Run one write, once. On failure raise `ExecutionFailed` saying what is now true."""
+    """Await one write call; fpbot does not repeat it (the client's own retries of idempotent
+    updates are described in the module docstring). On failure raise `ExecutionFailed` saying
+    what is now true."""
     try:
         return await op
     except FingerprintError as e:
@@ -1162,7 +1169,8 @@ async def plan(client: Client, command: commands.Command) -> Plan:
 async def execute(
     client: Client, request: ChangeRequest, deliver_secret: DeliverSecret
 ) -> Execution:
-    """Run an approved request's change once. Never retries a write (see the module docstring).
+    """Run an approved request's change once. fpbot repeats no write; which writes the client
+    retries is in the module docstring.
 
     Raises:
         ExecutionFailed: the change failed; ``state_of_account`` says what is now true.

@@ -1317,6 +1317,26 @@ async def test_loopback_an_environment_rename_is_one_post_and_reconciles_as_done
     assert (await actions.reconcile(client, request)).state is State.SUCCEEDED
 
 
+async def test_loopback_a_create_that_gets_a_500_is_sent_once_an_update_is_retried(
+    standin: tuple[StandInServer, ManagementClient],
+) -> None:
+    """What the module docstring promises: fpbot repeats no write; the client retries only
+    the idempotent updates after a 5xx, never a create or a delete."""
+    api, client = standin
+    staging = next(e for e in await client.list_environments() if e.name == "Staging")
+    create = request_for(await actions.plan(client, commands.CreateEnv("QA 500", None)))
+    rename = request_for(await actions.plan(client, commands.RenameEnv(staging.id, "Staging 5")))
+    api.fake.faults.error_rate, api.fake.faults.error_status = 1.0, 500
+    api.fake.clear_requests()
+    with pytest.raises(ExecutionFailed) as created:
+        await actions.execute(client, create, Courier())
+    assert api.fake.count(method="POST", path="/environments") == 1
+    assert "may or may not have been applied" in created.value.state_of_account
+    with pytest.raises(ExecutionFailed):
+        await actions.execute(client, rename, Courier())
+    assert api.fake.count(method="POST", path=f"/environments/{staging.id}") > 1
+
+
 async def test_loopback_rotating_a_secret_key_delivers_the_token_and_disables_the_old_key(
     standin: tuple[StandInServer, ManagementClient],
 ) -> None:
