@@ -11,10 +11,13 @@ Reading rules (interface.md §4 and §8, "Grammar"):
 * Slack's HTML escapes (``&amp; &lt; &gt;``) are undone first; non-breaking and other Unicode
   spaces count as spaces.
 * The last positional argument takes the rest of the line, so quotes are needed only when an
-  option follows: ``envs create Staging EU`` names "Staging EU".
+  option follows: ``envs create Staging EU`` names "Staging EU". That rest is kept as typed,
+  quotes included (``Rock 'n' Roll``, ``The "best" key``); only a rest that is one quoted
+  whole (``"Staging EU"``) loses its surrounding quotes.
 * Straight and typographic quotes (“…” and their single counterparts) group words. A quote
   opens only at the start of a word and closes only at the end of one, so apostrophes inside
-  names ("Bob's env") need no care.
+  names ("Bob's env") need no care. A single quote that is never closed is an apostrophe
+  (``'90s env``); a double quote that is never closed is refused.
 * Options are ``--name value`` or ``--name=value``; the dashes may also be the em or en dash
   that macOS substitutes for ``--``. ``--description`` takes words up to the next option; the
   others take one word.
@@ -23,7 +26,6 @@ Reading rules (interface.md §4 and §8, "Grammar"):
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -367,9 +369,13 @@ def _closing_quote(text: str, opening: int) -> int:
     return -1
 
 
-def _quoted_word(text: str, start: int, usage: str) -> _Word:
+def _quoted_word(text: str, start: int, usage: str) -> _Word | None:
+    """The quotation opened at ``start``; ``None`` when that quote is a lone single quote,
+    which is read as an apostrophe (``'90s``), a letter of an unquoted word."""
     end = _closing_quote(text, start)
     if end < 0:
+        if text[start] in _SINGLE_QUOTES:
+            return None
         after = _excerpt(text[start + 1 :])
         _fail(
             f"the quote before “{after}” is never closed" if after else "a quote is never closed",
@@ -385,10 +391,10 @@ def _lex(text: str, usage: str) -> list[_Token]:
         if text[i].isspace():
             i += 1
             continue
-        if text[i] in _DOUBLE_QUOTES or text[i] in _SINGLE_QUOTES:
-            word = _quoted_word(text, i, usage)
-            tokens.append(word)
-            i = word.end
+        quoted = _opening_quote(text, i, usage)
+        if quoted is not None:
+            tokens.append(quoted)
+            i = quoted.end
             continue
         j = i
         while j < n and not text[j].isspace():
@@ -402,15 +408,21 @@ def _lex(text: str, usage: str) -> list[_Token]:
         if value_at < 0:
             tokens.append(_Option(option.group(1).lower(), None, i, j))
             i = j
-        elif value_at < n and text[value_at] in _DOUBLE_QUOTES | _SINGLE_QUOTES:
-            value = _quoted_word(text, value_at, usage)
-            tokens.append(_Option(option.group(1).lower(), value, i, value.end))
-            i = value.end
+        elif value_at < n and (quoted := _opening_quote(text, value_at, usage)) is not None:
+            tokens.append(_Option(option.group(1).lower(), quoted, i, quoted.end))
+            i = quoted.end
         else:
             value = _Word(text[value_at:j], False, value_at, j)
             tokens.append(_Option(option.group(1).lower(), value, i, j))
             i = j
     return tokens
+
+
+def _opening_quote(text: str, at: int, usage: str) -> _Word | None:
+    """The quotation that starts at ``at``, if a quote there opens one."""
+    if text[at] in _DOUBLE_QUOTES or text[at] in _SINGLE_QUOTES:
+        return _quoted_word(text, at, usage)
+    return None
 
 
 def _excerpt(text: str, limit: int = 40) -> str:
@@ -448,23 +460,24 @@ class _Args:
         return self.positionals[index].value
 
     def rest(self, index: int, what: str) -> str:
+        """The positionals from ``index`` on, as typed: quotes inside are part of the text
+        (``Rock 'n' Roll``); a rest that is a single quoted word loses its quotes."""
         if index >= len(self.positionals):
             _fail(f"missing {what}", self.usage)
-        return _joined(self.text, self.positionals[index:])
+        return _as_typed(self.text, self.positionals[index:])
 
     def end(self, index: int) -> None:
         if index < len(self.positionals):
-            extra = _joined(self.text, self.positionals[index:])
+            extra = _as_typed(self.text, self.positionals[index:])
             _fail(f"unexpected “{_excerpt(extra)}” at the end", self.usage)
 
 
-def _joined(text: str, words: Sequence[_Word]) -> str:
-    """The words as typed, quotes removed, with the spacing the person typed between them."""
-    parts = [words[0].value]
-    for before, word in itertools.pairwise(words):
-        parts.append(text[before.end : word.start])
-        parts.append(word.value)
-    return "".join(parts)
+def _as_typed(text: str, words: Sequence[_Word]) -> str:
+    """Several words exactly as typed, quotes and spacing included; a single quoted word
+    without its quotes (``"Staging EU"`` is the name Staging EU)."""
+    if len(words) == 1:
+        return words[0].value
+    return text[words[0].start : words[-1].end]
 
 
 def _split(text: str, tokens: Sequence[_Token], allowed: Mapping[str, _Takes], usage: str) -> _Args:
@@ -504,7 +517,7 @@ def _split(text: str, tokens: Sequence[_Token], allowed: Mapping[str, _Takes], u
             words.append(following)
             i += 1
             greedy = greedy and not words[0].quoted
-        value = _joined(text, words).strip() if words else ""
+        value = _as_typed(text, words).strip() if words else ""
         if not value:
             _fail(f"--{token.name} needs a value", usage)
         options[token.name] = value

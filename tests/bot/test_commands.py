@@ -90,6 +90,42 @@ ACCEPTED: list[tuple[str, str, Command]] = [
         "envs create 'Bob's env' --description x",
         CreateEnv("Bob's env", "x"),
     ),
+    (
+        "quote pairs inside a rest-of-line name are kept as typed",
+        f"envs create Rock {LSQUO}n{RSQUO} Roll",
+        CreateEnv(f"Rock {LSQUO}n{RSQUO} Roll"),
+    ),
+    (
+        "straight quotes inside a new name are kept as typed",
+        'keys rename tok_1 The "best" key',
+        RenameKey("tok_1", 'The "best" key'),
+    ),
+    (
+        "a name that opens with a quoted word keeps its quotes",
+        "keys create public 'Landing' page",
+        CreateKey(KeyType.PUBLIC, "'Landing' page"),
+    ),
+    ("a leading apostrophe is a letter", "envs create '90s env", CreateEnv("'90s env")),
+    (
+        "a leading typographic apostrophe is a letter too",
+        f"envs create {RSQUO}90s env",
+        CreateEnv(f"{RSQUO}90s env"),
+    ),
+    (
+        "quotes inside a name stay when an option follows",
+        "envs create Rock 'n' Roll --description x",
+        CreateEnv("Rock 'n' Roll", "x"),
+    ),
+    (
+        "an apostrophe-led name may be followed by an option",
+        "envs create '90s env --description x",
+        CreateEnv("'90s env", "x"),
+    ),
+    (
+        "quotes inside an unquoted description are kept",
+        "envs create QA1 --description the “real” one",
+        CreateEnv("QA1", "the “real” one"),
+    ),
     ("the spacing inside a name is kept", "envs create A  B", CreateEnv("A  B")),
     ("a name is trimmed", f"envs create {NBSP} Staging {NBSP}", CreateEnv("Staging")),
     ("a non-breaking space counts as a space", f"envs{NBSP}create{NBSP}Prod", CreateEnv("Prod")),
@@ -209,6 +245,7 @@ REFUSED: list[tuple[str, str, str]] = [
     ("an unbalanced quote is refused", 'envs create "Staging EU', "never closed"),
     ("an unbalanced typographic quote is refused", "envs create “Staging EU", "never closed"),
     ("a lone quote is refused", 'envs create "', "never closed"),
+    ("an unclosed double quote in a name is refused", 'envs create Staging "EU', "never closed"),
     ("a missing name is refused", "envs create", "missing the name"),
     ("a missing name after an option is refused", "envs create --description x", "missing"),
     ("a missing id is refused", "envs delete", "missing the environment id"),
@@ -395,8 +432,9 @@ NAMES = (
     st.text(alphabet=NAME_CHARS, min_size=3, max_size=255)
     .map(str.strip)
     .filter(lambda n: len(n) >= 3)
-    # A word that starts with a quote opens a quotation; such names must be typed quoted.
-    .filter(lambda n: not re.search(rf"(^|\s)['{RSQUO}]", n))
+    # Only a name that is one quotation from end to end ('Staging EU') loses its quotes;
+    # any other name, quotes and apostrophes included, comes back as typed.
+    .filter(lambda n: not (n[0] in f"'{RSQUO}" and n[-1] in f"'{RSQUO}"))
     .filter(lambda n: not re.search(rf"(^|\s)(--|—|{EN_DASH})[A-Za-z]", n))
 )
 

@@ -1,9 +1,10 @@
 """A name with ``&``, ``<``, ``>`` and quotes, shown everywhere fpbot talks about its request.
 
 Slack sends the command text escaped (``&amp;``, ``&lt;``, ``&gt;``); fpbot unescapes it, asks
-the API for the name as typed, and escapes it exactly once wherever it shows it in mrkdwn
-(interface.md §8, "Escaping"): ``&amp;`` in the payload, which Slack shows as ``&`` — never
-``&amp;amp;``, which Slack would show as ``&amp;``. Quotes and apostrophes are sent as they are.
+the API for the name as typed (quotes inside it included), and escapes it exactly once
+wherever it shows it in mrkdwn (interface.md §8, "Escaping"): ``&amp;`` in the payload, which
+Slack shows as ``&`` — never ``&amp;amp;``, which Slack would show as ``&amp;``. Quotes and
+apostrophes are sent as they are.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from tests.scenarios.change_helpers import (
     status_of,
 )
 
-NAME = "R&D <ops> Bob's 12\" rack"
-TYPED = "R&amp;D &lt;ops&gt; Bob's 12\" rack"  # as Slack sends it in the command's text
-SHOWN = "R&amp;D &lt;ops&gt; Bob's 12\" rack"  # escaped once, quotes untouched
+NAME = 'R&D <ops> Rock \u2018n\u2019 Roll "Bob\'s" 12" rack'
+TYPED = 'R&amp;D &lt;ops&gt; Rock \u2018n\u2019 Roll "Bob\'s" 12" rack'  # as Slack sends it
+SHOWN = 'R&amp;D &lt;ops&gt; Rock \u2018n\u2019 Roll "Bob\'s" 12" rack'  # escaped once, quotes kept
 
 
 def escaped_once(text: str) -> None:
