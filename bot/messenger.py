@@ -2,13 +2,15 @@
 
 It wraps slack_sdk's ``AsyncWebClient`` with the retry handlers Slack's rules call for (429
 honouring ``Retry-After``, 5xx, connection errors — slack_sdk retries only the last by
-default), and turns every Slack failure into `SlackDeliveryError`, so the core never sees
-slack_sdk types. Messages are `bot.render.Message` values: a plain-text fallback plus blocks.
+default; a message that must arrive exactly once retries rate limits only), and turns every
+Slack failure into `SlackDeliveryError`, so the core never sees slack_sdk types. Messages are
+`bot.render.Message` values: a plain-text fallback plus blocks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -36,8 +38,14 @@ RESPONSE_URL_LIFETIME = 30 * 60.0
 OUTBOUND_CONCURRENCY = 8
 
 
-def retry_handlers() -> list[Any]:
-    """The retry policy for every Slack call: rate limits, server errors, dropped connections."""
+def retry_handlers(*, once: bool = False) -> list[Any]:
+    """The retry policy for every Slack call: rate limits, server errors, dropped connections.
+
+    With ``once``, only rate limits: a 429 means Slack did nothing, whereas a 5xx or a
+    connection dropped mid-request may come after Slack has posted the message.
+    """
+    if once:
+        return [AsyncRateLimitErrorRetryHandler(max_retry_count=3)]
     return [
         AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         AsyncServerErrorRetryHandler(max_retry_count=2),
@@ -100,10 +108,26 @@ class SlackMessenger:
         if self.client.session is not None and not self.client.session.closed:
             await self.client.session.close()
 
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Posted:
-        """Post to a channel (or a thread when ``thread_ts`` is given)."""
+    async def post(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        thread_ts: str | None = None,
+        once: bool = False,
+    ) -> Posted:
+        """Post to a channel (or a thread when ``thread_ts`` is given).
+
+        Args:
+            once: the message must never arrive twice (a secret): the post is not repeated
+                after a server error or a dropped connection — either may come after Slack
+                has posted it — only after a rate limit, when Slack did nothing. It goes out
+                on a fresh connection, so a stale pooled one cannot fail it. A failure then
+                means "perhaps not delivered", and is raised as `SlackDeliveryError`.
+        """
         data = await self._call(
             "chat.postMessage",
+            once=once,
             channel=channel,
             text=message.text,
             blocks=message.blocks,
@@ -129,14 +153,18 @@ class SlackMessenger:
             blocks=message.blocks,
         )
 
-    async def dm(self, user: str, message: Message) -> Posted:
-        """Send a direct message: ``conversations.open`` then ``chat.postMessage``."""
+    async def dm(self, user: str, message: Message, *, once: bool = False) -> Posted:
+        """Send a direct message: ``conversations.open`` then ``chat.postMessage``.
+
+        ``once`` (for secrets) applies to the post, as in `post`; opening the conversation
+        is harmless to repeat and keeps every retry.
+        """
         opened = await self._call("conversations.open", users=user)
         channel = opened.get("channel")
         channel_id = channel.get("id") if isinstance(channel, dict) else channel
         if not isinstance(channel_id, str):
             raise SlackDeliveryError("conversations.open", "no_channel_in_response")
-        return await self.post(channel_id, message)
+        return await self.post(channel_id, message, once=once)
 
     def response_url_budget(self, response_url: str) -> int:
         """How many more posts this ``response_url`` takes."""
@@ -196,15 +224,23 @@ class SlackMessenger:
         """``auth.test``: proves the bot token works (``fpbot check``)."""
         return await self._call("auth.test")
 
-    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+    def _client_for_once(self) -> AsyncWebClient:
+        """The same client, retrying only rate limits, on a connection of its own."""
+        client = copy.copy(self.client)
+        client.retry_handlers = retry_handlers(once=True)
+        client.session = None  # slack_sdk opens (and closes) a session for the one call
+        return client
+
+    async def _call(self, method: str, *, once: bool = False, **kwargs: Any) -> dict[str, Any]:
         args = {k: v for k, v in kwargs.items() if v is not None}
+        client = self._client_for_once() if once else self.client
         try:
             async with self._outbound:
                 # chat.* take JSON (blocks stay structured); read methods want a form body.
                 if method.startswith("chat."):
-                    response = await self.client.api_call(method, json=args)
+                    response = await client.api_call(method, json=args)
                 else:
-                    response = await self.client.api_call(method, params=args)
+                    response = await client.api_call(method, params=args)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown_error"))
             details = exc.response.get("response_metadata", {}).get("messages")
