@@ -35,6 +35,7 @@ from typing import ClassVar, NoReturn, TypeAlias
 from urllib.parse import urlsplit
 
 from bot.fingerprint.models import KeyType, Status
+from bot.store.guard import SecretRefused, refuse_secrets
 
 SLASH_COMMAND = "/fp"
 MAX_TEXT_LENGTH = 4000
@@ -580,8 +581,31 @@ def _delinked_text(value: str) -> str:
     return _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), value).strip()
 
 
+_SECRET_AFTER = "; fpbot would keep it in the change request and show it in Slack, so it is refused"
+
+
+def _secret_kind(value: str) -> str:
+    lowered = value.lower()
+    if "hooks.slack.com" in lowered:
+        return "a Slack webhook URL"
+    if "://" in lowered and "@" in lowered:
+        return "a URL with a user name and password in it"
+    return "a Slack token"
+
+
+def _refuse_secret(value: str, what: str, usage: str) -> None:
+    """Refuse, up front, a value the store would refuse to keep (`bot.store.guard`: Slack
+    tokens, Slack webhook and ``response_url`` URLs, URLs with a password), so the person
+    gets a usage error instead of a failure inside fpbot. The value is not repeated."""
+    try:
+        refuse_secrets(what, value)
+    except SecretRefused:
+        _fail(f"{what} contains {_secret_kind(value)}{_SECRET_AFTER}", usage)
+
+
 def _check_name(value: str, usage: str, what: str = "the name") -> str:
     value = _delinked_text(value)
+    _refuse_secret(value, what, usage)
     if _has_control(value):
         _fail(f"{what} contains a control character (a tab or a line break?)", usage)
     if not NAME_MIN <= len(value) <= NAME_MAX:
@@ -595,6 +619,7 @@ def _check_name(value: str, usage: str, what: str = "the name") -> str:
 
 def _check_description(value: str, limit: int, usage: str) -> str:
     value = _delinked_text(value)
+    _refuse_secret(value, "the description", usage)
     if _has_control(value):
         _fail("the description contains a control character (a tab or a line break?)", usage)
     if len(value) > limit:
@@ -618,6 +643,15 @@ def _check_url(value: str, usage: str) -> str:
         _fail(f"“{shown}” is not an https:// URL", usage)
     if not host:
         _fail(f"“{shown}” has no host", usage)
+    # A webhook URL is stored in the request and shown in Slack: it must not be a credential.
+    if host == "hooks.slack.com":
+        _fail(f"the URL is a Slack webhook URL, itself a secret{_SECRET_AFTER}", usage)
+    if "@" in parts.netloc:
+        _fail(
+            f"the URL has credentials in it (user name or password before “@”){_SECRET_AFTER}",
+            usage,
+        )
+    _refuse_secret(value, "the URL", usage)
     return value
 
 

@@ -36,6 +36,7 @@ from bot.commands import (
     usage_lines,
 )
 from bot.fingerprint.models import KeyType, Status
+from bot.store.guard import SecretRefused, refuse_secrets
 
 NBSP = "\u00a0"
 LSQUO, RSQUO = "\u2018", "\u2019"  # typographic single quotes
@@ -304,6 +305,46 @@ REFUSED: list[tuple[str, str, str]] = [
         "keys create public My --env ae_1 key",
         "comes after --env",
     ),
+    (
+        "a Slack incoming-webhook URL is refused: it is a secret",
+        "webhooks create https://hooks.slack.com/services/T0/B0/xyz",
+        "is a Slack webhook URL, itself a secret",
+    ),
+    (
+        "an auto-linked, upper-case Slack webhook URL is refused too",
+        "webhooks create <HTTPS://HOOKS.SLACK.COM/services/T0/B0/xyz>",
+        "is a Slack webhook URL",
+    ),
+    (
+        "a URL with a user name and password is refused",
+        "webhooks create https://u:p@example.com/h",
+        "the URL has credentials in it",
+    ),
+    (
+        "a URL with a token as its user name is refused",
+        "webhooks create https://tok3n@example.com/h",
+        "the URL has credentials in it",
+    ),
+    (
+        "a URL carrying a password-bearing URL in its query is refused",
+        "webhooks create https://example.com/h?next=https://u:p@example.org/",
+        "a URL with a user name and password in it",
+    ),
+    (
+        "a Slack webhook URL in a description is refused",
+        "webhooks create https://example.com/h --description see https://hooks.slack.com/x",
+        "the description contains a Slack webhook URL",
+    ),
+    (
+        "a Slack token as a name is refused",
+        "keys create secret xoxb-1234567890-abcdef",
+        "the name contains a Slack token",
+    ),
+    (
+        "a URL with a password in a new name is refused",
+        "envs rename ae_1 mirror of https://u:p@example.com/",
+        "the new name contains a URL with a user name and password",
+    ),
     ("a plain http URL is refused", "webhooks create http://example.com", "not an https://"),
     ("a URL without a host is refused", "webhooks create https:///path", "has no host"),
     ("something that is not a URL is refused", "webhooks create example", "not an https://"),
@@ -330,6 +371,22 @@ def test_refused(text: str, fragment: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse(text)
     assert fragment in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "webhooks create https://hooks.slack.com/services/T0/B0/s3cr3tvalue",
+        "webhooks create https://user:s3cr3tvalue@example.com/h",
+        "envs create xoxb-s3cr3tvalue",
+        "envs create QA1 --description xoxp-s3cr3tvalue",
+    ],
+)
+def test_a_secret_typed_into_a_command_is_refused_without_being_repeated(text: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    assert "fpbot would keep it in the change request" in caught.value.problem
+    assert "s3cr3tvalue" not in str(caught.value)
 
 
 USAGE_OF_REFUSAL = [
@@ -427,6 +484,14 @@ def test_parse_of_command_like_noise_is_total(text: str) -> None:
         parse(text)
 
 
+def _storable(name: str) -> bool:
+    try:
+        refuse_secrets("name", name)
+    except SecretRefused:
+        return False
+    return True
+
+
 NAME_CHARS = string.ascii_letters + string.digits + " .,:;!?()[]{}@#$%^*+=/\\~-_'éüß日本" + RSQUO
 NAMES = (
     st.text(alphabet=NAME_CHARS, min_size=3, max_size=255)
@@ -436,6 +501,7 @@ NAMES = (
     # any other name, quotes and apostrophes included, comes back as typed.
     .filter(lambda n: not (n[0] in f"'{RSQUO}" and n[-1] in f"'{RSQUO}"))
     .filter(lambda n: not re.search(rf"(^|\s)(--|—|{EN_DASH})[A-Za-z]", n))
+    .filter(_storable)  # a name shaped like a secret (a Slack token…) is refused on purpose
 )
 
 

@@ -4,7 +4,8 @@ Slack sends the command text escaped (``&amp;``, ``&lt;``, ``&gt;``); fpbot unes
 the API for the name as typed (quotes inside it included), and escapes it exactly once
 wherever it shows it in mrkdwn (interface.md §8, "Escaping"): ``&amp;`` in the payload, which
 Slack shows as ``&`` — never ``&amp;amp;``, which Slack would show as ``&amp;``. Quotes and
-apostrophes are sent as they are.
+apostrophes are sent as they are. And what must not be kept at all (a Slack webhook URL, a URL
+with credentials) is refused as a usage error before anything is stored.
 """
 
 from __future__ import annotations
@@ -78,3 +79,18 @@ async def test_a_failed_change_names_it_escaped_once_in_the_outcome_and_the_aler
     await desk.slack.wait_for(lambda: bool(desk.alerts()), WAIT, what="the failure alert")
     (alert,) = desk.alerts()
     escaped_once(everything(alert))
+
+
+async def test_a_secret_webhook_url_gets_a_usage_error_not_an_internal_failure(
+    stack: Sandbox,
+) -> None:
+    # The store refuses to keep a secret-shaped value; the parser refuses it first, saying why.
+    desk = Desk.of(stack)
+    for url in ("https://hooks.slack.com/services/T0/B0/xyz", "https://u:p@example.com/h"):
+        reply = await desk.command(f"webhooks create {url}")
+        assert "fpbot would keep it in the change request" in reply, reply
+        assert "/fp webhooks create" in reply  # the usage
+        assert "went wrong" not in reply
+        assert url not in reply
+    assert await desk.store.list_requests() == []
+    assert desk.alerts() == []
