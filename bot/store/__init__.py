@@ -6,6 +6,7 @@ SQLite by default, PostgreSQL through ``DATABASE_URL``; the schema migrates itse
 from bot.store.guard import SecretRefused, refuse_secrets
 from bot.store.migrations import LATEST_VERSION, SchemaTooNew
 from bot.store.store import (
+    ApprovalResult,
     DuplicateRequest,
     InvalidTransition,
     NotificationSlot,
@@ -18,6 +19,7 @@ from bot.store.store import (
 
 __all__ = [
     "LATEST_VERSION",
+    "ApprovalResult",
     "DuplicateRequest",
     "InvalidTransition",
     "NotificationSlot",

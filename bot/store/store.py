@@ -7,8 +7,9 @@ statements.
 
 "Runs exactly once" rests on two operations being atomic on both databases:
 
-* `Store.add_approval` is one ``INSERT … ON CONFLICT DO NOTHING`` against a unique
-  ``(request_id, user_id)``, so a person's approval counts once however often they click.
+* `Store.add_approval` is one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` against a unique
+  ``(request_id, user_id)``, selecting only a pending, unexpired request, so a person's
+  approval counts once however often they click, and never lands on a finished request.
 * `Store.transition` is one ``UPDATE … WHERE id = :id AND state = :expected``: of any number of
   callers racing to move a request out of a state, exactly one sees a row updated. On
   PostgreSQL (READ COMMITTED) a second updater waits for the first and re-checks the ``WHERE``
@@ -31,10 +32,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, case, event, func, or_, select, text, update
+from sqlalchemy import Row, case, event, func, literal, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SyncConnection
@@ -86,6 +88,14 @@ def new_request_id() -> str:
     rare; `Store.create` refuses a duplicate with `DuplicateRequest` and the caller draws again.
     """
     return "CR-" + "".join(secrets.choice(_CROCKFORD) for _ in range(6))
+
+
+class ApprovalResult(StrEnum):
+    """What `Store.add_approval` did."""
+
+    RECORDED = "recorded"
+    ALREADY_APPROVED = "already_approved"
+    NOT_PENDING = "not_pending"
 
 
 class StoreError(Exception):
@@ -226,28 +236,59 @@ class Store:
         async with self._read() as conn:
             return await _load(conn, request_id)
 
-    async def add_approval(self, request_id: str, user_id: str, at: datetime) -> bool:
-        """Record ``user_id``'s approval; ``False`` if they had already approved.
+    async def add_approval(self, request_id: str, user_id: str, at: datetime) -> ApprovalResult:
+        """Record ``user_id``'s approval of a request that is pending and unexpired at ``at``.
 
-        Atomic: of concurrent calls for the same person exactly one returns ``True``. It does
-        not look at the request's state: whether the approval *counts* is decided by the
-        conditional `transition` that follows it.
+        One ``INSERT … SELECT … ON CONFLICT DO NOTHING`` whose ``SELECT`` is the request row,
+        still ``pending`` and not yet expired: of concurrent calls for the same person exactly
+        one records it, and an approval is never written on a request that was denied, expired
+        or completed meanwhile. On PostgreSQL the row is read ``FOR SHARE``, so a deny or
+        approval racing this insert waits for it (or it for them) and the state is re-checked
+        against the committed row; on SQLite writers are serialised anyway.
+
+        Returns:
+            `ApprovalResult.RECORDED`, `ApprovalResult.ALREADY_APPROVED` (this person's
+            approval was already there), or `ApprovalResult.NOT_PENDING` (the request is no
+            longer waiting for approval, or expired at ``at``; nothing was written).
 
         Raises:
             UnknownRequest: no request has this id.
         """
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        eligible = (
+            select(
+                literal(request_id, approvals.c.request_id.type),
+                literal(user_id, approvals.c.user_id.type),
+                literal(at, approvals.c.at.type),
+            )
+            .where(
+                change_requests.c.id == request_id,
+                change_requests.c.state == State.PENDING.value,
+                change_requests.c.expires_at > at,
+            )
+            .with_for_update(read=True)
+        )
         statement = (
             insert(approvals)
-            .values(request_id=request_id, user_id=user_id, at=at)
+            .from_select(["request_id", "user_id", "at"], eligible)
             .on_conflict_do_nothing(index_elements=["request_id", "user_id"])
         )
-        try:
-            async with self._write() as conn:
-                result = await conn.execute(statement)
-        except sa_exc.IntegrityError as exc:  # the foreign key: no such request
-            raise UnknownRequest(f"no change request {request_id}") from exc
-        return bool(result.rowcount == 1)
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+            if result.rowcount == 1:
+                return ApprovalResult.RECORDED
+            row = (
+                await conn.execute(
+                    select(change_requests.c.state, change_requests.c.expires_at).where(
+                        change_requests.c.id == request_id
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            raise UnknownRequest(f"no change request {request_id}")
+        if row.state != State.PENDING.value or row.expires_at <= at:
+            return ApprovalResult.NOT_PENDING
+        return ApprovalResult.ALREADY_APPROVED
 
     async def transition(
         self, request_id: str, expected: State, new: State, **fields: Any
@@ -337,25 +378,34 @@ class Store:
         async with self._read() as conn:
             return await _load_many(conn, query)
 
-    async def renew_lease(self, request_id: str, at: datetime) -> bool:
+    async def renew_lease(
+        self, request_id: str, at: datetime, *, lapsed_at: datetime | None = None
+    ) -> bool:
         """Record that the process running the request is alive at ``at`` (its heartbeat).
 
         One conditional ``UPDATE`` of ``heartbeat_at`` alone, and only while the request is
         executing: the version is not bumped (nothing a person sees has changed) and a request
         that has finished, or was reconciled meanwhile, is left as it is.
 
+        Args:
+            lapsed_at: when given, a lease last taken or renewed at or before this time has
+                lapsed (`stale_executing` would list it: another replica may be reconciling
+                it) and is not renewed — a lapsed lease is never revived.
+
         Returns:
             Whether the lease was renewed; ``False`` if the request is not executing (or does
-            not exist).
+            not exist), or its lease had lapsed.
         """
-        statement = (
-            update(change_requests)
-            .where(
-                change_requests.c.id == request_id,
-                change_requests.c.state == State.EXECUTING.value,
+        conditions = [
+            change_requests.c.id == request_id,
+            change_requests.c.state == State.EXECUTING.value,
+        ]
+        if lapsed_at is not None:
+            leased_at = func.coalesce(
+                change_requests.c.heartbeat_at, change_requests.c.executing_since
             )
-            .values(heartbeat_at=at)
-        )
+            conditions.append(leased_at > lapsed_at)
+        statement = update(change_requests).where(*conditions).values(heartbeat_at=at)
         async with self._write() as conn:
             result = await conn.execute(statement)
         return bool(result.rowcount == 1)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.changes.model import ChangeRequest, State
-from bot.store import Store
+from bot.store import ApprovalResult, Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 REPLICAS = 3
@@ -30,8 +30,11 @@ async def replicas(database_url: str) -> AsyncIterator[list[Store]]:
 
 async def approve_flow(store: Store, request_id: str, user: str, at: datetime) -> str:
     """The workflow's approve path: record, recount, then the two conditional moves."""
-    if not await store.add_approval(request_id, user, at):
+    added = await store.add_approval(request_id, user, at)
+    if added is ApprovalResult.ALREADY_APPROVED:
         return "duplicate"
+    if added is ApprovalResult.NOT_PENDING:
+        return "too late"
     request = await store.get(request_id)
     assert request is not None
     if request.approvals_missing > 0:
@@ -61,7 +64,8 @@ async def test_fifty_approvers_at_once_run_the_change_exactly_once(
     assert tally["duplicate"] == 0
     final = await replicas[0].get(request.id)
     assert final is not None and final.state is State.EXECUTING
-    assert len(final.approvers) == TASKS
+    # Approvals recorded while it was pending count; the rest were told it had moved on.
+    assert len(final.approvers) == TASKS - tally["too late"] >= required
     assert final.version == 3  # created, approved, executing: no other write won
 
 
@@ -95,6 +99,37 @@ async def test_approve_deny_and_expire_racing_leave_exactly_one_winner(
     final = await replicas[1].get(request.id)
     assert final is not None and final.state is winners[0].state
     assert final.decided_by == winners[0].decided_by
+
+
+async def test_approvals_racing_a_deny_never_land_on_the_denied_request(
+    replicas: list[Store], request_factory: Callable[..., ChangeRequest]
+) -> None:
+    """Every approval recorded was recorded while the request was pending: none written after
+    the deny committed, whichever replica and whatever the interleaving."""
+    request = request_factory(required_approvals=TASKS + 1)
+    await replicas[0].create(request)
+
+    async def deny() -> ChangeRequest | None:
+        await asyncio.sleep(0.005)
+        return await replicas[1].transition(
+            request.id, State.PENDING, State.DENIED, decided_by="U0DENIER"
+        )
+
+    *outcomes, denied = await asyncio.gather(
+        *(
+            replicas[i % REPLICAS].add_approval(request.id, f"U0APPROVER{i}", T0)
+            for i in range(TASKS)
+        ),
+        deny(),
+    )
+    assert denied is not None
+    recorded = {f"U0APPROVER{i}" for i, o in enumerate(outcomes) if o is ApprovalResult.RECORDED}
+    final = await replicas[2].get(request.id)
+    assert final is not None and final.state is State.DENIED
+    assert final.approvers == recorded
+    assert set(outcomes) <= {ApprovalResult.RECORDED, ApprovalResult.NOT_PENDING}
+    late = await replicas[0].add_approval(request.id, "U0LATE", T0)
+    assert late is ApprovalResult.NOT_PENDING
 
 
 async def test_concurrent_failures_group_into_one_notification(replicas: list[Store]) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from bot.changes.model import Approval, AuditEvent, ChangeRequest, State
 from bot.store import (
+    ApprovalResult,
     DuplicateRequest,
     InvalidTransition,
     SecretRefused,
@@ -77,9 +78,10 @@ async def test_a_person_approves_once_however_often_they_click(
 ) -> None:
     request = request_factory(required_approvals=2)
     await store.create(request)
-    assert await store.add_approval(request.id, "U0ALICE", T0) is True
-    assert await store.add_approval(request.id, "U0ALICE", T0 + timedelta(seconds=1)) is False
-    assert await store.add_approval(request.id, "U0BOB", T0 + timedelta(seconds=2)) is True
+    recorded, again = ApprovalResult.RECORDED, ApprovalResult.ALREADY_APPROVED
+    assert await store.add_approval(request.id, "U0ALICE", T0) is recorded
+    assert await store.add_approval(request.id, "U0ALICE", T0 + timedelta(seconds=1)) is again
+    assert await store.add_approval(request.id, "U0BOB", T0 + timedelta(seconds=2)) is recorded
     loaded = await store.get(request.id)
     assert loaded is not None
     assert [a.user_id for a in loaded.approvals] == ["U0ALICE", "U0BOB"]
@@ -90,6 +92,40 @@ async def test_a_person_approves_once_however_often_they_click(
 async def test_approving_an_unknown_request_raises(store: Store) -> None:
     with pytest.raises(UnknownRequest):
         await store.add_approval("CR-000000", "U0ALICE", T0)
+
+
+@pytest.mark.parametrize(
+    "state", [State.APPROVED, State.EXECUTING, State.SUCCEEDED, State.FAILED, State.DENIED,
+              State.EXPIRED],
+)  # fmt: skip
+async def test_an_approval_of_a_request_no_longer_pending_writes_nothing(
+    store: Store, request_factory: Factory, state: State
+) -> None:
+    request = request_factory(state=state, required_approvals=2, approvals=(Approval("U0BOB", T0),))
+    await store.create(request)
+
+    result = await store.add_approval(request.id, "U0ALICE", T0 + timedelta(minutes=1))
+
+    assert result is ApprovalResult.NOT_PENDING
+    loaded = await store.get(request.id)
+    assert loaded is not None and loaded.approvers == {"U0BOB"} and loaded.version == 1
+
+
+async def test_an_approval_at_or_after_the_expiry_writes_nothing(
+    store: Store, request_factory: Factory
+) -> None:
+    request = request_factory()
+    await store.create(request)
+
+    at_expiry = await store.add_approval(request.id, "U0ALICE", request.expires_at)
+    just_before = await store.add_approval(
+        request.id, "U0BOB", request.expires_at - timedelta(seconds=1)
+    )
+
+    assert at_expiry is ApprovalResult.NOT_PENDING
+    assert just_before is ApprovalResult.RECORDED
+    loaded = await store.get(request.id)
+    assert loaded is not None and loaded.approvers == {"U0BOB"}
 
 
 async def test_a_transition_from_the_expected_state_wins_once(
@@ -257,6 +293,27 @@ async def test_renewing_a_lease_touches_only_the_heartbeat_of_an_executing_reque
     assert not await store.renew_lease("CR-000000", beat)
 
 
+async def test_a_lapsed_lease_is_not_revived_when_the_caller_says_when_it_lapses(
+    store: Store, request_factory: Factory
+) -> None:
+    fresh = request_factory(state=State.EXECUTING, executing_since=T0)
+    beaten = request_factory(state=State.EXECUTING, executing_since=T0)
+    lapsed = request_factory(state=State.EXECUTING, executing_since=T0)
+    for r in (fresh, beaten, lapsed):
+        await store.create(r)
+    await store.renew_lease(beaten.id, T0 + timedelta(minutes=1))
+    now = T0 + timedelta(minutes=2)
+    lease = timedelta(minutes=1, seconds=30)
+
+    assert await store.renew_lease(fresh.id, now, lapsed_at=now - timedelta(minutes=5))
+    assert await store.renew_lease(beaten.id, now, lapsed_at=now - lease)
+    assert not await store.renew_lease(lapsed.id, now, lapsed_at=now - lease)
+
+    left = await store.get(lapsed.id)
+    assert left is not None and left.heartbeat_at is None
+    assert [r.id for r in await store.stale_executing(now - lease)] == [lapsed.id]
+
+
 async def test_the_audit_trail_is_newest_first(store: Store) -> None:
     for i, kind in enumerate(["requested", "approved", "executed"]):
         await store.record(
@@ -380,7 +437,7 @@ async def test_an_in_memory_sqlite_store_works_for_concurrent_callers(
         added = await asyncio.gather(
             *(store.add_approval(request.id, f"U0{i}", T0) for i in range(5))
         )
-        assert all(added)
+        assert added == [ApprovalResult.RECORDED] * 5
         assert (await store.get(request.id)).approvals_missing == 0  # type: ignore[union-attr]
     finally:
         await store.close()
