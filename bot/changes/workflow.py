@@ -17,10 +17,13 @@ request goes stale.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+
+import structlog
 
 from bot.changes import actions, machine
 from bot.changes.model import AuditEvent, ChangeRequest, State
@@ -39,7 +42,7 @@ from bot.render import (
     render_secret_delivery,
 )
 from bot.render.blocks import fallback, section
-from bot.store import Store, StoreUnavailable, new_request_id
+from bot.store import ApprovalResult, DuplicateRequest, Store, StoreUnavailable, new_request_id
 
 log = get_logger(__name__)
 
@@ -49,6 +52,12 @@ log = get_logger(__name__)
 EXECUTION_LEASE = timedelta(minutes=2)
 #: An ``approved`` row older than this was approved by a process that died before running it.
 APPROVED_GRACE = timedelta(seconds=30)
+
+#: How many requests one sweeper pass works on at once (expiries, orphaned approvals,
+#: reconciliations), so a pass with many due does not run one Slack round-trip after another.
+SWEEP_CONCURRENCY = 8
+#: Attempts at a fresh request id when one drawn is already taken.
+ID_ATTEMPTS = 5
 
 SYSTEM = "fpbot"
 
@@ -92,9 +101,12 @@ class ChangeWorkflow:
     async def request(self, command: Command, origin: Origin) -> ChangeRequest:
         """Plan ``command``, store it as a pending request and post it for approval.
 
+        A request id already taken (30 random bits make it rare) is drawn again.
+
         Raises:
             actions.PlanError: the change makes no sense against the account as it is.
             FingerprintError: the API could not be read to plan the change.
+            StoreUnavailable: the request could not be stored; nothing was posted.
         """
         plan = await actions.plan(self._client, command)
         now = self._clock()
@@ -113,7 +125,15 @@ class ChangeWorkflow:
             after=plan.after,
             correlation_id=origin.correlation_id,
         )
-        await self._store.create(request)
+        for attempt in range(1, ID_ATTEMPTS + 1):
+            try:
+                await self._store.create(request)
+                break
+            except DuplicateRequest:
+                if attempt == ID_ATTEMPTS:
+                    raise
+                log.warning("request_id_taken", request_id=request.id, attempt=attempt)
+                request = replace(request, id=new_request_id())
         await self._audit("requested", origin.user_id, request, request.summary)
         channel = self._policy.channels.approvals or origin.channel_id
         try:
@@ -138,7 +158,53 @@ class ChangeWorkflow:
     # ── clicks ──────────────────────────────────────────────────────────────────────────
 
     async def click(self, request_id: str, *, approve: bool, origin: Origin) -> None:
-        """Handle an Approve or Deny click; a refused click changes nothing but the audit."""
+        """Handle an Approve or Deny click; never raises (the clicker is always answered).
+
+        A refused click changes nothing but the audit. When the store is unreachable the
+        clicker is told nothing changed and the operators are notified; any other failure is
+        logged and the clicker gets the correlation id to quote.
+        """
+        button = "Approve" if approve else "Deny"
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=origin.correlation_id, user=origin.user_id, change_request=request_id
+        ):
+            try:
+                await self._click(request_id, approve=approve, origin=origin)
+            except StoreUnavailable as exc:
+                log.warning("click_store_unavailable", button=button, error=str(exc))
+                await self._tell_quietly(
+                    origin,
+                    "fpbot's database is unreachable; nothing changed. Please try again in a "
+                    f"minute. Correlation id: `{origin.correlation_id}`.",
+                )
+                await self._notifier.report(
+                    Failure(
+                        title="fpbot's database is unreachable",
+                        operation=f"{button} {request_id}",
+                        error_code="store.unavailable",
+                        detail=scrub(str(exc)),
+                        correlation_id=origin.correlation_id,
+                    )
+                )
+            except Exception:
+                log.exception("click_failed", button=button)
+                await self._tell_quietly(
+                    origin,
+                    f"Something went wrong inside fpbot while handling your {button} click. "
+                    f"Correlation id: `{origin.correlation_id}`.",
+                )
+            except asyncio.CancelledError:
+                # Shutdown ran out of time for this click: say so rather than stay silent.
+                log.warning("click_interrupted", button=button)
+                await self._tell_quietly(
+                    origin,
+                    f"fpbot restarted before it could finish handling your {button} click; "
+                    "the approval message shows where the request stands. "
+                    f"Correlation id: `{origin.correlation_id}`.",
+                )
+                raise
+
+    async def _click(self, request_id: str, *, approve: bool, origin: Origin) -> None:
         request = await self._store.get(request_id)
         if request is None:
             await self._refuse(origin, None, "There is no change request with that id.")
@@ -178,8 +244,23 @@ class ChangeWorkflow:
 
     async def _approve(self, request: ChangeRequest, origin: Origin) -> None:
         now = self._clock()
-        if not await self._store.add_approval(request.id, origin.user_id, now):
+        added = await self._store.add_approval(request.id, origin.user_id, now)
+        if added is ApprovalResult.ALREADY_APPROVED:
             await self._refuse(origin, request, "You have already approved this request.")
+            return
+        if added is ApprovalResult.NOT_PENDING:
+            # Denied, expired or approved by others between our read and the insert: the
+            # store wrote nothing. Say what the request is now, as for any late click.
+            current = await self._reload(request)
+            late = machine.on_approve(
+                current, origin.user_id, may_approve=True, allow_self_approval=True, now=now
+            )
+            if isinstance(late, machine.Refused):
+                await self._refuse(origin, current, late.explain())
+                if late.reason is machine.Refusal.EXPIRED:
+                    await self._expire(current)
+            else:  # pragma: no cover - the store saw it closed; a fresh read cannot reopen it
+                await self._refuse(origin, current, "This request is no longer waiting.")
             return
         request = await self._reload(request)
         await self._audit(
@@ -188,6 +269,9 @@ class ChangeWorkflow:
             request,
             f"{len(request.approvers)}/{request.required_approvals}",
         )
+        if request.state is not State.PENDING:  # decided right after the approval landed
+            await self._approved_meanwhile(origin, request)
+            return
         if request.approvals_missing > 0:
             await self._show(request)
             return
@@ -197,8 +281,37 @@ class ChangeWorkflow:
         if approved is None:  # another click or replica completed it first; it runs there
             await self._approved_meanwhile(origin, await self._reload(request))
             return
-        await self._audit("approved", origin.user_id, approved, "approvals complete")
-        await self._run(approved)
+        try:
+            await self._audit("approved", origin.user_id, approved, "approvals complete")
+            await self._run(approved)
+        except Exception as exc:
+            # The request is approved, so what happens to it is no longer this click's to
+            # decide: the sweeper runs an orphaned approval, or reconciles a change cut off
+            # mid-way, once the store answers again. Tell the approver and the operators.
+            await self._unfinished(approved, origin, exc)
+
+    async def _unfinished(self, request: ChangeRequest, origin: Origin, exc: Exception) -> None:
+        unreachable = isinstance(exc, StoreUnavailable)
+        if unreachable:
+            log.warning("approved_change_unfinished", request_id=request.id, error=str(exc))
+        else:
+            log.exception("approved_change_unfinished", request_id=request.id)
+        cause = "its database became unreachable" if unreachable else "something went wrong"
+        await self._tell_quietly(
+            origin,
+            f"{request.id} is approved, but {cause} before fpbot could finish it. It will be "
+            "run, or checked against Fingerprint and reported, automatically; the approval "
+            f"message will show the outcome. Correlation id: `{origin.correlation_id}`.",
+        )
+        await self._notifier.report(
+            Failure(
+                title="An approved change could not be finished",
+                operation=f"{request.id} {request.action}",
+                error_code="store.unavailable" if unreachable else "change.unfinished",
+                detail=scrub(str(exc)) or type(exc).__name__,
+                correlation_id=origin.correlation_id,
+            )
+        )
 
     async def _approved_meanwhile(self, origin: Origin, request: ChangeRequest) -> None:
         """Answer an approval that was recorded after the request had already moved on."""
@@ -247,17 +360,26 @@ class ChangeWorkflow:
     # ── running ─────────────────────────────────────────────────────────────────────────
 
     async def _run(self, request: ChangeRequest) -> None:
-        """Run an approved request if this caller wins APPROVED → EXECUTING."""
+        """Run an approved request if this caller wins APPROVED → EXECUTING.
+
+        The lease is held from the moment the request is executing — before the approval
+        message is edited, which can wait out Slack's rate limits — and is confirmed right
+        before the first write: if it lapsed meanwhile (another replica may be reconciling
+        the request as interrupted), the change is not started.
+        """
         now = self._clock()
         running = await self._store.transition(
             request.id, State.APPROVED, State.EXECUTING, executing_since=now
         )
         if running is None:
             return
-        await self._audit("executing", SYSTEM, running, "running the change")
-        await self._show(running)
         try:
-            async with self._lease(running):
+            async with self._lease(running) as lease:
+                await self._audit("executing", SYSTEM, running, "running the change")
+                await self._show(running)
+                if not await lease.start():
+                    log.warning("change_not_started", request_id=running.id, reason="lease lost")
+                    return
                 execution = await actions.execute(
                     self._client, running, self._secret_courier(running)
                 )
@@ -281,19 +403,18 @@ class ChangeWorkflow:
             await self._finish(done)
 
     @asynccontextmanager
-    async def _lease(self, request: ChangeRequest) -> AsyncIterator[None]:
+    async def _lease(self, request: ChangeRequest) -> AsyncIterator[_Lease]:
         """Keep ``request``'s lease renewed while the body runs, so the sweeper leaves it be.
 
         The heartbeat is told to stop when the body ends (a renewal in progress is let finish
         rather than cut off mid-write) and is cancelled if this task itself is cancelled, so
         it never outlives the execution.
         """
+        lease = _Lease(request.id, self._renew_lease)
         stop = asyncio.Event()
-        heartbeat = asyncio.create_task(
-            self._heartbeat(request.id, stop), name=f"lease:{request.id}"
-        )
+        heartbeat = asyncio.create_task(self._heartbeat(lease, stop), name=f"lease:{request.id}")
         try:
-            yield
+            yield lease
         finally:
             stop.set()
             try:
@@ -301,7 +422,7 @@ class ChangeWorkflow:
             finally:
                 heartbeat.cancel()  # a no-op once it has stopped; stops it if we were cancelled
 
-    async def _heartbeat(self, request_id: str, stop: asyncio.Event) -> None:
+    async def _heartbeat(self, lease: _Lease, stop: asyncio.Event) -> None:
         """Renew the lease every quarter of it until ``stop`` is set; never raises."""
         interval = self._lease_duration.total_seconds() / 4
         while True:
@@ -312,16 +433,22 @@ class ChangeWorkflow:
             else:
                 return
             try:
-                renewed = await self._store.renew_lease(request_id, self._clock())
+                renewed = await lease.renew()
             except StoreUnavailable as exc:  # the next beat may get through; the change runs on
-                log.warning("lease_not_renewed", request_id=request_id, error=str(exc))
+                log.warning("lease_not_renewed", request_id=lease.request_id, error=str(exc))
                 continue
             except Exception:
-                log.exception("lease_not_renewed", request_id=request_id)
+                log.exception("lease_not_renewed", request_id=lease.request_id)
                 continue
-            if not renewed:  # no longer executing: nothing left to keep alive
-                log.warning("lease_lost", request_id=request_id)
+            if not renewed:  # no longer executing, or lapsed: nothing left to keep alive
+                log.warning("lease_lost", request_id=lease.request_id)
                 return
+
+    async def _renew_lease(self, request_id: str, strict: bool) -> bool:
+        """Renew the lease; if ``strict``, not once it has lapsed (then it is the sweeper's)."""
+        now = self._clock()
+        lapsed_at = now - self._lease_duration if strict else None
+        return await self._store.renew_lease(request_id, now, lapsed_at=lapsed_at)
 
     async def _fail(
         self,
@@ -368,39 +495,108 @@ class ChangeWorkflow:
             except SlackDeliveryError as exc:
                 log.error("secret_not_delivered", request_id=request.id, error=exc.error)
                 return False
-            await self._audit(
-                "secret_delivered",
-                SYSTEM,
-                request,
-                f"{delivery.kind} of {delivery.resource_id} sent to the requester by DM",
-            )
+            # Delivered: from here on the answer is True whatever happens to the audit line,
+            # or the caller would disable a key its owner already holds.
+            try:
+                await self._audit(
+                    "secret_delivered",
+                    SYSTEM,
+                    request,
+                    f"{delivery.kind} of {delivery.resource_id} sent to the requester by DM",
+                )
+            except Exception:
+                log.exception("secret_delivery_not_audited", request_id=request.id)
             return True
 
         return deliver
 
     # ── the sweeper ─────────────────────────────────────────────────────────────────────
 
-    async def sweep(self) -> None:
-        """Expire what is due, run orphaned approvals, reconcile interrupted executions."""
+    async def sweep(self, stop: asyncio.Event | None = None) -> None:
+        """Expire what is due, run orphaned approvals, reconcile interrupted executions.
+
+        Up to `SWEEP_CONCURRENCY` requests are handled at once, and one request's failure is
+        logged and reported without stopping the others. Expired requests' approval messages
+        are all edited before anyone is told in a thread or by DM, so the edit lands within a
+        minute even when many expire together. Once ``stop`` is set no further request is
+        started; those already started are finished.
+        """
         now = self._clock()
-        for request in await self._store.due_for_expiry(now):
-            await self._expire(request)
-        for request in await self._store.list_requests(states=[State.APPROVED]):
-            if request.decided_at is None or now - request.decided_at >= APPROVED_GRACE:
-                await self._run(request)
-        for request in await self._store.stale_executing(now - self._lease_duration):
-            await self._reconcile(request)
+        told: list[ChangeRequest] = []
 
-    async def run_sweeper(self, interval: float = 15.0) -> None:
-        """Sweep forever (until cancelled); expired requests are edited within a minute."""
-        while True:
+        async def expire(request: ChangeRequest) -> None:
+            expired = await self._expire(request, tell=False)
+            if expired is not None:
+                told.append(expired)
+
+        await self._each("expire", await self._store.due_for_expiry(now), expire, stop)
+        await self._each("tell", told, self._tell, None)  # already decided: always told
+        orphans = [
+            request
+            for request in await self._store.list_requests(states=[State.APPROVED], limit=None)
+            if request.decided_at is None or now - request.decided_at >= APPROVED_GRACE
+        ]
+        await self._each("run", orphans, self._run, stop)
+        stale = await self._store.stale_executing(now - self._lease_duration)
+        await self._each("reconcile", stale, self._reconcile, stop)
+
+    async def _each(
+        self,
+        step: str,
+        requests: Sequence[ChangeRequest],
+        handle: Callable[[ChangeRequest], Awaitable[None]],
+        stop: asyncio.Event | None,
+    ) -> None:
+        """``handle`` every request, a few at a time; a failure is reported, not raised."""
+        gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
+
+        async def one(request: ChangeRequest) -> None:
+            async with gate:
+                if stop is not None and stop.is_set():
+                    return
+                try:
+                    await handle(request)
+                except Exception as exc:
+                    log.exception("sweep_item_failed", step=step, request_id=request.id)
+                    await self._notifier.report(
+                        Failure(
+                            title=f"The sweeper could not {step} a change request",
+                            operation=f"sweeper {step}",
+                            error_code=_error_code(exc, "sweep.failed"),
+                            detail=f"{request.id} {request.action}: "
+                            + (scrub(str(exc)) or type(exc).__name__),
+                            correlation_id=request.correlation_id,
+                        )
+                    )
+
+        await asyncio.gather(*(one(request) for request in requests))
+
+    async def run_sweeper(
+        self, interval: float = 15.0, *, stop: asyncio.Event | None = None
+    ) -> None:
+        """Sweep until ``stop`` is set (or cancelled); expired requests are edited within a
+        minute. Setting ``stop`` lets the pass in progress finish what it started."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
             try:
-                await self.sweep()
-            except Exception:
+                await self.sweep(stop)
+            except Exception as exc:
                 log.exception("sweep_failed")
-            await asyncio.sleep(interval)
+                await self._notifier.report(
+                    Failure(
+                        title="The change-request sweeper failed",
+                        operation="sweeper",
+                        error_code=_error_code(exc, "sweep.failed"),
+                        detail=scrub(str(exc)) or type(exc).__name__,
+                        correlation_id="sweeper",
+                    )
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
 
-    async def _expire(self, request: ChangeRequest) -> None:
+    async def _expire(self, request: ChangeRequest, *, tell: bool = True) -> ChangeRequest | None:
+        """Mark a due request expired and edit its message; tell the requester unless
+        ``tell`` is false (the caller will). The expired request, if this caller expired it."""
         expired = await self._store.transition(
             request.id, State.PENDING, State.EXPIRED, decided_at=self._clock()
         )
@@ -408,7 +604,10 @@ class ChangeWorkflow:
             await self._audit(
                 "expired", SYSTEM, expired, f"expired at {expired.expires_at.isoformat()}"
             )
-            await self._finish(expired)
+            await self._show(expired)
+            if tell:
+                await self._tell(expired)
+        return expired
 
     async def _reconcile(self, request: ChangeRequest) -> None:
         try:
@@ -453,6 +652,10 @@ class ChangeWorkflow:
     async def _finish(self, request: ChangeRequest) -> None:
         """Edit the approval message, reply in its thread and DM the requester."""
         await self._show(request)
+        await self._tell(request)
+
+    async def _tell(self, request: ChangeRequest) -> None:
+        """Reply in the approval message's thread and DM the requester the outcome."""
         result = render_request_result(request)
         if request.approval_channel and request.approval_ts:
             await self._quietly(
@@ -481,6 +684,13 @@ class ChangeWorkflow:
             ):
                 return
             request = latest
+
+    async def _tell_quietly(self, origin: Origin, text: str) -> None:
+        """An ephemeral refusal-style answer that never raises (for error paths)."""
+        try:
+            await self._whisper(origin, render_refusal(text))
+        except Exception:  # the error path must not fail in turn
+            log.exception("click_answer_not_delivered")
 
     async def _whisper(self, origin: Origin, message: Message) -> None:
         if origin.response_url:
@@ -516,3 +726,43 @@ class ChangeWorkflow:
         log.info(
             "change_request", transition=kind, actor=actor, request_id=request.id, detail=detail
         )
+
+
+class _Lease:
+    """The execution lease of one request, as the process running it holds it.
+
+    Until the change is started a lapsed lease is lost for good: another replica may already
+    be reconciling the request as interrupted, so the change must not start. Once the first
+    write is underway the live process keeps claiming the request, whatever a slow store did
+    to the heartbeat meanwhile: stopping then would not undo the write.
+    """
+
+    def __init__(self, request_id: str, renew: Callable[[str, bool], Awaitable[bool]]) -> None:
+        self.request_id = request_id
+        self._renew = renew
+        self.started = False
+        self.lost = False
+
+    async def renew(self) -> bool:
+        """Renew it (the heartbeat); before the start, once lost it stays lost."""
+        if self.lost:
+            return False
+        if not await self._renew(self.request_id, not self.started):
+            self.lost = True
+        return not self.lost
+
+    async def start(self) -> bool:
+        """Whether the change may start: the lease still holds, renewed right now. Asked
+        right before the first write; from then on the lease is the running change's.
+
+        Raises:
+            StoreUnavailable: the store cannot say; the change must not start either.
+        """
+        if not await self.renew():
+            return False
+        self.started = True
+        return True
+
+
+def _error_code(exc: Exception, default: str) -> str:
+    return "store.unavailable" if isinstance(exc, StoreUnavailable) else default
