@@ -491,7 +491,7 @@ class ChangeWorkflow:
                 delivery.kind, delivery.resource_name, delivery.resource_id, delivery.secret
             )
             try:
-                await self._messenger.dm(request.requester, message)
+                await self._messenger.dm(request.requester, message, once=True)
             except SlackDeliveryError as exc:
                 log.error("secret_not_delivered", request_id=request.id, error=exc.error)
                 return False
