@@ -795,9 +795,14 @@ def _models(model: type[M], items: Items, operation: str) -> list[M]:
 
 
 def _secrets_registered(results: list[M]) -> list[M]:
-    """Register tokens and signing keys with the log redactor as soon as they exist."""
+    """Register tokens and signing keys with the log redactor as soon as they exist.
+
+    A public key's token is not a secret (it ships in every web page that uses it) and every
+    listing carries it, so it is left out: the redactor's registry is bounded, and filling it
+    with public tokens would push real secrets out.
+    """
     for result in results:
-        if isinstance(result, ApiKey):
+        if isinstance(result, ApiKey) and result.type is not KeyType.PUBLIC:
             register_secret(result.token)
         elif isinstance(result, Webhook):
             register_secret(result.signing_key)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.fingerprint import FingerprintError, KeyType, ManagementClient
-from bot.log import get_logger
+from bot.log import REDACTED, get_logger, scrub
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 from tests.fingerprint.fp_helpers import API_KEY, Recorder, make_client
 
@@ -64,3 +64,19 @@ async def test_log_lines_carry_the_context_of_the_call(log_stream: io.StringIO) 
     assert failed["correlation_id"] == caught.value.correlation_id
     assert failed["operation"] == "GET /webhooks/{id}"
     assert failed["status"] == 404 and failed["attempt"] == 1 and "elapsed_ms" in failed
+
+
+async def test_public_tokens_stay_readable_while_secret_tokens_are_scrubbed() -> None:
+    # A public key's token is in every page that uses it: scrubbing it would only hide what
+    # an operator needs, and crowd the redactor's bounded registry.
+    fake = FakeFingerprint(rate_limit=1000.0, burst=1000, environments=3, seed=5)
+    async with StandInServer(fake) as api:
+        client = ManagementClient(api_key=api.key, base_url=api.url, rate_limit=1000.0)
+        async with client:
+            created = await client.create_api_key(type=KeyType.SECRET, name="Backend secret")
+            public = [k for k in await client.list_api_keys() if k.type is KeyType.PUBLIC]
+    assert public and all(k.token for k in public)
+    assert created.token is not None
+    assert scrub(f"token {created.token}") == f"token {REDACTED}"
+    for key in public:
+        assert key.token is not None and scrub(key.token) == key.token
