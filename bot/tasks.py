@@ -43,12 +43,20 @@ class TaskSet:
             log.error("background_task_failed", task=task.get_name(), exc_info=exc)
 
     async def drain(self, grace: float) -> int:
-        """Stop taking work, wait up to ``grace`` seconds, cancel the rest; return how many."""
+        """Stop taking work, wait up to ``grace`` seconds, cancel the rest; return how many.
+
+        Waits until the set is empty, not just for the tasks there when it was called: work
+        spawned meanwhile (a "restarting" answer to a late click, say) is waited for too.
+        """
         self._closing = True
-        if not self._tasks:
-            return 0
-        pending = set(self._tasks)
-        _, still = await asyncio.wait(pending, timeout=grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while pending := {task for task in self._tasks if not task.done()}:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(pending, timeout=remaining)
+        still = {task for task in self._tasks if not task.done()}
         for task in still:
             task.cancel()
         if still:

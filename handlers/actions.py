@@ -13,8 +13,11 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.changes.workflow import Origin
 from bot.log import get_logger
+from bot.messenger import SlackDeliveryError
+from bot.render import render_refusal
 from bot.render.ids import APPROVE, DENY
 from bot.services import Services
+from handlers.commands import RESTARTING
 from handlers.middleware import new_correlation_id
 
 log = get_logger(__name__)
@@ -35,6 +38,15 @@ def _listener(services: Services, *, approve: bool) -> Any:
                 response_url=body.get("response_url"),
                 correlation_id=new_correlation_id(),
             )
+            if services.tasks.closing:
+                # Shutting down: the click is not handled, and the clicker hears so at once
+                # (Slack ignores an ack's body for a button, so through response_url). The
+                # answer is tracked like any work, so the drain waits for it.
+                log.info("click_while_restarting", user=origin.user_id)
+                services.tasks.spawn(
+                    _tell_restarting(services, origin), name=f"restarting:{origin.correlation_id}"
+                )
+                return
             services.tasks.spawn(
                 services.changes.click(
                     str(action.get("value", "")), approve=approve, origin=origin
@@ -46,3 +58,14 @@ def _listener(services: Services, *, approve: bool) -> Any:
 
     on_click.__name__ = "approve_request" if approve else "deny_request"
     return on_click
+
+
+async def _tell_restarting(services: Services, origin: Origin) -> None:
+    message = render_refusal(RESTARTING)
+    try:
+        if origin.response_url:
+            await services.messenger.respond(origin.response_url, message, replace_original=False)
+        else:
+            await services.messenger.ephemeral(origin.channel_id, origin.user_id, message)
+    except SlackDeliveryError as exc:
+        log.warning("restarting_not_told", error=exc.error)
