@@ -29,6 +29,8 @@ log = get_logger(__name__)
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE = 10.0
+#: How long closing the web server waits for a request being answered (an ack or /healthz).
+HTTP_CLOSE_TIMEOUT = 3.0
 
 
 def make_web_app(bolt: AsyncApp | None, services: Services) -> web.Application:
@@ -61,15 +63,28 @@ class BotServer:
         self._site: web.TCPSite | None = None
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._sweep_stop = asyncio.Event()
         self._services_closed = False
         self.url = ""
 
     async def start(self) -> None:
+        """Connect everything and start serving; on any failure (or cancellation, e.g. SIGTERM
+        during a slow migration) what was started is stopped again before the error goes on."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(grace=1.0)
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         settings.require_for_serving(socket=self._socket)
         self.services = services = await Services.start(settings, self._policy)
         bolt = build_app(services, socket_mode=self._socket)
-        self._runner = web.AppRunner(make_web_app(None if self._socket else bolt, services))
+        self._runner = web.AppRunner(
+            make_web_app(None if self._socket else bolt, services),
+            shutdown_timeout=HTTP_CLOSE_TIMEOUT,
+        )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, settings.host, settings.port)
         await self._site.start()
@@ -92,33 +107,56 @@ class BotServer:
                     f" {error or exc.response.status_code}"
                 ) from None
             await handler.connect_async()  # type: ignore[no-untyped-call]
-        self._sweeper = asyncio.create_task(services.changes.run_sweeper(), name="sweeper")
+        self._sweeper = asyncio.create_task(
+            services.changes.run_sweeper(stop=self._sweep_stop), name="sweeper"
+        )
         log.info("serving", mode="socket" if self._socket else "http", url=self.url)
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Stop taking requests, finish what is in flight within ``grace`` seconds.
 
+        In order: no new connections; then, together and within ``grace``, the sweeper
+        finishes the pass it is in (it starts nothing new) and in-flight commands and clicks
+        finish — anything still arriving on an open connection meanwhile is answered
+        "restarting"; then the web server closes its connections, and the services close.
         Stopping twice is harmless: what is already stopped is skipped.
         """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         if self._socket_handler is not None:
             await self._socket_handler.close_async()  # type: ignore[no-untyped-call]
             self._socket_handler = None
         if self._site is not None:
             await self._site.stop()
             self._site = None
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
-        if self.services is not None and not self._services_closed:
-            self._services_closed = True
-            await self.services.health.close()
-            await self.services.close(grace)
+        services = None if self._services_closed else self.services
+        await asyncio.gather(
+            self._stop_sweeper(grace),
+            services.tasks.drain(grace) if services is not None else asyncio.sleep(0),
+        )
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if services is not None:
+            self._services_closed = True
+            await services.health.close()
+            # Work that came in while the web server closed is waited for in what is left.
+            await services.close(max(0.0, deadline - loop.time()))
             log.info("stopped")
+
+    async def _stop_sweeper(self, grace: float) -> None:
+        """Let the sweeper finish its pass (a change it is running included) within ``grace``;
+        cancel it only if it has not by then."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is None:
+            return
+        self._sweep_stop.set()
+        done, _ = await asyncio.wait([sweeper], timeout=grace)
+        if not done:
+            log.warning("sweeper_cancelled", grace=grace)
+            sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -131,14 +169,34 @@ class BotServer:
 
 
 async def serve(settings: Settings, *, socket: bool) -> int:
-    """Run until SIGTERM or SIGINT, then shut down gracefully; the process exit code."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully; the process exit code.
+
+    The signal handlers are installed before anything starts, so a SIGTERM during a slow
+    start (a migration waiting on the database, say) stops what was started and exits 0.
+    """
     server = BotServer(settings, socket=socket)
-    await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting_down")
-    await server.stop()
-    return 0
+    starting = asyncio.create_task(server.start(), name="start")
+    stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("shutting_down", during="start-up")
+            starting.cancel()  # start() stops what it had started before it ends
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            await server.stop()
+            return 0
+        starting.result()  # a start-up error goes to the caller, as before
+        await stopping
+        log.info("shutting_down")
+        await server.stop()
+        return 0
+    finally:
+        stopping.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)

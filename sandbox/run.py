@@ -102,14 +102,28 @@ class Sandbox:
         self._log_level = log_level
         self._settings = settings
         self.bot: BotServer | None = None
+        self._api_started = False
+        self._slack_started = False
 
     @property
     def console_url(self) -> str:
         return self.slack.url + "/"
 
     async def __aenter__(self) -> Self:
+        """Start the stand-ins, then the bot; if anything fails (or start-up is cancelled),
+        what was already started is stopped again and the temporary directory removed."""
+        try:
+            await self._start()
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def _start(self) -> None:
         await self.api.__aenter__()
+        self._api_started = True
         await self.slack.start(self._host, self._console_port)
+        self._slack_started = True
         settings = load_settings(
             slack_bot_token=BOT_TOKEN,
             slack_signing_secret=SIGNING_SECRET,
@@ -130,16 +144,25 @@ class Sandbox:
         self.slack.connect_bot(self.bot.url + "/slack/events", SIGNING_SECRET)
         self.slack.connect_api(self.api.url)
         self.slack.console_info = console_info(load_policy(self._policy_path))
-        return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.bot is not None:
-            await self.bot.stop()
-        await self.slack.stop()
-        await self.api.__aexit__(et, e, tb)
-        self._tmp.cleanup()
+        try:
+            if self.bot is not None:
+                await self.bot.stop()
+        finally:
+            try:
+                if self._slack_started:
+                    self._slack_started = False
+                    await self.slack.stop()
+            finally:
+                try:
+                    if self._api_started:
+                        self._api_started = False
+                        await self.api.__aexit__(et, e, tb)
+                finally:
+                    self._tmp.cleanup()
 
 
 async def run_sandbox(settings: Settings) -> int:

@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from bot.changes.model import State
 from bot.policy import PolicyError
 from bot.server import BotServer
 from bot.settings import load_settings
@@ -41,6 +43,14 @@ from tests.scenarios.bot_helpers import (
     fp,
     reply_to,
     visible,
+)
+from tests.scenarios.change_helpers import (
+    APPROVER_1,
+    FAST_SETTINGS,
+    Desk,
+    button_ids,
+    restart,
+    status_of,
 )
 from tests.scenarios.conftest import PG_DSN, StackFactory
 
@@ -403,3 +413,123 @@ async def test_a_command_still_running_when_shutdown_runs_out_of_time_is_told_so
         reply = visible(await reply_to(stack, VIEWER))
         assert "fpbot restarted before it could finish `/fp envs`" in reply
         assert "try again" in reply
+
+
+async def test_sigterm_while_the_store_is_still_connecting_stops_cleanly_with_0(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+) -> None:
+    """A migration waiting on a slow database: SIGTERM must not kill the process mid-way."""
+    connected = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answers(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        connected.set()
+
+    database = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    db_port = database.sockets[0].getsockname()[1]
+    slack, api = stand_ins
+    env = fpbot_env(
+        slack,
+        api,
+        tmp_path,
+        PORT=str(free_port()),
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{db_port}/fpbot",
+    )
+    process = await fpbot("serve", env=env, cwd=tmp_path)
+    try:
+        await asyncio.wait_for(connected.wait(), 10)
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), 8)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        for writer in held:
+            writer.close()
+        database.close()
+
+    assert process.returncode == 0, output.decode()
+    assert "shutting_down" in output.decode()
+
+
+async def test_a_sandbox_whose_bot_cannot_start_leaves_nothing_listening(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "broken.yml"
+    policy.write_text(BAD_POLICIES["broken YAML"][0])
+    sandbox = Sandbox(policy_path=policy)
+
+    with pytest.raises(PolicyError):
+        async with sandbox:
+            pass
+
+    async with aiohttp.ClientSession() as session:
+        for url in (sandbox.slack.url, sandbox.api.url):
+            with pytest.raises(aiohttp.ClientConnectionError):
+                async with session.get(url + "/", timeout=aiohttp.ClientTimeout(total=2)):
+                    pass
+    assert not os.path.exists(sandbox._tmp.name)  # noqa: ASYNC240
+
+
+# ── shutdown: in-flight work and late clicks ────────────────────────────────────────────
+
+
+async def test_stopping_lets_the_sweeper_finish_the_change_it_is_running(
+    make_stack: StackFactory,
+) -> None:
+    """An approval orphaned by a crash is picked up by the next bot's sweeper; a SIGTERM
+    arriving while that change is being made lets it finish instead of cutting it off."""
+    async with make_stack(**FAST_SETTINGS) as sandbox:
+        desk = Desk.of(sandbox)
+        fpapi = desk.fingerprint
+        request_id = await desk.request("envs create Swept At Shutdown")
+        now = datetime.now(UTC)
+        await desk.store.add_approval(request_id, APPROVER_1, now)
+        await desk.store.transition(
+            request_id,
+            State.PENDING,
+            State.APPROVED,
+            decided_by=APPROVER_1,
+            decided_at=now - timedelta(minutes=5),
+        )
+        fpapi.faults.latency = 1.0
+
+        desk = await restart(sandbox)  # the new bot's sweeper runs the orphan at once
+        await desk.slack.wait_for(
+            lambda: fpapi.count(method="POST", path="/environments") == 1,
+            what="the sweeper's write in flight",
+        )
+        assert sandbox.bot is not None
+        await sandbox.bot.stop(grace=8)
+
+        assert sum(e.name == "Swept At Shutdown" for e in fpapi.workspace.environments.values())
+        assert "*Succeeded*" in status_of(desk.approval(request_id))
+        assert fpapi.count(method="POST", path="/environments") == 1
+
+
+async def test_a_click_arriving_while_fpbot_shuts_down_is_told_to_try_again(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(**FAST_SETTINGS) as stack:
+        assert stack.bot is not None and stack.bot.services is not None
+        desk = Desk.of(stack)
+        request_id = await desk.request("envs create Clicked At Shutdown")
+        # Shutdown has begun: what BotServer.stop does once Slack's connections are closed
+        # (a click already on its way through Bolt then still reaches the listener).
+        tasks = stack.bot.services.tasks
+        await tasks.drain(2)
+        assert tasks.closing
+
+        seen = len(stack.slack.ephemerals(APPROVER_1))
+        await desk.click(request_id, user=APPROVER_1)
+        await stack.slack.wait_for(
+            lambda: len(stack.slack.ephemerals(APPROVER_1)) > seen, what="an answer"
+        )
+        answer = visible(stack.slack.ephemerals(APPROVER_1)[seen])
+        pending = await desk.get(request_id)
+
+    assert "fpbot is restarting" in answer and "try again" in answer
+    assert pending.state is State.PENDING and pending.approvers == frozenset()
+    assert button_ids(desk.approval(request_id)) == ["approve_request", "deny_request"]
+    assert stack.fingerprint.count(method="POST", path="/environments") == 0
