@@ -155,8 +155,12 @@ class BotServer:
         if not done:
             log.warning("sweeper_cancelled", grace=grace)
             sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await sweeper
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # run_sweeper catches its own; never let shutdown fail on it
+            log.exception("sweeper_failed")
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -139,7 +139,7 @@ class ChangeWorkflow:
         try:
             posted = await self._messenger.post(channel, render_change_request(request, now=now))
         except SlackDeliveryError as exc:
-            await self._notifier.report(
+            await self._report(
                 Failure(
                     title="A change request could not be posted for approval",
                     operation=f"{request.id} {request.action}",
@@ -177,7 +177,7 @@ class ChangeWorkflow:
                     "fpbot's database is unreachable; nothing changed. Please try again in a "
                     f"minute. Correlation id: `{origin.correlation_id}`.",
                 )
-                await self._notifier.report(
+                await self._report(
                     Failure(
                         title="fpbot's database is unreachable",
                         operation=f"{button} {request_id}",
@@ -303,7 +303,7 @@ class ChangeWorkflow:
             "run, or checked against Fingerprint and reported, automatically; the approval "
             f"message will show the outcome. Correlation id: `{origin.correlation_id}`.",
         )
-        await self._notifier.report(
+        await self._report(
             Failure(
                 title="An approved change could not be finished",
                 operation=f"{request.id} {request.action}",
@@ -472,7 +472,7 @@ class ChangeWorkflow:
         if failed is None:
             return
         await self._audit("failed", SYSTEM, failed, failed.error or message)
-        await self._notifier.report(
+        await self._report(
             Failure(
                 title="An approved change failed",
                 operation=f"{request.id} {request.action}",
@@ -558,7 +558,7 @@ class ChangeWorkflow:
                     await handle(request)
                 except Exception as exc:
                     log.exception("sweep_item_failed", step=step, request_id=request.id)
-                    await self._notifier.report(
+                    await self._report(
                         Failure(
                             title=f"The sweeper could not {step} a change request",
                             operation=f"sweeper {step}",
@@ -582,7 +582,7 @@ class ChangeWorkflow:
                 await self.sweep(stop)
             except Exception as exc:
                 log.exception("sweep_failed")
-                await self._notifier.report(
+                await self._report(
                     Failure(
                         title="The change-request sweeper failed",
                         operation="sweeper",
@@ -636,7 +636,7 @@ class ChangeWorkflow:
         if final is None:
             return
         await self._audit("reconciled", SYSTEM, final, outcome.message)
-        await self._notifier.report(
+        await self._report(
             Failure(
                 title="A change was interrupted by a restart and has been reconciled",
                 operation=f"{request.id} {request.action}",
@@ -691,6 +691,14 @@ class ChangeWorkflow:
             await self._whisper(origin, render_refusal(text))
         except Exception:  # the error path must not fail in turn
             log.exception("click_answer_not_delivered")
+
+    async def _report(self, failure: Failure) -> None:
+        """Tell the operators; a notifier that fails in turn (the store it groups in is
+        down, say) is logged and never stops the workflow or the sweeper."""
+        try:
+            await self._notifier.report(failure)
+        except Exception:
+            log.exception("failure_not_reported", operation=failure.operation)
 
     async def _whisper(self, origin: Origin, message: Message) -> None:
         if origin.response_url:

@@ -541,11 +541,21 @@ class Store:
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError) as exc:
             raise StoreUnavailable(_describe(exc)) from exc
         except sa_exc.DBAPIError as exc:
-            if exc.connection_invalidated:
+            if exc.connection_invalidated or _is_unavailable(exc):
                 raise StoreUnavailable(_describe(exc)) from exc
             raise
         except OSError as exc:
             raise StoreUnavailable(f"cannot reach the database: {type(exc).__name__}") from exc
+
+
+#: PostgreSQL error classes that mean "the database is not there to work with": connection
+#: exceptions, the database missing, authentication, too many connections, a shutdown.
+_UNAVAILABLE_SQLSTATES = ("08", "3D", "28", "53", "57P")
+
+
+def _is_unavailable(exc: sa_exc.DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def _describe(exc: sa_exc.SQLAlchemyError) -> str:

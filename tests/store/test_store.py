@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import asyncpg
 import pytest
 
 from bot.changes.model import Approval, AuditEvent, ChangeRequest, State
@@ -21,6 +22,7 @@ from bot.store import (
     UnknownRequest,
     new_request_id,
 )
+from tests.store.conftest import PG_DSN
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 Factory = Callable[..., ChangeRequest]
@@ -447,3 +449,27 @@ def test_request_ids_are_short_readable_and_distinct() -> None:
     ids = {new_request_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(re.fullmatch(r"CR-[0-9A-HJKMNP-TV-Z]{6}", i) for i in ids)
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_database_that_was_dropped_is_unavailable(
+    pg_database: str, request_factory: Factory
+) -> None:
+    """A missing database (or one refusing connections) is "unreachable", as for a cut
+    network: callers tell people and operators instead of failing with a driver error."""
+    name = f"{pg_database}_gone"
+    admin = await asyncpg.connect(PG_DSN.format(database="postgres"), timeout=5)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        store = await Store.connect(PG_DSN.format(database=name))
+        try:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            with pytest.raises(StoreUnavailable):
+                await store.get("CR-000000")
+            with pytest.raises(StoreUnavailable):
+                await store.create(request_factory())
+        finally:
+            await store.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
