@@ -17,14 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.log import get_logger
+from bot.log import get_logger, scrub
 from bot.messenger import SlackDeliveryError, SlackMessenger
 from bot.render import Message, render_notification
+from bot.render.blocks import escape
 from bot.store import Store, StoreUnavailable
 
 log = get_logger(__name__)
 
 GROUP_WINDOW = timedelta(minutes=10)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a `Failure` detail: secrets scrubbed, escaped once for mrkdwn."""
+    return escape(scrub(str(exc)) or type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +40,7 @@ class Failure:
     title: str  # e.g. "Listing environments failed"
     operation: str  # the command or request, e.g. "/fp envs" or "CR-7K2M9Q keys.rotate"
     error_code: str  # the API's code, or a local one ("store.unavailable")
-    detail: str
+    detail: str  # mrkdwn, escaped once: use `describe` for an exception's text
     correlation_id: str
 
 
@@ -108,6 +114,10 @@ class Notifier:
                 await self._report(key, state, failure)
             except SlackDeliveryError as exc:
                 log.error("notification_not_delivered", key=key, error=exc.error)
+            except Exception:
+                # The notifier is the last resort of every failure path: it must not be
+                # the reason one of them breaks.
+                log.exception("notification_failed", key=key)
 
     def tracked_keys(self) -> int:
         """How many keys this process remembers (for tests: the memory stays bounded)."""

@@ -24,9 +24,9 @@ from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import FingerprintError
 from bot.fingerprint.models import Environment
 from bot.groups import GroupDirectory
-from bot.log import get_logger, scrub
+from bot.log import get_logger
 from bot.messenger import Posted, SlackDeliveryError, SlackMessenger
-from bot.notify import Failure, Notifier
+from bot.notify import Failure, Notifier, describe
 from bot.policy import Actor, Policy, Reason, decide, permissions_of, roles_of
 from bot.render import (
     Message,
@@ -373,7 +373,7 @@ class CommandRunner:
                 title=exc.summary,
                 operation=f"/fp {label}",
                 error_code=exc.error_code,
-                detail=str(exc),
+                detail=describe(exc),
                 correlation_id=exc.correlation_id,
             )
         )
@@ -394,7 +394,7 @@ class CommandRunner:
                 title="fpbot's database is unreachable",
                 operation=f"/fp {label}",
                 error_code="store.unavailable",
-                detail=scrub(str(exc)),
+                detail=describe(exc),
                 correlation_id=inv.correlation_id,
             )
         )

@@ -185,3 +185,13 @@ async def test_without_the_store_failures_are_grouped_in_the_process(
 
     (text,) = slack.texts()
     assert "(3 times)" in text
+
+
+def test_an_exceptions_text_reaches_the_alert_escaped_once_and_scrubbed() -> None:
+    from bot.log import register_secret
+    from bot.notify import describe
+
+    register_secret("sk_live_describe_123456")
+    detail = describe(RuntimeError("bad <@U1> & key sk_live_describe_123456"))
+    assert detail == "bad &lt;@U1&gt; &amp; key [REDACTED]"
+    assert describe(RuntimeError()) == "RuntimeError"

@@ -32,7 +32,7 @@ from bot.fingerprint.errors import FingerprintError
 from bot.groups import GroupDirectory
 from bot.log import get_logger, scrub
 from bot.messenger import SlackDeliveryError, SlackMessenger
-from bot.notify import Failure, Notifier
+from bot.notify import Failure, Notifier, describe
 from bot.policy import Policy, decide, required_approvals
 from bot.render import (
     Message,
@@ -182,7 +182,7 @@ class ChangeWorkflow:
                         title="fpbot's database is unreachable",
                         operation=f"{button} {request_id}",
                         error_code="store.unavailable",
-                        detail=scrub(str(exc)),
+                        detail=describe(exc),
                         correlation_id=origin.correlation_id,
                     )
                 )
@@ -308,7 +308,7 @@ class ChangeWorkflow:
                 title="An approved change could not be finished",
                 operation=f"{request.id} {request.action}",
                 error_code="store.unavailable" if unreachable else "change.unfinished",
-                detail=scrub(str(exc)) or type(exc).__name__,
+                detail=describe(exc),
                 correlation_id=origin.correlation_id,
             )
         )
@@ -563,8 +563,7 @@ class ChangeWorkflow:
                             title=f"The sweeper could not {step} a change request",
                             operation=f"sweeper {step}",
                             error_code=_error_code(exc, "sweep.failed"),
-                            detail=f"{request.id} {request.action}: "
-                            + (scrub(str(exc)) or type(exc).__name__),
+                            detail=f"{request.id} {request.action}: {describe(exc)}",
                             correlation_id=request.correlation_id,
                         )
                     )
@@ -587,7 +586,7 @@ class ChangeWorkflow:
                         title="The change-request sweeper failed",
                         operation="sweeper",
                         error_code=_error_code(exc, "sweep.failed"),
-                        detail=scrub(str(exc)) or type(exc).__name__,
+                        detail=describe(exc),
                         correlation_id="sweeper",
                     )
                 )
