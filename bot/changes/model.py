@@ -53,6 +53,9 @@ class ChangeRequest:
         heartbeat_at: when the executing process last renewed its lease (``None`` until the
             first renewal); the sweeper reconciles a request only once neither this nor
             ``executing_since`` is recent.
+        reconciling_since: when a sweeper last claimed the request to reconcile it
+            (`bot.store.Store.claim_stale`); ``None`` while its own process holds the lease.
+            A claimed lease is never renewed by that process again.
     """
 
     id: str
@@ -72,6 +75,7 @@ class ChangeRequest:
     decided_at: datetime | None = None
     executing_since: datetime | None = None
     heartbeat_at: datetime | None = None
+    reconciling_since: datetime | None = None
     finished_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: str | None = None

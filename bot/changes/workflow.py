@@ -8,7 +8,9 @@ anything is posted, so a Slack outage never loses a request.
 Exactly once: an approval is a unique row; only the caller whose conditional update moves the
 request PENDING → APPROVED → EXECUTING runs it, whatever the number of clicks or replicas.
 After a crash, `sweep` finds requests left in ``approved`` (nothing ran yet: run them) and in
-``executing`` past a lease (something may have run: never rerun, reconcile against the API).
+``executing`` past a lease (something may have run: never rerun, reconcile against the API);
+a sweeper claims such a request first, so one replica reconciles it, and its owner, if alive
+after all, can no longer renew the lease.
 The process running a change renews its lease (a heartbeat in the store) for as long as the
 change runs, however long it waits for the API's rate budget, so only a dead process's
 request goes stale.
@@ -609,6 +611,20 @@ class ChangeWorkflow:
         return expired
 
     async def _reconcile(self, request: ChangeRequest) -> None:
+        """Reconcile a stale executing request, if this sweeper wins the claim on it.
+
+        Sweepers on several replicas can list the same stale request; only the one whose
+        claim lands reads the API and settles it (one key disabled, one alert). The claim
+        also keeps the process that ran the change, if it is alive after all, from renewing
+        its lease and starting the change meanwhile. A reconciliation postponed or cut off
+        is retried once the claim is a lease old.
+        """
+        now = self._clock()
+        if not await self._store.claim_stale(
+            request.id, lapsed_at=now - self._lease_duration, at=now
+        ):
+            log.info("reconcile_skipped", request_id=request.id, reason="claimed or renewed")
+            return
         try:
             outcome = await actions.reconcile(self._client, request)
         except FingerprintError as exc:

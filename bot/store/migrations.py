@@ -138,10 +138,18 @@ def _v3_execution_heartbeat(conn: Connection) -> None:
     conn.execute(text(f"ALTER TABLE change_requests ADD COLUMN heartbeat_at {column_type}"))
 
 
+def _v4_reconciliation_claim(conn: Connection) -> None:
+    # As in v3: one nullable column, NULL on every existing row (no request is being
+    # reconciled), typed as v1 typed its timestamps.
+    column_type = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(text(f"ALTER TABLE change_requests ADD COLUMN reconciling_since {column_type}"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "change requests, approvals and the audit trail", _v1_requests_approvals_audit),
     Migration(2, "grouped failure notifications", _v2_notifications),
     Migration(3, "a lease on executing requests, renewed by a heartbeat", _v3_execution_heartbeat),
+    Migration(4, "a sweeper's claim on a stale request it reconciles", _v4_reconciliation_claim),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

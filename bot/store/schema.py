@@ -104,6 +104,7 @@ change_requests = Table(
     Column("approval_ts", String(64)),
     Column("version", Integer, nullable=False),
     Column("heartbeat_at", UTCDateTime),  # v3
+    Column("reconciling_since", UTCDateTime),  # v4
     Index("ix_change_requests_state_expires_at", "state", "expires_at"),
     Index("ix_change_requests_requester", "requester"),
 )

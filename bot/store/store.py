@@ -385,7 +385,8 @@ class Store:
 
         One conditional ``UPDATE`` of ``heartbeat_at`` alone, and only while the request is
         executing: the version is not bumped (nothing a person sees has changed) and a request
-        that has finished, or was reconciled meanwhile, is left as it is.
+        that has finished, or was reconciled meanwhile, is left as it is. Nor is a request a
+        sweeper has claimed (`claim_stale`): that lease is the reconciler's, never revived.
 
         Args:
             lapsed_at: when given, a lease last taken or renewed at or before this time has
@@ -394,11 +395,12 @@ class Store:
 
         Returns:
             Whether the lease was renewed; ``False`` if the request is not executing (or does
-            not exist), or its lease had lapsed.
+            not exist), its lease had lapsed, or a sweeper claimed it.
         """
         conditions = [
             change_requests.c.id == request_id,
             change_requests.c.state == State.EXECUTING.value,
+            change_requests.c.reconciling_since.is_(None),
         ]
         if lapsed_at is not None:
             leased_at = func.coalesce(
@@ -410,12 +412,44 @@ class Store:
             result = await conn.execute(statement)
         return bool(result.rowcount == 1)
 
+    async def claim_stale(self, request_id: str, *, lapsed_at: datetime, at: datetime) -> bool:
+        """Claim a stale executing request to reconcile it: of any number of callers (on any
+        replica) exactly one wins, and only the winner may reconcile.
+
+        One conditional ``UPDATE`` that takes the lease (``heartbeat_at = at``) and marks it a
+        reconciler's (``reconciling_since = at``), only while the request is executing and its
+        lease was last taken or renewed at or before ``lapsed_at`` (or never). Racing callers
+        re-check that against the winner's committed row and find the lease fresh. From then
+        on the process that ran the change cannot renew it (`renew_lease`), and
+        `stale_executing` leaves it out until the claim itself is older than a lease, so a
+        reconciler that dies is retried, by a fresh claim, a lease later.
+
+        Returns:
+            Whether this caller claimed it; ``False`` if the request is not executing (or
+            does not exist), or its lease is fresh (renewed, or claimed by another caller).
+        """
+        leased_at = func.coalesce(change_requests.c.heartbeat_at, change_requests.c.executing_since)
+        statement = (
+            update(change_requests)
+            .where(
+                change_requests.c.id == request_id,
+                change_requests.c.state == State.EXECUTING.value,
+                or_(leased_at.is_(None), leased_at <= lapsed_at),
+            )
+            .values(heartbeat_at=at, reconciling_since=at)
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount == 1)
+
     async def stale_executing(self, older_than: datetime) -> list[ChangeRequest]:
         """Executing requests whose lease was last taken or renewed at ``older_than`` or
         earlier: the process running them died mid-change.
 
         The lease dates from the last heartbeat or, before the first one, from
-        ``executing_since``; a request with neither is stale.
+        ``executing_since``; a request with neither is stale. A sweeper's claim
+        (`claim_stale`) takes the lease too, so a request claimed after ``older_than`` is
+        not listed while its reconciler works on it.
         """
         leased_at = func.coalesce(change_requests.c.heartbeat_at, change_requests.c.executing_since)
         query = (
@@ -652,6 +686,7 @@ def _row_of(request: ChangeRequest) -> dict[str, Any]:
         "decided_at": request.decided_at,
         "executing_since": request.executing_since,
         "heartbeat_at": request.heartbeat_at,
+        "reconciling_since": request.reconciling_since,
         "finished_at": request.finished_at,
         "result": request.result,
         "error": request.error,
@@ -681,6 +716,7 @@ def _request_of(row: Row[Any], approved: Sequence[Approval]) -> ChangeRequest:
         decided_at=row.decided_at,
         executing_since=row.executing_since,
         heartbeat_at=row.heartbeat_at,
+        reconciling_since=row.reconciling_since,
         finished_at=row.finished_at,
         result=row.result,
         error=row.error,

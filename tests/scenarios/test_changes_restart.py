@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.changes.model import State
+from bot.changes.model import ChangeRequest, State
 from bot.changes.workflow import APPROVED_GRACE, EXECUTION_LEASE
 from sandbox.run import Sandbox
 from tests.scenarios.change_helpers import (
@@ -315,3 +315,46 @@ async def test_an_approval_that_lands_after_another_bot_approved_the_request_is_
     assert fp.count(method="POST", path="/environments") == 0, "the losing click ran the change"
     kinds = await desk.audit_kinds(request_id)
     assert "refused" not in kinds and "approved" not in kinds
+
+
+async def test_two_sweeps_at_once_reconcile_a_stale_change_once(sandbox: Sandbox) -> None:
+    """Sweepers on two replicas list the same stale request together: only the one whose
+    claim lands reads the account and settles it, so the key whose token may be lost is
+    disabled once, and the operators and the requester hear about it once."""
+    desk = Desk.of(sandbox)
+    fp = desk.fingerprint
+    request_id = await desk.request("keys create secret Swept Twice")
+    await mark_executing(desk, request_id)
+    orphan = fp.workspace.create_api_key({"type": "secret", "name": "Swept Twice"})
+
+    desk = await restart(sandbox)
+    move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+    stale = desk.store.stale_executing
+    listers: list[object] = []
+    both_listed = asyncio.Event()
+
+    async def listed_by_both(older_than: datetime) -> list[ChangeRequest]:
+        found = await stale(older_than)
+        if any(r.id == request_id for r in found):
+            listers.append(object())
+            if len(listers) >= 2:
+                both_listed.set()
+            # Neither sweep claims before both have listed it (the background sweeper, should
+            # it list it too, only adds a third contender).
+            await asyncio.wait_for(both_listed.wait(), timeout=10)
+        return found
+
+    setattr(desk.store, "stale_executing", listed_by_both)  # noqa: B010
+    try:
+        await asyncio.gather(desk.workflow.sweep(), desk.workflow.sweep())
+    finally:
+        setattr(desk.store, "stale_executing", stale)  # noqa: B010
+    failed = await desk.settled(request_id)
+
+    assert failed.state is State.FAILED and failed.error_code == "change.interrupted"
+    assert orphan.status == "disabled"
+    assert fp.count(method="PATCH", path=f"/api-keys/{orphan.id}") == 1, "disabled twice"
+    assert (await desk.audit_kinds(request_id)).count("reconciled") == 1
+    await desk.quiet()
+    assert len(desk.alerts()) == 1
+    assert len(desk.thread(request_id)) == 1 and len(desk.dms_about(request_id)) == 1

@@ -192,3 +192,29 @@ async def test_heartbeats_racing_the_end_of_a_change_never_touch_the_finished_ro
     after = await replicas[2].get(request.id)
     assert after is not None and after.heartbeat_at == final.heartbeat_at
     assert final.heartbeat_at is None or any(renewed)
+
+
+async def test_of_ten_sweepers_claiming_a_stale_request_exactly_one_wins(
+    replicas: list[Store], request_factory: Callable[..., ChangeRequest]
+) -> None:
+    request = request_factory(state=State.EXECUTING, executing_since=T0)
+    await replicas[0].create(request)
+    lease = timedelta(minutes=2)
+    now = T0 + timedelta(minutes=10)
+
+    claims = await asyncio.gather(
+        *(
+            replicas[i % REPLICAS].claim_stale(
+                request.id, lapsed_at=now - lease, at=now + timedelta(milliseconds=i)
+            )
+            for i in range(10)
+        )
+    )
+    assert claims.count(True) == 1
+    winner = claims.index(True)
+    claimed = await replicas[1].get(request.id)
+    assert claimed is not None and claimed.state is State.EXECUTING
+    expected = now + timedelta(milliseconds=winner)
+    assert claimed.reconciling_since == expected and claimed.heartbeat_at == expected
+    assert claimed.version == 1, "a claim changes nothing a person sees"
+    assert await replicas[2].stale_executing(now - lease) == []

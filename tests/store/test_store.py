@@ -473,3 +473,62 @@ async def test_a_postgresql_database_that_was_dropped_is_unavailable(
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+LEASE = timedelta(minutes=2)
+
+
+async def test_a_claimed_lease_cannot_be_renewed_by_the_process_that_ran_the_change(
+    store: Store, request_factory: Factory
+) -> None:
+    request = request_factory(state=State.EXECUTING, executing_since=T0)
+    await store.create(request)
+    now = T0 + timedelta(minutes=10)
+    assert not await store.claim_stale(request.id, lapsed_at=T0 - LEASE, at=T0), "fresh"
+    assert await store.claim_stale(request.id, lapsed_at=now - LEASE, at=now)
+
+    later = now + timedelta(seconds=30)
+    assert not await store.renew_lease(request.id, later, lapsed_at=later - LEASE)
+    assert not await store.renew_lease(request.id, later), "not even once the change started"
+    claimed = await store.get(request.id)
+    assert claimed is not None
+    assert claimed.heartbeat_at == now and claimed.reconciling_since == now
+    assert claimed.executing_since == T0, "the start of execution never moves"
+    assert not await store.claim_stale(request.id, lapsed_at=later - LEASE, at=later)
+    assert await store.stale_executing(later - LEASE) == [], "its reconciler is at work"
+
+
+async def test_a_claim_older_than_a_lease_can_be_claimed_again(
+    store: Store, request_factory: Factory
+) -> None:
+    request = request_factory(state=State.EXECUTING, executing_since=T0)
+    never_ran = request_factory(state=State.EXECUTING)
+    for r in (request, never_ran):
+        await store.create(r)
+    first = T0 + timedelta(minutes=10)
+    assert await store.claim_stale(request.id, lapsed_at=first - LEASE, at=first)
+    assert await store.claim_stale(never_ran.id, lapsed_at=first - LEASE, at=first)
+
+    second = first + LEASE  # the first reconciler died: its claim lapsed in turn
+    assert {r.id for r in await store.stale_executing(second - LEASE)} == {
+        request.id,
+        never_ran.id,
+    }
+    assert await store.claim_stale(request.id, lapsed_at=second - LEASE, at=second)
+    reclaimed = await store.get(request.id)
+    assert reclaimed is not None and reclaimed.reconciling_since == second
+    assert not await store.renew_lease(request.id, second + timedelta(seconds=1))
+
+
+async def test_only_an_executing_request_can_be_claimed(
+    store: Store, request_factory: Factory
+) -> None:
+    pending = request_factory()
+    done = request_factory(state=State.SUCCEEDED, executing_since=T0)
+    for r in (pending, done):
+        await store.create(r)
+    now = T0 + timedelta(minutes=10)
+    for request_id in (pending.id, done.id, "CR-000000"):
+        assert not await store.claim_stale(request_id, lapsed_at=now - LEASE, at=now)
+    after = await store.get(done.id)
+    assert after is not None and after.reconciling_since is None and after.heartbeat_at is None
