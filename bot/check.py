@@ -1,7 +1,8 @@
 """``fpbot check``: every problem an operator can fix, in plain words, before going live.
 
-It does not stop at the first problem: settings, the policy file, the Management API key
-(``GET /hello``) and the Slack token (``auth.test``) are each checked and reported.
+It does not stop at the first problem: settings, the policy file, the store and Redis (reached,
+nothing changed), the Management API key (``GET /hello``) and the Slack token (``auth.test``)
+are each checked and reported.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from redis.exceptions import RedisError
+
 from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import FingerprintError
 from bot.log import register_secret
 from bot.messenger import SlackDeliveryError, SlackMessenger, make_web_client
 from bot.policy import PolicyError, load_policy
+from bot.services import connect_redis
 from bot.settings import Settings, SettingsError
+from bot.store import Store, StoreUnavailable
 
 
 async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
@@ -39,6 +44,21 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
         report(True, f"policy {settings.fpbot_policy}: {len(policy.grants)} grants, valid")
     except PolicyError as exc:
         report(False, f"policy: {exc}")
+
+    try:
+        report(True, f"store: {await Store.probe(settings.database_url)} reachable")
+    except StoreUnavailable as exc:
+        report(False, f"store: {exc}")
+
+    if settings.redis_url is not None:
+        redis = connect_redis(settings.redis_url.get_secret_value())
+        try:
+            await redis.ping()
+            report(True, "Redis: reachable (rate budget and caches shared by replicas)")
+        except (RedisError, OSError) as exc:
+            report(False, f"Redis: unreachable ({type(exc).__name__})")
+        finally:
+            await redis.aclose()
 
     if settings.fp_management_api_key is not None:
         client = ManagementClient.from_settings(settings)

@@ -189,6 +189,33 @@ class Store:
             raise
         return store
 
+    @classmethod
+    async def probe(cls, url: str) -> str:
+        """Check that the database at ``url`` can be reached, changing nothing (``fpbot check``).
+
+        A SQLite file that does not exist yet is fine (fpbot creates it on start) as long as
+        its directory does; nothing is created or migrated here.
+
+        Returns:
+            A few words on what was found, for the operator.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        parsed = make_url(sqlalchemy_url(url))
+        if parsed.get_backend_name() == "sqlite":
+            database = str(parsed.database or "")
+            if database in ("", ":memory:"):
+                return "in-memory SQLite"
+            return await asyncio.to_thread(_describe_sqlite_file, database)
+        engine = create_async_engine(parsed, connect_args={"timeout": 10})
+        try:
+            async with cls(engine, serialise=False)._guard(), engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+        return f"PostgreSQL on {parsed.host or 'localhost'}"
+
     async def close(self) -> None:
         """Release every connection."""
         await self._engine.dispose()
@@ -597,6 +624,12 @@ def _describe(exc: sa_exc.SQLAlchemyError) -> str:
     # hold user data); connection URLs are never part of these messages.
     original = getattr(exc, "orig", None) or exc
     return f"the database is unavailable: {type(original).__name__}: {original}".strip()
+
+
+def _describe_sqlite_file(database: str) -> str:
+    _require_sqlite_directory(database)
+    exists = Path(database).expanduser().exists()
+    return f"SQLite {database}" + ("" if exists else " (created on first start)")
 
 
 def _require_sqlite_directory(database: str) -> None:

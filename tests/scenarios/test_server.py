@@ -533,3 +533,44 @@ async def test_a_click_arriving_while_fpbot_shuts_down_is_told_to_try_again(
     assert pending.state is State.PENDING and pending.approvers == frozenset()
     assert button_ids(desk.approval(request_id)) == ["approve_request", "deny_request"]
     assert stack.fingerprint.count(method="POST", path="/environments") == 0
+
+
+async def test_fpbot_check_reaches_the_store_and_redis_without_creating_anything(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path, pg_url: str
+) -> None:
+    slack, api = stand_ins
+    env = fpbot_env(slack, api, tmp_path, REDIS_URL="redis://127.0.0.1:6379/0")
+
+    process = await fpbot("check", env=env, cwd=tmp_path)
+    printed = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+    assert process.returncode == 0, printed
+    assert "ok   store: SQLite" in printed and "(created on first start)" in printed
+    assert "ok   Redis: reachable" in printed
+    assert not (tmp_path / "fpbot.sqlite3").exists(), "check must not create the database"
+
+    env = fpbot_env(slack, api, tmp_path, DATABASE_URL=pg_url)
+    process = await fpbot("check", env=env, cwd=tmp_path)
+    printed = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+    assert process.returncode == 0, printed
+    assert "ok   store: PostgreSQL on 127.0.0.1 reachable" in printed
+
+
+async def test_fpbot_check_reports_an_unreachable_store_and_redis_and_fails(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+) -> None:
+    slack, api = stand_ins
+    env = fpbot_env(
+        slack,
+        api,
+        tmp_path,
+        DATABASE_URL="postgresql://fpbot:s3cret-pw@127.0.0.1:1/fpbot",
+        REDIS_URL="redis://127.0.0.1:1/0",
+    )
+
+    process = await fpbot("check", env=env, cwd=tmp_path)
+    printed = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+
+    assert process.returncode == 1, printed
+    assert "FAIL store:" in printed and "FAIL Redis: unreachable" in printed
+    assert "key accepted" in printed, "the other checks still ran"
+    assert "s3cret-pw" not in printed
