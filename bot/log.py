@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+import secrets
 import sys
 import threading
 from collections import OrderedDict
@@ -137,6 +138,14 @@ class _KnownSecrets:
 
 
 _known_secrets = _KnownSecrets(MAX_KNOWN_SECRETS)
+
+
+def new_correlation_id(prefix: str) -> str:
+    """An id a person can quote and an operator can grep: ``<prefix>-`` and 12 hex digits.
+
+    ``fpb-`` names one Slack request (a command or a click), ``fp-`` one Management API call.
+    """
+    return f"{prefix}-{secrets.token_hex(6)}"
 
 
 def register_secret(value: str | None, *, permanent: bool = False) -> None:

@@ -43,6 +43,18 @@ class Failure:
     detail: str  # mrkdwn, escaped once: use `describe` for an exception's text
     correlation_id: str
 
+    @classmethod
+    def store_unavailable(cls, operation: str, exc: BaseException, correlation_id: str) -> Failure:
+        """The store could not be reached while doing ``operation`` (one title and code, so
+        commands and clicks hitting the same outage read alike)."""
+        return cls(
+            title="fpbot's database is unreachable",
+            operation=operation,
+            error_code="store.unavailable",
+            detail=describe(exc),
+            correlation_id=correlation_id,
+        )
+
 
 @dataclass
 class _LocalGroup:

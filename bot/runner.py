@@ -59,7 +59,6 @@ class Invocation:
     user_id: str
     channel_id: str
     response_url: str
-    text: str
     correlation_id: str
 
     @property
@@ -390,13 +389,7 @@ class CommandRunner:
             ),
         )
         await self._notifier.report(
-            Failure(
-                title="fpbot's database is unreachable",
-                operation=f"/fp {label}",
-                error_code="store.unavailable",
-                detail=describe(exc),
-                correlation_id=inv.correlation_id,
-            )
+            Failure.store_unavailable(f"/fp {label}", exc, inv.correlation_id)
         )
 
 

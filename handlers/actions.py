@@ -12,13 +12,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.changes.workflow import Origin
-from bot.log import get_logger
+from bot.log import get_logger, new_correlation_id
 from bot.messenger import SlackDeliveryError
 from bot.render import render_refusal
 from bot.render.ids import APPROVE, DENY
 from bot.services import Services
 from handlers.commands import RESTARTING
-from handlers.middleware import new_correlation_id
 
 log = get_logger(__name__)
 
@@ -36,7 +35,7 @@ def _listener(services: Services, *, approve: bool) -> Any:
                 user_id=str(body["user"]["id"]),
                 channel_id=str((body.get("channel") or {}).get("id", "")),
                 response_url=body.get("response_url"),
-                correlation_id=new_correlation_id(),
+                correlation_id=new_correlation_id("fpb"),
             )
             if services.tasks.closing:
                 # Shutting down: the click is not handled, and the clicker hears so at once

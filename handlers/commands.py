@@ -30,7 +30,6 @@ def register(app: AsyncApp, services: Services) -> None:
                 user_id=str(body["user_id"]),
                 channel_id=str(body["channel_id"]),
                 response_url=str(body["response_url"]),
-                text=str(body.get("text") or ""),
                 correlation_id=str(context["correlation_id"]),
             )
             services.tasks.spawn(

@@ -8,7 +8,6 @@ command passes through.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,15 +16,10 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 
 from bot.commands import SLASH_COMMAND, UsageError, parse
-from bot.log import get_logger
+from bot.log import get_logger, new_correlation_id
 from bot.render import render_usage_error
 
 log = get_logger(__name__)
-
-
-def new_correlation_id() -> str:
-    """The id a person quotes to an operator; it appears in every log line of the request."""
-    return "fpb-" + secrets.token_hex(6)
 
 
 async def parse_command(
@@ -39,7 +33,7 @@ async def parse_command(
     A listener middleware that does not call ``next`` must return the response itself: Bolt
     otherwise takes the listener as not matching and answers Slack with a 404.
     """
-    correlation_id = new_correlation_id()
+    correlation_id = new_correlation_id("fpb")
     context["correlation_id"] = correlation_id
     try:
         context["fp_command"] = parse(str(body.get("text") or ""))

@@ -180,13 +180,7 @@ class ChangeWorkflow:
                     f"minute. Correlation id: `{origin.correlation_id}`.",
                 )
                 await self._report(
-                    Failure(
-                        title="fpbot's database is unreachable",
-                        operation=f"{button} {request_id}",
-                        error_code="store.unavailable",
-                        detail=describe(exc),
-                        correlation_id=origin.correlation_id,
-                    )
+                    Failure.store_unavailable(f"{button} {request_id}", exc, origin.correlation_id)
                 )
             except Exception:
                 log.exception("click_failed", button=button)

@@ -3,7 +3,7 @@
 Everything above this package imports from here; nothing above it touches httpx or JSON.
 """
 
-from bot.fingerprint.client import ClientStats, ManagementClient, new_correlation_id
+from bot.fingerprint.client import ClientStats, ManagementClient
 from bot.fingerprint.errors import (
     AUTH_ERRORS,
     BadRequest,
@@ -64,5 +64,4 @@ __all__ = [
     "ValidationFailed",
     "Violation",
     "Webhook",
-    "new_correlation_id",
 ]

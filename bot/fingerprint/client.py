@@ -19,7 +19,6 @@ import email.utils
 import json
 import random
 import re
-import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -66,7 +65,7 @@ from bot.fingerprint.ratelimit import (
     key_fingerprint,
     local_limiter,
 )
-from bot.log import get_logger, register_secret
+from bot.log import get_logger, new_correlation_id, register_secret
 from bot.singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -128,11 +127,6 @@ class ClientStats:
     rate_limited: int = 0
     #: Calls refused before sending because the key is paused past their retry budget.
     held_back: int = 0
-
-
-def new_correlation_id() -> str:
-    """An id sent as ``X-Request-Id`` and bound to every log line of one call."""
-    return f"fp-{secrets.token_hex(6)}"
 
 
 class ManagementClient:
@@ -591,7 +585,8 @@ class ManagementClient:
         """
         operation = f"{method} {route}"
         path = route if resource_id is None else route.format(id=quote(resource_id, safe=""))
-        correlation_id = new_correlation_id()
+        # Sent as ``X-Request-Id`` and bound to every log line of this call.
+        correlation_id = new_correlation_id("fp")
         log = self._log.bind(correlation_id=correlation_id, operation=operation)
         started = time.monotonic()
         deadline: float | None = None

@@ -14,7 +14,7 @@ from bot.render.approvals import (
     render_request_created,
     render_request_result,
 )
-from bot.render.blocks import Message, Reply, escape, paginate, paginate_lines
+from bot.render.blocks import Message, escape, paginate, paginate_lines
 from bot.render.listings import (
     render_api_keys,
     render_environments,
@@ -35,7 +35,6 @@ from bot.render.replies import (
 
 __all__ = [
     "Message",
-    "Reply",
     "escape",
     "paginate",
     "paginate_lines",

@@ -70,9 +70,6 @@ class Message:
         return {"text": self.text, "blocks": self.blocks}
 
 
-Reply = Message
-
-
 def text_len(text: str) -> int:
     """Length as Slack may count it: UTF-16 code units (an emoji counts 2)."""
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
