@@ -255,9 +255,9 @@ def approval_value(message: RecordedMessage) -> str | None:
 async def run_phase(
     phase: Phase, *, database_url: str, redis_url: str | None, workdir: Path, args: Any
 ) -> Phase:
-    from bot.changes.model import State
-    from bot.settings import sqlalchemy_url
+    from bot.domain import State
     from bot.store import Store
+    from bot.store.url import sqlalchemy_url
 
     key = f"fp_mgmt_bench_{secrets.token_hex(6)}"
     rng = random.Random(SEED)

@@ -21,7 +21,7 @@ def build_app(services: Services, *, socket_mode: bool = False) -> AsyncApp:
     assert settings.slack_bot_token is not None
     signing_secret = settings.slack_signing_secret
     app = AsyncApp(
-        client=services.slack,
+        client=services.messenger.client,
         signing_secret=signing_secret.get_secret_value() if signing_secret else "",
         request_verification_enabled=not socket_mode,
         logger=logging.getLogger("slack_bolt"),

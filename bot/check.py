@@ -15,10 +15,11 @@ from redis.exceptions import RedisError
 from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import FingerprintError
 from bot.log import register_secret
-from bot.messenger import SlackDeliveryError, SlackMessenger, make_web_client
 from bot.policy import PolicyError, load_policy
+from bot.render.errors import summary_of
 from bot.services import connect_redis
 from bot.settings import Settings, SettingsError
+from bot.slack import SlackDeliveryError, SlackMessenger, make_web_client
 from bot.store import Store, StoreUnavailable
 
 
@@ -66,7 +67,8 @@ async def run_checks(settings: Settings, out: TextIO = sys.stdout) -> int:
             await client.hello()
             report(True, f"Management API {settings.fp_management_api_url}: key accepted")
         except FingerprintError as exc:
-            report(False, f"Management API {settings.fp_management_api_url}: {exc.summary} ({exc})")
+            url = settings.fp_management_api_url
+            report(False, f"Management API {url}: {summary_of(exc)} ({exc})")
         finally:
             await client.aclose()
     else:

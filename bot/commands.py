@@ -34,8 +34,8 @@ from enum import Enum
 from typing import ClassVar, NoReturn, TypeAlias
 from urllib.parse import urlsplit
 
+from bot.domain.secrets import SecretRefused, refuse_secrets
 from bot.fingerprint.models import KeyType, Status
-from bot.store.guard import SecretRefused, refuse_secrets
 
 SLASH_COMMAND = "/fp"
 MAX_TEXT_LENGTH = 4000

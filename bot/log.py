@@ -21,24 +21,9 @@ from typing import Any
 
 import structlog
 
-REDACTED = "[REDACTED]"
+from bot.domain.secrets import is_secret_field
 
-# Keys whose values are secret whatever they hold.
-_SECRET_KEYS = frozenset(
-    {
-        "authorization",
-        "token",
-        "bot_token",
-        "app_token",
-        "signing_secret",
-        "signing_key",
-        "secret",
-        "api_key",
-        "management_api_key",
-        "response_url",
-        "password",
-    }
-)
+REDACTED = "[REDACTED]"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization headers and anything shaped like one.
@@ -170,7 +155,7 @@ def scrub(text: str) -> str:
 
 
 def _scrub_value(key: str | None, value: Any) -> Any:
-    if key is not None and key.lower() in _SECRET_KEYS and value not in (None, ""):
+    if key is not None and is_secret_field(key) and value not in (None, ""):
         return REDACTED
     if isinstance(value, str):
         return scrub(value)

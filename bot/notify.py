@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.log import get_logger, scrub
-from bot.messenger import SlackDeliveryError, SlackMessenger
+from bot.ports import Conversation, DeliveryFailed, Posted
 from bot.render import Message, render_notification
 from bot.render.blocks import escape
+from bot.render.notifications import STORE_UNREACHABLE
 from bot.store import Store, StoreUnavailable
 
 log = get_logger(__name__)
@@ -48,7 +49,7 @@ class Failure:
         """The store could not be reached while doing ``operation`` (one title and code, so
         commands and clicks hitting the same outage read alike)."""
         return cls(
-            title="fpbot's database is unreachable",
+            title=STORE_UNREACHABLE,
             operation=operation,
             error_code="store.unavailable",
             detail=describe(exc),
@@ -91,14 +92,14 @@ class Notifier:
 
     def __init__(
         self,
-        messenger: SlackMessenger,
+        slack: Conversation,
         store: Store,
         channel: str | None,
         *,
         window: timedelta = GROUP_WINDOW,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._messenger = messenger
+        self._slack = slack
         self._store = store
         self._channel = channel
         self._window = window
@@ -124,7 +125,7 @@ class Notifier:
         async with state.lock:
             try:
                 await self._report(key, state, failure)
-            except SlackDeliveryError as exc:
+            except DeliveryFailed as exc:
                 log.error("notification_not_delivered", key=key, error=exc.error)
             except Exception:
                 # The notifier is the last resort of every failure path: it must not be
@@ -175,7 +176,7 @@ class Notifier:
         # A new group; or this process's post of it failed; or its claimant has had time
         # to post and saved nothing; or its message is gone: post (again) and keep the ts.
         mine = state.mine = _LocalGroup(slot.first_at, slot.count)
-        posted = await self._messenger.post(self._channel, message)
+        posted = await self._slack.post(self._channel, message)
         mine.channel, mine.ts = posted.channel, posted.ts
         await self._save(key, posted.channel, posted.ts)
 
@@ -194,14 +195,14 @@ class Notifier:
             and await self._edit(group.channel, group.ts, message)
         ):
             return
-        posted = await self._messenger.post(self._channel, message)
+        posted = await self._slack.post(self._channel, message)
         group.channel, group.ts = posted.channel, posted.ts
 
     async def _edit(self, channel: str, ts: str, message: Message) -> bool:
         """Edit the group's message; ``False`` if it is gone (deleted), so post anew."""
         try:
-            await self._messenger.update(channel, ts, message)
-        except SlackDeliveryError as exc:
+            await self._slack.edit(Posted(channel, ts), message)
+        except DeliveryFailed as exc:
             if exc.error not in _MESSAGE_GONE:
                 raise
             log.warning("notification_message_gone", error=exc.error)

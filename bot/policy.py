@@ -12,7 +12,7 @@ dry run, for every line of help. Unknown users get nothing (default deny).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -166,24 +166,13 @@ class Action(Protocol):
 
 
 class Reason(StrEnum):
+    """Why `decide` answered as it did; `bot.render.replies.denial` says it in words."""
+
     GRANTED = "granted"
     NOT_NEEDED = "not_needed"
     UNKNOWN_USER = "unknown_user"
     MISSING_PERMISSION = "missing_permission"
     CHANNEL_NOT_ALLOWED = "channel_not_allowed"
-
-    def explain(self) -> str:
-        """A sentence for the person refused (or, for the allowed reasons, for whoami/audit)."""
-        return _EXPLANATIONS[self]
-
-
-_EXPLANATIONS = {
-    Reason.GRANTED: "You have the permission this needs.",
-    Reason.NOT_NEEDED: "This needs no permission.",
-    Reason.UNKNOWN_USER: "You have no fpbot roles yet; ask an fpbot admin to grant you one.",
-    Reason.MISSING_PERMISSION: "You don't have the permission this needs.",
-    Reason.CHANNEL_NOT_ALLOWED: "fpbot commands can't be used in this channel.",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,18 +191,17 @@ class Decision:
     permission: str | None
     allowed_channels: frozenset[str] = frozenset()
 
-    @property
-    def message(self) -> str:
-        """The reason in plain words, specific to this decision (mrkdwn, ready to send)."""
-        if self.reason is Reason.MISSING_PERMISSION and self.permission:
-            return (
-                f"You need the `{self.permission}` permission for this; "
-                "ask an fpbot admin if you should have it."
-            )
-        if self.reason is Reason.CHANNEL_NOT_ALLOWED and self.allowed_channels:
-            where = ", ".join(f"<#{c}>" for c in sorted(self.allowed_channels))
-            return f"fpbot commands can only be used in {where}."
-        return self.reason.explain()
+
+class Membership(Protocol):
+    """Who is in which Slack user group (`bot.slack.GroupDirectory`)."""
+
+    async def groups_of(self, user_id: str, group_ids: Iterable[str]) -> frozenset[str]: ...
+
+
+async def actor_of(policy: Policy, membership: Membership, user_id: str) -> Actor:
+    """The person as the policy sees them: only the groups it grants anything to are looked
+    up (a policy without group grants asks Slack nothing)."""
+    return Actor(user_id, await membership.groups_of(user_id, sorted(policy.group_ids)))
 
 
 def roles_of(policy: Policy, actor: Actor) -> frozenset[str]:

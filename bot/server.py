@@ -108,7 +108,7 @@ class BotServer:
                 ) from None
             await handler.connect_async()  # type: ignore[no-untyped-call]
         self._sweeper = asyncio.create_task(
-            services.changes.run_sweeper(stop=self._sweep_stop), name="sweeper"
+            services.sweeper.run(stop=self._sweep_stop), name="sweeper"
         )
         log.info("serving", mode="socket" if self._socket else "http", url=self.url)
 

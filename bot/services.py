@@ -1,7 +1,7 @@
 """Everything a running fpbot holds, built once from the settings and closed once.
 
 Handlers receive this container and nothing else; it is where the one API client, the store,
-the Slack messenger and the workflow are created and wired together, so a reader can see the
+the Slack adapter and the workflow are created and wired together, so a reader can see the
 whole object graph in one screen.
 """
 
@@ -10,18 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.changes.sweeper import Sweeper
 from bot.changes.workflow import ChangeWorkflow
 from bot.fingerprint.client import ManagementClient
-from bot.groups import GroupDirectory
 from bot.health import Health
 from bot.log import register_secret
-from bot.messenger import SlackMessenger
 from bot.notify import Notifier
 from bot.policy import Policy, load_policy
 from bot.runner import CommandRunner
 from bot.settings import Settings
+from bot.slack import GroupDirectory, SlackConversation, SlackMessenger
 from bot.store import Store
 from bot.tasks import TaskSet
 
@@ -49,14 +48,15 @@ def connect_redis(url: str) -> aioredis.Redis:
 class Services:
     settings: Settings
     policy: Policy
-    slack: AsyncWebClient
     client: ManagementClient
     store: Store
     redis: aioredis.Redis | None
     messenger: SlackMessenger
+    slack: SlackConversation
     groups: GroupDirectory
     notifier: Notifier
     changes: ChangeWorkflow
+    sweeper: Sweeper
     runner: CommandRunner
     health: Health
     tasks: TaskSet
@@ -80,14 +80,14 @@ class Services:
         messenger = SlackMessenger.connect(
             settings.slack_bot_token.get_secret_value(), settings.slack_api_url
         )
-        slack = messenger.client
+        slack = SlackConversation(messenger)
         client = ManagementClient.from_settings(settings, redis=redis)
         groups = GroupDirectory(messenger.group_members)
-        notifier = Notifier(messenger, store, policy.channels.notifications)
+        notifier = Notifier(slack, store, policy.channels.notifications)
         changes = ChangeWorkflow(
             store=store,
             client=client,
-            messenger=messenger,
+            slack=slack,
             policy=policy,
             groups=groups,
             notifier=notifier,
@@ -97,21 +97,22 @@ class Services:
             groups=groups,
             client=client,
             store=store,
-            messenger=messenger,
+            slack=slack,
             notifier=notifier,
             changes=changes,
         )
         return cls(
             settings=settings,
             policy=policy,
-            slack=slack,
             client=client,
             store=store,
             redis=redis,
             messenger=messenger,
+            slack=slack,
             groups=groups,
             notifier=notifier,
             changes=changes,
+            sweeper=Sweeper(changes, store),
             runner=runner,
             health=Health(store, client, redis),
             tasks=TaskSet(),

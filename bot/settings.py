@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.store.url import sqlalchemy_url
+
 DEFAULT_DATABASE_URL = "sqlite:///fpbot.sqlite3"
 
 
@@ -134,24 +136,6 @@ class Settings(BaseSettings):
             if getattr(self, name.lower()) is None:
                 mode = "Socket Mode" if socket else "HTTP mode"
                 raise SettingsError(f"{name} is required to serve in {mode} but is not set")
-
-
-def sqlalchemy_url(url: str) -> str:
-    """Map the URL forms operators use (Heroku's ``postgres://`` included) to async drivers."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError("must be a URL such as sqlite:///fpbot.sqlite3 or postgresql://host/db")
-    base = scheme.split("+", 1)[0].lower()
-    if base == "sqlite":
-        return f"sqlite+aiosqlite://{rest}"
-    if base in ("postgres", "postgresql"):
-        # asyncpg spells libpq's ``sslmode`` (which Heroku's URLs carry) as ``ssl``.
-        rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
-        return f"postgresql+asyncpg://{rest}"
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*", scheme):
-        # What precedes "://" is not a scheme (it may be a user and password): don't echo it.
-        raise ValueError("must start with sqlite:// or postgresql://")
-    raise ValueError(f"unsupported scheme {scheme!r}; use sqlite:// or postgresql://")
 
 
 # Values safe to echo back in an error; every other one may hold a secret (tokens, URLs with

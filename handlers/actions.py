@@ -11,13 +11,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.changes.workflow import Origin
 from bot.log import get_logger, new_correlation_id
-from bot.messenger import SlackDeliveryError
-from bot.render import render_refusal
+from bot.ports import Origin
 from bot.render.ids import APPROVE, DENY
+from bot.render.replies import render_restarting
 from bot.services import Services
-from handlers.commands import RESTARTING
 
 log = get_logger(__name__)
 
@@ -43,7 +41,8 @@ def _listener(services: Services, *, approve: bool) -> Any:
                 # answer is tracked like any work, so the drain waits for it.
                 log.info("click_while_restarting", user=origin.user_id)
                 services.tasks.spawn(
-                    _tell_restarting(services, origin), name=f"restarting:{origin.correlation_id}"
+                    services.slack.answer(origin, render_restarting()),
+                    name=f"restarting:{origin.correlation_id}",
                 )
                 return
             services.tasks.spawn(
@@ -57,14 +56,3 @@ def _listener(services: Services, *, approve: bool) -> Any:
 
     on_click.__name__ = "approve_request" if approve else "deny_request"
     return on_click
-
-
-async def _tell_restarting(services: Services, origin: Origin) -> None:
-    message = render_refusal(RESTARTING)
-    try:
-        if origin.response_url:
-            await services.messenger.respond(origin.response_url, message, replace_original=False)
-        else:
-            await services.messenger.ephemeral(origin.channel_id, origin.user_id, message)
-    except SlackDeliveryError as exc:
-        log.warning("restarting_not_told", error=exc.error)

@@ -13,8 +13,8 @@ from typing import cast
 
 import pytest
 
-from bot.messenger import Posted, SlackDeliveryError, SlackMessenger
 from bot.notify import CLAIM_GRACE, Failure, Notifier
+from bot.ports import Conversation, DeliveryFailed, Posted
 from bot.render import Message
 from bot.store import Store, StoreUnavailable
 
@@ -43,16 +43,16 @@ class FakeSlack:
         self.posts += 1
         if self.refuse_posts:
             self.refuse_posts -= 1
-            raise SlackDeliveryError("chat.postMessage", "ratelimited")
+            raise DeliveryFailed("chat.postMessage", "ratelimited")
         ts = f"1700000000.{len(self.messages):06d}"
         self.messages[ts] = message.text
         return Posted(channel, ts)
 
-    async def update(self, channel: str, ts: str, message: Message) -> None:
+    async def edit(self, posted: Posted, message: Message) -> None:
         self.edits += 1
-        if ts not in self.messages:
-            raise SlackDeliveryError("chat.update", "message_not_found")
-        self.messages[ts] = message.text
+        if posted.ts not in self.messages:
+            raise DeliveryFailed("chat.update", "message_not_found")
+        self.messages[posted.ts] = message.text
 
     def texts(self) -> list[str]:
         return list(self.messages.values())
@@ -68,7 +68,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def notifier(slack: FakeSlack, store: Store, clock: Clock) -> Notifier:
-    return Notifier(cast(SlackMessenger, slack), store, ALERTS, clock=clock)
+    return Notifier(cast(Conversation, slack), store, ALERTS, clock=clock)
 
 
 def failure(operation: str = "/fp envs", code: str = "general.unauthorized") -> Failure:

@@ -9,7 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from bot.__main__ import main
-from bot.settings import Settings, SettingsError, load_settings, sqlalchemy_url
+from bot.settings import Settings, SettingsError, load_settings
+from bot.store.url import sqlalchemy_url
 
 VARIABLES = [name.upper() for name in Settings.model_fields]
 

@@ -22,12 +22,13 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from bot.domain.secrets import without_secrets
 from bot.fingerprint.cache import Items, ListingCache, MemoryCache, RedisCache
 from bot.fingerprint.errors import (
     BadRequest,
@@ -69,9 +70,8 @@ from bot.log import get_logger, new_correlation_id, register_secret
 from bot.singleflight import SingleFlight
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
     from redis.asyncio import Redis
-
-    from bot.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -112,8 +112,28 @@ _BY_CODE: dict[str, type[FingerprintError]] = {
     "general.unavailable": Unavailable,
 }
 _RAW_TEXT_LIMIT = 500
-# Fields that must not be copied into a shared cache.
-_SECRET_FIELDS = ("signing_key", "signingKey")
+
+
+class ClientSettings(Protocol):
+    """The settings the client is built from (``bot.settings.Settings`` has them), read as
+    plain values so the client depends on nothing else of fpbot."""
+
+    @property
+    def fp_management_api_key(self) -> SecretStr | None: ...
+    @property
+    def fp_management_api_url(self) -> str: ...
+    @property
+    def fp_api_version(self) -> str: ...
+    @property
+    def fp_rate_limit(self) -> float: ...
+    @property
+    def fp_page_size(self) -> int: ...
+    @property
+    def fp_cache_ttl(self) -> float: ...
+    @property
+    def fp_timeout(self) -> float: ...
+    @property
+    def fp_retry_budget(self) -> float: ...
 
 
 @dataclass
@@ -211,12 +231,16 @@ class ManagementClient:
         self._log = get_logger("bot.fingerprint")
 
     @classmethod
-    def from_settings(cls, settings: Settings, redis: Redis | None = None) -> ManagementClient:
-        """Build the client the settings describe (interface.md §2)."""
-        from bot.settings import SettingsError
+    def from_settings(
+        cls, settings: ClientSettings, redis: Redis | None = None
+    ) -> ManagementClient:
+        """Build the client the settings describe (interface.md §2).
 
+        Raises:
+            ValueError: no Management API key is set (settings check this before serving).
+        """
         if settings.fp_management_api_key is None:
-            raise SettingsError("FP_MANAGEMENT_API_KEY is required but is not set")
+            raise ValueError("FP_MANAGEMENT_API_KEY is required but is not set")
         return cls(
             api_key=settings.fp_management_api_key.get_secret_value(),
             base_url=settings.fp_management_api_url,
@@ -805,12 +829,15 @@ def _secrets_registered(results: list[M]) -> list[M]:
 
 
 def _shareable(items: Items) -> Items:
-    """A listing as it may be written to a shared cache: no signing keys, no secret tokens."""
+    """A listing as it may be written to a shared cache: no signing keys, no secret tokens.
+
+    A public key's token is kept: it is no secret (it ships in every web page that uses it).
+    """
     cleaned = []
     for item in items:
-        copy = {k: v for k, v in item.items() if k not in _SECRET_FIELDS}
-        if copy.get("type") != KeyType.PUBLIC.value:
-            copy.pop("token", None)
+        copy = without_secrets(item)
+        if item.get("type") == KeyType.PUBLIC.value and "token" in item:
+            copy["token"] = item["token"]
         cleaned.append(copy)
     return cleaned
 

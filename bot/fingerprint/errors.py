@@ -2,7 +2,8 @@
 
 Callers never see httpx exceptions or raw JSON: every failure is a `FingerprintError` carrying
 what a person or a retry policy needs — HTTP status, the API's ``code``, ``message`` and
-``violations``, ``Retry-After`` and the correlation id that also appears in the logs.
+``violations``, ``Retry-After`` and the correlation id that also appears in the logs. What a
+person reads about each kind is written by `bot.render.errors`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ class Violation:
 
 class FingerprintError(Exception):
     """A Management API call failed after the retries the client was allowed to make."""
-
-    #: Short words a person reads in Slack; subclasses refine it.
-    summary = "The Fingerprint Management API returned an error"
 
     def __init__(
         self,
@@ -62,71 +60,63 @@ class FingerprintError(Exception):
 
 
 class BadRequest(FingerprintError):
-    summary = "Fingerprint refused the request as malformed"
+    """400: the API refused the request as malformed."""
 
 
 class Unauthorized(FingerprintError):
-    summary = "Fingerprint rejected fpbot's Management API key (revoked or wrong)"
+    """401: the Management API key is missing, wrong or revoked."""
 
 
 class Forbidden(FingerprintError):
-    summary = "fpbot's Management API key is not allowed to do this"
+    """403: the key may not do this."""
 
 
 class NotFound(FingerprintError):
-    summary = "Fingerprint has no such resource"
+    """404: no such resource (or route)."""
 
 
 class Conflict(FingerprintError):
-    summary = "Fingerprint refused the change because it conflicts with the account's state"
+    """409: the change conflicts with the account's state."""
 
 
 class ValidationFailed(FingerprintError):
-    summary = "Fingerprint refused the values given"
+    """422 ``validation.failed``: field errors, in ``violations``."""
 
 
 class PlanLimitReached(FingerprintError):
     """A plan limit, which the API reports as 400 or 409 with the same message."""
 
-    summary = "The Fingerprint plan's limit is reached"
-
 
 class RateLimited(FingerprintError):
-    summary = "Fingerprint's rate limit was exceeded for too long"
+    """429: over the key's rate, for longer than the call could wait."""
 
 
 class ServerError(FingerprintError):
-    summary = "Fingerprint's Management API failed"
+    """500 and other 5xx answers."""
 
 
 class Unavailable(FingerprintError):
-    summary = "Fingerprint's Management API is unavailable"
+    """503 ``general.unavailable``; may carry ``Retry-After``."""
 
 
 class TransportError(FingerprintError):
     """No HTTP answer at all: connection refused, reset, DNS, TLS."""
 
-    summary = "fpbot could not reach Fingerprint's Management API"
-
 
 class Timeout(TransportError):
-    summary = "Fingerprint's Management API did not answer in time"
+    """No answer within the call's timeout."""
 
 
 class BudgetUnavailable(FingerprintError):
     """The shared rate budget (Redis) is unreachable: calling anyway could break the limit."""
 
-    summary = "fpbot's shared rate budget (Redis) is unreachable, so the API was not called"
-
 
 class InvalidResponse(FingerprintError):
     """A 2xx answer whose body could not be understood."""
 
-    summary = "Fingerprint's Management API answered something fpbot could not read"
-
 
 class PaginationLoop(InvalidResponse):
-    summary = "Fingerprint's Management API returned a repeated page cursor"
+    """The API returned a page cursor it had returned before."""
 
 
 AUTH_ERRORS = (Unauthorized, Forbidden)

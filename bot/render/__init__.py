@@ -1,12 +1,12 @@
-"""Block Kit rendering: pure functions from fpbot's data to Slack messages.
+"""Every sentence a person reads, and the Block Kit it comes in: pure functions from fpbot's
+data to Slack messages.
 
 Nothing here imports Slack's SDK or talks to anything: a renderer takes typed values and
 returns `Message` values (a plain ``text`` fallback and Block Kit blocks as dicts) that are
 always within Slack's limits. Every raw string that comes from a user or from the API is escaped
-here; the sentences fpbot writes about a change (a request's summary and error, execution
-messages, audit and notification details) are mrkdwn already escaped once where they were
-written (`bot.changes.actions`) and are shown as they are. No renderer but
-`render_secret_delivery` ever shows a secret.
+here, once. The sentences about a change (`changes`: a request's summary and error, execution
+messages, verdicts) are stored with the request as mrkdwn and shown as they are. No renderer
+but `render_secret_delivery` ever shows a secret.
 """
 
 from bot.render.approvals import (
@@ -15,6 +15,7 @@ from bot.render.approvals import (
     render_request_result,
 )
 from bot.render.blocks import Message, escape, paginate, paginate_lines
+from bot.render.errors import render_error
 from bot.render.listings import (
     render_api_keys,
     render_environments,
@@ -24,7 +25,6 @@ from bot.render.listings import (
 from bot.render.notifications import render_notification
 from bot.render.replies import (
     render_audit,
-    render_error,
     render_help,
     render_refusal,
     render_requests,

@@ -11,10 +11,11 @@ names people typed already escaped once where they were written, so they are sho
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from bot.changes.model import ChangeRequest, State
+from bot.domain import ChangeRequest, State, destructive_kind, without_secrets
+from bot.domain.approvals import Refusal, Refused
 from bot.render import ids
 from bot.render.blocks import (
     MAX_FIELDS,
@@ -39,13 +40,8 @@ SUMMARY_MAX = 1000
 VALUE_MAX = 250
 DETAIL_MAX = 1000
 
-#: Field names that could hold a secret; a request should never carry one, but a renderer
-#: that posts to a channel does not rely on that.
-_SECRET_FIELDS = frozenset({"token", "signing_key", "signingkey", "secret"})
-
-#: What approving each destructive change breaks, shown in the Approve confirmation, keyed by
-#: action and, for an update, the status it sets. This table is the one place that decides
-#: what is destructive: `bot.changes.actions` reads it for ``Plan.destructive``.
+#: What approving each destructive change (`bot.domain.DESTRUCTIVE`) breaks, shown in the
+#: Approve confirmation.
 _CONSEQUENCES: Mapping[tuple[str, str | None], str] = {
     ("envs.delete", None): "Deleting an environment cannot be undone.",
     ("keys.delete", None): "Deleting a key cannot be undone; apps using it stop working.",
@@ -59,18 +55,82 @@ _CONSEQUENCES: Mapping[tuple[str, str | None], str] = {
 
 
 def consequence(action: str, params: Mapping[str, Any]) -> str | None:
-    """What approving a change will break, or ``None`` when it is not destructive.
-
-    Destructive: deleting an environment, key or webhook, rotating a key, disabling a key or
-    a webhook. ``params`` are the request's (a status update carries ``status``).
-    """
-    status = params.get("status")
-    return _CONSEQUENCES.get((action, None if status is None else str(status).lower()))
+    """What approving a change will break, or ``None`` when it is not destructive."""
+    kind = destructive_kind(action, params)
+    return None if kind is None else _CONSEQUENCES[kind]
 
 
-def is_destructive(action: str, params: Mapping[str, Any]) -> bool:
-    """Whether approving the change deletes something or stops something that works now."""
-    return consequence(action, params) is not None
+#: Where a request that is no longer waiting stands, as "has already …" and "had already …"
+#: say it: the one phrase per state every refusal and late answer uses.
+_SO_FAR: Mapping[State, str] = {
+    State.APPROVED: "been approved and is about to run",
+    State.EXECUTING: "been approved and is running now",
+    State.SUCCEEDED: "been approved and carried out",
+    State.FAILED: "been approved but failed when it ran",
+    State.DENIED: "been denied",
+    State.EXPIRED: "expired",
+}
+_WILL_NOT_RUN = frozenset({State.DENIED, State.EXPIRED})
+
+
+def _utc_time(at: datetime | None) -> str:
+    return "" if at is None else " at " + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def refusal(refused: Refused) -> str:
+    """Why a click changed nothing, in one sentence of mrkdwn for an ephemeral reply."""
+    subject = f"Change request {refused.request_id}" if refused.request_id else "This request"
+    match refused.reason:
+        case Refusal.UNKNOWN_REQUEST:
+            if refused.request_id is None:
+                return "There is no change request with that id, so nothing was changed."
+            return (
+                f"There is no change request with that id: {refused.request_id} doesn't "
+                "exist (any more), so nothing was changed."
+            )
+        case Refusal.NOT_AN_APPROVER:
+            return (
+                "You can't approve or deny change requests: that needs the "
+                "`requests.approve` permission."
+            )
+        case Refusal.SELF_APPROVAL:
+            return f"{subject} is yours, so someone else has to approve it."
+        case Refusal.SELF_DENIAL:
+            return (
+                f"{subject} is yours, so someone else has to approve or deny it; "
+                "if nobody does, it expires on its own."
+            )
+        case Refusal.ALREADY_APPROVED:
+            return (
+                f"You already approved {refused.request_id or 'this request'}; "
+                "it needs an approval from someone else."
+            )
+        case Refusal.EXPIRED:
+            when = _utc_time(refused.expires_at)
+            return f"{subject} expired{when} — it was not denied. Ask again if still needed."
+        case Refusal.NOT_PENDING:
+            phrase = _SO_FAR.get(refused.state) if refused.state is not None else None
+            if phrase is None:
+                return f"{subject} is no longer waiting for approval."
+            return f"{subject} has already {phrase}."
+    raise AssertionError(f"unhandled refusal {refused.reason!r}")  # pragma: no cover
+
+
+def render_refused(refused: Refused) -> Message:
+    """`refusal` as the ephemeral message a clicker gets."""
+    text = f":no_entry: {refusal(refused)}"
+    return Message(text=fallback(text), blocks=[section(text)])
+
+
+def render_late_approval(req: ChangeRequest) -> Message:
+    """An approval the store recorded after the request had already moved on (another click
+    or replica decided it first): the approver hears where it stands instead of nothing."""
+    phrase = _SO_FAR.get(req.state)
+    where = f"had already {phrase}" if phrase else f"is {req.state}"
+    if req.state in _WILL_NOT_RUN:
+        where += ", so it will not run"
+    text = f":information_source: Your approval was recorded; {req.id} {where}."
+    return Message(text=fallback(text), blocks=[section(text)])
 
 
 def _summary(req: ChangeRequest) -> str:
@@ -87,16 +147,12 @@ def _value(value: Any) -> str:
     return inline(str(value), VALUE_MAX)
 
 
-def _visible(values: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in (values or {}).items() if k.lower() not in _SECRET_FIELDS}
-
-
 def change_fields(req: ChangeRequest) -> list[str]:
     """The before → after table as section fields, one per changed attribute.
 
     A create shows what will exist, a delete what will go, an update only what differs.
     """
-    before, after = _visible(req.before), _visible(req.after)
+    before, after = without_secrets(req.before), without_secrets(req.after)
     label = {k: f"*{inline(k.replace('_', ' '), 100)}*" for k in (*before, *after)}
     if req.before is None:
         return [f"{label[k]}\n{_value(v)}" for k, v in after.items()]
@@ -133,7 +189,7 @@ def _result_value(key: str, value: Any) -> str:
 
 
 def _result(result: Mapping[str, Any] | None) -> str | None:
-    visible = _visible(result)
+    visible = without_secrets(result)
     if not visible:
         return None
     parts = [

@@ -18,12 +18,14 @@ from bot.render.blocks import (
     Message,
     block_size,
     bold,
+    channel,
     code,
     context,
     date,
     fallback,
     header,
     inline,
+    mention,
     paginate_lines,
     section,
 )
@@ -205,3 +207,62 @@ def render_fetching(what: str) -> Message:
     """The placeholder posted at once ("Fetching environments…"); the result replaces it."""
     text = f"Fetching {inline(what, 200)}…"
     return Message(text=fallback(text), blocks=[context(f":hourglass_flowing_sand: {text}")])
+
+
+def render_fetch_failed(what: str, user_id: str) -> Message:
+    """What the "Fetching…" placeholder becomes when the listing failed; the person who asked
+    gets the details privately."""
+    text = f":no_entry: Could not fetch {inline(what, 200)}; {mention(user_id)} has the details."
+    return Message(text=fallback(text), blocks=[section(text)])
+
+
+#: ``chat.postMessage`` errors meaning the bot may not post in the channel.
+NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+
+def _messages(n: int) -> str:
+    return f"{n} message" if n == 1 else f"{n} messages"
+
+
+def render_listing_incomplete(
+    *,
+    what: str,
+    channel_id: str,
+    missing: int,
+    total: int,
+    sent_by_dm: int,
+    refused: str,
+    correlation_id: str,
+) -> Message:
+    """Parts of a listing the channel would not take: how many, where they went, how to fix.
+
+    Args:
+        what: the listing ("environments").
+        missing: how many of its ``total`` messages the channel refused.
+        sent_by_dm: how many of the missing ones reached the person by direct message.
+        refused: Slack's error code for the channel post.
+    """
+    lines = [
+        f":warning: This listing of {inline(what, 200)} is incomplete in {channel(channel_id)}: "
+        f"{missing} of its {total} messages could not be posted there "
+        f"(Slack said {code(refused or 'unknown_error', 100)})."
+    ]
+    if sent_by_dm == missing:
+        lines.append(f"The missing {_messages(missing)} went to you by direct message.")
+    elif sent_by_dm:
+        lines.append(
+            f"{_messages(sent_by_dm)} went to you by direct message; "
+            f"the last {_messages(missing - sent_by_dm)} could not be delivered at all."
+        )
+    else:
+        lines.append("They could not be sent to you by direct message either.")
+    if refused in NOT_A_MEMBER:
+        lines.append(
+            "To get whole listings here, invite @fpbot to this channel "
+            "(`/invite @fpbot`) and run the command again."
+        )
+    elif sent_by_dm < missing:
+        lines.append("Please run the command again in a minute.")
+    lines.append(f"Correlation id: {code(correlation_id, 100)}.")
+    text = " ".join(lines)
+    return Message(text=fallback(text), blocks=[section(text)])

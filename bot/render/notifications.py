@@ -24,6 +24,24 @@ from bot.render.blocks import (
 
 DETAIL_MAX = 2000
 
+# What failed, in a few words: the titles of the alerts fpbot posts.
+STORE_UNREACHABLE = "fpbot's database is unreachable"
+REQUEST_NOT_POSTED = "A change request could not be posted for approval"
+CHANGE_UNFINISHED = "An approved change could not be finished"
+CHANGE_FAILED = "An approved change failed"
+CHANGE_RECONCILED = "A change was interrupted by a restart and has been reconciled"
+SWEEPER_FAILED = "The change-request sweeper failed"
+
+
+def sweep_step_failed(step: str) -> str:
+    """The title for one request the sweeper could not handle (``step``: expire, run…)."""
+    return f"The sweeper could not {step} a change request"
+
+
+def request_not_posted(error: str) -> str:
+    """The detail of `REQUEST_NOT_POSTED`: the request is safe, Slack refused the post."""
+    return f"The request is stored and pending; Slack said {code(error, 100)}."
+
 
 def render_notification(
     *,

@@ -1,10 +1,10 @@
-"""Replies to one person: help, whoami, usage errors, refusals, API errors, the pending
-requests, the audit trail and the one message that delivers a new secret.
+"""Replies to one person: help, whoami, usage errors, refusals and denials, fpbot's own
+failures, the pending requests, the audit trail and the one message that delivers a secret.
 
 These are ephemeral (or a direct message), so each is exactly one message: what does not fit
-is counted in a closing "… and N more" line rather than silently cut. Errors are short and
-human — the summary, the API's own words, the violations and the correlation id that finds
-the log lines — never a traceback.
+is counted in a closing "… and N more" line rather than silently cut. Failures are short and
+human — what happened, whether anything changed, and the correlation id that finds the log
+lines — never a traceback. (Management API failures are `bot.render.errors`.)
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from bot.changes.model import AuditEvent, ChangeRequest, State
-from bot.fingerprint.errors import AUTH_ERRORS, FingerprintError, RateLimited
+from bot.domain import AuditEvent, ChangeRequest, State
+from bot.policy import Decision, Reason
 from bot.render.blocks import (
     MAX_BLOCKS,
     MESSAGE_CHARS,
     Block,
     Message,
     block_size,
+    channel,
     clip,
     code,
     context,
@@ -30,12 +31,8 @@ from bot.render.blocks import (
     inline,
     mention,
     one_line,
-    pack_lines,
     section,
 )
-
-MAX_VIOLATIONS = 10
-DETAIL_MAX = 1000
 
 
 def _one_message(head: Sequence[Block], lines: Sequence[str], noun: str) -> list[Block]:
@@ -47,22 +44,33 @@ def _one_message(head: Sequence[Block], lines: Sequence[str], noun: str) -> list
     return [*head, *body]
 
 
-def render_help(entries: Sequence[tuple[str, str]], *, note: str | None = None) -> Message:
+def render_help(
+    entries: Sequence[tuple[str, str]],
+    *,
+    topic: str | None = None,
+    elsewhere: Iterable[str] = (),
+) -> Message:
     """The commands this caller may use, as (usage, description) pairs.
 
     The caller filters ``entries`` by the caller's permissions; usages are shown as given
-    (e.g. ``/fp envs``), in code. ``note`` (mrkdwn) says what else applies, such as the
-    channel where the other commands work; it replaces the "ask an admin" text when
-    ``entries`` is empty, since the caller then has roles but not here.
+    (e.g. ``/fp envs``), in code. ``topic`` is the help topic asked for, and ``elsewhere`` the
+    channels where the caller's other commands work, which the answer names. With nothing to
+    show and nothing to say about it (someone without any role), the answer is how to get one.
     """
-    if not entries and note is None:
+    notes = []
+    if not entries and topic:
+        notes.append(f"You may not use any {code(topic, 100)} command here.")
+    where = sorted(elsewhere)
+    if where:
+        notes.append(f"Your other commands work only in {', '.join(channel(c) for c in where)}.")
+    note = " ".join(notes)
+    if not entries and not note:
         text = (
             "You have no fpbot commands yet besides `help` and `whoami`. "
             "Ask an admin to grant you a role in fpbot's policy file."
         )
         return Message(text=fallback(text), blocks=[section(text)])
     if not entries:
-        assert note is not None
         return Message(text=fallback(note), blocks=[section(f":information_source: {note}")])
     lines = [f"• {code(usage, 300)} — {inline(description, 500)}" for usage, description in entries]
     blocks = _one_message([section("*Commands you can use*")], lines, "more commands")
@@ -110,44 +118,103 @@ def render_refusal(reason: str) -> Message:
     return Message(text=fallback(text), blocks=[section(text)])
 
 
-def _is_auth_error(err: FingerprintError) -> bool:
-    return isinstance(err, AUTH_ERRORS) or err.status in (401, 403)
+_DENIALS = {
+    Reason.GRANTED: "You have the permission this needs.",
+    Reason.NOT_NEEDED: "This needs no permission.",
+    Reason.UNKNOWN_USER: "You have no fpbot roles yet; ask an fpbot admin to grant you one.",
+    Reason.MISSING_PERMISSION: "You don't have the permission this needs.",
+    Reason.CHANNEL_NOT_ALLOWED: "fpbot commands can't be used in this channel.",
+}
 
 
-def render_error(err: FingerprintError, *, what: str) -> Message:
-    """A Management API failure, for the person who asked.
-
-    Args:
-        err: the failure, as the client raised it (its message is already scrubbed).
-        what: what fpbot was doing, as a verb phrase: "list environments".
-    """
-    lines = [f":x: Could not {inline(what, 200)}: {inline(err.summary, 300)}."]
-    if _is_auth_error(err):
-        lines.append(
-            ":key: Fingerprint rejected fpbot's Management API key (revoked or wrong). "
-            "An admin must set a valid `FP_MANAGEMENT_API_KEY` and restart fpbot."
+def denial(decision: Decision) -> str:
+    """The policy's answer in plain words, specific to this decision (mrkdwn)."""
+    if decision.reason is Reason.MISSING_PERMISSION and decision.permission:
+        return (
+            f"You need the `{decision.permission}` permission for this; "
+            "ask an fpbot admin if you should have it."
         )
-    if err.message and err.message != err.summary:
-        lines.append(f"> {inline(err.message, DETAIL_MAX)}")
-    for violation in err.violations[:MAX_VIOLATIONS]:
-        lines.append(f"• {code(violation.property, 100)}: {inline(violation.message, 300)}")
-    if len(err.violations) > MAX_VIOLATIONS:
-        lines.append(f"… and {len(err.violations) - MAX_VIOLATIONS} more problems")
-    if isinstance(err, RateLimited) and err.retry_after:
-        lines.append(f"Try again in {err.retry_after:.0f} seconds.")
-    details = []
-    if err.status is not None:
-        details.append(f"HTTP {err.status}")
-    if err.code:
-        details.append(code(err.code, 100))
-    if err.correlation_id:
-        details.append(f"Correlation id: {code(err.correlation_id, 100)}")
-    blocks: list[Block] = [section(chunk) for chunk in pack_lines(lines)]
-    if details:
-        blocks.append(context(" · ".join(details)))
-    corr = f" (correlation id {err.correlation_id})" if err.correlation_id else ""
-    text = f"Could not {inline(what, 200)}: {inline(err.summary, 300)}{inline(corr)}"
-    return Message(text=fallback(text), blocks=blocks)
+    if decision.reason is Reason.CHANNEL_NOT_ALLOWED and decision.allowed_channels:
+        where = ", ".join(channel(c) for c in sorted(decision.allowed_channels))
+        return f"fpbot commands can only be used in {where}."
+    return _DENIALS[decision.reason]
+
+
+def render_denial(decision: Decision) -> Message:
+    """A command the policy refused."""
+    return render_refusal(denial(decision))
+
+
+def _with_correlation(text: str, correlation_id: str) -> Message:
+    return render_refusal(f"{text} Correlation id: {code(correlation_id, 100)}.")
+
+
+RESTARTING = "fpbot is restarting; please try again in a few seconds."
+
+
+def render_restarting() -> Message:
+    """A command or click that arrived while this process shuts down."""
+    return render_refusal(RESTARTING)
+
+
+def render_internal_error(correlation_id: str, *, click: str | None = None) -> Message:
+    """fpbot failed in a way it did not foresee; ``click`` names the button, if one."""
+    if click is None:
+        return _with_correlation(
+            "Something went wrong inside fpbot; nothing was changed.", correlation_id
+        )
+    return _with_correlation(
+        f"Something went wrong inside fpbot while handling your {click} click.", correlation_id
+    )
+
+
+def render_store_unreachable(correlation_id: str, *, command: str | None = None) -> Message:
+    """The store could not be reached, so nothing was changed; ``command`` names the command
+    (``envs create``), or the answer is to a click."""
+    if command is None:
+        text = "fpbot's database is unreachable; nothing changed. Please try again in a minute."
+    else:
+        text = (
+            f"fpbot could not run `/fp {command}`: its database is unreachable, so nothing "
+            "was changed. Try again in a minute."
+        )
+    return _with_correlation(text, correlation_id)
+
+
+def render_interrupted(
+    correlation_id: str,
+    *,
+    command: str | None = None,
+    changes: bool = False,
+    click: str | None = None,
+) -> Message:
+    """Shutdown ran out of time for this command or click: say so rather than stay silent."""
+    if click is not None:
+        text = (
+            f"fpbot restarted before it could finish handling your {click} click; "
+            "the approval message shows where the request stands."
+        )
+    else:
+        advice = (
+            " Check `/fp requests` before asking again."
+            if changes
+            else " Please try again in a few seconds."
+        )
+        text = f"fpbot restarted before it could finish `/fp {command}`.{advice}"
+    return _with_correlation(text, correlation_id)
+
+
+def render_approved_unfinished(
+    request_id: str, correlation_id: str, *, store_down: bool
+) -> Message:
+    """An approved change this click could not finish; the sweeper takes it from here."""
+    cause = "its database became unreachable" if store_down else "something went wrong"
+    return _with_correlation(
+        f"{request_id} is approved, but {cause} before fpbot could finish it. It will be "
+        "run, or checked against Fingerprint and reported, automatically; the approval "
+        "message will show the outcome.",
+        correlation_id,
+    )
 
 
 def render_requests(requests: Sequence[ChangeRequest], *, now: datetime) -> Message:
@@ -170,6 +237,24 @@ def render_requests(requests: Sequence[ChangeRequest], *, now: datetime) -> Mess
     title = f"Pending change requests ({len(pending)})"
     blocks = _one_message([header(title)], lines, "more requests")
     return Message(text=fallback(title), blocks=blocks)
+
+
+# What the audit trail says of each step of a request (the details of its events).
+AUDIT_APPROVALS_COMPLETE = "approvals complete"
+AUDIT_RUNNING = "running the change"
+AUDIT_DENIED = "denied"
+
+
+def audit_approval(approvals: int, required: int) -> str:
+    return f"{approvals}/{required}"
+
+
+def audit_expiry(expires_at: datetime) -> str:
+    return f"expired at {expires_at.isoformat()}"
+
+
+def audit_secret_delivered(kind: str, resource_id: str) -> str:
+    return f"{kind} of {resource_id} sent to the requester by DM"
 
 
 def _audit_line(event: AuditEvent) -> str:

@@ -1,12 +1,12 @@
 """The store: where change requests, approvals, the audit trail and notification groups live.
 
-SQLite by default, PostgreSQL through ``DATABASE_URL``; the schema migrates itself on start.
+SQLite by default, PostgreSQL through ``DATABASE_URL``; the schema migrates itself on start. It
+imports nothing of fpbot but the domain (`bot.domain`) and the log.
 """
 
-from bot.store.guard import SecretRefused, refuse_secrets
+from bot.domain import ApprovalResult
 from bot.store.migrations import LATEST_VERSION, SchemaTooNew
 from bot.store.store import (
-    ApprovalResult,
     DuplicateRequest,
     InvalidTransition,
     NotificationSlot,
@@ -24,11 +24,9 @@ __all__ = [
     "InvalidTransition",
     "NotificationSlot",
     "SchemaTooNew",
-    "SecretRefused",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "UnknownRequest",
     "new_request_id",
-    "refuse_secrets",
 ]

@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +44,18 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from bot.changes.machine import can_transition
-from bot.changes.model import Approval, AuditEvent, ChangeRequest, State
-from bot.settings import sqlalchemy_url
-from bot.store.guard import refuse_secrets
+from bot.domain import (
+    Approval,
+    ApprovalResult,
+    AuditEvent,
+    ChangeRequest,
+    State,
+    can_transition,
+    refuse_secrets,
+)
 from bot.store.migrations import migrate
 from bot.store.schema import approvals, audit_events, change_requests, notifications
+from bot.store.url import sqlalchemy_url
 
 # Crockford's base32: no I, L, O or U, so an id read aloud or retyped is unambiguous.
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -90,14 +95,6 @@ def new_request_id() -> str:
     return "CR-" + "".join(secrets.choice(_CROCKFORD) for _ in range(6))
 
 
-class ApprovalResult(StrEnum):
-    """What `Store.add_approval` did."""
-
-    RECORDED = "recorded"
-    ALREADY_APPROVED = "already_approved"
-    NOT_PENDING = "not_pending"
-
-
 class StoreError(Exception):
     """Base of the store's own errors."""
 
@@ -116,7 +113,7 @@ class UnknownRequest(StoreError, LookupError):
 
 
 class InvalidTransition(StoreError, ValueError):
-    """The state machine does not allow this move (`bot.changes.machine.TRANSITIONS`)."""
+    """The state machine does not allow this move (`bot.domain.TRANSITIONS`)."""
 
 
 @dataclass(frozen=True, slots=True)

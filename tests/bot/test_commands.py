@@ -35,8 +35,8 @@ from bot.commands import (
     parse,
     usage_lines,
 )
+from bot.domain.secrets import SecretRefused, refuse_secrets
 from bot.fingerprint.models import KeyType, Status
-from bot.store.guard import SecretRefused, refuse_secrets
 
 NBSP = "\u00a0"
 LSQUO, RSQUO = "\u2018", "\u2019"  # typographic single quotes

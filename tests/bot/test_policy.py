@@ -24,6 +24,7 @@ from bot.policy import (
     required_approvals,
     roles_of,
 )
+from bot.render.replies import denial
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sandbox" / "fpbot.yml"
 
@@ -275,12 +276,12 @@ def test_an_unknown_permission_is_a_programming_error() -> None:
 
 def test_refusals_explain_themselves() -> None:
     missing = decide(POLICY, VIEWER, c.DeleteEnv("ae_1"), "C0OPS")
-    assert "`envs.delete`" in missing.message
+    assert "`envs.delete`" in denial(missing)
     channel = decide(POLICY, VIEWER, c.ListEnvs(), "C0RANDOM")
-    assert "<#C0OPS>" in channel.message and "<#G0PRIVATE>" in channel.message
-    assert "no fpbot roles" in decide(POLICY, STRANGER, c.ListEnvs()).message
+    assert "<#C0OPS>" in denial(channel) and "<#G0PRIVATE>" in denial(channel)
+    assert "no fpbot roles" in denial(decide(POLICY, STRANGER, c.ListEnvs()))
     for reason in Reason:
-        assert reason.explain()
+        assert denial(Decision(False, reason, None))
 
 
 def test_roles_and_permissions_combine_direct_and_group_grants() -> None:

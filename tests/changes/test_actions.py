@@ -26,7 +26,7 @@ from bot.changes.actions import (
     Reconciliation,
     SecretDelivery,
 )
-from bot.changes.model import ChangeRequest, State
+from bot.domain import ChangeRequest, State
 from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import (
     Conflict,
@@ -37,7 +37,9 @@ from bot.fingerprint.errors import (
     TransportError,
 )
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from bot.render import changes as say
 from bot.render import render_change_request
+from bot.render.errors import summary_of
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -727,7 +729,7 @@ async def test_every_sentence_about_a_change_escapes_a_name_exactly_once() -> No
     with pytest.raises(ExecutionFailed) as failed:
         await actions.execute(api, request, Courier())
     assert failed.value.message == (
-        f"Creating environment *{once}* failed: {Conflict.summary} (name&lt;&amp;&gt;taken)."
+        f"Creating environment *{once}* failed: {summary_of(Conflict)} (name&lt;&amp;&gt;taken)."
     )
     for text in (request.summary, execution.message, verdict.message, failed.value.message):
         assert "&amp;amp;" not in text and "&amp;lt;" not in text
@@ -1149,7 +1151,7 @@ async def test_reconcile_without_a_trace_says_nothing_changed(
     api = seeded()
     request = await planned(api, command)
     outcome = await actions.reconcile(api, request)
-    assert outcome == Reconciliation(State.FAILED, actions.NEVER_REACHED)
+    assert outcome == Reconciliation(State.FAILED, say.NEVER_REACHED)
     assert api.writes == []
 
 

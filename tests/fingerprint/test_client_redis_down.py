@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 
 from bot.fingerprint import ManagementClient
 from bot.fingerprint.errors import BudgetUnavailable
+from bot.render.errors import summary_of
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 
 
@@ -23,5 +24,5 @@ async def test_an_unreachable_redis_stops_calls_with_a_clear_error() -> None:
             await client.aclose()
             await dead.aclose()
     assert caught.value.error_code == "redis.unavailable"
-    assert "Redis" in caught.value.summary
+    assert "Redis" in summary_of(caught.value)
     assert fake.count() == 0

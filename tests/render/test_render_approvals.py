@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.changes.model import Approval, ChangeRequest, State
+from bot.domain import Approval, ChangeRequest, State
 from bot.render import (
     render_change_request,
     render_request_created,

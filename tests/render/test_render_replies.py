@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.changes.model import AuditEvent, ChangeRequest, State
+from bot.domain import AuditEvent, ChangeRequest, State
 from bot.fingerprint.errors import (
     FingerprintError,
     Forbidden,
@@ -43,11 +43,11 @@ def test_help_without_commands_says_how_to_get_some() -> None:
 
 
 def test_help_with_a_note_shows_it_after_the_commands_or_instead_of_asking_an_admin() -> None:
-    note = "Other commands work only in <#C0OPS>."
-    message = render_help([("/fp help", "help")], note=note)
+    note = "Your other commands work only in <#C0OPS>."
+    message = render_help([("/fp help", "help")], elsewhere={"C0OPS"})
     assert_within_limits([message])
     assert message.blocks[-1]["elements"][0]["text"] == note
-    alone = render_help([], note=note)
+    alone = render_help([], elsewhere={"C0OPS"})
     assert note in visible_text([alone]) and "Ask an admin" not in visible_text([alone])
 
 

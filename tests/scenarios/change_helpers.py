@@ -20,11 +20,13 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.changes.model import AuditEvent, ChangeRequest, State
+from bot.changes.sweeper import Sweeper
 from bot.changes.workflow import ChangeWorkflow
+from bot.domain import AuditEvent, ChangeRequest, State
 from bot.render.ids import APPROVE, DENY, REQUEST_STATUS_BLOCK
 from bot.server import BotServer
 from bot.settings import load_settings
+from bot.slack import SlackMessenger
 from bot.store import Store
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 from sandbox.run import BOT_TOKEN, CHANNELS, PERSONAS, SIGNING_SECRET, USERGROUPS, Sandbox
@@ -147,7 +149,7 @@ def with_lease(replica: Replica, lease: timedelta) -> ChangeWorkflow:
     services.changes = ChangeWorkflow(
         store=services.store,
         client=services.client,
-        messenger=services.messenger,
+        slack=services.slack,
         policy=services.policy,
         groups=services.groups,
         notifier=services.notifier,
@@ -196,6 +198,18 @@ class Desk:
     @property
     def workflow(self) -> ChangeWorkflow:
         return self.replicas[0].workflow
+
+    @property
+    def sweeper(self) -> Sweeper:
+        """A sweeper over the first replica's current workflow (its clock, its lease)."""
+        return Sweeper(self.workflow, self.store)
+
+    @property
+    def messenger(self) -> SlackMessenger:
+        """The first replica's Slack messenger, for tests that slow or break Slack calls."""
+        services = self.replicas[0].bot.services
+        assert services is not None
+        return services.messenger
 
     # ── asking ──────────────────────────────────────────────────────────────────────────
 

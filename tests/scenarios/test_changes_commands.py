@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.changes.model import State
+from bot.domain import State
 from sandbox.fingerprint import FakeFingerprint
 from tests.scenarios.change_helpers import (
     APPROVER_1,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.changes.model import State
+from bot.domain import State
 from bot.store import new_request_id
 from tests.scenarios.change_helpers import (
     APPROVER_1,
@@ -159,7 +159,7 @@ async def test_the_sweeper_marks_an_undecided_request_expired_never_denied(
     posted = desk.approval(late_id)
 
     move_clock(desk.workflow, timedelta(minutes=2))
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     expired = await desk.settled(late_id)
 
     assert expired.state is State.EXPIRED

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import bot.changes.workflow as workflow_module
-from bot.changes.model import AuditEvent, ChangeRequest, State
+from bot.changes.sweeper import Sweeper
+from bot.domain import AuditEvent, ChangeRequest, State
 from bot.store import StoreUnavailable
 from sandbox.run import Sandbox
 from tests.scenarios.change_helpers import (
@@ -96,7 +97,7 @@ async def test_a_click_that_fails_unexpectedly_gets_a_correlation_id_to_quote(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(desk.workflow._groups, "actor", broken)
+    monkeypatch.setattr(desk.workflow._groups, "groups_of", broken)
     seen = len(desk.slack.ephemerals(APPROVER_1))
     await desk.click(request_id, user=APPROVER_1, approve=False)
     answer = await answer_to(desk, APPROVER_1, seen)
@@ -116,7 +117,7 @@ async def test_a_failing_sweeper_is_reported_once_however_often_it_fails(
 
     monkeypatch.setattr(desk.store, "due_for_expiry", unreachable)
     stop = asyncio.Event()
-    sweeper = asyncio.create_task(desk.workflow.run_sweeper(0.05, stop=stop))
+    sweeper = asyncio.create_task(desk.sweeper.run(0.05, stop=stop))
     await asyncio.sleep(0.5)
     stop.set()
     await asyncio.wait_for(sweeper, 5)
@@ -134,7 +135,7 @@ def slow_first_edit(
 ) -> Callable[[], Awaitable[None]]:
     """Make the approval message's edit to "running" take ``seconds`` (a Slack 429 waited
     out); returns a coroutine function awaiting the moment the edit starts."""
-    messenger = desk.workflow._messenger
+    messenger = desk.messenger
     update = messenger.update
     started = asyncio.Event()
 
@@ -168,7 +169,7 @@ async def test_a_slow_edit_before_the_first_write_does_not_let_the_change_be_dec
     await desk.click(request_id, user=APPROVER_1)
     await edit_started()
     await asyncio.sleep(SHORT_LEASE.total_seconds() * 1.2)
-    await workflow.sweep()  # another replica's sweeper, with the same lease
+    await Sweeper(workflow, desk.store).sweep()  # another replica's sweeper, with the same lease
     done = await desk.settled(request_id)
 
     assert done.state is State.SUCCEEDED
@@ -199,7 +200,7 @@ async def test_a_change_whose_lease_lapsed_before_the_first_write_is_not_started
     await edit_started()
     await asyncio.sleep(SHORT_LEASE.total_seconds() * 1.2)
     cut_off = False
-    await workflow.sweep()  # another replica reconciles: nothing was created
+    await Sweeper(workflow, desk.store).sweep()  # another replica reconciles: nothing was created
     await desk.quiet()
 
     final = await desk.get(request_id)
@@ -293,7 +294,7 @@ async def test_one_request_the_sweeper_cannot_expire_does_not_hold_up_the_others
 
     monkeypatch.setattr(desk.store, "transition", failing_for_one)
     move_clock(desk.workflow, timedelta(minutes=2))
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
 
     for request_id in (ids[0], ids[2]):
         assert (await desk.get(request_id)).state is State.EXPIRED
@@ -309,7 +310,7 @@ async def test_many_requests_expiring_at_once_are_all_edited_before_slow_dms_go_
 ) -> None:
     desk = short_lived
     ids = [await desk.request(f"envs create Expiring Together {i}") for i in range(12)]
-    messenger = desk.workflow._messenger
+    messenger = desk.messenger
     dm = messenger.dm
     edited_when_first_dm: list[int] = []
 
@@ -324,7 +325,7 @@ async def test_many_requests_expiring_at_once_are_all_edited_before_slow_dms_go_
 
     monkeypatch.setattr(messenger, "dm", slow_dm)
     move_clock(desk.workflow, timedelta(minutes=2))
-    sweeping = asyncio.create_task(desk.workflow.sweep())
+    sweeping = asyncio.create_task(desk.sweeper.sweep())
     await desk.slack.wait_for(lambda: edited() == len(ids), 3, what="every message edited")
     await asyncio.wait_for(sweeping, 10)
 

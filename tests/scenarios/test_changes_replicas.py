@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.changes.model import State
+from bot.domain import State
 from tests.scenarios.change_helpers import (
     APPROVER_1,
     APPROVER_2,

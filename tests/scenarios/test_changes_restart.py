@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.changes.model import ChangeRequest, State
-from bot.changes.workflow import APPROVED_GRACE, EXECUTION_LEASE
+from bot.changes.lease import EXECUTION_LEASE
+from bot.changes.sweeper import APPROVED_GRACE, Sweeper
+from bot.domain import ChangeRequest, State
 from sandbox.run import Sandbox
 from tests.scenarios.change_helpers import (
     APPROVER_1,
@@ -91,7 +92,7 @@ async def test_a_change_cut_off_by_a_restart_while_fingerprint_hung_is_not_run_a
     assert (await desk.get(request_id)).state is State.EXECUTING
 
     move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     failed = await desk.settled(request_id)
 
     assert fp.count(method="POST", path="/environments") == 1, "the change ran twice"
@@ -105,7 +106,7 @@ async def test_a_change_cut_off_by_a_restart_while_fingerprint_hung_is_not_run_a
     assert "nothing changed" in desk.dms_about(request_id)[0].text
     assert (await desk.audit_kinds(request_id))[-1] == "reconciled"
 
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     assert fp.count(method="POST", path="/environments") == 1
     assert len(desk.alerts()) == 1 and len(desk.thread(request_id)) == 1
 
@@ -121,7 +122,7 @@ async def test_a_change_that_reached_fingerprint_before_a_restart_is_reported_do
 
     desk = await restart(sandbox)
     move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     done = await desk.settled(request_id)
 
     assert done.state is State.SUCCEEDED
@@ -145,7 +146,7 @@ async def test_a_secret_key_created_just_before_a_restart_is_disabled_not_left_l
 
     desk = await restart(sandbox)
     move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     failed = await desk.settled(request_id)
 
     assert failed.state is State.FAILED
@@ -171,16 +172,16 @@ async def test_an_approval_whose_bot_died_before_running_it_runs_once_after_the_
     )
 
     desk = await restart(sandbox)
-    await desk.workflow.sweep()  # within the grace period the approving bot may still run it
+    await desk.sweeper.sweep()  # within the grace period the approving bot may still run it
     assert (await desk.get(request_id)).state is State.APPROVED
     move_clock(desk.workflow, APPROVED_GRACE + timedelta(seconds=1))
-    await asyncio.gather(desk.workflow.sweep(), desk.workflow.sweep(), desk.workflow.sweep())
+    await asyncio.gather(desk.sweeper.sweep(), desk.sweeper.sweep(), desk.sweeper.sweep())
     done = await desk.settled(request_id)
 
     assert done.state is State.SUCCEEDED
     assert fp.count(method="POST", path="/environments") == 1
     assert env_names(desk).count("Approved Then Crashed") == 1
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     assert fp.count(method="POST", path="/environments") == 1
     assert len(desk.thread(request_id)) == 1 and len(desk.dms_about(request_id)) == 1
     assert desk.alerts() == []
@@ -205,7 +206,7 @@ async def test_a_redeploy_lets_a_change_in_flight_finish_before_the_bot_exits(
     assert "*Succeeded*" in status_of(desk.approval(request_id))
     assert len(desk.thread(request_id)) == 1 and len(desk.dms_about(request_id)) == 1
     move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     assert fp.count(method="POST", path="/environments") == 1
     assert desk.alerts() == []
 
@@ -229,7 +230,7 @@ async def test_a_change_still_waiting_for_its_rate_limit_slot_after_the_lease_is
     later = 10 * SHORT_LEASE
     move_clock(workflow, later)
     renewed = await desk.wait_heartbeat(request_id, at_or_after=datetime.now(UTC) + later)
-    await workflow.sweep()
+    await Sweeper(workflow, desk.store).sweep()
 
     still = await desk.get(request_id)
     assert still.state is State.EXECUTING, "a live change was declared dead"
@@ -273,7 +274,7 @@ async def test_the_heartbeat_stops_with_its_bot_and_the_change_is_then_reconcile
     assert (await desk.get(request_id)).heartbeat_at == last_beat, "a stopped bot still beats"
 
     move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
-    await desk.workflow.sweep()
+    await desk.sweeper.sweep()
     failed = await desk.settled(request_id)
     assert failed.state is State.FAILED and failed.error_code == "change.interrupted"
     assert fp.count(method="POST", path="/environments") == 1, "the change ran twice"
@@ -346,7 +347,7 @@ async def test_two_sweeps_at_once_reconcile_a_stale_change_once(sandbox: Sandbox
 
     setattr(desk.store, "stale_executing", listed_by_both)  # noqa: B010
     try:
-        await asyncio.gather(desk.workflow.sweep(), desk.workflow.sweep())
+        await asyncio.gather(desk.sweeper.sweep(), desk.sweeper.sweep())
     finally:
         setattr(desk.store, "stale_executing", stale)  # noqa: B010
     failed = await desk.settled(request_id)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.changes.model import State
+from bot.domain import State
 from sandbox.fingerprint import FakeFingerprint
 from sandbox.run import BOT_TOKEN, SIGNING_SECRET
 from sandbox.slack import FakeSlack

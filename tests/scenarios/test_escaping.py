@@ -10,7 +10,7 @@ with credentials) is refused as a usage error before anything is stored.
 
 from __future__ import annotations
 
-from bot.changes.model import State
+from bot.domain import State
 from sandbox.run import Sandbox
 from tests.scenarios.change_helpers import (
     APPROVER_1,

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from bot.messenger import SlackDeliveryError
 from bot.render import Message
+from bot.slack import SlackDeliveryError
 from sandbox.run import Sandbox
 from tests.scenarios.bot_helpers import (
     ALERTS,

@@ -20,7 +20,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from bot.changes.model import State
+from bot.domain import State
 from bot.policy import PolicyError
 from bot.server import BotServer
 from bot.settings import load_settings

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import WSCloseCode
 
-from bot.changes.model import State
+from bot.domain import State
 from bot.server import BotServer
 from bot.settings import Settings, SettingsError, load_settings
 from sandbox.fingerprint import FakeFingerprint, StandInServer

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bot.changes.model import ChangeRequest, State
+from bot.domain import ChangeRequest, State
 from bot.store import Store, new_request_id
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/{database}"

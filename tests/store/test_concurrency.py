@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.changes.model import ChangeRequest, State
+from bot.domain import ChangeRequest, State
 from bot.store import ApprovalResult, Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

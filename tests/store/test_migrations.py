@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.changes.model import ChangeRequest, State
+from bot.domain import ChangeRequest, State
 from bot.settings import sqlalchemy_url
 from bot.store import LATEST_VERSION, SchemaTooNew, Store
 from bot.store.migrations import MIGRATIONS, current_version, migrate, schema_version_table

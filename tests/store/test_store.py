@@ -11,12 +11,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import asyncpg
 import pytest
 
-from bot.changes.model import Approval, AuditEvent, ChangeRequest, State
+from bot.domain import Approval, AuditEvent, ChangeRequest, SecretRefused, State
 from bot.store import (
     ApprovalResult,
     DuplicateRequest,
     InvalidTransition,
-    SecretRefused,
     Store,
     StoreUnavailable,
     UnknownRequest,

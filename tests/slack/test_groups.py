@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pytest
 from structlog.testing import capture_logs
 
-from bot.groups import GroupDirectory
-from bot.policy import Actor, parse_policy
+from bot.policy import Actor, actor_of, parse_policy
+from bot.slack.groups import GroupDirectory
 
 
 class FakeClock:
@@ -151,7 +151,7 @@ async def test_the_actor_carries_only_groups_the_policy_grants_to(
     policy = parse_policy(
         "roles: {approver: [requests.approve]}\ngrants: {S0LEADS: [approver], U0BOB: [approver]}\n"
     )
-    assert await directory.actor(policy, "U0BOB") == Actor("U0BOB", frozenset({"S0LEADS"}))
+    assert await actor_of(policy, directory, "U0BOB") == Actor("U0BOB", frozenset({"S0LEADS"}))
     assert slack.calls == ["S0LEADS"]
 
 
@@ -159,7 +159,7 @@ async def test_a_policy_without_group_grants_asks_slack_nothing(
     directory: GroupDirectory, slack: FakeSlack
 ) -> None:
     policy = parse_policy("roles: {viewer: [envs.list]}\ngrants: {U0BOB: [viewer]}\n")
-    assert await directory.actor(policy, "U0BOB") == Actor("U0BOB")
+    assert await actor_of(policy, directory, "U0BOB") == Actor("U0BOB")
     assert slack.calls == []
 
 

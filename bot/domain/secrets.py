@@ -1,13 +1,12 @@
-"""The last line of defence against writing a secret to the database.
+"""What counts as a secret, in one place, and the last line of defence against storing one.
 
 A secret key's token or a webhook's signing key is shown to the requester once, by direct
-message, and must never be stored (interface.md §2, §8). The code that handles them already
-drops them; this guard makes a slip loud instead of silent: before anything is written, the
-JSON fields are searched for secret-named keys at any depth, and every string for the shapes
-of credentials fpbot knows (Slack tokens, ``response_url``s, passwords inside URLs). A hit
-raises `SecretRefused`, naming where it was found but never the value.
+message, and must never be stored, logged or posted to a channel (interface.md §2, §8). Every
+layer that could leak one asks this module: the store refuses to write a value that looks like
+a secret (`refuse_secrets`), the renderers and the shared listing cache leave out fields with a
+secret's name (`is_secret_field`), and the log scrubber redacts them.
 
-Deliberately not used: the free-text patterns of `bot.log.scrub`, which would refuse
+Deliberately not used here: the free-text patterns of `bot.log.scrub`, which would refuse
 ordinary names such as "Basic plan".
 """
 
@@ -15,9 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-# Key names (lower-cased, without "_", "-" or spaces) whose values are secrets.
+#: Field names (lower-cased, without "_", "-" or spaces) whose values are secrets.
 SECRET_FIELD_NAMES = frozenset(
     {
         "token",
@@ -34,6 +34,9 @@ SECRET_FIELD_NAMES = frozenset(
         "password",
         "authorization",
         "responseurl",
+        "previoustoken",
+        "nexttoken",
+        "webhooksecret",
     }
 )
 
@@ -53,6 +56,17 @@ class SecretRefused(ValueError):
         self.path = path
 
 
+@lru_cache(maxsize=1024)  # asked for every key of every log line; the names are few
+def is_secret_field(name: str) -> bool:
+    """Whether a field called ``name`` holds a secret (``signing_key``, ``signingKey``, …)."""
+    return re.sub(r"[\s_\-]", "", name).lower() in SECRET_FIELD_NAMES
+
+
+def without_secrets(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``values`` minus every field with a secret's name (for what is shown or shared)."""
+    return {k: v for k, v in (values or {}).items() if not is_secret_field(str(k))}
+
+
 def refuse_secrets(path: str, value: Any) -> None:
     """Raise `SecretRefused` if ``value`` (a JSON-like tree or a string) holds a secret.
 
@@ -66,13 +80,9 @@ def refuse_secrets(path: str, value: Any) -> None:
     elif isinstance(value, Mapping):
         for key, item in value.items():
             where = f"{path}.{key}"
-            if _is_secret_name(str(key)) and item not in (None, ""):
+            if is_secret_field(str(key)) and item not in (None, ""):
                 raise SecretRefused(where)
             refuse_secrets(where, item)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             refuse_secrets(f"{path}[{index}]", item)
-
-
-def _is_secret_name(key: str) -> bool:
-    return re.sub(r"[\s_\-]", "", key).lower() in SECRET_FIELD_NAMES

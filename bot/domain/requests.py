@@ -1,6 +1,9 @@
-"""The change request as the rest of fpbot sees it: plain, immutable data.
+"""The change request as every layer of fpbot sees it: plain, immutable data, and the moves
+between its states.
 
-A request stores *what* to do (``action`` and JSON-safe ``params``), what the account looked
+This module sits below everything else (the store reads and writes these types; the workflow,
+the renderers and the handlers pass them around), so it imports nothing of fpbot. A request
+stores *what* to do (``action`` and JSON-safe ``params``), what the account looked
 like when it was asked (``before``) and what it should look like after (``after``), so the
 approval message can show before → after. It never holds a secret: a token created by a change
 goes to the requester by direct message and nowhere else.
@@ -8,6 +11,7 @@ goes to the requester by direct message and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +32,54 @@ class State(StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (State.SUCCEEDED, State.FAILED, State.DENIED, State.EXPIRED)
+
+
+TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
+    {
+        (State.PENDING, State.APPROVED),
+        (State.PENDING, State.DENIED),
+        (State.PENDING, State.EXPIRED),
+        (State.APPROVED, State.EXECUTING),
+        (State.EXECUTING, State.SUCCEEDED),
+        (State.EXECUTING, State.FAILED),
+    }
+)
+"""Every allowed move; the store refuses any other so a bug cannot resurrect a request."""
+
+
+def can_transition(current: State, new: State) -> bool:
+    """Whether a request in ``current`` may move to ``new``."""
+    return (current, new) in TRANSITIONS
+
+
+#: The changes that delete something or stop something that works now, by action and, for an
+#: update, the status it sets. Their Approve button asks for confirmation first.
+DESTRUCTIVE: frozenset[tuple[str, str | None]] = frozenset(
+    {
+        ("envs.delete", None),
+        ("keys.delete", None),
+        ("keys.rotate", None),
+        ("keys.update", "disabled"),
+        ("webhooks.update", "disabled"),
+        ("webhooks.delete", None),
+    }
+)
+
+
+def destructive_kind(action: str, params: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """The `DESTRUCTIVE` entry a change falls under, or ``None`` when it breaks nothing."""
+    status = params.get("status")
+    kind = (action, None if status is None else str(status).lower())
+    return kind if kind in DESTRUCTIVE else None
+
+
+class ApprovalResult(StrEnum):
+    """What adding an approval did, as the store judged it: the database, not the caller's
+    earlier read, decides a race between clicks."""
+
+    RECORDED = "recorded"
+    ALREADY_APPROVED = "already_approved"
+    NOT_PENDING = "not_pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +106,7 @@ class ChangeRequest:
             first renewal); the sweeper reconciles a request only once neither this nor
             ``executing_since`` is recent.
         reconciling_since: when a sweeper last claimed the request to reconcile it
-            (`bot.store.Store.claim_stale`); ``None`` while its own process holds the lease.
+            (the store's ``claim_stale``); ``None`` while its own process holds the lease.
             A claimed lease is never renewed by that process again.
     """
 

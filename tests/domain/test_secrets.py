@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.store.guard import SecretRefused, refuse_secrets
+from bot.domain.secrets import SecretRefused, refuse_secrets
 
 REFUSED = [
     ("a token at the top of the params", {"token": "abc123"}, "params.token"),

@@ -28,14 +28,14 @@ Decisions the interface leaves open, settled here:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
-from bot.changes.model import ChangeRequest, State
+from bot.domain import ChangeRequest, State
 
 
 class Refusal(StrEnum):
-    """Why a click changed nothing; each has its own sentence in `Refused.explain`."""
+    """Why a click changed nothing; each has its own sentence in `bot.render`."""
 
     UNKNOWN_REQUEST = "unknown_request"
     NOT_AN_APPROVER = "not_an_approver"
@@ -46,20 +46,10 @@ class Refusal(StrEnum):
     ALREADY_APPROVED = "already_approved"
 
 
-# What to say about a request that is no longer waiting, by the state it is in.
-_STATE_PHRASES: dict[State, str] = {
-    State.APPROVED: "has already been approved and is about to run",
-    State.EXECUTING: "has already been approved and is running now",
-    State.SUCCEEDED: "has already been approved and carried out",
-    State.FAILED: "was approved but failed when it ran",
-    State.DENIED: "has already been denied",
-    State.EXPIRED: "has expired",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A click that changes nothing, with enough context to tell the clicker why.
+    """A click that changes nothing, with enough context to tell the clicker why
+    (`bot.render.approvals.refusal` says it).
 
     Attributes:
         reason: which rule refused it.
@@ -73,39 +63,6 @@ class Refused:
     state: State | None = None
     request_id: str | None = None
     expires_at: datetime | None = None
-
-    def explain(self) -> str:
-        """One sentence for an ephemeral reply, in the words a Slack user expects."""
-        subject = f"Change request {self.request_id}" if self.request_id else "This request"
-        match self.reason:
-            case Refusal.UNKNOWN_REQUEST:
-                return f"{subject} doesn't exist (any more) — nothing was changed."
-            case Refusal.NOT_AN_APPROVER:
-                return (
-                    "You can't approve or deny change requests: that needs the "
-                    "`requests.approve` permission."
-                )
-            case Refusal.SELF_APPROVAL:
-                return f"{subject} is yours, so someone else has to approve it."
-            case Refusal.SELF_DENIAL:
-                return (
-                    f"{subject} is yours, so someone else has to approve or deny it; "
-                    "if nobody does, it expires on its own."
-                )
-            case Refusal.ALREADY_APPROVED:
-                return (
-                    f"You already approved {self.request_id or 'this request'}; "
-                    "it needs an approval from someone else."
-                )
-            case Refusal.EXPIRED:
-                when = _format_time(self.expires_at)
-                return f"{subject} expired{when} — it was not denied. Ask again if still needed."
-            case Refusal.NOT_PENDING:
-                phrase = "is no longer waiting for approval"
-                if self.state is not None:
-                    phrase = _STATE_PHRASES.get(self.state, phrase)
-                return f"{subject} {phrase}."
-        raise AssertionError(f"unhandled refusal {self.reason!r}")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,23 +95,6 @@ class Denied:
 ApproveOutcome = Refused | ApprovalRecorded | ReadyToExecute
 DenyOutcome = Refused | Denied
 
-TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
-    {
-        (State.PENDING, State.APPROVED),
-        (State.PENDING, State.DENIED),
-        (State.PENDING, State.EXPIRED),
-        (State.APPROVED, State.EXECUTING),
-        (State.EXECUTING, State.SUCCEEDED),
-        (State.EXECUTING, State.FAILED),
-    }
-)
-"""Every allowed move; the store refuses any other so a bug cannot resurrect a request."""
-
-
-def can_transition(current: State, new: State) -> bool:
-    """Whether a request in ``current`` may move to ``new``."""
-    return (current, new) in TRANSITIONS
-
 
 def is_expired(request: ChangeRequest, now: datetime) -> bool:
     """Whether the request is past its expiry: marked expired, or pending at/after ``expires_at``.
@@ -173,6 +113,7 @@ def on_approve(
     may_approve: bool,
     allow_self_approval: bool,
     now: datetime,
+    request_id: str | None = None,
 ) -> ApproveOutcome:
     """What an Approve click by ``clicker`` means for ``request`` as it stands.
 
@@ -182,12 +123,13 @@ def on_approve(
         may_approve: whether the policy grants ``clicker`` ``requests.approve``.
         allow_self_approval: the policy's ``approvals.allow_self_approval``.
         now: the time of the click (timezone-aware).
+        request_id: the id clicked, named in the refusal when no request has it.
 
     Returns:
         `Refused` with the reason, `ApprovalRecorded` when more approvals are needed, or
         `ReadyToExecute` when this approval reaches ``request.required_approvals``.
     """
-    refused = _refuse_common(request, may_approve=may_approve, now=now)
+    refused = _refuse_common(request, may_approve=may_approve, now=now, request_id=request_id)
     if refused is not None:
         return refused
     assert request is not None
@@ -209,6 +151,7 @@ def on_deny(
     may_approve: bool,
     allow_self_approval: bool,
     now: datetime,
+    request_id: str | None = None,
 ) -> DenyOutcome:
     """What a Deny click by ``clicker`` means for ``request`` as it stands.
 
@@ -218,7 +161,7 @@ def on_deny(
     Returns:
         `Refused` with the reason, or `Denied` (``withdrawn`` when it was the requester).
     """
-    refused = _refuse_common(request, may_approve=may_approve, now=now)
+    refused = _refuse_common(request, may_approve=may_approve, now=now, request_id=request_id)
     if refused is not None:
         return refused
     assert request is not None
@@ -229,11 +172,11 @@ def on_deny(
 
 
 def _refuse_common(
-    request: ChangeRequest | None, *, may_approve: bool, now: datetime
+    request: ChangeRequest | None, *, may_approve: bool, now: datetime, request_id: str | None
 ) -> Refused | None:
     """The checks Approve and Deny share, in the order the module docstring gives."""
     if request is None:
-        return Refused(Refusal.UNKNOWN_REQUEST)
+        return Refused(Refusal.UNKNOWN_REQUEST, request_id=request_id)
     if not may_approve:
         return _refused(Refusal.NOT_AN_APPROVER, request)
     if is_expired(request, now):
@@ -247,9 +190,3 @@ def _refused(reason: Refusal, request: ChangeRequest) -> Refused:
     return Refused(
         reason=reason, state=request.state, request_id=request.id, expires_at=request.expires_at
     )
-
-
-def _format_time(at: datetime | None) -> str:
-    if at is None:
-        return ""
-    return " at " + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

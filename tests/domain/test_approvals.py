@@ -10,19 +10,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.changes.machine import (
-    TRANSITIONS,
+from bot.domain import TRANSITIONS, Approval, ChangeRequest, State, can_transition
+from bot.domain.approvals import (
     ApprovalRecorded,
     Denied,
     ReadyToExecute,
     Refusal,
     Refused,
-    can_transition,
     is_expired,
     on_approve,
     on_deny,
 )
-from bot.changes.model import Approval, ChangeRequest, State
+from bot.render.approvals import refusal as explain
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 EXPIRES = T0 + timedelta(hours=24)
@@ -212,7 +211,7 @@ EXPLAIN_CASES = [
     ("refusal", "phrases"), [pytest.param(r, p, id=s) for s, r, p in EXPLAIN_CASES]
 )
 def test_explain(refusal: Refused, phrases: list[str]) -> None:
-    text = refusal.explain()
+    text = explain(refusal)
     for phrase in phrases:
         assert phrase in text
 
@@ -222,7 +221,7 @@ def test_explain(refusal: Refused, phrases: list[str]) -> None:
 def test_every_refusal_explains_itself_without_saying_expired_requests_were_denied(
     reason: Refusal, state: State | None
 ) -> None:
-    text = Refused(reason, state=state).explain()
+    text = explain(Refused(reason, state=state))
     assert text.endswith(".")
     if reason is Refusal.EXPIRED or (reason is Refusal.NOT_PENDING and state is State.EXPIRED):
         assert "expired" in text

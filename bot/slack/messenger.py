@@ -1,10 +1,10 @@
-"""The one way fpbot talks to Slack: post, edit, whisper, DM and answer through ``response_url``.
+"""Slack's Web API and ``response_url``s, one call at a time: post, edit, whisper, DM, answer.
 
 It wraps slack_sdk's ``AsyncWebClient`` with the retry handlers Slack's rules call for (429
 honouring ``Retry-After``, 5xx, connection errors — slack_sdk retries only the last by
 default; a message that must arrive exactly once retries rate limits only), and turns every
-Slack failure into `SlackDeliveryError`, so the core never sees slack_sdk types. Messages are
-`bot.render.Message` values: a plain-text fallback plus blocks.
+Slack failure into `SlackDeliveryError`, so nothing above this package sees slack_sdk types.
+Messages are `bot.render.Message` values: a plain-text fallback plus blocks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import copy
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -27,7 +26,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.log import get_logger
-from bot.render import Message
+from bot.ports import DeliveryFailed, Posted
+from bot.render.blocks import Message
 
 log = get_logger(__name__)
 
@@ -70,21 +70,8 @@ def make_web_client(
     )
 
 
-class SlackDeliveryError(Exception):
+class SlackDeliveryError(DeliveryFailed):
     """Slack refused or could not take a message; ``error`` is Slack's code."""
-
-    def __init__(self, method: str, error: str) -> None:
-        self.method = method
-        self.error = error
-        super().__init__(f"Slack {method} failed: {error}")
-
-
-@dataclass(frozen=True, slots=True)
-class Posted:
-    """Where a message landed: what ``chat.update`` and thread replies need later."""
-
-    channel: str
-    ts: str
 
 
 class SlackMessenger:

@@ -12,8 +12,8 @@ removed from an approver group stops approving within that hour however long Sla
 failing. Authorization fails closed, and it never fails loudly: nothing here raises into the
 caller; each fallback is logged.
 
-The caller supplies ``fetch_members`` (``usergroups.users.list``), so this module knows no
-Slack types.
+The caller supplies ``fetch_members`` (the messenger's ``usergroups.users.list``); which groups
+matter is the policy's business (`bot.policy.actor_of`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.log import get_logger
-from bot.policy import Actor, Policy
 
 log = get_logger(__name__)
 
@@ -74,10 +73,6 @@ class GroupDirectory:
         return frozenset(
             g for g, members in zip(ids, memberships, strict=True) if user_id in members
         )
-
-    async def actor(self, policy: Policy, user_id: str) -> Actor:
-        """The actor for ``user_id``, with only the groups that ``policy`` grants anything to."""
-        return Actor(user_id, await self.groups_of(user_id, sorted(policy.group_ids)))
 
     async def members(self, group_id: str) -> frozenset[str]:
         """The group's members: cached, shared with concurrent callers, never raising."""

@@ -1,0 +1,114 @@
+"""What each kind of change does to the Fingerprint account, in three steps.
+
+Every change fpbot can make is one entry of `ACTIONS`, keyed by the permission it needs
+(``envs.create`` … ``webhooks.delete``), and lives in the module of its resource (`envs`,
+`keys`, `webhooks`), so a reader finds "what does ``keys.rotate`` do" in one place. The shape
+they share — plan, execute once, reconcile after a crash — and who retries what is `base`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot import commands
+from bot.changes.actions.base import (
+    Action,
+    DeliverSecret,
+    Execution,
+    ExecutionFailed,
+    Plan,
+    PlanError,
+    Reconciliation,
+    SecretDelivery,
+    failed,
+)
+from bot.changes.actions.envs import CreateEnvironment, DeleteEnvironment, RenameEnvironment
+from bot.changes.actions.keys import CreateKey, DeleteKey, RotateKey, UpdateKey, rotation_name
+from bot.changes.actions.webhooks import CreateWebhook, DeleteWebhook, SetWebhookStatus
+from bot.domain import ChangeRequest
+from bot.log import get_logger
+from bot.ports import Account
+from bot.render import changes as say
+
+log = get_logger(__name__)
+
+ACTIONS: Mapping[str, Action] = {
+    action.permission: action
+    for action in (
+        CreateEnvironment(),
+        RenameEnvironment(),
+        DeleteEnvironment(),
+        CreateKey(),
+        UpdateKey(),
+        DeleteKey(),
+        RotateKey(),
+        CreateWebhook(),
+        SetWebhookStatus(),
+        DeleteWebhook(),
+    )
+}
+"""Every change fpbot can make, keyed by the permission it needs."""
+
+
+async def plan(client: Account, command: commands.Command) -> Plan:
+    """Validate a parsed command against the account and describe the change it would make.
+
+    Raises:
+        PlanError: the change cannot or need not be made; the text says why.
+        FingerprintError: the account could not be read.
+    """
+    action = ACTIONS.get(command.permission or "")
+    if action is None:
+        raise PlanError(say.not_a_change(command.usage))
+    return await action.plan(client, command)
+
+
+async def execute(
+    client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+) -> Execution:
+    """Run an approved request's change once. fpbot repeats no write; which writes the client
+    retries is in `base`.
+
+    Raises:
+        ExecutionFailed: the change failed; ``state_of_account`` says what is now true.
+    """
+    action = ACTIONS.get(request.action)
+    if action is None:
+        raise ExecutionFailed(
+            say.unknown_change(request.action),
+            cause=None,
+            state_of_account=say.NOTHING_CHANGED,
+        )
+    log.info("change_executing", request_id=request.id, action=request.action)
+    return await action.execute(client, request, deliver_secret)
+
+
+async def reconcile(client: Account, request: ChangeRequest) -> Reconciliation:
+    """Decide whether a request interrupted in ``executing`` took effect, from the account.
+
+    The only write it may make is disabling a key or webhook whose secret was lost.
+
+    Raises:
+        FingerprintError: the account could not be read; try again later.
+    """
+    action = ACTIONS.get(request.action)
+    if action is None:
+        return failed(say.unknown_change_not_run(request.action))
+    return await action.reconcile(client, request)
+
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "DeliverSecret",
+    "Execution",
+    "ExecutionFailed",
+    "Plan",
+    "PlanError",
+    "Reconciliation",
+    "SecretDelivery",
+    "execute",
+    "plan",
+    "reconcile",
+    "rotation_name",
+]

@@ -1,0 +1,163 @@
+"""Changes to environments: create, rename, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import commands
+from bot.changes.actions.base import (
+    Action,
+    DeliverSecret,
+    Execution,
+    Plan,
+    PlanError,
+    Reconciliation,
+    Removal,
+    before_name,
+    created_since,
+    expect,
+    failed,
+    find_env,
+    same_name,
+    started,
+    succeeded,
+    write,
+)
+from bot.domain import ChangeRequest
+from bot.fingerprint.models import Environment, Status
+from bot.ports import Account
+from bot.render import changes as say
+
+#: Names of a default environment, which Fingerprint refuses to delete. The API has no flag
+#: for it, so it is recognised by the name Fingerprint gives it.
+DEFAULT_ENVIRONMENT_NAMES = frozenset({"default", "default environment"})
+
+
+class CreateEnvironment(Action):
+    """``envs create <name>``: a new environment; its name must not be taken."""
+
+    permission = "envs.create"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.CreateEnv, self.permission)
+        envs = await client.list_environments()
+        for env in envs:
+            if same_name(env.name, cmd.name):
+                raise PlanError(say.environment_name_taken(env.name, env.id))
+        params: dict[str, Any] = {"name": cmd.name}
+        if cmd.description:
+            params["description"] = cmd.description
+        return Plan(
+            action=self.permission,
+            params=params,
+            summary=say.create_environment(cmd.name),
+            before=None,
+            after={"name": cmd.name, "description": cmd.description},
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        name = request.params["name"]
+        env = await write(
+            client.create_environment(name, description=request.params.get("description")),
+            failed=say.creating_environment_failed(name),
+            check=say.CHECK_ENVS,
+        )
+        return Execution(
+            result={"env_id": env.id, "name": env.name},
+            message=say.created_environment(env.name, env.id),
+        )
+
+    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+        name = request.params["name"]
+        since = started(request)
+        for env in await client.list_environments():
+            if env.name == name and created_since(env.created_at, since):
+                return succeeded(say.created_environment(env.name, env.id))
+        return failed(say.NEVER_REACHED)
+
+
+class RenameEnvironment(Action):
+    """``envs rename <env_id> <name>``: the new name must differ and not be taken."""
+
+    permission = "envs.update"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.RenameEnv, self.permission)
+        envs = await client.list_environments()
+        env = find_env(envs, cmd.env_id)
+        if env.name == cmd.name:
+            raise PlanError(say.environment_already_named(env.id, env.name))
+        for other in envs:
+            if other.id != env.id and same_name(other.name, cmd.name):
+                raise PlanError(say.environment_name_taken(other.name, other.id))
+        return Plan(
+            action=self.permission,
+            params={"env_id": env.id, "name": cmd.name},
+            summary=say.rename_environment(env.name, env.id, cmd.name),
+            before={"name": env.name},
+            after={"name": cmd.name},
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        env_id, name = request.params["env_id"], request.params["name"]
+        old = before_name(request, env_id)
+        env = await write(
+            client.update_environment(env_id, name=name),
+            failed=say.renaming_environment_failed(env_id),
+            check=say.CHECK_ENVS,
+        )
+        return Execution(
+            result={"env_id": env.id, "name": env.name},
+            message=say.renamed_environment(env.id, old, env.name),
+        )
+
+    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+        env_id, name = request.params["env_id"], request.params["name"]
+        env = next((e for e in await client.list_environments() if e.id == env_id), None)
+        if env is None:
+            return failed(say.environment_gone(env_id, "renamed"))
+        if env.name == name:
+            return succeeded(say.environment_renamed_to(env_id, name))
+        return failed(say.NEVER_REACHED)
+
+
+class DeleteEnvironment(Removal):
+    """``envs delete <env_id>``: refused for the default environment and for one that still
+    has enabled API keys — Fingerprint would refuse both anyway, later and less clearly."""
+
+    permission = "envs.delete"
+    command = commands.DeleteEnv
+    id_param = "env_id"
+
+    async def find(self, client: Account, resource_id: str) -> Environment | None:
+        return next((e for e in await client.list_environments() if e.id == resource_id), None)
+
+    def missing(self, resource_id: str) -> str:
+        return say.no_environment(resource_id)
+
+    async def check(self, client: Account, resource: Environment) -> None:
+        if resource.name.strip().casefold() in DEFAULT_ENVIRONMENT_NAMES:
+            raise PlanError(say.default_environment_kept(resource.name, resource.id))
+        active = await client.list_api_keys(environment=resource.id, status=Status.ENABLED)
+        if active:
+            raise PlanError(
+                say.environment_has_enabled_keys(resource.name, resource.id, [k.id for k in active])
+            )
+
+    async def describe(self, client: Account, resource: Environment) -> tuple[str, dict[str, Any]]:
+        before = {"name": resource.name, "description": resource.description}
+        return say.delete_environment(resource.name, resource.id), before
+
+    async def delete(self, client: Account, resource_id: str) -> None:
+        await client.delete_environment(resource_id)
+
+    def deleting_failed(self, request: ChangeRequest, resource_id: str) -> tuple[str, str]:
+        name = before_name(request, resource_id)
+        return say.deleting_environment_failed(name, resource_id), say.CHECK_ENVS
+
+    def deleted(self, request: ChangeRequest, resource_id: str) -> str:
+        return say.deleted_environment(before_name(request, resource_id), resource_id)

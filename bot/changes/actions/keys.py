@@ -1,0 +1,381 @@
+"""Changes to API keys: create, rename, enable, disable, delete, rotate.
+
+A secret or proxy key's token is shown by the API once, in the create answer, so it goes to
+the requester's DMs at once or the new key is disabled (an unreachable secret is useless).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bot import commands
+from bot.changes.actions.base import (
+    MAX_NAME,
+    Action,
+    DeliverSecret,
+    Execution,
+    ExecutionFailed,
+    Plan,
+    PlanError,
+    Reconciliation,
+    Removal,
+    SecretDelivery,
+    SecretKind,
+    before_name,
+    created_since,
+    env_label,
+    expect,
+    failed,
+    find_env,
+    hand_over,
+    started,
+    succeeded,
+    was_refused,
+    write,
+)
+from bot.domain import ChangeRequest
+from bot.fingerprint.errors import FingerprintError, NotFound
+from bot.fingerprint.models import ApiKey, Environment, KeyType, Status
+from bot.ports import Account
+from bot.render import changes as say
+
+
+def rotation_name(old_name: str, day: date) -> str:
+    """The replacement key's name: the old name and the rotation date, at most 255 chars."""
+    suffix = f" (rotated {day.isoformat()})"
+    return old_name[: MAX_NAME - len(suffix)].rstrip() + suffix
+
+
+def secret_kind(key_type: KeyType) -> SecretKind | None:
+    """Which secret a key of this type carries; public keys' tokens sit in web pages."""
+    if key_type is KeyType.SECRET:
+        return "secret key token"
+    if key_type is KeyType.PROXY:
+        return "proxy key token"
+    return None
+
+
+async def key_or_none(client: Account, key_id: str) -> ApiKey | None:
+    try:
+        return await client.get_api_key(key_id)
+    except NotFound:
+        return None
+
+
+async def existing_key(client: Account, key_id: str) -> ApiKey:
+    key = await key_or_none(client, key_id)
+    if key is None:
+        raise PlanError(say.no_key(key_id))
+    return key
+
+
+def key_fields(key: ApiKey, envs: list[Environment]) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "type": str(key.type) if key.type else None,
+        "status": str(key.status) if key.status else None,
+        "environment": env_label(envs, key.environment),
+    }
+
+
+async def disable_undelivered_key(
+    client: Account, key: ApiKey, label: str, *, postscript: str
+) -> None:
+    """The key's token could not be delivered: disable the key and fail, saying so."""
+    undelivered = say.token_undelivered(label)
+    try:
+        await client.update_api_key(key.id, status=Status.DISABLED)
+    except FingerprintError as e:
+        raise ExecutionFailed(
+            say.undelivered_and_not_disabled(undelivered, "key", e),
+            cause=e,
+            state_of_account=say.key_live_without_token(key.id, postscript),
+        ) from e
+    raise ExecutionFailed(
+        say.undelivered_and_disabled(undelivered),
+        cause=None,
+        state_of_account=say.key_exists_disabled(key.id, postscript),
+    )
+
+
+async def disable_lost_secret_key(client: Account, key: ApiKey) -> None:
+    """Disable a key whose secret is lost; errors propagate so reconcile is tried again."""
+    if key.status is not Status.DISABLED:
+        await client.update_api_key(key.id, status=Status.DISABLED)
+
+
+class CreateKey(Action):
+    """``keys create <type> <name> [--env]``: a new API key."""
+
+    permission = "keys.create"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.CreateKey, self.permission)
+        key_type = KeyType(cmd.type)
+        envs = await client.list_environments()
+        env = None
+        if cmd.environment is not None:
+            found = find_env(envs, cmd.environment)
+            env = (found.name, found.id)
+        default = cmd.environment is None and key_type is KeyType.PUBLIC
+        return Plan(
+            action=self.permission,
+            params={"type": str(key_type), "name": cmd.name, "environment": cmd.environment},
+            summary=say.create_key(
+                key_type, cmd.name, say.key_where(env, default_environment=default)
+            ),
+            before=None,
+            after={
+                "name": cmd.name,
+                "type": str(key_type),
+                "status": str(Status.ENABLED),
+                "environment": (
+                    say.DEFAULT_ENVIRONMENT if default else env_label(envs, cmd.environment)
+                ),
+            },
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        key_type = KeyType(request.params["type"])
+        name = request.params["name"]
+        kind = secret_kind(key_type)
+        key = await write(
+            client.create_api_key(
+                type=key_type, name=name, environment=request.params.get("environment")
+            ),
+            failed=say.creating_key_failed(key_type, name),
+            check=say.check_new_key(name) if kind is not None else say.CHECK_KEYS,
+        )
+        label = say.key_label(key)
+        if kind is not None:
+            delivered = key.token is not None and await hand_over(
+                deliver_secret, SecretDelivery(kind, key.name, key.id, key.token)
+            )
+            if not delivered:
+                await disable_undelivered_key(client, key, label, postscript="")
+        return Execution(
+            result={
+                "key_id": key.id,
+                "name": key.name,
+                "type": str(key_type),
+                "environment": key.environment,
+            },
+            message=say.created_key(label, token_sent=kind is not None),
+        )
+
+    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+        key_type = KeyType(request.params["type"])
+        name = request.params["name"]
+        environment = request.params.get("environment")
+        candidates = [
+            k
+            for k in await client.list_api_keys(type=key_type)
+            if k.name == name
+            and (environment is None or k.environment == environment)
+            and created_since(k.created_at, started(request))
+        ]
+        if not candidates:
+            return failed(say.NEVER_REACHED)
+        key = min(candidates, key=lambda k: k.created_at or datetime.max.replace(tzinfo=UTC))
+        label = say.key_label(key)
+        if secret_kind(key_type) is None:
+            return succeeded(say.created_key(label, token_sent=False))
+        await disable_lost_secret_key(client, key)
+        return failed(say.key_lost_token_disabled(label))
+
+
+class UpdateKey(Action):
+    """``keys rename|enable|disable <key_id>``: one field of a key, which must change."""
+
+    permission = "keys.update"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        if isinstance(command, commands.SetKeyStatus):
+            return await self._plan_status(client, command)
+        cmd = expect(command, commands.RenameKey, self.permission)
+        key = await existing_key(client, cmd.key_id)
+        if key.name == cmd.name:
+            raise PlanError(say.key_already_named(key.id, key.name))
+        return Plan(
+            action=self.permission,
+            params={"key_id": key.id, "name": cmd.name},
+            summary=say.rename_key(say.key_label(key), cmd.name),
+            before={"name": key.name},
+            after={"name": cmd.name},
+        )
+
+    async def _plan_status(self, client: Account, cmd: commands.SetKeyStatus) -> Plan:
+        status = Status(cmd.status)
+        key = await existing_key(client, cmd.key_id)
+        if key.status is status:
+            raise PlanError(say.key_already(say.key_label(key), status))
+        return Plan(
+            action=self.permission,
+            params={"key_id": key.id, "status": str(status)},
+            summary=say.set_key_status(say.key_label(key), status),
+            before={"name": key.name, "status": str(key.status) if key.status else None},
+            after={"name": key.name, "status": str(status)},
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        key_id = request.params["key_id"]
+        name, status = request.params.get("name"), request.params.get("status")
+        old = before_name(request, key_id)
+        key = await write(
+            client.update_api_key(key_id, name=name, status=Status(status) if status else None),
+            failed=say.updating_key_failed(old, key_id),
+            check=say.check_key(key_id),
+        )
+        if status:
+            message = say.key_status_set(say.key_label(key), Status(status))
+        else:
+            message = say.renamed_key(key.id, old, key.name)
+        return Execution(result={"key_id": key.id, "name": key.name}, message=message)
+
+    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+        key_id = request.params["key_id"]
+        key = await key_or_none(client, key_id)
+        if key is None:
+            return failed(say.key_gone(key_id))
+        name, status = request.params.get("name"), request.params.get("status")
+        if name is not None and key.name != name:
+            return failed(say.NEVER_REACHED)
+        if status is not None and key.status != status:
+            return failed(say.NEVER_REACHED)
+        if status is not None:
+            return succeeded(say.key_is(key.name, key.id, status))
+        return succeeded(say.key_renamed_to(key_id, key.name))
+
+
+class DeleteKey(Removal):
+    """``keys delete <key_id>``: irreversible; anything using the key stops working."""
+
+    permission = "keys.delete"
+    command = commands.DeleteKey
+    id_param = "key_id"
+
+    async def find(self, client: Account, resource_id: str) -> ApiKey | None:
+        return await key_or_none(client, resource_id)
+
+    def missing(self, resource_id: str) -> str:
+        return say.no_key(resource_id)
+
+    async def describe(self, client: Account, resource: ApiKey) -> tuple[str, dict[str, Any]]:
+        envs = await client.list_environments()
+        return say.delete_key(say.key_label(resource)), key_fields(resource, envs)
+
+    async def delete(self, client: Account, resource_id: str) -> None:
+        await client.delete_api_key(resource_id)
+
+    def deleting_failed(self, request: ChangeRequest, resource_id: str) -> tuple[str, str]:
+        name = before_name(request, resource_id)
+        return say.deleting_key_failed(name, resource_id), say.check_key(resource_id)
+
+    def deleted(self, request: ChangeRequest, resource_id: str) -> str:
+        return say.deleted_key(before_name(request, resource_id), resource_id)
+
+
+class RotateKey(Action):
+    """``keys rotate <key_id>``: create a replacement (same type, same environment), deliver
+    its token privately, then disable the old key — in that order, so that at every step at
+    least one working key exists, and the old one stops only once the new one is in hand."""
+
+    permission = "keys.rotate"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.RotateKey, self.permission)
+        key = await existing_key(client, cmd.key_id)
+        label = say.key_label(key)
+        if key.type is None:
+            raise PlanError(say.key_type_unknown(label))
+        if key.status is Status.DISABLED:
+            raise PlanError(say.rotating_disabled_key(label))
+        envs = await client.list_environments()
+        before = key_fields(key, envs)
+        return Plan(
+            action=self.permission,
+            params={
+                "key_id": key.id,
+                "type": str(key.type),
+                "name": key.name,
+                "environment": key.environment,
+            },
+            summary=say.rotate_key(label, key.type),
+            before=before,
+            after={
+                **before,
+                "status": str(Status.DISABLED),
+                "replaced by": say.replacement_of(key.type),
+            },
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        old_id = request.params["key_id"]
+        key_type = KeyType(request.params["type"])
+        name = rotation_name(request.params["name"], started(request).date())
+        new = await write(
+            client.create_api_key(
+                type=key_type, name=name, environment=request.params.get("environment")
+            ),
+            failed=say.creating_replacement_failed(old_id),
+            check=say.check_rotation(old_id),
+            unchanged=say.nothing_changed_old_key_untouched(old_id),
+        )
+        kind = secret_kind(key_type)
+        if kind is not None:
+            delivered = new.token is not None and await hand_over(
+                deliver_secret, SecretDelivery(kind, new.name, new.id, new.token)
+            )
+            if not delivered:
+                await disable_undelivered_key(
+                    client,
+                    new,
+                    say.the_replacement(new.id),
+                    postscript=say.old_key_untouched(old_id),
+                )
+        try:
+            await client.update_api_key(old_id, status=Status.DISABLED)
+        except FingerprintError as e:
+            raise ExecutionFailed(
+                say.old_key_not_disabled(new.id, old_id, delivered=kind is not None, error=e),
+                cause=e,
+                state_of_account=say.both_keys_active(old_id, certain=was_refused(e)),
+            ) from e
+        return Execution(
+            result={"key_id": old_id, "replacement_id": new.id, "replacement_name": new.name},
+            message=say.rotated_key(old_id, new.name, new.id, token_sent=kind is not None),
+        )
+
+    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+        old_id = request.params["key_id"]
+        key_type = KeyType(request.params["type"])
+        since = started(request)
+        name = rotation_name(request.params["name"], since.date())
+        replacement = next(
+            (
+                k
+                for k in await client.list_api_keys(type=key_type)
+                if k.name == name and k.id != old_id and created_since(k.created_at, since)
+            ),
+            None,
+        )
+        old = await key_or_none(client, old_id)
+        old_active = old is not None and old.status is not Status.DISABLED
+        if replacement is None:
+            if old_active:
+                return failed(say.NEVER_REACHED)
+            return failed(say.rotation_never_created(old_id))
+        if not old_active:
+            # The old key is disabled only after the replacement's token was delivered.
+            return succeeded(say.rotation_complete(old_id, replacement.name, replacement.id))
+        if secret_kind(key_type) is None:
+            return failed(say.rotation_stopped_before_disabling(replacement.id, old_id))
+        await disable_lost_secret_key(client, replacement)
+        return failed(say.rotation_lost_token(replacement.id, old_id))

@@ -1,0 +1,223 @@
+"""Changes to webhooks: create, enable, disable, delete.
+
+A webhook's signing key is shown once, in the create answer, so it goes to the requester's DMs
+or the webhook is disabled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import commands
+from bot.changes.actions.base import (
+    Action,
+    DeliverSecret,
+    Execution,
+    ExecutionFailed,
+    Plan,
+    PlanError,
+    Reconciliation,
+    Removal,
+    SecretDelivery,
+    created_since,
+    env_label,
+    expect,
+    failed,
+    find_env,
+    hand_over,
+    started,
+    succeeded,
+    write,
+)
+from bot.domain import ChangeRequest
+from bot.fingerprint.errors import FingerprintError, NotFound
+from bot.fingerprint.models import Environment, Status, Webhook
+from bot.ports import Account
+from bot.render import changes as say
+
+
+async def webhook_or_none(client: Account, webhook_id: str) -> Webhook | None:
+    try:
+        return await client.get_webhook(webhook_id)
+    except NotFound:
+        return None
+
+
+async def existing_webhook(client: Account, webhook_id: str) -> Webhook:
+    hook = await webhook_or_none(client, webhook_id)
+    if hook is None:
+        raise PlanError(say.no_webhook(webhook_id))
+    return hook
+
+
+def webhook_fields(hook: Webhook, envs: list[Environment]) -> dict[str, Any]:
+    return {
+        "url": hook.url,
+        "description": hook.description,
+        "status": str(hook.status) if hook.status else None,
+        "environment": env_label(envs, hook.environment),
+    }
+
+
+async def disable_undelivered_webhook(client: Account, hook: Webhook, label: str) -> None:
+    """The signing key could not be delivered: disable the webhook and fail, saying so."""
+    undelivered = say.signing_key_undelivered(label)
+    try:
+        await client.update_webhook(hook.id, status=Status.DISABLED)
+    except FingerprintError as e:
+        raise ExecutionFailed(
+            say.undelivered_and_not_disabled(undelivered, "webhook", e),
+            cause=e,
+            state_of_account=say.webhook_live_without_key(hook.id),
+        ) from e
+    raise ExecutionFailed(
+        say.undelivered_and_disabled(undelivered),
+        cause=None,
+        state_of_account=say.webhook_exists_disabled(hook.id),
+    )
+
+
+class CreateWebhook(Action):
+    """``webhooks create <url>``: the URL must be https and not already used by a webhook."""
+
+    permission = "webhooks.create"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.CreateWebhook, self.permission)
+        if not cmd.url.lower().startswith("https://"):
+            raise PlanError(say.webhook_not_https(cmd.url))
+        envs = await client.list_environments()
+        env = None
+        if cmd.environment is not None:
+            found = find_env(envs, cmd.environment)
+            env = (found.name, found.id)
+        for hook in await client.list_webhooks():
+            if hook.url == cmd.url:
+                raise PlanError(say.webhook_url_taken(hook.id, cmd.url))
+        return Plan(
+            action=self.permission,
+            params={
+                "url": cmd.url,
+                "description": cmd.description,
+                "environment": cmd.environment,
+            },
+            summary=say.create_webhook(cmd.url, env),
+            before=None,
+            after={
+                "url": cmd.url,
+                "description": cmd.description,
+                "status": str(Status.ENABLED),
+                "environment": env_label(envs, cmd.environment),
+            },
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        url = request.params["url"]
+        hook = await write(
+            client.create_webhook(
+                url=url,
+                description=request.params.get("description"),
+                environment=request.params.get("environment"),
+            ),
+            failed=say.creating_webhook_failed(url),
+            check=say.CHECK_WEBHOOKS,
+        )
+        label = say.webhook_label(hook.id, hook.url)
+        if hook.signing_key is not None:
+            delivery = SecretDelivery("webhook signing key", hook.url, hook.id, hook.signing_key)
+            if not await hand_over(deliver_secret, delivery):
+                await disable_undelivered_webhook(client, hook, label)
+        return Execution(
+            result={"webhook_id": hook.id, "url": hook.url},
+            message=say.created_webhook(label, key_sent=hook.signing_key is not None),
+        )
+
+    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+        url = request.params["url"]
+        since = started(request)
+        hook = next(
+            (
+                h
+                for h in await client.list_webhooks()
+                if h.url == url and created_since(h.created_at, since)
+            ),
+            None,
+        )
+        if hook is None:
+            return failed(say.NEVER_REACHED)
+        if hook.status is not Status.DISABLED:
+            await client.update_webhook(hook.id, status=Status.DISABLED)
+        return failed(say.webhook_lost_key_disabled(hook.id, url))
+
+
+class SetWebhookStatus(Action):
+    """``webhooks enable|disable <webhook_id>``: the status must change."""
+
+    permission = "webhooks.update"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.SetWebhookStatus, self.permission)
+        status = Status(cmd.status)
+        hook = await existing_webhook(client, cmd.webhook_id)
+        label = say.webhook_label(hook.id, hook.url)
+        if hook.status is status:
+            raise PlanError(say.webhook_already(label, status))
+        return Plan(
+            action=self.permission,
+            params={"webhook_id": hook.id, "status": str(status)},
+            summary=say.set_webhook_status(label, status),
+            before={"url": hook.url, "status": str(hook.status) if hook.status else None},
+            after={"url": hook.url, "status": str(status)},
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        hook_id, status = request.params["webhook_id"], Status(request.params["status"])
+        hook = await write(
+            client.update_webhook(hook_id, status=status),
+            failed=say.changing_webhook_failed(hook_id, status),
+            check=say.CHECK_WEBHOOKS,
+        )
+        return Execution(
+            result={"webhook_id": hook.id, "status": str(status)},
+            message=say.webhook_status_set(hook.id, hook.url, status),
+        )
+
+    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+        hook_id, status = request.params["webhook_id"], request.params["status"]
+        hook = await webhook_or_none(client, hook_id)
+        if hook is None:
+            return failed(say.webhook_gone(hook_id))
+        if hook.status != status:
+            return failed(say.NEVER_REACHED)
+        return succeeded(say.webhook_is(hook_id, status))
+
+
+class DeleteWebhook(Removal):
+    """``webhooks delete <webhook_id>``: irreversible; events stop being sent."""
+
+    permission = "webhooks.delete"
+    command = commands.DeleteWebhook
+    id_param = "webhook_id"
+
+    async def find(self, client: Account, resource_id: str) -> Webhook | None:
+        return await webhook_or_none(client, resource_id)
+
+    def missing(self, resource_id: str) -> str:
+        return say.no_webhook(resource_id)
+
+    async def describe(self, client: Account, resource: Webhook) -> tuple[str, dict[str, Any]]:
+        envs = await client.list_environments()
+        return say.delete_webhook(resource.id, resource.url), webhook_fields(resource, envs)
+
+    async def delete(self, client: Account, resource_id: str) -> None:
+        await client.delete_webhook(resource_id)
+
+    def deleting_failed(self, request: ChangeRequest, resource_id: str) -> tuple[str, str]:
+        return say.deleting_webhook_failed(resource_id), say.CHECK_WEBHOOKS
+
+    def deleted(self, request: ChangeRequest, resource_id: str) -> str:
+        return say.deleted_webhook(resource_id)

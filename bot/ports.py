@@ -1,0 +1,206 @@
+"""The three things the core talks to, as small Protocols: Slack, the store and the account.
+
+The runner and the change workflow are written against these, not against slack_sdk, SQLAlchemy
+or httpx: `bot.slack` implements `Conversation`, `bot.store.Store` implements `RequestStore`,
+`bot.fingerprint.ManagementClient` implements `Account`. Tests pass in-memory fakes of all three
+and exercise the workflow's rules without a network.
+
+`Origin` is where a command or a click came from and where its answer goes; `Posted` is where a
+message landed. Neither holds a Slack type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.domain import ApprovalResult, AuditEvent, ChangeRequest, State
+from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from bot.render.blocks import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who asked and where the answer goes: the parts of a signed Slack payload the core uses.
+
+    Attributes:
+        user_id: the person, as Slack signed it (never a name typed in the text).
+        channel_id: where the command was typed or the button clicked.
+        response_url: the payload's own reply address, when it has one.
+        correlation_id: the id a person can quote and an operator can grep.
+    """
+
+    user_id: str
+    channel_id: str
+    response_url: str | None
+    correlation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """Where a message landed: what an edit and a thread reply need later."""
+
+    channel: str
+    ts: str
+
+
+class DeliveryFailed(Exception):
+    """Slack refused or could not take a message; ``error`` is Slack's code (or
+    ``unreachable``)."""
+
+    def __init__(self, method: str, error: str) -> None:
+        self.method = method
+        self.error = error
+        super().__init__(f"Slack {method} failed: {error}")
+
+
+class Conversation(Protocol):
+    """Everything the core says in Slack, in the core's words.
+
+    How each is delivered — ``response_url`` budgets, the "Fetching…" placeholder, a direct
+    message when the channel refuses, retries of rate limits — is the adapter's business.
+    """
+
+    async def answer(self, origin: Origin, message: Message) -> None:
+        """An ephemeral answer to the person behind ``origin``; never raises."""
+
+    async def deliver_listing(
+        self, origin: Origin, what: str, listing: Awaitable[list[Message]]
+    ) -> None:
+        """Post a listing to ``origin``'s channel, whole and in order, as it becomes ready.
+
+        Raises whatever awaiting ``listing`` raises; delivery problems are handled inside.
+        """
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Posted:
+        """Post a message (in a thread when ``thread_ts`` is given).
+
+        Raises:
+            DeliveryFailed: Slack did not take it.
+        """
+
+    async def edit(self, posted: Posted, message: Message) -> None:
+        """Replace a message fpbot posted.
+
+        Raises:
+            DeliveryFailed: Slack did not take the edit.
+        """
+
+    async def tell(self, user_id: str, message: Message) -> None:
+        """A direct message to one person; never raises."""
+
+    async def deliver_secret(self, user_id: str, message: Message) -> bool:
+        """A direct message that must arrive exactly once (it carries a secret).
+
+        Returns:
+            Whether it is certain to have arrived; ``False`` means "perhaps not delivered".
+        """
+
+
+class RequestStore(Protocol):
+    """What the change workflow keeps durable (`bot.store.Store`)."""
+
+    async def create(self, request: ChangeRequest) -> None: ...
+
+    async def get(self, request_id: str) -> ChangeRequest | None: ...
+
+    async def add_approval(self, request_id: str, user_id: str, at: datetime) -> ApprovalResult: ...
+
+    async def transition(
+        self, request_id: str, expected: State, new: State, **fields: object
+    ) -> ChangeRequest | None: ...
+
+    async def update_fields(self, request_id: str, **fields: object) -> ChangeRequest | None: ...
+
+    async def list_requests(
+        self,
+        *,
+        states: Iterable[State] | None = None,
+        requester: str | None = None,
+        limit: int | None = 50,
+    ) -> list[ChangeRequest]: ...
+
+    async def due_for_expiry(self, now: datetime) -> list[ChangeRequest]: ...
+
+    async def renew_lease(
+        self, request_id: str, at: datetime, *, lapsed_at: datetime | None = None
+    ) -> bool: ...
+
+    async def claim_stale(self, request_id: str, *, lapsed_at: datetime, at: datetime) -> bool: ...
+
+    async def stale_executing(self, older_than: datetime) -> list[ChangeRequest]: ...
+
+    async def record(self, event: AuditEvent) -> None: ...
+
+    async def audit(self, limit: int = 20, request_id: str | None = None) -> list[AuditEvent]: ...
+
+
+class Account(Protocol):
+    """The calls of the Management API client (`bot.fingerprint.ManagementClient`) that the
+    core makes; structural, so tests pass an in-memory account."""
+
+    async def list_environments(self) -> list[Environment]: ...
+
+    async def create_environment(
+        self, name: str, *, description: str | None = None
+    ) -> Environment: ...
+
+    async def update_environment(
+        self, env_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Environment: ...
+
+    async def delete_environment(self, env_id: str) -> None: ...
+
+    async def list_api_keys(
+        self,
+        *,
+        type: KeyType | None = None,
+        status: Status | None = None,
+        environment: str | None = None,
+    ) -> list[ApiKey]: ...
+
+    async def get_api_key(self, key_id: str) -> ApiKey: ...
+
+    async def create_api_key(
+        self,
+        *,
+        type: KeyType,
+        name: str,
+        description: str | None = None,
+        environment: str | None = None,
+    ) -> ApiKey: ...
+
+    async def update_api_key(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        status: Status | None = None,
+        rate_limit: float | None = None,
+    ) -> ApiKey: ...
+
+    async def delete_api_key(self, key_id: str) -> None: ...
+
+    async def list_webhooks(
+        self, *, status: Status | None = None, environment: str | None = None
+    ) -> list[Webhook]: ...
+
+    async def get_webhook(self, webhook_id: str) -> Webhook: ...
+
+    async def create_webhook(
+        self, *, url: str, description: str | None = None, environment: str | None = None
+    ) -> Webhook: ...
+
+    async def update_webhook(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        description: str | None = None,
+        status: Status | None = None,
+    ) -> Webhook: ...
+
+    async def delete_webhook(self, webhook_id: str) -> None: ...
