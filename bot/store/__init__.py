@@ -4,7 +4,7 @@ SQLite by default, PostgreSQL through ``DATABASE_URL``; the schema migrates itse
 """
 
 from bot.store.guard import SecretRefused, refuse_secrets
-from bot.store.migrations import LATEST_VERSION, SchemaTooNew
+from bot.store.migrations import HEAD_REVISION, SchemaTooNew
 from bot.store.store import (
     ApprovalResult,
     DuplicateRequest,
@@ -18,7 +18,7 @@ from bot.store.store import (
 )
 
 __all__ = [
-    "LATEST_VERSION",
+    "HEAD_REVISION",
     "ApprovalResult",
     "DuplicateRequest",
     "InvalidTransition",
