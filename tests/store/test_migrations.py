@@ -5,6 +5,10 @@ survives several replicas starting at once, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +26,13 @@ from bot.settings import sqlalchemy_url
 from bot.store import HEAD_REVISION, SchemaTooNew, Store
 from bot.store.migrations import SCRIPT_LOCATION, current_revision, migrate
 from bot.store.schema import metadata
+from tests.store.fixtures import schema_v4
 from tests.store.legacy_migrations import MIGRATIONS as LEGACY_STEPS
 from tests.store.legacy_migrations import migrate_legacy
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).parents[2]
+FIXTURES = Path(__file__).with_name("fixtures")
 VERSION_TABLES = ("alembic_version", "schema_version")
 
 
@@ -263,14 +270,101 @@ async def test_an_older_database_of_the_hand_written_migrations_is_adopted_and_u
     assert not await has_table(engine, "schema_version")
 
 
+async def table_rows(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, as stored."""
+    async with engine.connect() as conn:
+        return {
+            name: sorted(
+                (tuple(row) for row in await conn.exec_driver_sql(f"SELECT * FROM {name}")),
+                key=repr,
+            )
+            for name in metadata.tables
+        }
+
+
+async def test_a_store_written_before_alembic_is_upgraded_in_place_keeping_every_row(
+    backend: str, database_url: str, engine: AsyncEngine
+) -> None:
+    """A store as the hand-written migrations left it, full of data, opened by this fpbot.
+
+    On SQLite, a file written by fpbot before Alembic (``fixtures/schema_v4.py``); on
+    PostgreSQL, the same scenario written into a database the legacy steps built.
+    """
+    if backend == "sqlite":
+        shutil.copyfile(
+            FIXTURES / "fpbot-schema-v4.sqlite3", database_url.removeprefix("sqlite:///")
+        )
+    else:
+        await migrate_legacy(engine, target=len(LEGACY_STEPS))
+        await schema_v4.fill(Store(engine, serialise=False))
+    async with engine.connect() as conn:
+        steps = await conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version")
+        assert [row[0] for row in steps] == [1, 2, 3, 4]
+    written = await table_rows(engine)
+    assert {name: len(rows) for name, rows in written.items()} == {
+        "change_requests": 6,
+        "approvals": 5,
+        "audit_events": 12,
+        "notifications": 2,
+    }
+
+    store = await Store.connect(database_url)
+    try:
+        assert await table_rows(engine) == written
+        await schema_v4.check(store)
+    finally:
+        await store.close()
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
+    assert not await has_table(engine, "schema_version")
+
+
 async def test_replicas_starting_at_once_migrate_once(
     database_url: str, engine: AsyncEngine
 ) -> None:
+    """Six stores in one process: they take turns on Alembic's process-wide state, then on the
+    database's lock (the next test has separate processes contend for the database alone)."""
     stores = await asyncio.gather(*(Store.connect(database_url) for _ in range(6)))
     try:
         await asyncio.gather(*(s.ping() for s in stores))
     finally:
         await asyncio.gather(*(s.close() for s in stores))
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
+
+
+@pytest.mark.parametrize("legacy_version", [0, 2], ids=["empty", "schema_version-2"])
+async def test_replica_processes_starting_at_once_apply_each_revision_once(
+    database_url: str, engine: AsyncEngine, legacy_version: int
+) -> None:
+    """Four processes open the store at the same moment; their logs, taken together, show
+    each revision (and the adoption of a legacy database) applied by exactly one of them."""
+    if legacy_version:
+        await migrate_legacy(engine, target=legacy_version)
+    start_at = time.time() + 3  # every process has imported everything by then
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("migrate_worker.py")),
+            database_url,
+            str(start_at),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    logs = [(await asyncio.wait_for(w.communicate(), timeout=60))[1].decode() for w in workers]
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.returncode == 0, log
+    applied = sorted(
+        line.split("Running ", 1)[1].split(",")[0]
+        for log in logs
+        for line in log.splitlines()
+        if "Running " in line
+    )
+    first = f"stamp_revision  -> {legacy_version:04d}" if legacy_version else "upgrade  -> 0001"
+    rest = range(max(legacy_version, 1) + 1, int(HEAD_REVISION) + 1)
+    expected = [first, *(f"upgrade {n - 1:04d} -> {n:04d}" for n in rest)]
+    assert applied == sorted(expected)
     assert await recorded_revisions(engine) == [HEAD_REVISION]
 
 
