@@ -78,7 +78,9 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 def _current_revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    # Configured as env.py configures it, so that Alembic's log says the same of the DDL.
+    context = MigrationContext.configure(conn, opts={"transactional_ddl": True})
+    return context.get_current_revision()
 
 
 def _migrate(conn: Connection, target: str) -> None:
