@@ -5,7 +5,7 @@ imports nothing of fpbot but the domain (`bot.domain`) and the log.
 """
 
 from bot.domain import ApprovalResult
-from bot.store.migrations import LATEST_VERSION, SchemaTooNew
+from bot.store.migrations import HEAD_REVISION, SchemaTooNew
 from bot.store.store import (
     DuplicateRequest,
     InvalidTransition,
@@ -18,7 +18,7 @@ from bot.store.store import (
 )
 
 __all__ = [
-    "LATEST_VERSION",
+    "HEAD_REVISION",
     "ApprovalResult",
     "DuplicateRequest",
     "InvalidTransition",

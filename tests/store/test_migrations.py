@@ -1,24 +1,39 @@
-"""The schema builds itself from nothing, re-runs harmlessly, upgrades old databases in place,
-and survives several replicas starting at once — on SQLite and PostgreSQL."""
+"""The schema builds itself from nothing with Alembic, re-runs harmlessly, upgrades old
+databases in place — those of the hand-written migrations before Alembic included — and
+survives several replicas starting at once, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, insert, inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Connection, MetaData, Text, insert, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.domain import ChangeRequest, State
 from bot.settings import sqlalchemy_url
-from bot.store import LATEST_VERSION, SchemaTooNew, Store
-from bot.store.migrations import MIGRATIONS, current_version, migrate, schema_version_table
+from bot.store import HEAD_REVISION, SchemaTooNew, Store
+from bot.store.migrations import SCRIPT_LOCATION, current_revision, migrate
 from bot.store.schema import metadata
+from tests.store.fixtures import schema_v4
+from tests.store.legacy_migrations import MIGRATIONS as LEGACY_STEPS
+from tests.store.legacy_migrations import migrate_legacy
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).parents[2]
+FIXTURES = Path(__file__).with_name("fixtures")
+VERSION_TABLES = ("alembic_version", "schema_version")
 
 
 @pytest.fixture
@@ -31,25 +46,34 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
         await raw.dispose()
 
 
-async def recorded_versions(engine: AsyncEngine) -> list[int]:
+async def recorded_revisions(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
-        rows = await conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version")
+        rows = await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
         return [row[0] for row in rows]
 
 
-def test_the_steps_are_numbered_one_by_one() -> None:
-    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert len(MIGRATIONS) == LATEST_VERSION
+async def has_table(engine: AsyncEngine, name: str) -> bool:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync: inspect(sync).has_table(name))
 
 
-async def test_an_empty_database_is_migrated_to_the_latest_version(
+def test_the_revisions_are_one_line_numbered_one_by_one() -> None:
+    scripts = list(reversed(list(ScriptDirectory(str(SCRIPT_LOCATION)).walk_revisions())))
+    assert [s.revision for s in scripts] == [f"{n:04d}" for n in range(1, len(scripts) + 1)]
+    assert [s.down_revision for s in scripts] == [None] + [s.revision for s in scripts[:-1]]
+    assert all(s.doc for s in scripts)
+    assert scripts[-1].revision == HEAD_REVISION
+
+
+async def test_an_empty_database_is_migrated_to_the_head(
     database_url: str, engine: AsyncEngine
 ) -> None:
-    assert await current_version(engine) == 0
+    assert await current_revision(engine) is None
     store = await Store.connect(database_url)
     await store.close()
-    assert await current_version(engine) == LATEST_VERSION
-    assert await recorded_versions(engine) == list(range(1, LATEST_VERSION + 1))
+    assert await current_revision(engine) == HEAD_REVISION
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
+    assert not await has_table(engine, "schema_version")
 
 
 async def test_migrating_again_changes_nothing(
@@ -65,34 +89,42 @@ async def test_migrating_again_changes_nothing(
         assert await store.get(request.id) == request
     finally:
         await store.close()
-    assert await migrate(engine) == LATEST_VERSION
-    assert await recorded_versions(engine) == list(range(1, LATEST_VERSION + 1))
+    await migrate(engine)
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
 
 
-async def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(
+async def insert_0001_request(
+    conn: AsyncConnection, request: ChangeRequest, **columns: Any
+) -> None:
+    """Insert ``request`` with only the columns revision 0001 (and schema_version 1) had."""
+    await conn.execute(
+        insert(metadata.tables["change_requests"]).values(
+            id=request.id,
+            action=request.action,
+            params=request.params,
+            summary=request.summary,
+            requester=request.requester,
+            channel_id=request.channel_id,
+            state=request.state.value,
+            required_approvals=request.required_approvals,
+            created_at=request.created_at,
+            expires_at=request.expires_at,
+            before=request.before,
+            correlation_id=request.correlation_id,
+            **({"version": 1} | columns),
+        )
+    )
+
+
+async def test_a_0001_database_is_upgraded_in_place_keeping_its_data(
     database_url: str, engine: AsyncEngine, request_factory: Callable[..., ChangeRequest]
 ) -> None:
-    assert await migrate(engine, target=1) == 1
+    await migrate(engine, target="0001")
+    assert await current_revision(engine) == "0001"
     request = request_factory()
     async with engine.begin() as conn:
-        await conn.execute(
-            insert(metadata.tables["change_requests"]).values(
-                id=request.id,
-                action=request.action,
-                params=request.params,
-                summary=request.summary,
-                requester=request.requester,
-                channel_id=request.channel_id,
-                state=request.state.value,
-                required_approvals=request.required_approvals,
-                created_at=request.created_at,
-                expires_at=request.expires_at,
-                before=request.before,
-                correlation_id=request.correlation_id,
-                version=1,
-            )
-        )
-        assert not await conn.run_sync(lambda sync: inspect(sync).has_table("notifications"))
+        await insert_0001_request(conn, request)
+    assert not await has_table(engine, "notifications")
 
     store = await Store.connect(database_url)
     try:
@@ -101,33 +133,21 @@ async def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(
         assert slot.is_new
     finally:
         await store.close()
-    assert await current_version(engine) == LATEST_VERSION
+    assert await current_revision(engine) == HEAD_REVISION
 
 
-async def test_a_version_2_database_gains_the_heartbeat_keeping_its_requests_and_groups(
+async def test_a_0002_database_gains_the_heartbeat_keeping_its_requests_and_groups(
     database_url: str, engine: AsyncEngine, request_factory: Callable[..., ChangeRequest]
 ) -> None:
-    assert await migrate(engine, target=2) == 2
+    await migrate(engine, target="0002")
     running = request_factory(state=State.EXECUTING, executing_since=T0, decided_by="U0ALICE")
     async with engine.begin() as conn:
-        await conn.execute(
-            insert(metadata.tables["change_requests"]).values(
-                id=running.id,
-                action=running.action,
-                params=running.params,
-                summary=running.summary,
-                requester=running.requester,
-                channel_id=running.channel_id,
-                state=running.state.value,
-                required_approvals=running.required_approvals,
-                created_at=running.created_at,
-                expires_at=running.expires_at,
-                before=running.before,
-                decided_by=running.decided_by,
-                executing_since=running.executing_since,
-                correlation_id=running.correlation_id,
-                version=3,
-            )
+        await insert_0001_request(
+            conn,
+            running,
+            decided_by=running.decided_by,
+            executing_since=running.executing_since,
+            version=3,
         )
         await conn.execute(
             insert(metadata.tables["notifications"]).values(
@@ -149,8 +169,7 @@ async def test_a_version_2_database_gains_the_heartbeat_keeping_its_requests_and
         assert renewed is not None and renewed.version == 3
     finally:
         await store.close()
-    assert await current_version(engine) == LATEST_VERSION
-    assert await recorded_versions(engine) == list(range(1, LATEST_VERSION + 1))
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
     async with engine.connect() as conn:
         assert "heartbeat_at" in await conn.run_sync(column_names)
 
@@ -162,42 +181,206 @@ def column_names(sync: Connection) -> set[str]:
 async def test_the_migrated_schema_is_the_one_the_code_queries(
     database_url: str, engine: AsyncEngine
 ) -> None:
-    """A table edited in schema.py without a migration step fails here."""
+    """Alembic's autogenerate finds nothing to change: a table edited in schema.py without a
+    revision fails here."""
     store = await Store.connect(database_url)
     await store.close()
 
-    def shape(sync: Connection) -> dict[str, Any]:
-        inspector = inspect(sync)
+    drifted = MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(drifted)
+    drifted.tables["change_requests"].append_column(Column("forgotten", Text))
+
+    def differences(sync: Connection, target: MetaData) -> list[Any]:
+        context = MigrationContext.configure(
+            sync, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, target))
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(differences, metadata) == []
+        # The comparison does see a difference, when there is one.
+        [(change, *_)] = await conn.run_sync(differences, drifted)
+        assert change == "add_column"
+
+
+def shape(sync: Connection) -> dict[str, Any]:
+    """Every table but the version tables, as the database describes it."""
+    inspector = inspect(sync)
+    tables = sorted(set(inspector.get_table_names()) - set(VERSION_TABLES))
+    described: dict[str, Any] = {
+        name: {
+            "columns": [
+                (c["name"], c["type"].compile(sync.dialect), c["nullable"], c["default"])
+                for c in inspector.get_columns(name)
+            ],
+            "pk": inspector.get_pk_constraint(name),
+            "fks": inspector.get_foreign_keys(name),
+            "indexes": sorted(inspector.get_indexes(name), key=lambda i: str(i["name"])),
+            "unique": sorted(inspector.get_unique_constraints(name), key=lambda u: str(u["name"])),
+        }
+        for name in tables
+    }
+    if sync.dialect.name == "sqlite":
+        # The DDL exactly as written, on SQLite where the database keeps it.
+        rows = sync.exec_driver_sql("SELECT type, name, tbl_name, sql FROM sqlite_master")
+        described["sqlite_master"] = sorted(
+            tuple(row) for row in rows if row.tbl_name not in VERSION_TABLES
+        )
+    return described
+
+
+def drop_everything(sync: Connection) -> None:
+    tables = MetaData()
+    tables.reflect(sync)
+    tables.drop_all(sync)
+
+
+@pytest.mark.parametrize("version", [m.version for m in LEGACY_STEPS])
+async def test_each_revision_builds_what_its_hand_written_step_built(
+    engine: AsyncEngine, version: int
+) -> None:
+    await migrate_legacy(engine, target=version)
+    async with engine.begin() as conn:
+        legacy = await conn.run_sync(shape)
+        await conn.run_sync(drop_everything)
+    await migrate(engine, target=f"{version:04d}")
+    async with engine.connect() as conn:
+        assert await conn.run_sync(shape) == legacy
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+async def test_an_older_database_of_the_hand_written_migrations_is_adopted_and_upgraded(
+    database_url: str,
+    engine: AsyncEngine,
+    request_factory: Callable[..., ChangeRequest],
+    version: int,
+) -> None:
+    await migrate_legacy(engine, target=version)
+    request = request_factory()
+    async with engine.begin() as conn:
+        await insert_0001_request(conn, request)
+
+    store = await Store.connect(database_url)
+    try:
+        assert await store.get(request.id) == request
+    finally:
+        await store.close()
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
+    assert not await has_table(engine, "schema_version")
+
+
+async def table_rows(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, as stored."""
+    async with engine.connect() as conn:
         return {
-            name: {
-                "columns": {c["name"]: c["nullable"] for c in inspector.get_columns(name)},
-                "indexes": {i["name"] for i in inspector.get_indexes(name)},
-                "unique": {
-                    tuple(u["column_names"]) for u in inspector.get_unique_constraints(name)
-                },
-                "pk": tuple(inspector.get_pk_constraint(name)["constrained_columns"]),
-            }
+            name: sorted(
+                (tuple(row) for row in await conn.exec_driver_sql(f"SELECT * FROM {name}")),
+                key=repr,
+            )
             for name in metadata.tables
         }
 
+
+async def test_a_store_written_before_alembic_is_upgraded_in_place_keeping_every_row(
+    backend: str, database_url: str, engine: AsyncEngine
+) -> None:
+    """A store as the hand-written migrations left it, full of data, opened by this fpbot.
+
+    On SQLite, a file written by fpbot before Alembic (``fixtures/schema_v4.py``); on
+    PostgreSQL, the same scenario written into a database the legacy steps built.
+    """
+    if backend == "sqlite":
+        shutil.copyfile(
+            FIXTURES / "fpbot-schema-v4.sqlite3", database_url.removeprefix("sqlite:///")
+        )
+    else:
+        await migrate_legacy(engine, target=len(LEGACY_STEPS))
+        await schema_v4.fill(Store(engine, serialise=False))
     async with engine.connect() as conn:
-        actual = await conn.run_sync(shape)
-    for name, table in metadata.tables.items():
-        assert actual[name]["columns"] == {c.name: c.nullable for c in table.columns}, name
-        assert actual[name]["indexes"] >= {i.name for i in table.indexes}, name
-        assert actual[name]["pk"] == tuple(c.name for c in table.primary_key), name
-    assert ("request_id", "user_id") in actual["approvals"]["unique"]
+        steps = await conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version")
+        assert [row[0] for row in steps] == [1, 2, 3, 4]
+    written = await table_rows(engine)
+    assert {name: len(rows) for name, rows in written.items()} == {
+        "change_requests": 6,
+        "approvals": 5,
+        "audit_events": 12,
+        "notifications": 2,
+    }
+
+    store = await Store.connect(database_url)
+    try:
+        assert await table_rows(engine) == written
+        await schema_v4.check(store)
+    finally:
+        await store.close()
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
+    assert not await has_table(engine, "schema_version")
 
 
 async def test_replicas_starting_at_once_migrate_once(
     database_url: str, engine: AsyncEngine
 ) -> None:
+    """Six stores in one process: they take turns on Alembic's process-wide state, then on the
+    database's lock (the next test has separate processes contend for the database alone)."""
     stores = await asyncio.gather(*(Store.connect(database_url) for _ in range(6)))
     try:
         await asyncio.gather(*(s.ping() for s in stores))
     finally:
         await asyncio.gather(*(s.close() for s in stores))
-    assert await recorded_versions(engine) == list(range(1, LATEST_VERSION + 1))
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
+
+
+@pytest.mark.parametrize("legacy_version", [0, 2], ids=["empty", "schema_version-2"])
+async def test_replica_processes_starting_at_once_apply_each_revision_once(
+    database_url: str, engine: AsyncEngine, legacy_version: int
+) -> None:
+    """Four processes open the store at the same moment; their logs, taken together, show
+    each revision (and the adoption of a legacy database) applied by exactly one of them."""
+    if legacy_version:
+        await migrate_legacy(engine, target=legacy_version)
+    start_at = time.time() + 3  # every process has imported everything by then
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("migrate_worker.py")),
+            database_url,
+            str(start_at),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    logs = [(await asyncio.wait_for(w.communicate(), timeout=60))[1].decode() for w in workers]
+    for worker, log in zip(workers, logs, strict=True):
+        assert worker.returncode == 0, log
+    applied = sorted(
+        line.split("Running ", 1)[1].split(",")[0]
+        for log in logs
+        for line in log.splitlines()
+        if "Running " in line
+    )
+    first = f"stamp_revision  -> {legacy_version:04d}" if legacy_version else "upgrade  -> 0001"
+    rest = range(max(legacy_version, 1) + 1, int(HEAD_REVISION) + 1)
+    expected = [first, *(f"upgrade {n - 1:04d} -> {n:04d}" for n in rest)]
+    assert applied == sorted(expected)
+    assert await recorded_revisions(engine) == [HEAD_REVISION]
+
+
+async def test_migrations_of_different_databases_in_one_process_do_not_interleave(
+    tmp_path: Path,
+) -> None:
+    """Alembic's ``op`` is process-wide: two stores migrating at once must take turns."""
+    urls = [f"sqlite:///{tmp_path / f'{n}.sqlite3'}" for n in range(3)]
+    stores = await asyncio.gather(*(Store.connect(url) for url in urls))
+    await asyncio.gather(*(s.close() for s in stores))
+    for url in urls:
+        raw = create_async_engine(sqlalchemy_url(url))
+        try:
+            assert await recorded_revisions(raw) == [HEAD_REVISION]
+        finally:
+            await raw.dispose()
 
 
 async def test_a_database_from_a_newer_fpbot_is_refused(
@@ -205,10 +388,22 @@ async def test_a_database_from_a_newer_fpbot_is_refused(
 ) -> None:
     await migrate(engine)
     async with engine.begin() as conn:
-        await conn.execute(
-            insert(schema_version_table).values(
-                version=LATEST_VERSION + 1, description="future", applied_at=T0
-            )
-        )
-    with pytest.raises(SchemaTooNew, match=f"version {LATEST_VERSION + 1}"):
+        await conn.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+    with pytest.raises(SchemaTooNew, match=r"revision f00d.*run a newer fpbot") as refused:
         await Store.connect(database_url)
+    assert "\n" not in str(refused.value)
+    assert await recorded_revisions(engine) == ["f00d"]
+
+
+async def test_a_hand_written_schema_version_this_fpbot_does_not_know_is_refused(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    await migrate_legacy(engine, target=len(LEGACY_STEPS))
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO schema_version VALUES (5, 'future', '2030-01-01 00:00:00')")
+        )
+    with pytest.raises(SchemaTooNew, match="version 5"):
+        await Store.connect(database_url)
+    assert await has_table(engine, "schema_version")
+    assert not await has_table(engine, "alembic_version")

@@ -1,16 +1,11 @@
-"""Creating and upgrading the schema in place, every time fpbot starts.
+"""fpbot's hand-written migrations as they were before Alembic, to build the databases that
+older fpbots left behind.
 
-fpbot is deployed by people who will not run a separate migration command, so the store
-migrates itself on start: a ``schema_version`` table records which numbered steps have run,
-and the missing ones run in order, all in one transaction. Several replicas may start at
-once; on PostgreSQL they queue on an advisory lock, and on SQLite the transaction begins
-``IMMEDIATE`` (see `bot.store.store`), so exactly one of them applies each step and the others
-find it done. PostgreSQL and SQLite both roll DDL back with the transaction, so a step that
-fails leaves the database as it was.
-
-Each step describes the tables *as they were at that version* and never imports the current
-ones from `bot.store.schema`: an old step must keep producing the same result forever. To
-change the schema, append a step; never edit one that has shipped.
+Until Alembic, a ``schema_version`` table recorded which numbered steps had run. The steps
+below are copied unchanged from ``bot/store/migrations.py`` at commit 755a328, the last one
+before Alembic; `migrate_legacy` replays them as that code did, minus its lock (tests run it
+alone). Revisions 0001..0004 must build exactly what steps 1..4 built, and a database at any
+``schema_version`` must upgrade in place.
 """
 
 from __future__ import annotations
@@ -30,20 +25,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    func,
-    select,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.schema import JSONText, UTCDateTime
-
-# pg_advisory_xact_lock key shared by every fpbot replica: the bytes of "fpbot:sv".
-ADVISORY_LOCK_KEY = int.from_bytes(b"fpbot:sv", "big") & 0x7FFF_FFFF_FFFF_FFFF
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was migrated by a newer fpbot than this one; running would corrupt it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +137,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "a lease on executing requests, renewed by a heartbeat", _v3_execution_heartbeat),
     Migration(4, "a sweeper's claim on a stale request it reconciles", _v4_reconciliation_claim),
 )
-LATEST_VERSION = MIGRATIONS[-1].version
 
 schema_version_table = Table(
     "schema_version",
@@ -162,54 +147,18 @@ schema_version_table = Table(
 )
 
 
-async def migrate(engine: AsyncEngine, *, target: int = LATEST_VERSION) -> int:
-    """Bring the schema up to ``target`` (the latest by default) and return its version.
-
-    Safe to run any number of times and from several processes at once. ``engine`` must
-    begin write transactions the way `bot.store.store` configures it (``IMMEDIATE`` on SQLite).
-
-    Raises:
-        SchemaTooNew: the database is at a version this code does not know.
-    """
+async def migrate_legacy(engine: AsyncEngine, *, target: int) -> None:
+    """Run steps 1..``target`` on an empty database, recording each in ``schema_version``."""
     async with engine.begin() as conn:
-        return await conn.run_sync(_migrate, target)
+        await conn.run_sync(_migrate, target)
 
 
-async def current_version(engine: AsyncEngine) -> int:
-    """The schema's version, 0 for an empty database."""
-    async with engine.connect() as conn:
-        return await conn.run_sync(_current_version)
-
-
-def _current_version(conn: Connection) -> int:
-    if not conn.dialect.has_table(conn, schema_version_table.name):
-        return 0
-    return int(
+def _migrate(conn: Connection, target: int) -> None:
+    schema_version_table.create(conn)
+    for step in MIGRATIONS[:target]:
+        step.apply(conn)
         conn.execute(
-            select(func.coalesce(func.max(schema_version_table.c.version), 0))
-        ).scalar_one()
-    )
-
-
-def _migrate(conn: Connection, target: int) -> int:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-    schema_version_table.create(conn, checkfirst=True)
-    version = _current_version(conn)
-    if version > LATEST_VERSION:
-        raise SchemaTooNew(
-            f"the database schema is at version {version} but this fpbot knows only up to "
-            f"{LATEST_VERSION}; run a newer fpbot"
-        )
-    for step in MIGRATIONS:
-        if version < step.version <= target:
-            step.apply(conn)
-            conn.execute(
-                schema_version_table.insert().values(
-                    version=step.version,
-                    description=step.description,
-                    applied_at=datetime.now(UTC),
-                )
+            schema_version_table.insert().values(
+                version=step.version, description=step.description, applied_at=datetime.now(UTC)
             )
-            version = step.version
-    return version
+        )
