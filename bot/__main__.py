@@ -45,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "serve":
             settings.require_for_serving(socket=socket)
+            from bot.server import run_loop
             from bot.server import serve as run_server
 
-            return asyncio.run(run_server(settings, socket=socket))
+            return run_loop(run_server(settings, socket=socket))
         if command == "check":
             from bot.check import run_checks
 

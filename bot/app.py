@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,7 +17,14 @@ log = get_logger(__name__)
 
 
 def build_app(services: Services, *, socket_mode: bool = False) -> AsyncApp:
-    """A Bolt app wired to ``services``; HTTP mode verifies every request's signature."""
+    """A Bolt app wired to ``services``; HTTP mode verifies every request's signature.
+
+    fpbot's listeners only parse, ack and hand the work over (`bot.tasks`), so Bolt runs them
+    to completion before answering (``process_before_response``) instead of starting each as a
+    task and polling every 10 ms for its ack. Every request counts as foreground until it is
+    answered, so after-ack work waits until the acknowledgements in progress are out: from its
+    arrival over HTTP (`bot.server`), from its dispatch in Socket Mode (here).
+    """
     settings = services.settings
     assert settings.slack_bot_token is not None
     signing_secret = settings.slack_signing_secret
@@ -24,8 +32,16 @@ def build_app(services: Services, *, socket_mode: bool = False) -> AsyncApp:
         client=services.messenger.client,
         signing_secret=signing_secret.get_secret_value() if signing_secret else "",
         request_verification_enabled=not socket_mode,
+        process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
     )
+
+    if socket_mode:
+
+        @app.middleware
+        async def foreground(next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+            with services.tasks.foreground.serving():
+                return await next()
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

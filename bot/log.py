@@ -145,12 +145,21 @@ def register_secret(value: str | None, *, permanent: bool = False) -> None:
         _known_secrets.add(value, permanent=permanent)
 
 
+#: What any of `_PATTERNS` needs to find in a text: most values logged (event names, ids,
+#: counts, short messages) have none of it, and skip the patterns.
+_SUSPECT = re.compile(
+    r"(?i)bearer|basic|xox|xapp-|hooks\.slack\.com|token|signing_key|api_key|response_url"
+    r"|ticket=|://"
+)
+
+
 def scrub(text: str) -> str:
     """Return ``text`` with every secret pattern and every registered secret removed."""
     for secret in _known_secrets.found_in(text):
         text = text.replace(secret, REDACTED)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    if _SUSPECT.search(text):
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -219,7 +228,8 @@ def configure_logging(level: str = "INFO", fmt: str | None = None, stream: Any =
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *_shared_processors()],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+        # Both chains above end with `redact`, so a record reaches every handler scrubbed.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
@@ -227,7 +237,7 @@ def configure_logging(level: str = "INFO", fmt: str | None = None, stream: Any =
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party chatter that is never useful at INFO.
-    for name in ("httpx", "httpcore", "aiohttp.access", "asyncio"):
+    for name in ("httpx", "httpcore", "aiohttp.access", "asyncio", "alembic"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

@@ -77,8 +77,11 @@ class Services:
         policy = policy or load_policy(settings.fpbot_policy)
         redis = connect_redis(settings.redis_url.get_secret_value()) if settings.redis_url else None
         store = await Store.connect(settings.sqlalchemy_url)
+        tasks = TaskSet()
         messenger = SlackMessenger.connect(
-            settings.slack_bot_token.get_secret_value(), settings.slack_api_url
+            settings.slack_bot_token.get_secret_value(),
+            settings.slack_api_url,
+            before_call=tasks.foreground.idle,
         )
         slack = SlackConversation(messenger)
         client = ManagementClient.from_settings(settings, redis=redis)
@@ -115,7 +118,7 @@ class Services:
             sweeper=Sweeper(changes, store),
             runner=runner,
             health=Health(store, client, redis),
-            tasks=TaskSet(),
+            tasks=tasks,
         )
 
     async def close(self, drain_timeout: float = 10.0) -> None:

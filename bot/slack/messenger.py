@@ -13,6 +13,7 @@ import asyncio
 import copy
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -74,11 +75,24 @@ class SlackDeliveryError(DeliveryFailed):
     """Slack refused or could not take a message; ``error`` is Slack's code."""
 
 
-class SlackMessenger:
-    """Posts `Message`s to Slack and keeps count of each ``response_url``'s budget."""
+async def _now() -> None:
+    """Send at once (no foreground to yield to)."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+
+class SlackMessenger:
+    """Posts `Message`s to Slack and keeps count of each ``response_url``'s budget.
+
+    Args:
+        client: the Web API client.
+        before_call: awaited before every call goes out; the bot passes
+            `bot.tasks.Foreground.idle`, so deliveries wait while acknowledgements are due.
+    """
+
+    def __init__(
+        self, client: AsyncWebClient, *, before_call: Callable[[], Awaitable[None]] = _now
+    ) -> None:
         self.client = client
+        self._before_call = before_call
         # response_url → (first post, posts); a URL is dead after 30 minutes, so is its entry.
         self._response_posts: OrderedDict[str, tuple[float, int]] = OrderedDict()
         # Answers go out a few at a time: hundreds of posts made ready at once (a shared
@@ -86,9 +100,13 @@ class SlackMessenger:
         self._outbound = asyncio.Semaphore(OUTBOUND_CONCURRENCY)
 
     @classmethod
-    def connect(cls, token: str, base_url: str) -> SlackMessenger:
+    def connect(
+        cls, token: str, base_url: str, *, before_call: Callable[[], Awaitable[None]] = _now
+    ) -> SlackMessenger:
         """A messenger with its own connection pool (call inside the running event loop)."""
-        return cls(make_web_client(token, base_url, aiohttp.ClientSession()))
+        return cls(
+            make_web_client(token, base_url, aiohttp.ClientSession()), before_call=before_call
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool, if this messenger opened one."""
@@ -189,6 +207,7 @@ class SlackMessenger:
             retry_handlers=retry_handlers(),
             session=self.client.session,
         )
+        await self._before_call()
         try:
             async with self._outbound:
                 response = await webhook.send(
@@ -221,6 +240,7 @@ class SlackMessenger:
     async def _call(self, method: str, *, once: bool = False, **kwargs: Any) -> dict[str, Any]:
         args = {k: v for k, v in kwargs.items() if v is not None}
         client = self._client_for_once() if once else self.client
+        await self._before_call()
         try:
             async with self._outbound:
                 # chat.* take JSON (blocks stay structured); read methods want a form body.

@@ -1,9 +1,9 @@
 """The tables as the running code sees them, and the two column types they need.
 
 This is the *current* shape of the database, used to build queries. Creating and changing
-tables is the job of `bot.store.migrations`, whose steps are frozen: a migration never reads
-these definitions, so editing a table here without adding a migration step is caught by the
-test that compares the two.
+tables is the job of the Alembic revisions in `bot.store.migrations`, which are frozen: a
+revision never reads these definitions, so editing a table here without adding a revision is
+caught by the test that compares the two (Alembic's own autogenerate comparison).
 """
 
 from __future__ import annotations
