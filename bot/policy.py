@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import time, timedelta
 from enum import StrEnum
 from os import PathLike
 from pathlib import Path
@@ -38,6 +38,17 @@ PERMISSIONS: frozenset[str] = frozenset(
         "webhooks.create",
         "webhooks.update",
         "webhooks.delete",
+        "rules.list",
+        "rules.create",
+        "rules.update",
+        "rules.delete",
+        "enckeys.list",
+        "enckeys.update",
+        "enckeys.rotate",
+        "subdomains.list",
+        "subdomains.create",
+        "subdomains.update",
+        "subdomains.delete",
         "requests.approve",
         "audit.read",
     }
@@ -50,12 +61,18 @@ _AREAS: frozenset[str] = frozenset(p.split(".")[0] for p in PERMISSIONS)
 
 DEFAULT_EXPIRES_AFTER = timedelta(hours=24)
 MAX_EXPIRES_AFTER = timedelta(days=365)
+DEFAULT_MAX_PENDING = 20
+DEFAULT_WATCH_INTERVAL = timedelta(minutes=5)
+#: Reminders stop after this many, whatever ``remind_after`` says.
+MAX_REMINDERS = 3
 
 _SLACK_ID = re.compile(r"[A-Z][A-Z0-9]+")
 _ROLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_DURATION = re.compile(r"(?:\d+[mhd])+")
-_DURATION_PART = re.compile(r"(\d+)([mhd])")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_DURATION = re.compile(r"(?:\d+[smhd])+")
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_ENV_ID = re.compile(r"(ae|env)_[A-Za-z0-9_-]{1,64}")
+_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _TAG_INT = "tag:yaml.org,2002:int"
 _TAG_BOOL = "tag:yaml.org,2002:bool"
 _TAG_NULL = "tag:yaml.org,2002:null"
@@ -78,21 +95,57 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Channels:
-    """Where fpbot listens and posts. An empty ``commands`` means any channel."""
+    """Where fpbot listens and posts. An empty ``commands`` means any channel.
+
+    ``oncall`` (a user or a user group) is mentioned on incident cards.
+    """
 
     commands: frozenset[str] = frozenset()
     approvals: str | None = None
     notifications: str | None = None
+    oncall: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Who approves changes to some environments, how many of them, and where.
+
+    Attributes:
+        environments: the environment ids it covers (a key or webhook: the environment it
+            belongs to).
+        approvers: the users and user groups who alone may approve these (they also need
+            ``requests.approve``); empty means every holder of it.
+        required: approvals needed (``None``: the general rules decide).
+        channel: where these requests are posted (``None``: ``channels.approvals``).
+    """
+
+    environments: frozenset[str]
+    approvers: frozenset[str] = frozenset()
+    required: int | None = None
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ApprovalRules:
-    """How many distinct approvers a change needs, and for how long a request stays open."""
+    """How many distinct approvers a change needs, who, where, and for how long it waits."""
 
     required: int = 1
     required_for: Mapping[str, int] = field(default_factory=dict)
     allow_self_approval: bool = False
     expires_after: timedelta = DEFAULT_EXPIRES_AFTER
+    reason_required: bool = False
+    remind_after: timedelta | None = None
+    routes: tuple[Route, ...] = ()
+    max_pending_per_person: int = DEFAULT_MAX_PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """The account watch: how often to look for outside changes (``None``: never), and when
+    the daily digest goes out (``None``: no digest), as hours and minutes UTC."""
+
+    interval: timedelta | None = DEFAULT_WATCH_INTERVAL
+    digest: time | None = None
 
 
 @dataclass(frozen=True)
@@ -104,12 +157,16 @@ class Policy:
         grants: Slack user or user-group id → role names.
         channels: where commands are allowed and where fpbot posts.
         approvals: the approval rules.
+        watch: the account watch and the digest.
+        admins: who changes the policy (named by help and whoami).
     """
 
     roles: Mapping[str, frozenset[str]]
     grants: Mapping[str, frozenset[str]]
     channels: Channels = Channels()
     approvals: ApprovalRules = ApprovalRules()
+    watch: Watch = Watch()
+    admins: tuple[str, ...] = ()
     # Wildcards expanded once, so that a decision is only set look-ups.
     _expanded: Mapping[str, frozenset[str]] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -125,8 +182,12 @@ class Policy:
 
     @property
     def group_ids(self) -> frozenset[str]:
-        """The user groups that hold grants: the only ones worth asking Slack about."""
-        return frozenset(grantee for grantee in self.grants if grantee.startswith("S"))
+        """The user groups the policy names (grants and routes): the only ones worth asking
+        Slack about."""
+        named = set(self.grants)
+        for route in self.approvals.routes:
+            named.update(route.approvers)
+        return frozenset(grantee for grantee in named if grantee.startswith("S"))
 
 
 def expand(permissions: frozenset[str]) -> frozenset[str]:
@@ -276,18 +337,57 @@ def decide(
     return Decision(False, Reason.MISSING_PERMISSION, permission)
 
 
-def required_approvals(policy: Policy, permission: str) -> int:
+def route_for(policy: Policy, environment: str | None) -> Route | None:
+    """The route for changes touching ``environment``: the first that lists it."""
+    if environment is None:
+        return None
+    return next((r for r in policy.approvals.routes if environment in r.environments), None)
+
+
+def required_approvals(policy: Policy, permission: str, environment: str | None = None) -> int:
     """How many distinct approvals a change needing ``permission`` waits for.
 
-    The most specific rule wins: ``keys.delete``, then ``keys.*``, then ``*``, then
-    ``approvals.required``.
+    The most specific rule of ``required_for`` wins (``keys.delete``, then ``keys.*``, then
+    ``*``), else ``approvals.required``; the environment's route, when it names a count, raises
+    that to its own (a production route asking for two is never lowered by a general rule).
     """
     rules = policy.approvals.required_for
     area = permission.split(".", 1)[0]
-    for key in (permission, f"{area}.*", "*"):
-        if key in rules:
-            return rules[key]
-    return policy.approvals.required
+    count = next(
+        (rules[key] for key in (permission, f"{area}.*", "*") if key in rules),
+        policy.approvals.required,
+    )
+    route = route_for(policy, environment)
+    if route is not None and route.required is not None:
+        count = max(count, route.required)
+    return count
+
+
+def may_approve(policy: Policy, actor: Actor, environment: str | None = None) -> bool:
+    """Whether ``actor`` may approve (or deny) a change touching ``environment``: they hold
+    ``requests.approve``, and, when the environment's route names approvers, are one of them
+    or in one of their groups."""
+    if not decide(policy, actor, "requests.approve", command_is_channel_guarded=False).allowed:
+        return False
+    route = route_for(policy, environment)
+    if route is None or not route.approvers:
+        return True
+    return actor.user_id in route.approvers or bool(actor.groups & route.approvers)
+
+
+def approvers_of(policy: Policy, environment: str | None = None) -> tuple[str, ...]:
+    """The users and groups who may approve a change touching ``environment``, as the policy
+    names them (a route's approvers, else every grantee holding ``requests.approve``)."""
+    route = route_for(policy, environment)
+    if route is not None and route.approvers:
+        return tuple(sorted(route.approvers))
+    return tuple(
+        sorted(
+            grantee
+            for grantee, roles in policy.grants.items()
+            if any("requests.approve" in policy.permissions_of_role(role) for role in roles)
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,12 +511,10 @@ class _Reader:
             )
         keys = {key.value: key for key, _ in self.items(root, "the policy")}
         sections = {key.value: value for key, value in root.value}
+        known = ("roles", "grants", "channels", "approvals", "watch", "admins")
         for name, key in keys.items():
-            if name not in {"roles", "grants", "channels", "approvals"}:
-                self.fail(
-                    key,
-                    f"unknown top-level key {name} (known: roles, grants, channels, approvals)",
-                )
+            if name not in known:
+                self.fail(key, f"unknown top-level key {name} (known: {', '.join(known)})")
         for required in ("roles", "grants"):
             if required not in sections:
                 self.fail(root, f"the policy has no {required} section")
@@ -426,7 +524,16 @@ class _Reader:
         approvals = (
             self.approvals(sections["approvals"]) if "approvals" in sections else ApprovalRules()
         )
-        return Policy(roles=roles, grants=grants, channels=channels, approvals=approvals)
+        watch = self.watch(sections["watch"]) if "watch" in sections else Watch()
+        admins = self.admins(sections["admins"]) if "admins" in sections else ()
+        return Policy(
+            roles=roles,
+            grants=grants,
+            channels=channels,
+            approvals=approvals,
+            watch=watch,
+            admins=admins,
+        )
 
     def permission(self, node: ScalarNode, *, concrete_changes_only: bool = False) -> str:
         value: str = node.value
@@ -485,9 +592,76 @@ class _Reader:
             elif key.value == "notifications":
                 notifications = self.channel(value, "channels.notifications")
                 channels = replace(channels, notifications=notifications)
+            elif key.value == "oncall":
+                oncall = None
+                if not self.is_null(value):
+                    if not isinstance(value, ScalarNode):
+                        self.fail(value, "channels.oncall should be one user or user group id")
+                    oncall = self.slack_id(value, "UWS", "a user or a user group")
+                channels = replace(channels, oncall=oncall)
             else:
-                self.unknown_key(key, "channels", "commands, approvals, notifications")
+                self.unknown_key(key, "channels", "commands, approvals, notifications, oncall")
         return channels
+
+    def admins(self, node: Node) -> tuple[str, ...]:
+        items = self.scalars(node, "admins")
+        return tuple(self.slack_id(item, "UWS", "a user or a user group") for item in items)
+
+    def watch(self, node: Node) -> Watch:
+        if self.is_null(node):
+            return Watch()
+        watch = Watch()
+        for key, value in self.items(node, "watch"):
+            if key.value == "interval":
+                interval = self.duration(value, "watch.interval", allow_zero=True)
+                watch = replace(watch, interval=interval or None)
+            elif key.value == "digest":
+                watch = replace(watch, digest=None if self.is_null(value) else self.clock(value))
+            else:
+                self.unknown_key(key, "watch", "interval, digest")
+        return watch
+
+    def clock(self, node: Node) -> time:
+        text = node.value.strip() if isinstance(node, ScalarNode) else ""
+        match = _CLOCK.fullmatch(text)
+        if match is None:
+            self.fail(node, 'watch.digest should be a time of day in UTC, like "09:00"')
+        return time(int(match.group(1)), int(match.group(2)))
+
+    def routes(self, node: Node) -> tuple[Route, ...]:
+        if self.is_null(node):
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.fail(node, "approvals.routes should be a list of routes")
+        return tuple(self.route(item, number) for number, item in enumerate(node.value, 1))
+
+    def route(self, node: Node, number: int) -> Route:
+        where = f"approvals.routes[{number}]"
+        fields = dict(self.items(node, where))
+        found = {key.value: value for key, value in fields.items()}
+        for key in fields:
+            if key.value not in {"environments", "approvers", "required", "channel"}:
+                self.unknown_key(key, where, "environments, approvers, required, channel")
+        if "environments" not in found:
+            self.fail(node, f"{where} needs environments: the environment ids it covers")
+        environments = []
+        for item in self.scalars(found["environments"], f"{where}.environments"):
+            if not _ENV_ID.fullmatch(item.value):
+                self.fail(item, f"“{item.value}” is not an environment id (ae_… or env_…)")
+            environments.append(item.value)
+        if not environments:
+            self.fail(found["environments"], f"{where}.environments is empty")
+        approvers = frozenset(
+            self.slack_id(item, "UWS", "a user or a user group")
+            for item in self.scalars(found.get("approvers", _null()), f"{where}.approvers")
+        )
+        required = (
+            self.positive_int(found["required"], f"{where}.required")
+            if "required" in found
+            else None
+        )
+        channel = self.channel(found["channel"], f"{where}.channel") if "channel" in found else None
+        return Route(frozenset(environments), approvers, required, channel)
 
     def required_for(self, node: Node) -> dict[str, int]:
         if self.is_null(node):
@@ -503,17 +677,19 @@ class _Reader:
             self.fail(node, f"{what} should be true or false")
         return node.value.lower() in {"true", "yes", "on", "y"}
 
-    def duration(self, node: Node, what: str) -> timedelta:
+    def duration(self, node: Node, what: str, *, allow_zero: bool = False) -> timedelta:
         text = node.value.strip() if isinstance(node, ScalarNode) else ""
+        if allow_zero and text == "0":
+            return timedelta(0)
         if not _DURATION.fullmatch(text):
-            self.fail(node, f"{what} should be a duration like 30m, 24h or 7d")
+            self.fail(node, f"{what} should be a duration like 30s, 5m, 24h or 7d")
         if any(len(number) > 6 for number, _ in _DURATION_PART.findall(text)):
             self.fail(node, f"{what} is longer than {MAX_EXPIRES_AFTER.days}d")
         parts = {_UNITS[unit]: 0 for unit in _UNITS}
         for number, unit in _DURATION_PART.findall(text):
             parts[_UNITS[unit]] += int(number)
         duration = timedelta(**parts)
-        if duration <= timedelta(0):
+        if duration <= timedelta(0) and not allow_zero:
             self.fail(node, f"{what} should be longer than zero")
         if duration > MAX_EXPIRES_AFTER:
             self.fail(node, f"{what} is longer than {MAX_EXPIRES_AFTER.days}d")
@@ -533,8 +709,24 @@ class _Reader:
                 rules = replace(rules, allow_self_approval=self.boolean(value, name))
             elif key.value == "expires_after":
                 rules = replace(rules, expires_after=self.duration(value, name))
+            elif key.value == "reason_required":
+                rules = replace(rules, reason_required=self.boolean(value, name))
+            elif key.value == "remind_after":
+                rules = replace(rules, remind_after=self.duration(value, name))
+            elif key.value == "routes":
+                rules = replace(rules, routes=self.routes(value))
+            elif key.value == "max_pending_per_person":
+                rules = replace(rules, max_pending_per_person=self.positive_int(value, name))
             else:
                 self.unknown_key(
-                    key, "approvals", "required, required_for, allow_self_approval, expires_after"
+                    key,
+                    "approvals",
+                    "required, required_for, allow_self_approval, expires_after, "
+                    "reason_required, remind_after, routes, max_pending_per_person",
                 )
         return rules
+
+
+def _null() -> ScalarNode:
+    """An empty YAML value, for an optional key left out."""
+    return ScalarNode(_TAG_NULL, "")

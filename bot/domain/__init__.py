@@ -13,6 +13,7 @@ from bot.domain.requests import (
     AuditEvent,
     ChangeRequest,
     State,
+    Uncertainty,
     can_transition,
     destructive_kind,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ChangeRequest",
     "SecretRefused",
     "State",
+    "Uncertainty",
     "can_transition",
     "destructive_kind",
     "is_secret_field",

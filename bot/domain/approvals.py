@@ -23,6 +23,9 @@ Decisions the interface leaves open, settled here:
 * An approver who already approved may still deny (they changed their mind before it ran).
 * A request is expired from ``expires_at`` on (inclusive) even before the sweeper has marked
   it, and a click on it says "expired", never "denied".
+* An environment's route may name the only people who approve its changes: a holder of
+  ``requests.approve`` who is not one of them is told so (after the permission check).
+* Only the requester withdraws a request, and only while it is pending and unexpired.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class Refusal(StrEnum):
     SELF_APPROVAL = "self_approval"
     SELF_DENIAL = "self_denial"
     ALREADY_APPROVED = "already_approved"
+    NOT_ON_ROUTE = "not_on_route"
+    NOT_THE_REQUESTER = "not_the_requester"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +62,14 @@ class Refused:
             can say "already denied" rather than a generic "not pending".
         request_id: the request clicked, for the reply.
         expires_at: when the request expired or expires, for the ``EXPIRED`` sentence.
+        requester: who made it, for the ``NOT_THE_REQUESTER`` sentence.
     """
 
     reason: Refusal
     state: State | None = None
     request_id: str | None = None
     expires_at: datetime | None = None
+    requester: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +99,16 @@ class Denied:
     withdrawn: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """The requester takes the request back; nothing will run."""
+
+    by: str
+
+
 ApproveOutcome = Refused | ApprovalRecorded | ReadyToExecute
 DenyOutcome = Refused | Denied
+WithdrawOutcome = Refused | Withdrawn
 
 
 def is_expired(request: ChangeRequest, now: datetime) -> bool:
@@ -114,6 +129,7 @@ def on_approve(
     allow_self_approval: bool,
     now: datetime,
     request_id: str | None = None,
+    on_route: bool = True,
 ) -> ApproveOutcome:
     """What an Approve click by ``clicker`` means for ``request`` as it stands.
 
@@ -124,12 +140,16 @@ def on_approve(
         allow_self_approval: the policy's ``approvals.allow_self_approval``.
         now: the time of the click (timezone-aware).
         request_id: the id clicked, named in the refusal when no request has it.
+        on_route: whether ``clicker`` is one of the approvers the route of the request's
+            environment names (always true without a route).
 
     Returns:
         `Refused` with the reason, `ApprovalRecorded` when more approvals are needed, or
         `ReadyToExecute` when this approval reaches ``request.required_approvals``.
     """
-    refused = _refuse_common(request, may_approve=may_approve, now=now, request_id=request_id)
+    refused = _refuse_common(
+        request, may_approve=may_approve, on_route=on_route, now=now, request_id=request_id
+    )
     if refused is not None:
         return refused
     assert request is not None
@@ -152,6 +172,7 @@ def on_deny(
     allow_self_approval: bool,
     now: datetime,
     request_id: str | None = None,
+    on_route: bool = True,
 ) -> DenyOutcome:
     """What a Deny click by ``clicker`` means for ``request`` as it stands.
 
@@ -161,7 +182,9 @@ def on_deny(
     Returns:
         `Refused` with the reason, or `Denied` (``withdrawn`` when it was the requester).
     """
-    refused = _refuse_common(request, may_approve=may_approve, now=now, request_id=request_id)
+    refused = _refuse_common(
+        request, may_approve=may_approve, on_route=on_route, now=now, request_id=request_id
+    )
     if refused is not None:
         return refused
     assert request is not None
@@ -171,14 +194,40 @@ def on_deny(
     return Denied(by=clicker, withdrawn=is_requester)
 
 
+def on_withdraw(
+    request: ChangeRequest | None, clicker: str, *, now: datetime, request_id: str | None = None
+) -> WithdrawOutcome:
+    """What a Withdraw (``requests cancel``) by ``clicker`` means for ``request``.
+
+    Returns:
+        `Refused` (someone else's request, or one no longer pending), or `Withdrawn`.
+    """
+    if request is None:
+        return Refused(Refusal.UNKNOWN_REQUEST, request_id=request_id)
+    if clicker != request.requester:
+        return _refused(Refusal.NOT_THE_REQUESTER, request)
+    if is_expired(request, now):
+        return _refused(Refusal.EXPIRED, request)
+    if request.state is not State.PENDING:
+        return _refused(Refusal.NOT_PENDING, request)
+    return Withdrawn(by=clicker)
+
+
 def _refuse_common(
-    request: ChangeRequest | None, *, may_approve: bool, now: datetime, request_id: str | None
+    request: ChangeRequest | None,
+    *,
+    may_approve: bool,
+    on_route: bool,
+    now: datetime,
+    request_id: str | None,
 ) -> Refused | None:
     """The checks Approve and Deny share, in the order the module docstring gives."""
     if request is None:
         return Refused(Refusal.UNKNOWN_REQUEST, request_id=request_id)
     if not may_approve:
         return _refused(Refusal.NOT_AN_APPROVER, request)
+    if not on_route:
+        return _refused(Refusal.NOT_ON_ROUTE, request)
     if is_expired(request, now):
         return _refused(Refusal.EXPIRED, request)
     if request.state is not State.PENDING:
@@ -188,5 +237,9 @@ def _refuse_common(
 
 def _refused(reason: Refusal, request: ChangeRequest) -> Refused:
     return Refused(
-        reason=reason, state=request.state, request_id=request.id, expires_at=request.expires_at
+        reason=reason,
+        state=request.state,
+        request_id=request.id,
+        expires_at=request.expires_at,
+        requester=request.requester,
     )

@@ -19,7 +19,8 @@ from typing import Any
 
 
 class State(StrEnum):
-    """pending → approved → executing → succeeded | failed; pending → denied | expired."""
+    """pending → approved → executing → succeeded | failed; pending → denied | expired |
+    withdrawn."""
 
     PENDING = "pending"
     APPROVED = "approved"
@@ -28,10 +29,17 @@ class State(StrEnum):
     FAILED = "failed"
     DENIED = "denied"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
 
     @property
     def is_final(self) -> bool:
-        return self in (State.SUCCEEDED, State.FAILED, State.DENIED, State.EXPIRED)
+        return self in (
+            State.SUCCEEDED,
+            State.FAILED,
+            State.DENIED,
+            State.EXPIRED,
+            State.WITHDRAWN,
+        )
 
 
 TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
@@ -39,12 +47,20 @@ TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
         (State.PENDING, State.APPROVED),
         (State.PENDING, State.DENIED),
         (State.PENDING, State.EXPIRED),
+        (State.PENDING, State.WITHDRAWN),
         (State.APPROVED, State.EXECUTING),
+        # Nothing reached Fingerprint (its rate limit, the shared budget): still approved.
+        (State.EXECUTING, State.APPROVED),
         (State.EXECUTING, State.SUCCEEDED),
         (State.EXECUTING, State.FAILED),
+        # An uncertain failure checked against the account: it did happen after all…
+        (State.FAILED, State.SUCCEEDED),
+        # …or it did not, and the approvals it had are used again (Retry).
+        (State.FAILED, State.APPROVED),
     }
 )
-"""Every allowed move; the store refuses any other so a bug cannot resurrect a request."""
+"""Every allowed move; the store refuses any other so a bug cannot resurrect a request.
+The two moves out of ``failed`` are taken only for an uncertain outcome (`Uncertainty`)."""
 
 
 def can_transition(current: State, new: State) -> bool:
@@ -71,6 +87,14 @@ def destructive_kind(action: str, params: Mapping[str, Any]) -> tuple[str, str |
     status = params.get("status")
     kind = (action, None if status is None else str(status).lower())
     return kind if kind in DESTRUCTIVE else None
+
+
+class Uncertainty(StrEnum):
+    """What is known of a failed change whose write got no answer (``result["outcome"]``):
+    whether it may have happened, and whether a check against the account settled it."""
+
+    UNKNOWN = "unknown"  # the write got no answer: perhaps applied
+    NOTHING_HAPPENED = "nothing_happened"  # a check proved it was not: it may be retried
 
 
 class ApprovalResult(StrEnum):
@@ -108,6 +132,15 @@ class ChangeRequest:
         reconciling_since: when a sweeper last claimed the request to reconcile it
             (the store's ``claim_stale``); ``None`` while its own process holds the lease.
             A claimed lease is never renewed by that process again.
+        reason: why the requester asks (shown to approvers, kept in the audit).
+        decision_note: why it was denied or withdrawn, when the decider said.
+        environment: the environment the change touches (a key's or webhook's own), which
+            picks its approval route.
+        target: what it changes, as ``<resource>:<id or name>``: two pending requests with
+            the same action and target are one too many.
+        reminders_sent, reminded_at: the reminders posted in the card's thread so far.
+        card_error: Slack's refusal when the card could not be posted (the sweeper tries
+            again; the requester and ``/fp requests`` are told).
     """
 
     id: str
@@ -135,6 +168,13 @@ class ChangeRequest:
     correlation_id: str = ""
     approval_channel: str | None = None
     approval_ts: str | None = None
+    reason: str | None = None
+    decision_note: str | None = None
+    environment: str | None = None
+    target: str | None = None
+    reminders_sent: int = 0
+    reminded_at: datetime | None = None
+    card_error: str | None = None
     version: int = field(default=0, compare=False)
 
     @property

@@ -10,7 +10,7 @@ names people typed already escaped once where they were written, so they are sho
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from bot.render.blocks import (
     context,
     date,
     fallback,
+    group,
     header,
     inline,
     mention,
@@ -77,10 +78,19 @@ def _utc_time(at: datetime | None) -> str:
     return "" if at is None else " at " + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def refusal(refused: Refused) -> str:
-    """Why a click changed nothing, in one sentence of mrkdwn for an ephemeral reply."""
+def refusal(refused: Refused, *, approvers: tuple[str, ...] = ()) -> str:
+    """Why a click changed nothing, in one sentence of mrkdwn for an ephemeral reply.
+
+    ``approvers`` are the people (and groups) the request's route names, for ``NOT_ON_ROUTE``.
+    """
     subject = f"Change request {refused.request_id}" if refused.request_id else "This request"
     match refused.reason:
+        case Refusal.NOT_ON_ROUTE:
+            who = people(approvers) if approvers else "the approvers its route names"
+            return f"{subject} changes an environment whose changes only {who} approve."
+        case Refusal.NOT_THE_REQUESTER:
+            owner = mention(refused.requester) if refused.requester else "its requester"
+            return f"Only {owner} can withdraw {refused.request_id or 'this request'}."
         case Refusal.UNKNOWN_REQUEST:
             if refused.request_id is None:
                 return "There is no change request with that id, so nothing was changed."
@@ -116,9 +126,9 @@ def refusal(refused: Refused) -> str:
     raise AssertionError(f"unhandled refusal {refused.reason!r}")  # pragma: no cover
 
 
-def render_refused(refused: Refused) -> Message:
+def render_refused(refused: Refused, *, approvers: tuple[str, ...] = ()) -> Message:
     """`refusal` as the ephemeral message a clicker gets."""
-    text = f":no_entry: {refusal(refused)}"
+    text = f":no_entry: {refusal(refused, approvers=approvers)}"
     return Message(text=fallback(text), blocks=[section(text)])
 
 
@@ -167,6 +177,11 @@ def change_fields(req: ChangeRequest) -> list[str]:
 
 def _people(user_ids: list[str]) -> str:
     return ", ".join(mention(u) for u in user_ids) or "nobody"
+
+
+def people(ids: Iterable[str]) -> str:
+    """Users as ``<@U…>`` and user groups as ``<!subteam^S…>``, joined with commas."""
+    return ", ".join(group(i) if i.startswith("S") else mention(i) for i in ids)
 
 
 def _approvers(req: ChangeRequest) -> list[str]:

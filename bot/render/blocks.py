@@ -50,6 +50,7 @@ ELLIPSIS = "…"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 _BACKTICK_LOOKALIKE = "\u02cb"
 
 
@@ -142,6 +143,11 @@ def bold(text: str, limit: int | None = None) -> str:
 def mention(user_id: str) -> str:
     """``<@U…>`` for a Slack user id; anything else (e.g. "fpbot") as escaped text."""
     return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else inline(user_id, 100)
+
+
+def group(group_id: str) -> str:
+    """``<!subteam^S…>`` for a Slack user group id; anything else as escaped text."""
+    return f"<!subteam^{group_id}>" if _GROUP_ID.fullmatch(group_id) else inline(group_id, 100)
 
 
 def channel(channel_id: str) -> str:

@@ -103,10 +103,18 @@ change_requests = Table(
     Column("approval_channel", String(64)),
     Column("approval_ts", String(64)),
     Column("version", Integer, nullable=False),
-    Column("heartbeat_at", UTCDateTime),  # v3
-    Column("reconciling_since", UTCDateTime),  # v4
+    Column("heartbeat_at", UTCDateTime),  # 0003
+    Column("reconciling_since", UTCDateTime),  # 0004
+    Column("reason", Text),  # 0005
+    Column("decision_note", Text),
+    Column("environment", String(128)),
+    Column("target", String(512)),
+    Column("reminders_sent", Integer, nullable=False, server_default="0"),
+    Column("reminded_at", UTCDateTime),
+    Column("card_error", String(128)),
     Index("ix_change_requests_state_expires_at", "state", "expires_at"),
     Index("ix_change_requests_requester", "requester"),
+    Index("ix_change_requests_target", "target"),
 )
 
 approvals = Table(

@@ -78,9 +78,20 @@ MUTABLE_FIELDS = frozenset(
         "correlation_id",
         "approval_channel",
         "approval_ts",
+        "decision_note",
+        "card_error",
     }
 )
-_GUARDED_FIELDS = ("params", "before", "after", "result", "summary", "error")
+_GUARDED_FIELDS = (
+    "params",
+    "before",
+    "after",
+    "result",
+    "summary",
+    "error",
+    "reason",
+    "decision_note",
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_TIMEOUT = 5.0  # seconds; a health check must answer long before a load balancer gives up
@@ -401,6 +412,104 @@ class Store:
         )
         async with self._read() as conn:
             return await _load_many(conn, query)
+
+    async def pending_duplicate(self, action: str, target: str) -> ChangeRequest | None:
+        """A pending request for the same action on the same target, if there is one."""
+        query = (
+            select(change_requests)
+            .where(
+                change_requests.c.state == State.PENDING.value,
+                change_requests.c.action == action,
+                change_requests.c.target == target,
+            )
+            .order_by(change_requests.c.created_at)
+            .limit(1)
+        )
+        async with self._read() as conn:
+            found = await _load_many(conn, query)
+        return found[0] if found else None
+
+    async def count_pending(self, requester: str) -> int:
+        """How many requests ``requester`` has waiting for approval."""
+        query = select(func.count()).where(
+            change_requests.c.state == State.PENDING.value,
+            change_requests.c.requester == requester,
+        )
+        async with self._read() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def due_for_reminder(
+        self, now: datetime, after: timedelta, limit: int
+    ) -> list[ChangeRequest]:
+        """Pending, unexpired requests with a card, fewer than ``limit`` reminders, and
+        ``after`` gone by since they were made or last reminded of."""
+        last = func.coalesce(change_requests.c.reminded_at, change_requests.c.created_at)
+        query = select(change_requests).where(
+            change_requests.c.state == State.PENDING.value,
+            change_requests.c.expires_at > now,
+            change_requests.c.approval_ts.is_not(None),
+            change_requests.c.reminders_sent < limit,
+            last <= now - after,
+        )
+        async with self._read() as conn:
+            return await _load_many(conn, query)
+
+    async def claim_reminder(self, request_id: str, sent: int, at: datetime) -> bool:
+        """Count one more reminder, if none was counted since ``sent``: of replicas racing to
+        remind, exactly one wins (and posts it)."""
+        statement = (
+            update(change_requests)
+            .where(
+                change_requests.c.id == request_id,
+                change_requests.c.state == State.PENDING.value,
+                change_requests.c.reminders_sent == sent,
+            )
+            .values(reminders_sent=sent + 1, reminded_at=at)
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount == 1)
+
+    async def without_card(self, older_than: datetime) -> list[ChangeRequest]:
+        """Pending requests made at or before ``older_than`` whose card is still not posted."""
+        query = select(change_requests).where(
+            change_requests.c.state == State.PENDING.value,
+            change_requests.c.approval_ts.is_(None),
+            change_requests.c.created_at <= older_than,
+        )
+        async with self._read() as conn:
+            return await _load_many(conn, query)
+
+    async def set_card(self, request_id: str, channel: str, ts: str) -> bool:
+        """Record where the request's card is, unless a card was recorded already (a click
+        that carried it may beat the post's answer); whether this call recorded it."""
+        statement = (
+            update(change_requests)
+            .where(change_requests.c.id == request_id, change_requests.c.approval_ts.is_(None))
+            .values(
+                approval_channel=channel,
+                approval_ts=ts,
+                card_error=None,
+                version=change_requests.c.version + 1,
+            )
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount == 1)
+
+    async def release_claim(self, request_id: str) -> None:
+        """Give up a reconciler's claim that could not finish (the API did not answer), so
+        the next sweep may try again instead of a lease later. The process that ran the
+        change stays shut out (``reconciling_since`` is kept)."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(change_requests)
+                .where(
+                    change_requests.c.id == request_id,
+                    change_requests.c.state == State.EXECUTING.value,
+                )
+                .values(heartbeat_at=None)
+            )
 
     async def renew_lease(
         self, request_id: str, at: datetime, *, lapsed_at: datetime | None = None
@@ -724,6 +833,13 @@ def _row_of(request: ChangeRequest) -> dict[str, Any]:
         "correlation_id": request.correlation_id,
         "approval_channel": request.approval_channel,
         "approval_ts": request.approval_ts,
+        "reason": request.reason,
+        "decision_note": request.decision_note,
+        "environment": request.environment,
+        "target": request.target,
+        "reminders_sent": request.reminders_sent,
+        "reminded_at": request.reminded_at,
+        "card_error": request.card_error,
     }
 
 
@@ -754,6 +870,13 @@ def _request_of(row: Row[Any], approved: Sequence[Approval]) -> ChangeRequest:
         correlation_id=row.correlation_id,
         approval_channel=row.approval_channel,
         approval_ts=row.approval_ts,
+        reason=row.reason,
+        decision_note=row.decision_note,
+        environment=row.environment,
+        target=row.target,
+        reminders_sent=row.reminders_sent,
+        reminded_at=row.reminded_at,
+        card_error=row.card_error,
         version=row.version,
     )
 

@@ -270,16 +270,56 @@ async def test_an_older_database_of_the_hand_written_migrations_is_adopted_and_u
     assert not await has_table(engine, "schema_version")
 
 
-async def table_rows(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, as stored."""
+async def table_rows(
+    engine: AsyncEngine, columns: dict[str, list[str]] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, as stored: every column, or only the ``columns`` named (the
+    ones an older schema had, to compare its rows with what a newer one kept of them)."""
     async with engine.connect() as conn:
-        return {
-            name: sorted(
-                (tuple(row) for row in await conn.exec_driver_sql(f"SELECT * FROM {name}")),
-                key=repr,
-            )
-            for name in metadata.tables
-        }
+        rows = {}
+        for name in metadata.tables:
+            wanted = ", ".join(columns[name]) if columns else "*"
+            result = await conn.exec_driver_sql(f"SELECT {wanted} FROM {name}")
+            rows[name] = sorted((tuple(row) for row in result), key=repr)
+        return rows
+
+
+async def copy_fixture_rows(engine: AsyncEngine) -> None:
+    """Copy every row of the pre-Alembic SQLite fixture, as the old code wrote it, into a
+    database the legacy steps built (the columns are those of schema_version 4 on both)."""
+    source = create_async_engine(
+        sqlalchemy_url(f"sqlite:///{FIXTURES / 'fpbot-schema-v4.sqlite3'}")
+    )
+    try:
+        old, new = MetaData(), MetaData()
+        async with source.connect() as conn:
+            await conn.run_sync(old.reflect)
+            rows = {
+                name: [dict(row._mapping) for row in await conn.execute(old.tables[name].select())]
+                for name in metadata.tables
+            }
+        async with engine.begin() as conn:
+            await conn.run_sync(new.reflect)
+            for name in ("change_requests", "approvals", "audit_events", "notifications"):
+                values = [{k: _aware(v) for k, v in row.items()} for row in rows[name]]
+                await conn.execute(insert(new.tables[name]), values)
+    finally:
+        await source.dispose()
+
+
+def _aware(value: Any) -> Any:
+    """SQLite keeps fpbot's UTC timestamps naive; PostgreSQL's columns want them aware."""
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
+
+
+async def table_columns(engine: AsyncEngine) -> dict[str, list[str]]:
+    """The columns of every table, in order, as the database has them now."""
+    async with engine.connect() as conn:
+        found = {}
+        for name in metadata.tables:
+            result = await conn.exec_driver_sql(f"SELECT * FROM {name} WHERE 1 = 0")
+            found[name] = list(result.keys())
+        return found
 
 
 async def test_a_store_written_before_alembic_is_upgraded_in_place_keeping_every_row(
@@ -288,7 +328,7 @@ async def test_a_store_written_before_alembic_is_upgraded_in_place_keeping_every
     """A store as the hand-written migrations left it, full of data, opened by this fpbot.
 
     On SQLite, a file written by fpbot before Alembic (``fixtures/schema_v4.py``); on
-    PostgreSQL, the same scenario written into a database the legacy steps built.
+    PostgreSQL, that file's rows copied into a database the legacy steps built.
     """
     if backend == "sqlite":
         shutil.copyfile(
@@ -296,11 +336,12 @@ async def test_a_store_written_before_alembic_is_upgraded_in_place_keeping_every
         )
     else:
         await migrate_legacy(engine, target=len(LEGACY_STEPS))
-        await schema_v4.fill(Store(engine, serialise=False))
+        await copy_fixture_rows(engine)
     async with engine.connect() as conn:
         steps = await conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version")
         assert [row[0] for row in steps] == [1, 2, 3, 4]
     written = await table_rows(engine)
+    columns = await table_columns(engine)
     assert {name: len(rows) for name, rows in written.items()} == {
         "change_requests": 6,
         "approvals": 5,
@@ -310,7 +351,7 @@ async def test_a_store_written_before_alembic_is_upgraded_in_place_keeping_every
 
     store = await Store.connect(database_url)
     try:
-        assert await table_rows(engine) == written
+        assert await table_rows(engine, columns) == written
         await schema_v4.check(store)
     finally:
         await store.close()
