@@ -336,19 +336,22 @@ class _Checker:
             if not self.sized_list(groups, f"{path}/option_groups", most=MAX_OPTIONS):
                 return
             for index, group in enumerate(groups):
-                where = f"{path}/option_groups/{index}"
-                if not isinstance(group, dict):
-                    self.fail(where, "must be an option group object")
-                    continue
-                self.text_object(
-                    group.get("label"), f"{where}/label", max_len=MAX_OPTION_TEXT, plain_only=True
-                )
-                offered += self.options(group.get("options"), f"{where}/options", most=MAX_OPTIONS)
+                offered += self.option_group(group, f"{path}/option_groups/{index}")
         for key in ("initial_option", "initial_options"):
             chosen = element.get(key)
             chosen = [chosen] if key == "initial_option" and chosen is not None else chosen or []
             if any(option not in offered for option in chosen):
                 self.fail(f"{path}/{key}", "must match one of the provided options")
+
+    def option_group(self, group: Any, path: str) -> list[Any]:
+        """An option group: a label ≤ 75 and 1..100 options; its options, for initial ones."""
+        if not isinstance(group, dict):
+            self.fail(path, "must be an option group object")
+            return []
+        self.text_object(
+            group.get("label"), f"{path}/label", max_len=MAX_OPTION_TEXT, plain_only=True
+        )
+        return self.options(group.get("options"), f"{path}/options", most=MAX_OPTIONS)
 
     def external_select(self, element: dict[str, Any], path: str) -> None:
         if "min_query_length" in element:
@@ -513,3 +516,24 @@ def _check_view(checker: _Checker, view: dict[str, Any], surface: Surface) -> No
             checker.identifier(view[key], f"/{key}")
     if not isinstance(view.get("blocks"), list):
         checker.fail("/blocks", "must be an array")
+
+
+def check_options(answer: dict[str, Any]) -> list[str]:
+    """Every reason Slack would drop an app's answer to a ``block_suggestion``.
+
+    Args:
+        answer: the ack body, ``{"options": [...]}`` or ``{"option_groups": [...]}``; at most 100
+            options or groups, each option within the option limits.
+
+    Returns:
+        One line per problem, in Slack's ``[ERROR] … [json-pointer:…]`` style.
+    """
+    checker = _Checker("message")
+    if ("options" in answer) == ("option_groups" in answer):
+        checker.fail("", "must provide exactly one of options, option_groups")
+    elif "options" in answer:
+        checker.options(answer["options"], "/options", most=MAX_OPTIONS)
+    elif checker.sized_list(answer["option_groups"], "/option_groups", most=MAX_OPTIONS):
+        for index, group in enumerate(answer["option_groups"]):
+            checker.option_group(group, f"/option_groups/{index}")
+    return checker.problems
