@@ -272,9 +272,8 @@ function renderChannel() {
   $("channel-title").innerHTML = isDm(channel)
     ? html`${BOT_AVATAR_TINY} fpbot <span class="app-badge">APP</span>`
     : html`<span class="hash">#</span>${name}`;
-  $("channel-purpose").textContent = isDm(channel)
-    ? "Your direct messages with the bot"
-    : (store.purposes[channel] ?? "");
+  const purpose = ui.tab === "home" ? "Your App Home in fpbot" : "Your direct messages with the bot";
+  $("channel-purpose").textContent = isDm(channel) ? purpose : (store.purposes[channel] ?? "");
   const where = isDm(channel) ? "fpbot" : `#${name}`;
   $("composer-input").placeholder = `Message ${where} — try /fp help`;
 
