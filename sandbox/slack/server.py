@@ -1081,12 +1081,7 @@ class FakeSlack:
         if top is None or top.id != body.get("view_id"):
             return _console_error(409, "that view is not the one open any more")
         driver = self._console_driver()
-        try:
-            return await _console_send(driver.submit_view(user=user, values=_console_values(body)))
-        except NotSubmittable as refused:
-            return web.json_response(
-                {"ok": False, "error": "not submitted", "errors": refused.errors}, status=409
-            )
+        return await _console_send(driver.submit_view(user=user, values=_console_values(body)))
 
     async def _handle_console_view_close(self, request: web.Request) -> web.StreamResponse:
         """``{user, view_id}``: close the modal view ``user`` sees (Cancel, close or back)."""
@@ -1200,6 +1195,10 @@ async def _console_send(
     """
     try:
         answer = await sending
+    except NotSubmittable as refused:
+        return web.json_response(
+            {"ok": False, "error": "not submitted", "errors": refused.errors}, status=409
+        )
     except (LookupError, ValueError) as exc:
         return _console_error(409, str(exc))
     except aiohttp.ClientError as exc:
