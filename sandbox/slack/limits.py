@@ -1,10 +1,11 @@
 """Slack's limits on a message or a view, checked the way Slack would refuse them.
 
 Slack publishes no JSON schema, and slack_sdk's block classes check only some limits (not the
-50-block cap, and nothing at all for plain dicts). The fake Slack runs every message through
-`check_message` so a scenario test fails on a message real Slack would have refused with
-``invalid_blocks``. The rules are those of ``slack-platform.md`` ("Limits of a message"); each
-problem is reported in Slack's own style: ``[ERROR] <what> [json-pointer:/blocks/0/text/text]``.
+50-block cap, and nothing at all for plain dicts). The fake Slack runs every message and every
+view through `check_message` so a scenario test fails on a payload real Slack would have refused
+(``invalid_blocks`` for a message, ``invalid_arguments`` for a view). The rules are those of
+``slack-platform.md`` ("Limits of a message" and "Modals, select menus, shortcuts, App Home");
+each problem is reported in Slack's own style: ``[ERROR] <what> [json-pointer:/blocks/0/text]``.
 
 Pure functions only: no I/O, so the table of rules is tested directly.
 """
@@ -34,6 +35,14 @@ MAX_MODAL_TITLE = 24
 MAX_MODAL_BUTTON = 24
 MAX_PRIVATE_METADATA = 3000
 MAX_ALT_TEXT = 2000
+MAX_INPUT_LABEL = 2000
+MAX_PLACEHOLDER = 150
+MAX_TEXT_INPUT = 3000
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_OPTION_URL = 3000
+MAX_OVERFLOW_OPTIONS = 5
 
 KNOWN_BLOCK_TYPES = frozenset(
     {
@@ -79,8 +88,14 @@ ELEMENT_TYPES = frozenset(
         "email_text_input",
         "url_text_input",
         "workflow_button",
+        "file_input",
     }
 )
+#: Elements an ``input`` block may hold (buttons, overflow menus and images may not).
+INPUT_ELEMENT_TYPES = ELEMENT_TYPES - {"button", "image", "overflow", "workflow_button"}
+#: Select menus whose options come with the element (``external`` ones ask the app).
+STATIC_SELECTS = frozenset({"static_select", "multi_static_select"})
+EXTERNAL_SELECTS = frozenset({"external_select", "multi_external_select"})
 
 
 class _Checker:
@@ -213,6 +228,27 @@ class _Checker:
         if "title" in block:
             self.text_object(block["title"], f"{path}/title", max_len=MAX_ALT_TEXT, plain_only=True)
 
+    def block_input(self, block: dict[str, Any], path: str) -> None:
+        self.text_object(
+            block.get("label"), f"{path}/label", max_len=MAX_INPUT_LABEL, plain_only=True
+        )
+        if "hint" in block:
+            self.text_object(
+                block["hint"], f"{path}/hint", max_len=MAX_INPUT_LABEL, plain_only=True
+            )
+        for flag in ("optional", "dispatch_action"):
+            if flag in block and not isinstance(block[flag], bool):
+                self.fail(f"{path}/{flag}", "must be a boolean")
+        element = block.get("element")
+        if not isinstance(element, dict):
+            self.fail(f"{path}/element", "must be an element object")
+        elif element.get("type") not in INPUT_ELEMENT_TYPES:
+            self.fail(
+                f"{path}/element/type", f"{element.get('type')!r} cannot be in an input block"
+            )
+        else:
+            self.element(element, f"{path}/element")
+
     def image(self, image: dict[str, Any], path: str) -> None:
         if "image_url" not in image and "slack_file" not in image:
             self.fail(path, "must provide image_url or slack_file")
@@ -242,8 +278,143 @@ class _Checker:
                 self.action_ids.add(action_id)
         if kind == "button":
             self.button(element, path)
-        elif "confirm" in element:
+            return
+        if "confirm" in element:
             self.confirm(element["confirm"], f"{path}/confirm")
+        if "placeholder" in element:
+            self.text_object(
+                element["placeholder"],
+                f"{path}/placeholder",
+                max_len=MAX_PLACEHOLDER,
+                plain_only=True,
+            )
+        if kind == "plain_text_input":
+            self.plain_text_input(element, path)
+        elif kind in STATIC_SELECTS:
+            self.static_select(element, path)
+        elif kind in EXTERNAL_SELECTS:
+            self.external_select(element, path)
+        elif kind == "overflow":
+            self.overflow(element, path)
+
+    def plain_text_input(self, element: dict[str, Any], path: str) -> None:
+        low = self.length_bound(element, "min_length", path, lowest=0)
+        high = self.length_bound(element, "max_length", path, lowest=1)
+        if low is not None and high is not None and low > high:
+            self.fail(f"{path}/min_length", "must not be greater than max_length")
+        initial = element.get("initial_value")
+        if initial is not None and not isinstance(initial, str):
+            self.fail(f"{path}/initial_value", "must be a string")
+        elif initial is not None and len(initial) > (high or MAX_TEXT_INPUT):
+            self.fail(f"{path}/initial_value", "must not be longer than max_length")
+
+    def length_bound(
+        self, element: dict[str, Any], key: str, path: str, *, lowest: int
+    ) -> int | None:
+        if key not in element:
+            return None
+        value = element[key]
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(f"{path}/{key}", "must be an integer")
+            return None
+        if not lowest <= value <= MAX_TEXT_INPUT:
+            self.fail(f"{path}/{key}", f"must be between {lowest} and {MAX_TEXT_INPUT}")
+            return None
+        return value
+
+    def static_select(self, element: dict[str, Any], path: str) -> None:
+        """Options xor option groups, each list at most 100 long; initial options among them."""
+        has_options, has_groups = "options" in element, "option_groups" in element
+        if has_options == has_groups:
+            self.fail(path, "must provide exactly one of options, option_groups")
+            return
+        offered: list[Any] = []
+        if has_options:
+            offered = self.options(element["options"], f"{path}/options", most=MAX_OPTIONS)
+        else:
+            groups = element["option_groups"]
+            if not self.sized_list(groups, f"{path}/option_groups", most=MAX_OPTIONS):
+                return
+            for index, group in enumerate(groups):
+                offered += self.option_group(group, f"{path}/option_groups/{index}")
+        for key in ("initial_option", "initial_options"):
+            chosen = element.get(key)
+            chosen = [chosen] if key == "initial_option" and chosen is not None else chosen or []
+            if any(option not in offered for option in chosen):
+                self.fail(f"{path}/{key}", "must match one of the provided options")
+
+    def option_group(self, group: Any, path: str) -> list[Any]:
+        """An option group: a label ≤ 75 and 1..100 options; its options, for initial ones."""
+        if not isinstance(group, dict):
+            self.fail(path, "must be an option group object")
+            return []
+        self.text_object(
+            group.get("label"), f"{path}/label", max_len=MAX_OPTION_TEXT, plain_only=True
+        )
+        return self.options(group.get("options"), f"{path}/options", most=MAX_OPTIONS)
+
+    def external_select(self, element: dict[str, Any], path: str) -> None:
+        if "min_query_length" in element:
+            value = element["min_query_length"]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                self.fail(f"{path}/min_query_length", "must be a non-negative integer")
+        if "initial_option" in element:
+            self.option(element["initial_option"], f"{path}/initial_option")
+        for index, option in enumerate(element.get("initial_options") or []):
+            self.option(option, f"{path}/initial_options/{index}")
+
+    def overflow(self, element: dict[str, Any], path: str) -> None:
+        self.options(
+            element.get("options"),
+            f"{path}/options",
+            most=MAX_OVERFLOW_OPTIONS,
+            url_allowed=True,
+        )
+
+    def sized_list(self, items: Any, path: str, *, most: int) -> bool:
+        if not isinstance(items, list) or not items:
+            self.fail(path, "must be a non-empty array")
+            return False
+        if len(items) > most:
+            self.fail(path, f"must contain no more than {most} items")
+        return True
+
+    def options(
+        self, options: Any, path: str, *, most: int, url_allowed: bool = False
+    ) -> list[Any]:
+        """Check a list of option objects; the list, for ``initial_option`` to be found in."""
+        if not self.sized_list(options, path, most=most):
+            return []
+        for index, option in enumerate(options):
+            self.option(option, f"{path}/{index}", url_allowed=url_allowed)
+        return list(options)
+
+    def option(self, option: Any, path: str, *, url_allowed: bool = False) -> None:
+        """An option object: text ≤ 75, value ≤ 150, description ≤ 75, url (overflow) ≤ 3000."""
+        if not isinstance(option, dict):
+            self.fail(path, "must be an option object")
+            return
+        self.text_object(
+            option.get("text"), f"{path}/text", max_len=MAX_OPTION_TEXT, plain_only=True
+        )
+        value = option.get("value")
+        if not isinstance(value, str) or not value:
+            self.fail(f"{path}/value", "must be a non-empty string")
+        elif len(value) > MAX_OPTION_VALUE:
+            self.fail(f"{path}/value", f"must be less than {MAX_OPTION_VALUE + 1} characters")
+        if "description" in option:
+            self.text_object(
+                option["description"],
+                f"{path}/description",
+                max_len=MAX_OPTION_TEXT,
+                plain_only=True,
+            )
+        if "url" in option:
+            url = option["url"]
+            if not url_allowed:
+                self.fail(f"{path}/url", "url is only allowed in an overflow menu")
+            elif not isinstance(url, str) or len(url) > MAX_OPTION_URL:
+                self.fail(f"{path}/url", f"must be a string of at most {MAX_OPTION_URL} characters")
 
     def button(self, button: dict[str, Any], path: str) -> None:
         self.text_object(
@@ -323,6 +494,16 @@ def _check_view(checker: _Checker, view: dict[str, Any], surface: Surface) -> No
         for key in ("submit", "close"):
             if key in view:
                 checker.text_object(view[key], f"/{key}", max_len=MAX_MODAL_BUTTON, plain_only=True)
+        blocks = view.get("blocks")
+        has_input = isinstance(blocks, list) and any(
+            isinstance(block, dict) and block.get("type") == "input" for block in blocks
+        )
+        if has_input and "submit" not in view:
+            checker.fail("/submit", "a modal with input blocks must have a submit button")
+    else:
+        for key in ("submit", "close"):
+            if key in view:
+                checker.fail(f"/{key}", "a home view cannot have submit or close")
     metadata = view.get("private_metadata")
     if metadata is not None and (
         not isinstance(metadata, str) or len(metadata) > MAX_PRIVATE_METADATA
@@ -330,7 +511,29 @@ def _check_view(checker: _Checker, view: dict[str, Any], surface: Surface) -> No
         checker.fail(
             "/private_metadata", f"must be a string of at most {MAX_PRIVATE_METADATA} characters"
         )
-    if "callback_id" in view:
-        checker.identifier(view["callback_id"], "/callback_id")
+    for key in ("callback_id", "external_id"):
+        if key in view:
+            checker.identifier(view[key], f"/{key}")
     if not isinstance(view.get("blocks"), list):
         checker.fail("/blocks", "must be an array")
+
+
+def check_options(answer: dict[str, Any]) -> list[str]:
+    """Every reason Slack would drop an app's answer to a ``block_suggestion``.
+
+    Args:
+        answer: the ack body, ``{"options": [...]}`` or ``{"option_groups": [...]}``; at most 100
+            options or groups, each option within the option limits.
+
+    Returns:
+        One line per problem, in Slack's ``[ERROR] … [json-pointer:…]`` style.
+    """
+    checker = _Checker("message")
+    if ("options" in answer) == ("option_groups" in answer):
+        checker.fail("", "must provide exactly one of options, option_groups")
+    elif "options" in answer:
+        checker.options(answer["options"], "/options", most=MAX_OPTIONS)
+    elif checker.sized_list(answer["option_groups"], "/option_groups", most=MAX_OPTIONS):
+        for index, group in enumerate(answer["option_groups"]):
+            checker.option_group(group, f"/option_groups/{index}")
+    return checker.problems

@@ -7,10 +7,18 @@ Slack refuses (the limits in `sandbox.slack.limits`), and records everything in 
 `SlackState` that tests query. Fault knobs (`Faults`) make it rate-limit, fail, or refuse DMs
 on demand, so retries and delivery failures can be tested without the real service.
 
+Views live here too: ``views.open``/``push``/``update``/``publish`` keep each person's modal
+stack and Home tab (`FakeSlack.modal`, `FakeSlack.home`), with Slack's ``trigger_id``, stack and
+``hash`` rules; ``chat.getPermalink`` links to a message (``/archives/…`` opens it in the console).
+
 It also serves the sandbox console (``/``, the static page in ``console/``) and the routes the
-page uses: ``/_console/state`` and ``/_console/events`` (the workspace and its live changes),
-``/_console/command`` and ``/_console/click`` (signed and sent to the bot through the driver)
-and ``/_console/faults`` (the stand-in Management API's fault knobs, proxied).
+page uses: ``/_console/state`` and ``/_console/events`` (the workspace and its live changes);
+what a person does, signed and sent to the bot through the driver: ``/_console/command``,
+``/_console/click`` and ``/_console/choose`` (a button, an overflow or select menu in a message),
+``/_console/shortcut``, ``/_console/home``, ``/_console/suggest`` (an external select's
+typeahead), ``/_console/view/click``, ``/_console/view/choose``, ``/_console/view/submit`` and
+``/_console/view/close``; and ``/_console/faults`` (the stand-in Management API's fault knobs,
+proxied).
 
 Socket Mode (``apps.connections.open`` with the app-level token, and the WebSocket it hands out)
 lives in `sandbox.slack.socket`, as `FakeSlack.socket`.
@@ -19,6 +27,7 @@ lives in `sandbox.slack.socket`, as `FakeSlack.socket`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import inspect
 import json
@@ -29,11 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
-from sandbox.slack.limits import check_message
+from sandbox.slack.limits import check_message, check_options
 from sandbox.slack.socket import SOCKET_PATH, SocketMode
 from sandbox.slack.state import (
     BOT_ID,
@@ -41,15 +51,16 @@ from sandbox.slack.state import (
     DEFAULT_CHANNELS,
     DEFAULT_USERGROUPS,
     DEFAULT_USERS,
+    MAX_VIEW_STACK,
     TEAM_DOMAIN,
     TEAM_ID,
     RecordedCall,
     RecordedMessage,
-    RecordedView,
     ResponseUrl,
     SlackState,
     find_button,
 )
+from sandbox.slack.views import Kind, NotSubmittable, RecordedView
 
 if TYPE_CHECKING:
     from sandbox.slack.driver import DriverResponse, SlackDriver
@@ -79,6 +90,16 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 
 #: Arguments a form-encoded call sends as JSON strings.
 _JSON_ARGS = ("blocks", "attachments", "view")
+
+#: The app's global shortcuts (the manifest's ``features.shortcuts``), for the console's ⚡ menu.
+DEFAULT_SHORTCUTS: list[dict[str, str]] = [
+    {
+        "name": "Request a Fingerprint change",
+        "type": "global",
+        "callback_id": "request_change",
+        "description": "Ask for a change to environments, API keys or webhooks",
+    }
+]
 
 
 @dataclass
@@ -133,6 +154,7 @@ class FakeSlack:
         usergroups: dict[str, list[str]] | None = None,
         channels: dict[str, str] | None = None,
         clock: Callable[[], float] | None = None,
+        shortcuts: list[dict[str, str]] | None = None,
     ) -> None:
         """Configure the workspace; nothing listens until `start` (or ``async with``).
 
@@ -145,6 +167,8 @@ class FakeSlack:
             channels: ``{channel_id: name}``; other channel ids answer ``channel_not_found``.
             clock: monotonic seconds, for ``response_url`` and ``trigger_id`` expiry (tests can
                 make thirty minutes pass at once).
+            shortcuts: the app's global shortcuts as in its manifest (``name``, ``callback_id``,
+                ``description``), offered by the console's ⚡ menu; default: `DEFAULT_SHORTCUTS`.
         """
         self.bot_token = bot_token
         self.state = SlackState(
@@ -162,6 +186,8 @@ class FakeSlack:
         self.management_api_url: str | None = None
         #: Extra facts for the console (personas' roles, what each channel is for).
         self.console_info: dict[str, Any] = {}
+        #: The global shortcuts the console offers (the manifest's ``features.shortcuts``).
+        self.shortcuts = list(DEFAULT_SHORTCUTS if shortcuts is None else shortcuts)
         # Wall-clock time of each message, by ts: the console shows when a message arrived,
         # while the recorded ts are deterministic counters from 2023.
         self._posted_at: dict[str, float] = {}
@@ -170,6 +196,7 @@ class FakeSlack:
         self._streams: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "chat.getPermalink": self._chat_get_permalink,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -179,6 +206,8 @@ class FakeSlack:
             "users.info": self._users_info,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
+            "views.push": self._views_push,
+            "views.update": self._views_update,
         }
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -200,6 +229,15 @@ class FakeSlack:
         app.router.add_static("/console/", CONSOLE_DIR)
         app.router.add_post("/_console/command", self._handle_console_command)
         app.router.add_post("/_console/click", self._handle_console_click)
+        app.router.add_post("/_console/choose", self._handle_console_choose)
+        app.router.add_post("/_console/shortcut", self._handle_console_shortcut)
+        app.router.add_post("/_console/home", self._handle_console_home)
+        app.router.add_post("/_console/suggest", self._handle_console_suggest)
+        app.router.add_post("/_console/view/click", self._handle_console_view_action)
+        app.router.add_post("/_console/view/choose", self._handle_console_view_action)
+        app.router.add_post("/_console/view/submit", self._handle_console_view_submit)
+        app.router.add_post("/_console/view/close", self._handle_console_view_close)
+        app.router.add_get("/archives/{channel}/{p}", self._handle_permalink)
         app.router.add_get("/_console/faults", self._handle_console_faults)
         app.router.add_post("/_console/faults", self._handle_console_faults)
         app.router.add_post("/_console/faults/reset", self._handle_console_faults)
@@ -268,8 +306,21 @@ class FakeSlack:
 
     @property
     def views(self) -> list[RecordedView]:
-        """Modals opened and Home tabs published, in order."""
+        """Every view opened, pushed or published, in order (each updated in place)."""
         return list(self.state.views)
+
+    def modal(self, user: str) -> RecordedView | None:
+        """The modal view ``user`` sees now (the top of their stack), if one is open."""
+        stack = self.state.modal_stack(user)
+        return stack[-1] if stack else None
+
+    def modal_stack(self, user: str) -> list[RecordedView]:
+        """``user``'s open modal, root view first (empty when none is open)."""
+        return self.state.modal_stack(user)
+
+    def home(self, user: str) -> RecordedView | None:
+        """``user``'s Home tab as last published, if the app published one."""
+        return self.state.homes.get(user)
 
     def calls(self, method: str | None = None) -> list[RecordedCall]:
         """Web API calls in order, optionally only one method's (failed attempts included)."""
@@ -373,9 +424,10 @@ class FakeSlack:
         minted = self.state.mint_response_url(channel_id, user_id, source_ts)
         return f"{self.url}/response/{minted.id}"
 
-    def new_trigger_id(self) -> str:
-        """Mint a ``trigger_id`` (one ``views.open`` within three seconds)."""
-        return self.state.mint_trigger_id()
+    def new_trigger_id(self, user: str | None = None) -> str:
+        """Mint a ``trigger_id``: one ``views.open`` or ``views.push`` for ``user`` within three
+        seconds (a test may mint one for nobody in particular)."""
+        return self.state.mint_trigger_id(user)
 
     def post_command_reply(self, channel: str, user: str, body: dict[str, Any] | str) -> None:
         """Show the HTTP answer to a slash command as Slack does: a reply, ephemeral by default.
@@ -399,6 +451,87 @@ class FakeSlack:
             via="ack",
             ephemeral_for=None if public else user,
         )
+
+    def answer_view_submission(self, view: RecordedView, body: Any) -> None:
+        """Do what Slack does with the bot's ack of a ``view_submission`` of ``view``.
+
+        Empty: close that view. ``response_action``: ``errors`` shows texts under the named
+        input blocks and keeps the view; ``update`` replaces it; ``push`` stacks a view on it;
+        ``clear`` closes the whole modal. Anything else is an error Slack shows in the modal
+        (recorded as a violation), and the view stays as it was.
+        """
+        where = f"answer to the submission of view {view.id} ({view.callback_id})"
+        if body in ("", None, {}):
+            stack = self.state.modal_stack(view.user)
+            if stack and stack[-1] is view:
+                self.state.close_modal_views(view.user, count=1)
+            return
+        action = body.get("response_action") if isinstance(body, dict) else None
+        if action == "errors":
+            self._show_errors(view, body.get("errors"), where)
+        elif action in ("update", "push"):
+            new = body.get("view")
+            problems = check_message(new, surface="modal") if isinstance(new, dict) else []
+            if not isinstance(new, dict) or problems:
+                for problem in problems or ["[ERROR] a view is required [json-pointer:/view]"]:
+                    self.state.record_violation(f"{where}: {problem}")
+            elif action == "update":
+                self.state.replace_view(view, new)
+            elif len(self.state.modal_stack(view.user)) >= MAX_VIEW_STACK:
+                self.state.record_violation(f"{where}: a fourth view pushed (push_limit_reached)")
+            else:
+                self.state.push_modal(view.user, new)
+        elif action == "clear":
+            self.state.close_modal_views(view.user)
+        else:
+            self.state.record_violation(f"{where}: {body!r} is not a view response Slack knows")
+
+    def _show_errors(self, view: RecordedView, errors: Any, where: str) -> None:
+        if not isinstance(errors, dict) or not errors:
+            self.state.record_violation(f"{where}: response_action errors without errors")
+            return
+        inputs = {
+            block.get("block_id") for block in view.view["blocks"] if block.get("type") == "input"
+        }
+        elsewhere = sorted(str(block) for block in errors if block not in inputs)
+        if elsewhere:
+            self.state.record_violation(
+                f"{where}: errors for {elsewhere}, which are not input blocks of the view"
+                " (Slack shows them nowhere)"
+            )
+        view.errors = {str(b): str(text) for b, text in errors.items() if b in inputs}
+        self.state.view_changed(view)
+
+    def keep_suggestions(
+        self, target: RecordedMessage | RecordedView, action_id: str, body: Any
+    ) -> None:
+        """Keep the bot's options for an external select, as Slack shows them to the typist.
+
+        An answer Slack would not show (not ``options``/``option_groups``, or over the option
+        limits) is recorded as a violation and not kept.
+        """
+        where = f"options for {action_id}"
+        if not isinstance(body, dict):
+            self.state.record_violation(f"{where}: {body!r} is not an options answer")
+            return
+        problems = check_options(body)
+        for problem in problems:
+            self.state.record_violation(f"{where}: {problem}")
+        if problems:
+            return
+        if isinstance(target, RecordedView):
+            target.suggestions[action_id] = dict(body)
+            self.state.view_changed(target)
+        else:
+            self.state.message_suggestions[(target.channel, target.ts, action_id)] = dict(body)
+
+    def suggestions_for(
+        self, target: RecordedMessage | RecordedView, action_id: str
+    ) -> dict[str, Any] | None:
+        """The options the bot last gave for an external select in ``target``."""
+        if isinstance(target, RecordedView):
+            return target.suggestions.get(action_id)
+        return self.state.message_suggestions.get((target.channel, target.ts, action_id))
 
     # -- Web API -------------------------------------------------------------------------------
 
@@ -587,24 +720,107 @@ class FakeSlack:
             },
         }
 
+    def _chat_get_permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(args, "channel")
+        ts = _required(args, "message_ts")
+        if not self.state.knows_channel(channel):
+            raise ApiError("channel_not_found")
+        message = self.state.find_message(channel, ts)
+        if message is None:
+            raise ApiError("message_not_found")
+        permalink = f"{self.url}/archives/{channel}/p{ts.replace('.', '')}"
+        if message.thread_ts and message.thread_ts != message.ts:
+            permalink += f"?thread_ts={message.thread_ts}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": permalink}
+
     def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        trigger = _required(args, "trigger_id")
-        view = _view(args)
-        refusal = self.state.use_trigger_id(trigger)
-        if refusal is not None:
-            raise ApiError(refusal)
-        self._check_view(view, "modal", "views.open")
-        recorded = self.state.record_view("modal", None, view)
-        return {"ok": True, "view": {**view, "id": recorded.id, "team_id": TEAM_ID}}
+        trigger = self._usable_trigger(args)
+        view = self._checked_view(args, "modal", "views.open")
+        user = self.state.spend_trigger_id(trigger)
+        return self._view_answer(self.state.open_modal(user, view))
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        trigger = self._usable_trigger(args)
+        view = self._checked_view(args, "modal", "views.push")
+        user = self.state.triggers[trigger].user
+        stack = self.state.modal_stack(user)
+        if not stack:
+            raise ApiError("not_found", ["[ERROR] no modal is open to push a view onto"])
+        if len(stack) >= MAX_VIEW_STACK:
+            self.state.record_violation(
+                f"views.push for {user}: {len(stack)} views are open already (push_limit_reached)"
+            )
+            raise ApiError("push_limit_reached")
+        self.state.spend_trigger_id(trigger)
+        return self._view_answer(self.state.push_modal(user, view))
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id, external_id = _optional_str(args, "view_id"), _optional_str(args, "external_id")
+        if view_id is None and external_id is None:
+            raise ApiError("invalid_arguments", ["[ERROR] missing required field: view_id"])
+        recorded = self.state.find_view(view_id, external_id)
+        if recorded is None:
+            raise ApiError("not_found")
+        self._check_hash(args, recorded)
+        view = self._checked_view(
+            args, recorded.kind, f"views.update of {recorded.id}", replacing=recorded
+        )
+        return self._view_answer(self.state.replace_view(recorded, view))
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         user = _required(args, "user_id")
-        view = _view(args)
         if user not in self.state.users:
             raise ApiError("user_not_found")
-        self._check_view(view, "home", f"views.publish for {user}")
-        recorded = self.state.record_view("home", user, view)
-        return {"ok": True, "view": {**view, "id": recorded.id, "team_id": TEAM_ID}}
+        home = self.state.homes.get(user)
+        if home is not None:
+            self._check_hash(args, home)
+        view = self._checked_view(args, "home", f"views.publish for {user}", replacing=home)
+        return self._view_answer(self.state.publish_home(user, view))
+
+    def _usable_trigger(self, args: dict[str, Any]) -> str:
+        trigger = _required(args, "trigger_id")
+        refusal = self.state.trigger_refusal(trigger)
+        if refusal is not None:
+            raise ApiError(refusal)
+        return trigger
+
+    def _checked_view(
+        self,
+        args: dict[str, Any],
+        surface: Kind,
+        where: str,
+        replacing: RecordedView | None = None,
+    ) -> dict[str, Any]:
+        """The ``view`` argument, refused (and recorded) where Slack would refuse it.
+
+        Slack points at the problem inside the call's arguments, hence ``/view/…`` pointers. An
+        ``external_id`` must be unique among live views, ``replacing``'s own excepted.
+        """
+        view = _view(args)
+        problems = [
+            problem.replace("[json-pointer:/", "[json-pointer:/view/")
+            for problem in check_message(view, surface=surface)
+        ]
+        if problems:
+            for problem in problems:
+                self.state.record_violation(f"{where}: {problem}")
+            raise ApiError("invalid_arguments", problems)
+        external_id = view.get("external_id")
+        holder = self.state.find_view(external_id=str(external_id)) if external_id else None
+        if holder is not None and holder is not replacing:
+            raise ApiError("duplicate_external_id")
+        return view
+
+    @staticmethod
+    def _check_hash(args: dict[str, Any], recorded: RecordedView) -> None:
+        """A ``hash`` the app read before someone else changed the view is stale."""
+        given = _optional_str(args, "hash")
+        if given is not None and given != recorded.hash:
+            raise ApiError("hash_conflict")
+
+    @staticmethod
+    def _view_answer(recorded: RecordedView) -> dict[str, Any]:
+        return {"ok": True, "view": recorded.as_slack_view()}
 
     def _postable_channel(self, channel: str) -> str:
         if channel in self.state.users:
@@ -629,13 +845,6 @@ class FakeSlack:
                 self.state.record_violation(f"{where}: {problem}")
             raise ApiError("invalid_blocks", problems)
         return {"text": str(text or ""), "blocks": blocks, "attachments": attachments}
-
-    def _check_view(self, view: dict[str, Any], surface: str, where: str) -> None:
-        problems = check_message(view, surface="modal" if surface == "modal" else "home")
-        if problems:
-            for problem in problems:
-                self.state.record_violation(f"{where}: {problem}")
-            raise ApiError("invalid_arguments", problems)
 
     # -- response_url -------------------------------------------------------------------------
 
@@ -727,6 +936,8 @@ class FakeSlack:
             "users": {uid: dict(info) for uid, info in self.state.users.items()},
             "messages": [self._console_message(m.to_dict()) for m in self.state.messages],
             "violations": list(self.state.violations),
+            "views": {uid: self.state.views_of(uid) for uid in self.state.users},
+            "shortcuts": copy.deepcopy(self.shortcuts),
             "console": dict(self.console_info),
         }
 
@@ -793,6 +1004,106 @@ class FakeSlack:
             return _console_error(404, "no such message")
         driver = self._console_driver()
         return await _console_send(driver.click(message, str(body.get("action_id", "")), user=user))
+
+    async def _handle_console_choose(self, request: web.Request) -> web.StreamResponse:
+        """``{channel, ts, action_id, user, value}``: choose an option of a menu in a message."""
+        body = await _console_body(request)
+        message = self.message(str(body.get("channel", "")), str(body.get("ts", "")))
+        if message is None or message.deleted:
+            return _console_error(404, "no such message")
+        driver = self._console_driver()
+        action_id, user = str(body.get("action_id", "")), str(body.get("user", ""))
+        return await _console_send(driver.choose(message, action_id, body.get("value"), user=user))
+
+    async def _handle_console_shortcut(self, request: web.Request) -> web.StreamResponse:
+        """``{user, callback_id}``: run a global shortcut as ``user``."""
+        body = await _console_body(request)
+        user = str(body.get("user", ""))
+        if user not in self.state.users:
+            return _console_error(400, f"unknown user {user!r}")
+        driver = self._console_driver()
+        return await _console_send(driver.shortcut(str(body.get("callback_id", "")), user=user))
+
+    async def _handle_console_home(self, request: web.Request) -> web.StreamResponse:
+        """``{user}``: ``user`` opens the app's Home tab (``app_home_opened``)."""
+        body = await _console_body(request)
+        user = str(body.get("user", ""))
+        if user not in self.state.users:
+            return _console_error(400, f"unknown user {user!r}")
+        return await _console_send(self._console_driver().open_home(user=user))
+
+    async def _handle_console_suggest(self, request: web.Request) -> web.StreamResponse:
+        """``{user, action_id, typed, values?, view_id? | channel + ts}``: an external select's
+        typeahead; the answer carries the bot's ``options`` or ``option_groups``."""
+        body = await _console_body(request)
+        user, action_id = str(body.get("user", "")), str(body.get("action_id", ""))
+        message = None
+        if body.get("channel"):
+            message = self.message(str(body["channel"]), str(body.get("ts", "")))
+            if message is None or message.deleted:
+                return _console_error(404, "no such message")
+        elif self._console_view(body) is None:
+            return _console_error(409, "that view is not open any more")
+        driver = self._console_driver()
+        return await _console_send(
+            driver.suggest(
+                action_id,
+                str(body.get("typed", "")),
+                user=user,
+                message=message,
+                values=_console_values(body),
+            ),
+            answer_keys=("options", "option_groups"),
+        )
+
+    async def _handle_console_view_action(self, request: web.Request) -> web.StreamResponse:
+        """``{user, view_id, action_id, values, value?}``: click a button (``/view/click``) or
+        choose an option (``/view/choose``, ``value``) in a modal or a Home tab."""
+        body = await _console_body(request)
+        view = self._console_view(body)
+        if view is None:
+            return _console_error(409, "that view is not open any more")
+        driver = self._console_driver()
+        user, action_id = str(body.get("user", "")), str(body.get("action_id", ""))
+        values = _console_values(body)
+        if request.path.endswith("/choose"):
+            return await _console_send(
+                driver.choose(view, action_id, body.get("value"), user=user, values=values)
+            )
+        return await _console_send(driver.click(view, action_id, user=user, values=values))
+
+    async def _handle_console_view_submit(self, request: web.Request) -> web.StreamResponse:
+        """``{user, view_id, values}``: submit the modal ``user`` sees. Fields Slack's client
+        refuses to submit come back as ``errors`` (``{block_id: text}``), nothing sent."""
+        body = await _console_body(request)
+        user = str(body.get("user", ""))
+        top = self.modal(user)
+        if top is None or top.id != body.get("view_id"):
+            return _console_error(409, "that view is not the one open any more")
+        driver = self._console_driver()
+        return await _console_send(driver.submit_view(user=user, values=_console_values(body)))
+
+    async def _handle_console_view_close(self, request: web.Request) -> web.StreamResponse:
+        """``{user, view_id}``: close the modal view ``user`` sees (Cancel, close or back)."""
+        body = await _console_body(request)
+        user = str(body.get("user", ""))
+        top = self.modal(user)
+        if top is None or top.id != body.get("view_id"):
+            return _console_error(409, "that view is not the one open any more")
+        return await _console_send(self._console_driver().close_view(user=user))
+
+    async def _handle_permalink(self, request: web.Request) -> web.StreamResponse:
+        """A permalink from ``chat.getPermalink``: open the console at that message."""
+        digits = request.match_info["p"].removeprefix("p")
+        query = {"channel": request.match_info["channel"], "ts": f"{digits[:-6]}.{digits[-6:]}"}
+        if "thread_ts" in request.query:
+            query["thread"] = request.query["thread_ts"]
+        raise web.HTTPFound("/?" + urlencode(query))
+
+    def _console_view(self, body: dict[str, Any]) -> RecordedView | None:
+        """The live view a console request names (``view_id``), if it is still open."""
+        view = self.state.find_view(str(body.get("view_id", "")) or None)
+        return view if view is not None and not view.closed else None
 
     async def _handle_console_faults(self, request: web.Request) -> web.StreamResponse:
         """The stand-in API's fault knobs: read (GET), change (POST a JSON object), reset."""
@@ -866,31 +1177,49 @@ def _console_error(status: int, error: str) -> web.Response:
     return web.json_response({"ok": False, "error": error}, status=status)
 
 
-async def _console_send(sending: Awaitable[DriverResponse]) -> web.Response:
-    """Await a command or click and tell the console how the bot took it, as Slack would.
+def _console_values(body: dict[str, Any]) -> dict[str, Any]:
+    """What the person entered in the form so far: ``{action_id: text | value | [values]}``."""
+    values = body.get("values")
+    return dict(values) if isinstance(values, dict) else {}
+
+
+async def _console_send(
+    sending: Awaitable[DriverResponse | None], *, answer_keys: tuple[str, ...] = ()
+) -> web.Response:
+    """Await what a person did and tell the console how the bot took it, as Slack would.
 
     ``error`` is what Slack shows the user when the bot fails to acknowledge in time
-    (``operation_timeout``) or answers with an error (``dispatch_failed``).
+    (``operation_timeout``) or answers with an error (``dispatch_failed``); ``sent`` is false
+    when Slack sends the bot nothing (a menu inside a form, a view closed quietly). The
+    ``answer_keys`` of the bot's JSON answer are passed on (a typeahead's options).
     """
     try:
         answer = await sending
+    except NotSubmittable as refused:
+        return web.json_response(
+            {"ok": False, "error": "not submitted", "errors": refused.errors}, status=409
+        )
     except (LookupError, ValueError) as exc:
         return _console_error(409, str(exc))
     except aiohttp.ClientError as exc:
         return _console_error(502, f"the bot did not answer: {exc!r}")
+    if answer is None:
+        return web.json_response({"ok": True, "error": None, "sent": False})
     error = None
     if answer.timed_out:
         error = "operation_timeout"
     elif answer.status != 200:
         error = "dispatch_failed"
-    return web.json_response(
-        {
-            "ok": error is None,
-            "error": error,
-            "status": answer.status,
-            "elapsed_ms": round(answer.elapsed * 1000),
-        }
-    )
+    reply: dict[str, Any] = {
+        "ok": error is None,
+        "error": error,
+        "sent": True,
+        "status": answer.status,
+        "elapsed_ms": round(answer.elapsed * 1000),
+    }
+    if isinstance(answer.body, dict):
+        reply.update({key: answer.body[key] for key in answer_keys if key in answer.body})
+    return web.json_response(reply)
 
 
 def _describe_message(m: RecordedMessage) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import copy
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from sandbox.slack.views import Kind, RecordedView, elements
 
 #: Identity of the workspace and of the bot the fake plays host to.
 TEAM_ID = "T0FPBOT"
@@ -27,6 +29,8 @@ RESPONSE_URL_MAX_POSTS = 5
 RESPONSE_URL_LIFETIME_S = 30 * 60
 #: A ``trigger_id`` opens one modal, within three seconds.
 TRIGGER_LIFETIME_S = 3.0
+#: A modal holds at most three views: the one opened and two pushed on top.
+MAX_VIEW_STACK = 3
 
 #: Where a message came from: the Web API, a ``response_url``, or the HTTP answer to a command.
 Via = Literal["api", "response_url", "ack"]
@@ -138,40 +142,26 @@ class ResponseUrl:
 
 
 @dataclass
-class RecordedView:
-    """A modal opened or a Home tab published, with its checked payload."""
+class Trigger:
+    """A minted ``trigger_id``: for whom, when, and whether a view was opened with it yet."""
 
-    id: str
-    kind: Literal["modal", "home"]
     user: str | None
-    view: dict[str, Any]
-    at: float
+    minted_at: float
+    used: bool = False
 
 
 def find_button(message: RecordedMessage | dict[str, Any], action_id: str) -> dict[str, Any] | None:
     """The interactive element with ``action_id`` in a message, with its ``block_id`` added.
 
-    Looks in ``actions`` blocks and in section accessories, which is where buttons live.
+    Looks in ``actions`` blocks, section accessories and input blocks, where elements live.
     """
     blocks = message.blocks if isinstance(message, RecordedMessage) else message.get("blocks", [])
-    for block in blocks or []:
-        for element in _interactive_elements(block):
-            if element.get("action_id") == action_id:
-                found = copy.deepcopy(element)
-                found.setdefault("block_id", block.get("block_id"))
-                return found
+    for block, element in elements(blocks or []):
+        if element.get("action_id") == action_id:
+            found = copy.deepcopy(element)
+            found.setdefault("block_id", block.get("block_id"))
+            return found
     return None
-
-
-def _interactive_elements(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    if not isinstance(block, dict):
-        return
-    for element in block.get("elements", []) if block.get("type") == "actions" else []:
-        if isinstance(element, dict):
-            yield element
-    accessory = block.get("accessory")
-    if isinstance(accessory, dict):
-        yield accessory
 
 
 class SlackState:
@@ -198,9 +188,16 @@ class SlackState:
         self.messages: list[RecordedMessage] = []
         self.calls: list[RecordedCall] = []
         self.violations: list[str] = []
+        #: Every view ever opened, pushed or published, in order (updated in place).
         self.views: list[RecordedView] = []
+        #: Each person's open modal: its views, the root first and the one shown last.
+        self.modal_stacks: dict[str | None, list[RecordedView]] = {}
+        #: Each person's Home tab, as last published.
+        self.homes: dict[str, RecordedView] = {}
+        #: The app's last options for an external select in a message: (channel, ts, action_id).
+        self.message_suggestions: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
-        self.triggers: dict[str, float | None] = {}
+        self.triggers: dict[str, Trigger] = {}
         self._ts_counter = itertools.count(1)
         self._id_counter = itertools.count(1)
         self._listeners: list[Listener] = []
@@ -317,15 +314,132 @@ class SlackState:
                 return message
         return None
 
-    def record_view(
-        self, kind: Literal["modal", "home"], user: str | None, view: dict[str, Any]
-    ) -> RecordedView:
-        """Remember an opened modal or a published Home tab."""
+    # -- views --------------------------------------------------------------------------------
+
+    def open_modal(self, user: str | None, view: dict[str, Any]) -> RecordedView:
+        """Open a new modal for ``user``; one they had open is gone (Slack shows one at a time)."""
+        for old in self.modal_stacks.pop(user, []):
+            old.closed = True
+        recorded = self._new_view("modal", user, view)
+        recorded.root_view_id = recorded.id
+        self.modal_stacks[user] = [recorded]
+        self._views_changed(user)
+        return recorded
+
+    def push_modal(self, user: str | None, view: dict[str, Any]) -> RecordedView:
+        """Push a view on ``user``'s open modal (the caller checked the stack has room)."""
+        stack = self.modal_stacks[user]
+        recorded = self._new_view("modal", user, view)
+        recorded.root_view_id = stack[0].id
+        recorded.previous_view_id = stack[-1].id
+        stack.append(recorded)
+        self._views_changed(user)
+        return recorded
+
+    def publish_home(self, user: str, view: dict[str, Any]) -> RecordedView:
+        """Publish ``user``'s Home tab: the same view id each time, new content and hash."""
+        home = self.homes.get(user)
+        if home is None:
+            home = self.homes[user] = self._new_view("home", user, view)
+            self._views_changed(user)
+            return home
+        return self.replace_view(home, view)
+
+    def replace_view(self, recorded: RecordedView, view: dict[str, Any]) -> RecordedView:
+        """New content for a live view (``views.update``, ``response_action: update``).
+
+        What was entered in an input that keeps its ``block_id`` and ``action_id`` survives, as
+        in Slack; the app's error texts go, and the hash changes.
+        """
+        recorded.view = self._with_view_ids(view)
+        kept = {
+            (block["block_id"], element["action_id"])
+            for block, element in elements(recorded.view["blocks"])
+        }
+        recorded.values = {
+            block_id: {a: v for a, v in actions.items() if (block_id, a) in kept}
+            for block_id, actions in recorded.values.items()
+        }
+        recorded.errors = {}
+        recorded.hash = self._next_hash()
+        self._views_changed(recorded.user)
+        return recorded
+
+    def close_modal_views(
+        self, user: str | None, *, count: int | None = None
+    ) -> list[RecordedView]:
+        """Close the top ``count`` views of ``user``'s modal (all of them if ``None``)."""
+        stack = self.modal_stacks.get(user, [])
+        closing = stack[-count:] if count else list(stack)
+        del stack[len(stack) - len(closing) :]
+        for recorded in closing:
+            recorded.closed = True
+        if not stack:
+            self.modal_stacks.pop(user, None)
+        self._views_changed(user)
+        return closing
+
+    def view_changed(self, recorded: RecordedView) -> None:
+        """Tell the listeners that what a person sees of ``recorded`` changed (errors, input)."""
+        self._views_changed(recorded.user)
+
+    def modal_stack(self, user: str | None) -> list[RecordedView]:
+        """``user``'s open modal views, root first (empty when none is open)."""
+        return list(self.modal_stacks.get(user, []))
+
+    def find_view(
+        self, view_id: str | None = None, external_id: str | None = None
+    ) -> RecordedView | None:
+        """A live view (an open modal's, or a Home tab) by its id or the app's external_id."""
+        live = [v for stack in self.modal_stacks.values() for v in stack] + list(
+            self.homes.values()
+        )
+        for recorded in live:
+            if (view_id and recorded.id == view_id) or (
+                external_id and recorded.external_id == external_id
+            ):
+                return recorded
+        return None
+
+    def views_of(self, user: str) -> dict[str, Any]:
+        """What ``user`` sees of the app's views, JSON-ready: their modal stack and Home tab."""
+        home = self.homes.get(user)
+        return {
+            "modals": [v.to_dict() for v in self.modal_stacks.get(user, [])],
+            "home": home.to_dict() if home else None,
+        }
+
+    def _new_view(self, kind: Kind, user: str | None, view: dict[str, Any]) -> RecordedView:
         recorded = RecordedView(
-            id=self.next_id("V"), kind=kind, user=user, view=copy.deepcopy(view), at=self.clock()
+            id=self.next_id("V"),
+            kind=kind,
+            user=user,
+            view=self._with_view_ids(view),
+            at=self.clock(),
+            hash=self._next_hash(),
+            team_id=TEAM_ID,
+            app_id=APP_ID,
+            bot_id=BOT_ID,
         )
         self.views.append(recorded)
         return recorded
+
+    def _next_hash(self) -> str:
+        return f"1700000000.{next(self._id_counter):08x}"
+
+    def _with_view_ids(self, view: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``view`` where every block and element has an id, as Slack gives them."""
+        view = copy.deepcopy(view)
+        view["blocks"] = self._with_block_ids(list(view.get("blocks") or []))
+        for _, element in elements(view["blocks"]):
+            element.setdefault("action_id", f"a{next(self._id_counter):05d}")
+        return view
+
+    def _views_changed(self, user: str | None) -> None:
+        if user is not None:
+            self._emit(
+                lambda: {"type": "views_changed", "user": user, "views": self.views_of(user)}
+            )
 
     # -- response_url and trigger_id ---------------------------------------------------------
 
@@ -350,26 +464,34 @@ class SlackState:
             return "used_url"
         return None
 
-    def mint_trigger_id(self) -> str:
-        """A ``trigger_id`` that can open one modal within three seconds."""
+    def mint_trigger_id(self, user: str | None = None) -> str:
+        """A ``trigger_id`` that can open one modal for ``user`` within three seconds."""
         trigger = f"{next(self._id_counter)}.{TEAM_ID[1:]}.sandbox"
-        self.triggers[trigger] = self.clock()
+        self.triggers[trigger] = Trigger(user=user, minted_at=self.clock())
         return trigger
 
-    def use_trigger_id(self, trigger: str) -> str | None:
-        """Spend ``trigger``; answers Slack's error when it cannot be used, else ``None``."""
-        if trigger not in self.triggers:
+    def trigger_refusal(self, trigger: str) -> str | None:
+        """Slack's error for a ``trigger_id`` that cannot open a view now, else ``None``."""
+        minted = self.triggers.get(trigger)
+        if minted is None:
             return "invalid_trigger_id"
-        minted = self.triggers[trigger]
-        if minted is None or self.clock() - minted > TRIGGER_LIFETIME_S:
+        if minted.used:
+            return "exchanged_trigger_id"
+        if self.clock() - minted.minted_at > TRIGGER_LIFETIME_S:
             return "expired_trigger_id"
-        self.triggers[trigger] = None
         return None
+
+    def spend_trigger_id(self, trigger: str) -> str | None:
+        """Mark a valid ``trigger_id`` used; answers for whom it was minted."""
+        minted = self.triggers[trigger]
+        minted.used = True
+        return minted.user
 
     # -- live updates -------------------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
-        """Call ``listener`` with every message created, changed or deleted, and every violation."""
+        """Call ``listener`` with every message created, changed or deleted, every change to a
+        person's views (``views_changed``), and every violation."""
         self._listeners.append(listener)
 
     def remove_listener(self, listener: Listener) -> None:

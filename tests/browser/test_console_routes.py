@@ -1,4 +1,5 @@
-"""The routes behind the sandbox console, without a browser: the page, commands, clicks, faults.
+"""The routes behind the sandbox console, without a browser: the page, commands, clicks, faults,
+and the forms, menus, App Home and shortcuts (against the tiny Bolt app of the fake's tests).
 
 These run with the rest of the suite (no Chromium needed) and pin the small HTTP contract that
 ``sandbox/slack/console/api.js`` relies on; ``test_console.py`` drives the page itself.
@@ -12,9 +13,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.run import SIGNING_SECRET, Sandbox
 from sandbox.slack import FakeSlack
+from tests.sandbox.tiny_bot import LISTING_BLOCKS, SECRET, TOKEN, Bot, build_app, option, plain
 
 
 @pytest.fixture
@@ -39,7 +43,7 @@ async def test_the_page_and_its_modules_are_served(sandbox: Sandbox) -> None:
     status, kind, page = await get(sandbox.console_url)
     assert (status, kind) == (200, "text/html")
     assert '<script type="module" src="/console/console.js">' in page
-    for module in ("console.js", "mrkdwn.js", "blocks.js", "faults.js", "composer.js"):
+    for module in ("console.js", "mrkdwn.js", "blocks.js", "faults.js", "composer.js", "forms.js"):
         status, kind, _ = await get(f"{sandbox.slack.url}/console/{module}")
         assert status == 200 and kind.endswith("/javascript"), (module, kind)
     status, kind, _ = await get(f"{sandbox.slack.url}/console/console.css")
@@ -153,3 +157,112 @@ async def test_without_a_bot_or_an_api_the_routes_say_so() -> None:
             f"{fake.url}/_console/command", {"user": "U0ALICE", "channel": "C0OPS", "text": "help"}
         )
         assert status == 503 and "no bot" in answer["error"]
+
+
+# -- forms, menus, the App Home and shortcuts (against the tiny Bolt app) ---------------------
+
+
+@pytest.fixture
+async def tiny() -> AsyncIterator[FakeSlack]:
+    """The fake Slack with the tiny Bolt app of ``tests/sandbox/tiny_bot.py`` behind it."""
+    async with FakeSlack(bot_token=TOKEN) as fake:
+        app = build_app(fake, Bot(), socket=False)
+        runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        fake.connect_bot(f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events", SECRET)
+        yield fake
+        await runner.cleanup()
+
+
+async def test_a_shortcut_opens_a_form_and_the_typeahead_answers(tiny: FakeSlack) -> None:
+    status, answer = await post(
+        f"{tiny.url}/_console/shortcut", {"user": "U0ALICE", "callback_id": "request_change"}
+    )
+    assert status == 200 and answer["ok"] is True and answer["sent"] is True
+    await tiny.wait_for(lambda: tiny.modal("U0ALICE") is not None)
+    modal = tiny.modal("U0ALICE")
+    assert modal is not None
+    status, answer = await post(
+        f"{tiny.url}/_console/suggest",
+        {"user": "U0ALICE", "view_id": modal.id, "action_id": "env_pick", "typed": "dev"},
+    )
+    assert status == 200 and answer["options"] == [option("ae_dev", "Development")]
+    status, answer = await post(
+        f"{tiny.url}/_console/suggest",
+        {"user": "U0ALICE", "view_id": "V404", "action_id": "env_pick", "typed": "dev"},
+    )
+    assert status == 409
+
+
+async def test_a_form_submitted_from_the_console(tiny: FakeSlack) -> None:
+    await post(
+        f"{tiny.url}/_console/shortcut", {"user": "U0ALICE", "callback_id": "request_change"}
+    )
+    await tiny.wait_for(lambda: tiny.modal("U0ALICE") is not None)
+    modal = tiny.modal("U0ALICE")
+    assert modal is not None
+    submit = f"{tiny.url}/_console/view/submit"
+
+    status, refused = await post(submit, {"user": "U0ALICE", "view_id": modal.id, "values": {}})
+    assert status == 409 and set(refused["errors"]) == {"env", "reason"}
+
+    chosen = {"env_pick": option("ae_prod", "Production")}
+    values = {**chosen, "reason_text": "short", "kind_pick": "delete"}
+    status, answer = await post(submit, {"user": "U0ALICE", "view_id": modal.id, "values": values})
+    assert status == 200 and answer["ok"] is True
+    assert tiny.state.views_of("U0ALICE")["modals"][0]["errors"] == {"reason": "Say a little more"}
+
+    status, answer = await post(
+        f"{tiny.url}/_console/view/choose",
+        {"user": "U0ALICE", "view_id": modal.id, "action_id": "kind_pick", "value": "rename"},
+    )
+    assert status == 200 and answer["sent"] is False
+    status, answer = await post(
+        f"{tiny.url}/_console/view/click",
+        {"user": "U0ALICE", "view_id": modal.id, "action_id": "preview", "values": {}},
+    )
+    assert status == 200 and answer["ok"] is True
+    await tiny.wait_for(lambda: len(tiny.modal_stack("U0ALICE")) == 2)
+
+    top = tiny.modal("U0ALICE")
+    assert top is not None
+    close = f"{tiny.url}/_console/view/close"
+    status, _ = await post(close, {"user": "U0ALICE", "view_id": modal.id})
+    assert status == 409, "only the view on top can be closed"
+    status, answer = await post(close, {"user": "U0ALICE", "view_id": top.id})
+    assert status == 200 and answer["sent"] is False
+    status, answer = await post(
+        submit, {"user": "U0ALICE", "view_id": modal.id, "values": {"reason_text": "A reason"}}
+    )
+    assert status == 200 and tiny.modal("U0ALICE") is None
+    assert tiny.violations == []
+
+
+async def test_the_home_tab_and_a_menu_in_a_message(tiny: FakeSlack) -> None:
+    status, answer = await post(f"{tiny.url}/_console/home", {"user": "U0BOB"})
+    assert status == 200 and answer["ok"] is True
+    await tiny.wait_for(lambda: tiny.home("U0BOB") is not None)
+    status, answer = await post(f"{tiny.url}/_console/home", {"user": "U0NOBODY"})
+    assert status == 400
+
+    client = AsyncWebClient(token=TOKEN, base_url=tiny.api_url)
+    posted = await client.chat_postMessage(channel="C0OPS", text="Envs", blocks=LISTING_BLOCKS)
+    choose = {"channel": "C0OPS", "ts": posted["ts"], "user": "U0BOB", "action_id": "row_menu"}
+    status, answer = await post(
+        f"{tiny.url}/_console/choose", {**choose, "value": "rename:ae_prod"}
+    )
+    assert status == 200 and answer["ok"] is True
+    status, answer = await post(f"{tiny.url}/_console/choose", {**choose, "value": "nope"})
+    assert status == 409 and "nope" in answer["error"]
+    status, answer = await post(
+        f"{tiny.url}/_console/suggest",
+        {
+            "channel": "C0OPS",
+            "ts": posted["ts"],
+            "user": "U0BOB",
+            "action_id": "env_filter",
+            "typed": "dev",
+        },
+    )
+    assert status == 200 and answer["option_groups"][0]["label"] == plain("All")

@@ -227,7 +227,7 @@ async def test_views_open_spends_its_trigger_id_once(
     assert opened["view"]["id"].startswith("V")
     with pytest.raises(SlackApiError) as reused:
         await client.views_open(trigger_id=trigger, view=view)
-    assert reused.value.response["error"] == "expired_trigger_id"
+    assert reused.value.response["error"] == "exchanged_trigger_id"
     with pytest.raises(SlackApiError) as invented:
         await client.views_open(trigger_id="1.2.3", view=view)
     assert invented.value.response["error"] == "invalid_trigger_id"

@@ -280,3 +280,270 @@ def test_a_modal_at_its_limits_is_fine() -> None:
         section(), title=plain("t" * 24), submit=plain("s" * 24), private_metadata="m" * 3000
     )
     assert check_message(view, surface="modal") == []
+
+
+# -- forms, select menus and overflow menus ----------------------------------------------------
+
+
+def option(value: str = "v", text: str = "Option", **extra: Any) -> dict[str, Any]:
+    return {"text": plain(text), "value": value, **extra}
+
+
+def text_input(action_id: str = "name", **extra: Any) -> dict[str, Any]:
+    return {"type": "plain_text_input", "action_id": action_id, **extra}
+
+
+def input_block(element: dict[str, Any], label: str = "Name", **extra: Any) -> dict[str, Any]:
+    return {"type": "input", "label": plain(label), "element": element, **extra}
+
+
+def static_select(*options: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "static_select",
+        "action_id": "pick",
+        "placeholder": plain("Choose"),
+        "options": list(options),
+        **extra,
+    }
+
+
+def overflow(*options: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "overflow", "action_id": "more", "options": list(options)}
+
+
+def form(*blocks: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return modal(*blocks, submit=plain("Send"), **extra)
+
+
+VIEWS_ACCEPTED = [
+    pytest.param(
+        form(input_block(text_input(min_length=0, max_length=3000, multiline=True))),
+        id="a text input at its length bounds",
+    ),
+    pytest.param(form(input_block(text_input(), label="l" * 2000)), id="a label of 2000 fits"),
+    pytest.param(
+        form(input_block(static_select(*[option(f"v{i}") for i in range(100)]))),
+        id="a select with 100 options",
+    ),
+    pytest.param(
+        form(
+            input_block(
+                static_select(option("a"), option("b"), initial_option=option("b")),
+                optional=True,
+            )
+        ),
+        id="an initial option among the options",
+    ),
+    pytest.param(
+        form(
+            input_block(
+                {
+                    "type": "static_select",
+                    "action_id": "grouped",
+                    "option_groups": [
+                        {"label": plain("g" * 75), "options": [option("a")]},
+                        {"label": plain("Other"), "options": [option("b")]},
+                    ],
+                }
+            )
+        ),
+        id="option groups instead of options",
+    ),
+    pytest.param(
+        form(
+            input_block(
+                {
+                    "type": "external_select",
+                    "action_id": "env",
+                    "min_query_length": 0,
+                    "initial_option": option("ae_1", "Production"),
+                }
+            )
+        ),
+        id="an external select with an initial option",
+    ),
+    pytest.param(
+        form(
+            input_block(
+                static_select(
+                    option("v" * 150, "t" * 75, description=plain("d" * 75)),
+                )
+            )
+        ),
+        id="an option at every limit",
+    ),
+    pytest.param(
+        modal(section(accessory=overflow(*[option(f"o{i}") for i in range(5)]))),
+        id="an overflow of five options",
+    ),
+    pytest.param(
+        modal(section(accessory=overflow(option(url="https://example.com/" + "x" * 2000)))),
+        id="an overflow option may be a link",
+    ),
+    pytest.param(
+        modal(section(), external_id="e" * 255, callback_id="c" * 255),
+        id="ids of 255 characters",
+    ),
+]
+
+VIEWS_REFUSED = [
+    pytest.param(
+        modal(input_block(text_input())),
+        "/submit",
+        id="a form without a submit button",
+    ),
+    pytest.param(
+        form(input_block(text_input(), label="l" * 2001)),
+        "/blocks/0/label/text",
+        id="a label over 2000",
+    ),
+    pytest.param(
+        form({"type": "input", "element": text_input()}),
+        "/blocks/0/label",
+        id="an input needs a label",
+    ),
+    pytest.param(
+        form(input_block(button())),
+        "/blocks/0/element/type",
+        id="a button cannot be an input",
+    ),
+    pytest.param(
+        form(input_block(text_input(max_length=3001))),
+        "/blocks/0/element/max_length",
+        id="max_length over 3000",
+    ),
+    pytest.param(
+        form(input_block(text_input(max_length=0))),
+        "/blocks/0/element/max_length",
+        id="max_length under 1",
+    ),
+    pytest.param(
+        form(input_block(text_input(min_length=-1))),
+        "/blocks/0/element/min_length",
+        id="a negative min_length",
+    ),
+    pytest.param(
+        form(input_block(text_input(min_length=10, max_length=5))),
+        "/blocks/0/element/min_length",
+        id="min_length over max_length",
+    ),
+    pytest.param(
+        form(input_block(text_input(max_length=3, initial_value="four"))),
+        "/blocks/0/element/initial_value",
+        id="an initial value longer than max_length",
+    ),
+    pytest.param(
+        form(input_block(static_select(*[option(f"v{i}") for i in range(101)]))),
+        "/blocks/0/element/options",
+        id="101 options",
+    ),
+    pytest.param(
+        form(input_block(static_select(option(text="t" * 76)))),
+        "/blocks/0/element/options/0/text/text",
+        id="option text over 75",
+    ),
+    pytest.param(
+        form(input_block(static_select(option(value="v" * 151)))),
+        "/blocks/0/element/options/0/value",
+        id="option value over 150",
+    ),
+    pytest.param(
+        form(input_block(static_select(option(description=plain("d" * 76))))),
+        "/blocks/0/element/options/0/description/text",
+        id="option description over 75",
+    ),
+    pytest.param(
+        form(input_block(static_select({"text": mrkdwn("*b*"), "value": "b"}))),
+        "/blocks/0/element/options/0/text/type",
+        id="a select option is plain_text",
+    ),
+    pytest.param(
+        form(input_block(static_select(option(url="https://example.com")))),
+        "/blocks/0/element/options/0/url",
+        id="only overflow options are links",
+    ),
+    pytest.param(
+        form(input_block(static_select(option("a"), initial_option=option("z")))),
+        "/blocks/0/element/initial_option",
+        id="an initial option that is not offered",
+    ),
+    pytest.param(
+        form(input_block(static_select())),
+        "/blocks/0/element/options",
+        id="a select without options",
+    ),
+    pytest.param(
+        form(input_block(static_select(option("a"), option_groups=[]))),
+        "/blocks/0/element",
+        id="options and option groups at once",
+    ),
+    pytest.param(
+        form(
+            input_block(
+                {
+                    "type": "static_select",
+                    "action_id": "g",
+                    "option_groups": [{"label": plain("g"), "options": [option()]}] * 101,
+                }
+            )
+        ),
+        "/blocks/0/element/option_groups",
+        id="101 option groups",
+    ),
+    pytest.param(
+        form(input_block(static_select(option(), placeholder=plain("p" * 151)))),
+        "/blocks/0/element/placeholder/text",
+        id="a placeholder over 150",
+    ),
+    pytest.param(
+        form(input_block({"type": "external_select", "action_id": "e", "min_query_length": -1})),
+        "/blocks/0/element/min_query_length",
+        id="a negative min_query_length",
+    ),
+    pytest.param(
+        modal(section(accessory=overflow(*[option(f"o{i}") for i in range(6)]))),
+        "/blocks/0/accessory/options",
+        id="an overflow of six options",
+    ),
+    pytest.param(
+        modal(section(accessory=overflow())),
+        "/blocks/0/accessory/options",
+        id="an empty overflow",
+    ),
+    pytest.param(
+        modal(section(), external_id="e" * 256), "/external_id", id="external_id over 255"
+    ),
+    pytest.param(
+        modal(section(), callback_id="c" * 256), "/callback_id", id="callback_id over 255"
+    ),
+    pytest.param(
+        modal(*[input_block(text_input(f"i{i}")) for i in range(101)], submit=plain("Go")),
+        "/blocks",
+        id="101 inputs",
+    ),
+]
+
+
+@pytest.mark.parametrize("view", VIEWS_ACCEPTED)
+def test_slack_accepts_forms(view: dict[str, Any]) -> None:
+    assert check_message(view, surface="modal") == []
+
+
+@pytest.mark.parametrize(("view", "pointer"), VIEWS_REFUSED)
+def test_slack_refuses_forms(view: dict[str, Any], pointer: str) -> None:
+    problems = check_message(view, surface="modal")
+    assert any(p.endswith(f"[json-pointer:{pointer}]") for p in problems), problems
+
+
+def test_a_home_view_has_no_submit_or_close_and_holds_at_most_100_blocks() -> None:
+    home = {"type": "home", "blocks": [section()], "submit": plain("Go"), "close": plain("No")}
+    problems = check_message(home, surface="home")
+    assert [p.rsplit(":", 1)[1] for p in problems] == ["/submit]", "/close]"]
+    assert check_message({"type": "home", "blocks": [section()] * 101}, surface="home")
+
+
+def test_overflow_and_select_limits_hold_in_messages_too() -> None:
+    too_many = message(section(accessory=overflow(*[option(f"o{i}") for i in range(6)])))
+    assert check_message(too_many)
+    chosen = message(actions(static_select(option("a"), initial_option=option("a"))))
+    assert check_message(chosen) == []

@@ -27,6 +27,36 @@ export const api = {
   /** Click a button as ``user``; resolves once the bot acknowledged. */
   click: (user, channel, ts, actionId) =>
     call("POST", "/_console/click", { user, channel, ts, action_id: actionId }),
+  /** Choose an option of an overflow or select menu in a message. */
+  choose: (user, channel, ts, actionId, value) =>
+    call("POST", "/_console/choose", { user, channel, ts, action_id: actionId, value }),
+  /** Run one of the app's global shortcuts (the ⚡ menu). */
+  shortcut: (user, callbackId) => call("POST", "/_console/shortcut", { user, callback_id: callbackId }),
+  /** Open the app's Home tab: Slack tells the app (app_home_opened), which publishes it. */
+  home: (user) => call("POST", "/_console/home", { user }),
+  /**
+   * An external select's typeahead: ``where`` is ``{view_id}`` or ``{channel, ts}``; resolves
+   * with the app's ``options`` or ``option_groups``.
+   */
+  suggest: (user, where, actionId, typed, values) =>
+    call("POST", "/_console/suggest", { user, ...where, action_id: actionId, typed, values }),
+  /** Click a button in a modal or the Home tab, with what the form holds so far. */
+  viewClick: (user, viewId, actionId, values) =>
+    call("POST", "/_console/view/click", { user, view_id: viewId, action_id: actionId, values }),
+  /** Choose an option of a menu in a modal or the Home tab. */
+  viewChoose: (user, viewId, actionId, value, values) =>
+    call("POST", "/_console/view/choose", {
+      user,
+      view_id: viewId,
+      action_id: actionId,
+      value,
+      values,
+    }),
+  /** Submit the modal; a refusal by Slack's client carries ``errors`` ({block_id: text}). */
+  submit: (user, viewId, values) =>
+    call("POST", "/_console/view/submit", { user, view_id: viewId, values }),
+  /** Close the modal's top view (Cancel, ×, or ← back). */
+  closeView: (user, viewId) => call("POST", "/_console/view/close", { user, view_id: viewId }),
   /** The stand-in Management API's fault knobs. */
   faults: () => call("GET", "/_console/faults"),
   setFaults: (knobs) => call("POST", "/_console/faults", knobs),

@@ -1,9 +1,12 @@
 // Block Kit → HTML, for the block types fpbot sends (and a few neighbours).
 //
-// Buttons are drawn with data attributes only (data-action-id); console.js handles clicks for the
-// whole page and finds the message and its button again from the store, so a redraw never loses
-// a handler. Unknown block types are shown as a grey note rather than dropped, so a message that
-// Slack would show differently gets noticed. Every function returns an HTML string.
+// Interactive elements are drawn with data attributes only (data-action-id, data-overflow,
+// data-select, data-typeahead, data-input); console.js handles events for the whole page and
+// finds the message or view and its element again from the store, so a redraw never loses a
+// handler. Form fields show what the person entered so far (``ctx.values``), and the app's error
+// under an input block (``ctx.errors``). Unknown block types are shown as a grey note rather
+// than dropped, so a message that Slack would show differently gets noticed. Every function
+// returns an HTML string.
 
 import { html, raw } from "./html.js";
 import { mrkdwn, plainText } from "./mrkdwn.js";
@@ -55,11 +58,22 @@ function image(block) {
     <img src="${block.image_url}" alt="${block.alt_text ?? ""}"></div>`;
 }
 
-/** An interactive element: buttons are live; other kinds are shown but not simulated. */
-function element(item, ctx) {
-  if (item.type !== "button") {
-    return html`<span class="bk-unsupported">[${item.type} element: not simulated]</span>`;
-  }
+/** The option a menu shows as chosen: the person's pick, else the element's initial option. */
+function chosenOption(item, ctx) {
+  const value = ctx.values?.[item.action_id];
+  if (value && typeof value === "object") return value;
+  const offered = optionsOf(item);
+  if (value !== undefined) return offered.find((option) => option.value === value) ?? null;
+  return item.initial_option ?? null;
+}
+
+/** A menu's options, option groups flattened. */
+export function optionsOf(item) {
+  if (item.option_groups) return item.option_groups.flatMap((group) => group.options ?? []);
+  return item.options ?? [];
+}
+
+function button(item, ctx) {
   const style = item.style === "primary" || item.style === "danger" ? item.style : "";
   const busy = ctx.isPending?.(item.action_id) ?? false;
   const classes = ["bk-button", style, busy && "busy"].filter(Boolean).join(" ");
@@ -68,16 +82,109 @@ function element(item, ctx) {
     >${text(item.text)}</button>`;
 }
 
+/** ⋯ and, when open, its small menu of up to five options. */
+function overflow(item, ctx) {
+  const open = ctx.openMenu === item.action_id;
+  const menu =
+    open &&
+    html`<div class="bk-menu" role="menu">${(item.options ?? []).map(
+      (option) => html`<button type="button" class="bk-menu-item" role="menuitem"
+        data-overflow-option="${option.value}" data-menu-of="${item.action_id}"
+        >${text(option.text)}</button>`,
+    )}</div>`;
+  return html`<span class="bk-overflow${open ? " open" : ""}"><button type="button"
+    class="bk-overflow-button" data-overflow="${item.action_id}" aria-haspopup="menu"
+    aria-expanded="${String(open)}" title="More actions">⋯</button>${menu}</span>`;
+}
+
+function selectOption(option, chosen) {
+  const selected = chosen?.value === option.value ? raw(" selected") : "";
+  return html`<option value="${option.value}"${selected}>${option.text?.text ?? option.value}</option>`;
+}
+
+/** A static select as the browser's own menu (groups as optgroups). */
+function staticSelect(item, ctx) {
+  const chosen = chosenOption(item, ctx);
+  const placeholder = item.placeholder?.text ?? "Select an item";
+  const groups = item.option_groups
+    ? item.option_groups.map(
+        (group) => html`<optgroup label="${group.label?.text ?? ""}">${(group.options ?? []).map(
+          (option) => selectOption(option, chosen),
+        )}</optgroup>`,
+      )
+    : (item.options ?? []).map((option) => selectOption(option, chosen));
+  return html`<select class="bk-select" data-select="${item.action_id}">
+    <option value="" disabled${chosen ? "" : raw(" selected")}>${placeholder}</option>${groups}
+  </select>`;
+}
+
+/** An external select: a text box whose options come from the app as the person types. */
+function externalSelect(item, ctx) {
+  const chosen = chosenOption(item, ctx);
+  const least = item.min_query_length ?? 3;
+  return html`<span class="bk-typeahead" data-typeahead="${item.action_id}"
+      data-min-query-length="${least}">
+    <input type="text" class="bk-field-input" autocomplete="off"
+      placeholder="${item.placeholder?.text ?? "Type to search"}"
+      value="${chosen?.text?.text ?? ""}" data-chosen="${chosen?.value ?? ""}">
+    <div class="typeahead-list hidden" role="listbox"></div></span>`;
+}
+
+function textInput(item, ctx) {
+  const value = ctx.values?.[item.action_id] ?? item.initial_value ?? "";
+  const placeholder = item.placeholder?.text ?? "";
+  const limits = [
+    item.max_length && raw(` maxlength="${Number(item.max_length)}"`),
+    item.min_length && raw(` minlength="${Number(item.min_length)}"`),
+  ];
+  if (item.multiline) {
+    return html`<textarea class="bk-field-input" rows="4" data-input="${item.action_id}"
+      placeholder="${placeholder}"${limits}>${value}</textarea>`;
+  }
+  return html`<input type="text" class="bk-field-input" data-input="${item.action_id}"
+    placeholder="${placeholder}" value="${value}"${limits}>`;
+}
+
+const ELEMENTS = {
+  button,
+  overflow,
+  static_select: staticSelect,
+  external_select: externalSelect,
+  plain_text_input: textInput,
+};
+
+/** An interactive element; kinds the console does not simulate are shown as a note. */
+function element(item, ctx) {
+  const draw = ELEMENTS[item.type];
+  if (!draw) return html`<span class="bk-unsupported">[${item.type} element: not simulated]</span>`;
+  return draw(item, ctx);
+}
+
+/** An input block: label, field, hint, and the app's error for it (response_action: errors). */
+function input(block, ctx) {
+  const error = ctx.errors?.[block.block_id];
+  const optional = block.optional && raw('<span class="bk-optional">(optional)</span>');
+  return html`<div class="bk-input${error ? " has-error" : ""}" data-block-id="${block.block_id}">
+    <label class="bk-label">${text(block.label)} ${optional}</label>
+    ${block.element && element(block.element, ctx)}
+    ${error && html`<div class="bk-error" role="alert">${error}</div>`}
+    ${block.hint && html`<div class="bk-hint">${text(block.hint)}</div>`}</div>`;
+}
+
 const RENDERERS = {
   header,
   section,
   context,
   actions,
   image,
+  input,
   divider: () => raw('<hr class="bk-divider">'),
 };
 
-/** Blocks → HTML. ``ctx`` carries users, channels, persona, now, and isPending(action_id). */
+/**
+ * Blocks → HTML. ``ctx`` carries users, channels, persona, now, isPending(action_id), and for
+ * interactive surfaces openMenu (the open overflow's action_id), values (form drafts) and errors.
+ */
 export function renderBlocks(blocks, ctx) {
   return String(
     html`${(blocks ?? []).map((block) => {
@@ -119,13 +226,14 @@ export function renderMessageBody(message, ctx) {
   return main + renderAttachments(message.attachments, ctx);
 }
 
-/** The button ``action_id`` in ``message`` (actions blocks and section accessories). */
+/** The element ``action_id`` in a message or view (actions, section accessories, inputs). */
 export function findButton(message, actionId) {
   for (const block of message.blocks ?? []) {
     const candidates = block.type === "actions" ? [...(block.elements ?? [])] : [];
     if (block.accessory) candidates.push(block.accessory);
+    if (block.type === "input" && block.element) candidates.push(block.element);
     const found = candidates.find((item) => item.action_id === actionId);
-    if (found) return found;
+    if (found) return { ...found, block };
   }
   return null;
 }

@@ -3,12 +3,14 @@
 //
 // Data flow: GET /_console/state fills `store`; the SSE feed (/_console/events) keeps it current;
 // every change schedules one redraw (view.js) of the visible panes from `store` and `ui`. This
-// module holds what a person does: type, click, switch persona or channel, open a thread.
+// module holds what a person does: type, click, switch persona or channel, open a thread;
+// forms.js what they do in modals, menus, the App Home and shortcuts.
 
 import { api, subscribe } from "./api.js";
 import { findButton, textObject } from "./blocks.js";
 import { mountComposer } from "./composer.js";
 import { mountFaultPanel } from "./faults.js";
+import { FORM_CLICKS, closeShortcutMenu, mountForms } from "./forms.js";
 import { html } from "./html.js";
 import { dmOf, isDm, keyOf, listed, renderContext, store, ui, visible } from "./state.js";
 import { render } from "./view.js";
@@ -63,6 +65,7 @@ function save() {
 }
 
 function openChannel(channel) {
+  if (channel !== ui.channel) ui.tab = "messages";
   ui.channel = channel;
   ui.unread.delete(channel);
   ui.stickToBottom = true;
@@ -87,6 +90,7 @@ function switchPersona(user) {
   const wasDm = isDm(ui.channel);
   ui.persona = user;
   ui.unread.clear();
+  ui.openMenu = null;
   if (wasDm) ui.channel = dmOf(user);
   const parent = ui.thread && store.messages.get(ui.thread);
   if (parent && !visible(parent)) ui.thread = null;
@@ -158,6 +162,13 @@ function confirmDialog(confirm) {
   });
 }
 
+/** Tell the person when the app failed to take what they did, as Slack would. */
+function reportAnswer(answer, what) {
+  if (answer.ok) return;
+  const why = SLACK_ERRORS[answer.error] ?? answer.error;
+  toast(`${what} failed: ${why}`, "bad");
+}
+
 async function clickButton(messageElement, actionId) {
   const key = `${messageElement.dataset.channel}/${messageElement.dataset.ts}`;
   const message = store.messages.get(key);
@@ -170,14 +181,12 @@ async function clickButton(messageElement, actionId) {
   const answer = await api.click(ui.persona, message.channel, message.ts, actionId);
   ui.pending.delete(pending);
   render();
-  if (!answer.ok) {
-    const why = SLACK_ERRORS[answer.error] ?? answer.error;
-    toast(`Your click on “${button.text?.text ?? actionId}” failed: ${why}`, "bad");
-  }
+  reportAnswer(answer, `Your click on “${button.text?.text ?? actionId}”`);
 }
 
 /** Every click on the page, by what was clicked (the panes are redrawn, so no local handlers). */
 const CLICKS = [
+  ...FORM_CLICKS,
   ["[data-open-channel]", (el) => openChannel(el.dataset.openChannel)],
   ["[data-persona]", (el) => switchPersona(el.dataset.persona)],
   ["#persona-button", togglePersonaMenu],
@@ -208,6 +217,11 @@ const CLICKS = [
 
 function onClick(event) {
   if (!event.target.closest("#persona-menu, #persona-button")) closePersonaMenu();
+  if (!event.target.closest("#shortcut-menu, #shortcuts-button")) closeShortcutMenu();
+  if (ui.openMenu && !event.target.closest(".bk-overflow")) {
+    ui.openMenu = null;
+    render();
+  }
   for (const [selector, action] of CLICKS) {
     const element = event.target.closest(selector);
     if (element) {
@@ -239,6 +253,8 @@ async function load() {
   store.roles = state.console?.roles ?? {};
   store.purposes = state.console?.purposes ?? {};
   store.violations = state.violations;
+  store.views = state.views ?? {};
+  store.shortcuts = state.shortcuts ?? [];
   store.messages = new Map(state.messages.map((m) => [keyOf(m), m]));
   if (!ui.persona) restore();
   // Violations are in the snapshot already; only messages need replaying.
@@ -257,11 +273,23 @@ function restore() {
   ui.persona = store.users[saved.persona] ? saved.persona : Object.keys(store.users)[0];
   if (typeof saved.channel === "string") ui.channel = saved.channel;
   ui.stickToBottom = true;
+  // A permalink (/archives/…) lands here as ?channel=…&ts=…[&thread=…]: open that place.
+  const linked = new URLSearchParams(location.search);
+  if (linked.get("channel")) {
+    ui.channel = linked.get("channel");
+    if (linked.get("thread")) ui.thread = `${ui.channel}/${linked.get("thread")}`;
+    history.replaceState(null, "", "/");
+  }
 }
 
 function onEvent(event) {
   if (heldEvents) {
     heldEvents.push(event);
+    return;
+  }
+  if (event.type === "views_changed") {
+    store.views[event.user] = event.views;
+    render();
     return;
   }
   if (event.type === "violation") {
@@ -306,6 +334,7 @@ document.addEventListener("click", onClick);
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") {
     closePersonaMenu();
+    closeShortcutMenu();
     $("violations-panel").classList.add("hidden");
   }
 });
@@ -316,4 +345,5 @@ mountComposer({
   onSend: sendCommand,
 });
 mountFaultPanel($("faults"), (text) => toast(text, "bad"));
+mountForms({ confirm: confirmDialog, onAnswer: reportAnswer });
 connect();

@@ -9,6 +9,8 @@ export const store = {
   purposes: {}, // channel id → what it is for (from the policy)
   messages: new Map(), // "channel/ts" → message
   violations: [], // Slack rules the bot broke, as the fake recorded them
+  views: {}, // user id → {modals: [view, …] (root first), home: view | null}
+  shortcuts: [], // the app's global shortcuts: [{name, callback_id, description}]
 };
 
 /** What this browser is looking at; the only state the page owns. */
@@ -20,7 +22,17 @@ export const ui = {
   pending: new Set(), // "channel/ts/action_id" of clicks awaiting the bot's acknowledgement
   local: [], // Slackbot notes only this browser sees (command failures)
   stickToBottom: false, // scroll to the newest message on the next draw
+  tab: "messages", // in the DM with the bot: "home" (the App Home) or "messages"
+  openMenu: null, // "where/action_id" of the overflow menu shown open
+  drafts: {}, // view id → {action_id: what the form field holds} (sent with every view action)
+  refused: {}, // view id → {block_id: text}: fields Slack's client would not submit
 };
+
+/** The modal views the persona has open, root first. */
+export const modalStack = () => store.views[ui.persona]?.modals ?? [];
+
+/** The persona's published Home tab, or null. */
+export const homeView = () => store.views[ui.persona]?.home ?? null;
 
 export const keyOf = (m) => `${m.channel}/${m.ts}`;
 

@@ -1,16 +1,20 @@
-// Drawing the page from `store` and `ui`: the sidebar, the persona switcher, the open channel,
-// the thread pane and the violations list. Each pane is redrawn whole (the data is small); the
-// channel keeps its scroll position unless the reader was already at the newest message.
+// Drawing the page from `store` and `ui`: the sidebar, the persona switcher, the open channel
+// (or the App Home tab in the DM with the bot), the thread pane, the persona's open modal, the
+// shortcuts menu and the violations list. Each pane is redrawn whole (the data is small); the
+// channel keeps its scroll position unless the reader was already at the newest message, and
+// the modal is redrawn only when its view changes, so typing in a form is never interrupted.
 
-import { renderMessageBody } from "./blocks.js";
+import { renderBlocks, renderMessageBody, textObject } from "./blocks.js";
 import { html, raw } from "./html.js";
 import {
   channelMessages,
   channelName,
   displayName,
   dmOf,
+  homeView,
   isDm,
   keyOf,
+  modalStack,
   renderContext,
   repliesOf,
   store,
@@ -91,12 +95,25 @@ function author(m) {
   };
 }
 
+/**
+ * What drawing the blocks of a message or a view needs beyond users and channels: which of its
+ * elements wait for the bot, which overflow menu is open, what its form fields hold, and the
+ * app's error texts. ``where`` is the message's "channel/ts" or the view's id.
+ */
+export function surfaceContext(where, errors = {}) {
+  const prefix = `${where}/`;
+  return {
+    ...renderContext(),
+    isPending: (actionId) => ui.pending.has(prefix + actionId),
+    openMenu: ui.openMenu?.startsWith(prefix) ? ui.openMenu.slice(prefix.length) : null,
+    values: ui.drafts[where] ?? {},
+    errors: { ...errors, ...(ui.refused[where] ?? {}) },
+  };
+}
+
 /** One message, as Slack lays it out: avatar, name, time, body, then edited/thread notes. */
 export function messageHtml(m, { inThread = false } = {}) {
-  const ctx = {
-    ...renderContext(),
-    isPending: (actionId) => ui.pending.has(`${keyOf(m)}/${actionId}`),
-  };
+  const ctx = surfaceContext(keyOf(m));
   const { picture, name } = author(m);
   const classes = ["msg", m.ephemeral_for && "ephemeral", m.edited && "is-edited"];
   return html`<article class="${classes.filter(Boolean).join(" ")}" data-testid="message"
@@ -163,15 +180,100 @@ function renderPersona() {
     ${Object.keys(store.users).map(personaOption)}`;
 }
 
+function renderTabs() {
+  const appDm = isDm(ui.channel);
+  const home = appDm && ui.tab === "home";
+  $("app-tabs").classList.toggle("hidden", !appDm);
+  for (const tab of $("app-tabs").querySelectorAll("[data-tab]")) {
+    const active = tab.dataset.tab === (home ? "home" : "messages");
+    tab.classList.toggle("active", active);
+    tab.setAttribute("aria-selected", String(active));
+  }
+  $("messages").classList.toggle("hidden", home);
+  $("composer").classList.toggle("hidden", home);
+  $("home").classList.toggle("hidden", !home);
+  return home;
+}
+
+/** The App Home tab: the view the app published for the persona, or word that it has not. */
+function renderHome() {
+  const home = homeView();
+  $("home").innerHTML = home
+    ? html`<div class="home-view" data-view-id="${home.id}" data-testid="home-view">
+        ${raw(renderBlocks(home.view.blocks, surfaceContext(home.id, home.errors)))}</div>`
+    : html`<div class="intro"><span class="avatar bot big">fp</span><h2>fpbot</h2>
+        <p><span class="spinner"></span>Waiting for fpbot to publish your Home tab…</p></div>`;
+}
+
+let drawnModal = ""; // what the dialog shows now, to redraw it only when that changes
+
+/** The persona's open modal: its top view, with ← back when views are stacked under it. */
+function renderModal() {
+  const dialog = $("modal");
+  const stack = modalStack();
+  const top = stack[stack.length - 1];
+  if (!top) {
+    drawnModal = "";
+    if (dialog.open) dialog.close();
+    return;
+  }
+  const signature = JSON.stringify([
+    ui.persona,
+    top.id,
+    top.view.hash,
+    stack.length,
+    top.errors,
+    ui.refused[top.id],
+    ui.openMenu,
+    [...ui.pending].filter((key) => key.startsWith(`${top.id}/`)),
+  ]);
+  if (signature === drawnModal && dialog.open) return;
+  drawnModal = signature;
+  const view = top.view;
+  const ctx = surfaceContext(top.id, top.errors);
+  const close = view.close ?? { type: "plain_text", text: "Cancel" };
+  const busy = ui.pending.has(`${top.id}/submit`);
+  dialog.innerHTML = html`<div class="modal-frame" data-view-id="${top.id}"
+      data-testid="modal-view" data-callback-id="${view.callback_id}">
+    <header class="modal-header">
+      ${stack.length > 1 &&
+      html`<button type="button" class="modal-back" data-modal-close data-testid="modal-back"
+        aria-label="Back">←</button>`}
+      <h2 class="modal-title" data-testid="modal-title">${raw(textObject(view.title))}</h2>
+      <button type="button" class="close" data-modal-close aria-label="Close">×</button>
+    </header>
+    <div class="modal-body">${raw(renderBlocks(view.blocks, ctx))}</div>
+    <footer class="modal-footer">
+      <button type="button" class="modal-cancel" data-modal-close
+        data-testid="modal-cancel">${raw(textObject(close))}</button>
+      ${view.submit &&
+      html`<button type="button" class="modal-submit${busy ? " busy" : ""}" data-modal-submit
+        data-testid="modal-submit" ${busy && raw("disabled")}
+        >${raw(textObject(view.submit))}</button>`}
+    </footer></div>`;
+  if (!dialog.open) dialog.showModal();
+}
+
+/** The ⚡ menu: the app's global shortcuts. */
+function renderShortcuts() {
+  $("shortcut-menu").innerHTML = html`<div class="menu-title">Shortcuts for fpbot</div>
+    ${store.shortcuts.map(
+      (shortcut) => html`<button type="button" class="shortcut" role="menuitem"
+        data-shortcut="${shortcut.callback_id}">
+        <span class="shortcut-name">⚡ ${shortcut.name}</span>
+        <span class="shortcut-description">${shortcut.description ?? ""}</span></button>`,
+    )}
+    ${store.shortcuts.length === 0 && html`<div class="shortcut-none">No shortcuts</div>`}`;
+}
+
 function renderChannel() {
   const channel = ui.channel;
   const name = channelName(channel);
   $("channel-title").innerHTML = isDm(channel)
     ? html`${BOT_AVATAR_TINY} fpbot <span class="app-badge">APP</span>`
     : html`<span class="hash">#</span>${name}`;
-  $("channel-purpose").textContent = isDm(channel)
-    ? "Your direct messages with the bot"
-    : (store.purposes[channel] ?? "");
+  const purpose = ui.tab === "home" ? "Your App Home in fpbot" : "Your direct messages with the bot";
+  $("channel-purpose").textContent = isDm(channel) ? purpose : (store.purposes[channel] ?? "");
   const where = isDm(channel) ? "fpbot" : `#${name}`;
   $("composer-input").placeholder = `Message ${where} — try /fp help`;
 
@@ -221,8 +323,11 @@ export function render() {
     if (!ui.persona) return;
     renderSidebar();
     renderPersona();
+    if (renderTabs()) renderHome();
     renderChannel();
     renderThread();
+    renderShortcuts();
     renderViolations();
+    renderModal();
   });
 }
