@@ -7,9 +7,9 @@ and the typed models (`models`). Callers get pydantic models or a `FingerprintEr
 httpx exception, never raw JSON.
 
 Secrets: the API key lives only in the connection's default headers and is registered with
-`bot.log.register_secret` at construction; a created key's token and a created webhook's
-signing key are registered the moment they are parsed, so no log line or error text can carry
-them. Request and response bodies are never logged.
+`bot.log.register_secret` at construction; every field with a secret's name (a created key's
+token, a webhook's signing key) is registered the moment it is parsed, so no log line or error
+text can carry one. Request and response bodies are never logged.
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ import random
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
-from bot.domain.secrets import without_secrets
+from bot.domain.secrets import is_secret_field, without_secrets
 from bot.fingerprint.cache import Items, ListingCache, MemoryCache, RedisCache
 from bot.fingerprint.errors import (
     BadRequest,
@@ -112,6 +114,7 @@ _BY_CODE: dict[str, type[FingerprintError]] = {
     "general.unavailable": Unavailable,
 }
 _RAW_TEXT_LIMIT = 500
+_log = get_logger("bot.fingerprint")
 
 
 class ClientSettings(Protocol):
@@ -228,7 +231,6 @@ class ManagementClient:
             # limiter, not the pool, bounds how many are open (rate times latency).
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         )
-        self._log = get_logger("bot.fingerprint")
 
     @classmethod
     def from_settings(
@@ -274,8 +276,8 @@ class ManagementClient:
 
     async def hello(self) -> Hello:
         """``GET /hello``: proves the key and the version are accepted."""
-        body = await self._request("GET", "/hello", idempotent=True)
-        data = _data(body)
+        answer = await self._request("GET", "/hello", idempotent=True)
+        data = answer.data
         return Hello.model_validate(data if isinstance(data, dict) else {"message": data})
 
     # ------------------------------------------------------------------------ environments
@@ -314,8 +316,7 @@ class ManagementClient:
         return await self._listing(ApiKey, "/api-keys", params)
 
     async def get_api_key(self, key_id: str) -> ApiKey:
-        body = await self._request("GET", "/api-keys/{id}", key_id, idempotent=True)
-        return _secrets_registered([_model(ApiKey, _data(body), "GET /api-keys/{id}")])[0]
+        return await self._read_one(ApiKey, "/api-keys/{id}", key_id)
 
     async def create_api_key(
         self,
@@ -356,8 +357,7 @@ class ManagementClient:
         return await self._listing(Webhook, "/webhooks", params)
 
     async def get_webhook(self, webhook_id: str) -> Webhook:
-        body = await self._request("GET", "/webhooks/{id}", webhook_id, idempotent=True)
-        return _secrets_registered([_model(Webhook, _data(body), "GET /webhooks/{id}")])[0]
+        return await self._read_one(Webhook, "/webhooks/{id}", webhook_id)
 
     async def create_webhook(
         self, *, url: str, description: str | None = None, environment: str | None = None
@@ -432,8 +432,7 @@ class ManagementClient:
         return await self._listing(FilteringRule, "/filtering-rules", paginated=False)
 
     async def get_filtering_rule(self, rule_id: str) -> FilteringRule:
-        body = await self._request("GET", "/filtering-rules/{id}", rule_id, idempotent=True)
-        return _model(FilteringRule, _data(body), "GET /filtering-rules/{id}")
+        return await self._read_one(FilteringRule, "/filtering-rules/{id}", rule_id)
 
     async def create_filtering_rule(self, **fields: Any) -> FilteringRule:
         return await self._write_one(FilteringRule, "POST", "/filtering-rules", body=fields)
@@ -453,20 +452,13 @@ class ManagementClient:
         Args:
             operations: one mapping per rule, with the fields `create_filtering_rule` takes.
         """
-        body = await self._write("POST", "/filtering-rules/bulk", body={"rules": operations})
-        data = _data(body)
-        if data is None:
-            return []
-        if not isinstance(data, list):
-            raise InvalidResponse(
-                "expected a list of rules", operation="POST /filtering-rules/bulk"
-            )
-        return _models(FilteringRule, data, "POST /filtering-rules/bulk")
+        answer = await self._write("POST", "/filtering-rules/bulk", body={"rules": operations})
+        return _models(FilteringRule, _list_data(answer), answer)
 
     async def test_filtering_rule(self, body: dict[str, Any]) -> dict[str, Any]:
         """Evaluate a rule against a sample (``POST /filtering-rules/test``); changes nothing."""
         answer = await self._request("POST", "/filtering-rules/test", body=body, idempotent=True)
-        data = _data(answer)
+        data = answer.data
         return data if isinstance(data, dict) else {"result": data}
 
     # ---------------------------------------------------------------------------- internals
@@ -475,6 +467,10 @@ class ManagementClient:
         if self._shared_limiter is not None:
             return self._shared_limiter
         return local_limiter(self._api_key, self._rate, margin=self._margin)
+
+    async def _read_one(self, model: type[M], route: str, resource_id: str) -> M:
+        answer = await self._request("GET", route, resource_id, idempotent=True)
+        return _secrets_registered([_model(model, answer.data, answer)])[0]
 
     async def _write_one(
         self,
@@ -486,10 +482,11 @@ class ManagementClient:
         body: Mapping[str, Any] | None = None,
         idempotent: bool = False,
     ) -> M:
+        """A write whose answer is the resource. Fields the answer leaves out are taken from
+        what was sent: the change happened, and must not fail for want of a name."""
         answer = await self._write(method, route, resource_id, body=body, idempotent=idempotent)
-        result = _model(model, _data(answer), f"{method} {route}")
-        _secrets_registered([result])
-        return result
+        result = _model(model, _with_sent_fields(answer.data, body), answer)
+        return _secrets_registered([result])[0]
 
     async def _write(
         self,
@@ -499,7 +496,7 @@ class ManagementClient:
         *,
         body: Mapping[str, Any] | None = None,
         idempotent: bool = False,
-    ) -> Any:
+    ) -> _Answer:
         """A call that changes something: whatever its outcome, cached listings are dropped
         (a timed-out create may still have happened)."""
         try:
@@ -514,7 +511,7 @@ class ManagementClient:
             try:
                 await self._cache.invalidate()
             except Exception as exc:  # a cache outage must not fail the write
-                self._log.warning("fingerprint.cache_invalidate_failed", error=exc)
+                _log.warning("fingerprint.cache_invalidate_failed", error=exc)
 
     async def _listing(
         self,
@@ -530,8 +527,8 @@ class ManagementClient:
         key = path + ("?" + urlencode(sorted(params.items())) if params else "")
 
         async def fetch() -> list[Any]:
-            items = await self._fetch_listing(key, path, params, paginated)
-            return _secrets_registered(_models(model, items, f"GET {path}"))
+            models = await self._fetch_listing(key, model, path, params, paginated)
+            return _secrets_registered(models)
 
         if key in self._flights:
             self.stats.coalesced += 1
@@ -539,8 +536,13 @@ class ManagementClient:
         return list(models)  # the models are frozen; the list is the caller's own
 
     async def _fetch_listing(
-        self, key: str, path: str, params: Mapping[str, str] | None, paginated: bool
-    ) -> Items:
+        self,
+        key: str,
+        model: type[M],
+        path: str,
+        params: Mapping[str, str] | None,
+        paginated: bool,
+    ) -> list[M]:
         cache = self._cache
         generation = 0
         if cache is not None:
@@ -548,42 +550,45 @@ class ManagementClient:
                 cached = await cache.get(key)
                 if cached is not None:
                     self.stats.cache_hits += 1
-                    return cached
+                    return _models(model, cached, _Answer(None, None, "", f"GET {path}"))
                 generation = await cache.generation()
             except Exception as exc:  # the cache is an optimisation, not a dependency
-                self._log.warning("fingerprint.cache_read_failed", error=exc)
+                _log.warning("fingerprint.cache_read_failed", error=exc)
                 cache = None
         started = time.monotonic()
-        items = (
-            await self._walk(path, params)
-            if paginated
-            else _list_data(await self._request("GET", path, idempotent=True), f"GET {path}")
-        )
+        items, models = await self._walk(model, path, params, paginated)
         if cache is not None:
             try:
                 await cache.put(key, _shareable(items), generation=generation, started=started)
             except Exception as exc:  # as above
-                self._log.warning("fingerprint.cache_write_failed", error=exc)
-        return items
+                _log.warning("fingerprint.cache_write_failed", error=exc)
+        return models
 
-    async def _walk(self, path: str, params: Mapping[str, str] | None) -> Items:
-        """Every page of a listing: stop on a null cursor, refuse a cursor seen before."""
-        operation = f"GET {path}"
+    async def _walk(
+        self, model: type[M], path: str, params: Mapping[str, str] | None, paginated: bool
+    ) -> tuple[Items, list[M]]:
+        """Every page of a listing, each parsed as it arrives (so a bad item names the call
+        that brought it): stop on a null cursor, refuse a cursor seen before."""
         items: Items = []
+        models: list[M] = []
         seen: set[str] = set()
         cursor: str | None = None
         while True:
-            query: dict[str, str | int] = {**(params or {}), "limit": self.page_size}
-            if cursor is not None:
-                query["cursor"] = cursor
-            body = await self._request("GET", path, params=query, idempotent=True)
-            items.extend(_list_data(body, operation))
-            cursor = _next_cursor(body)
+            query: dict[str, str | int] = dict(params or {})
+            if paginated:
+                query["limit"] = self.page_size
+                if cursor is not None:
+                    query["cursor"] = cursor
+            answer = await self._request("GET", path, params=query or None, idempotent=True)
+            page = _list_data(answer)
+            models.extend(_models(model, page, answer))
+            items.extend(page)
+            cursor = _next_cursor(answer.body) if paginated else None
             if cursor is None:
-                return items
+                return items, models
             if cursor in seen:
-                raise PaginationLoop(
-                    f"the API returned the page cursor {cursor!r} twice", operation=operation
+                raise answer.invalid(
+                    f"the API returned the page cursor {cursor!r} twice", kind=PaginationLoop
                 )
             seen.add(cursor)
 
@@ -596,22 +601,23 @@ class ManagementClient:
         params: Mapping[str, str | int] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotent: bool,
-    ) -> Any:
-        """One call, with its retries; returns the decoded JSON body (``None`` if empty).
+    ) -> _Answer:
+        """One call, with its retries; returns the decoded answer (body ``None`` if empty).
 
         429 is always retried (the server did nothing); 5xx and transport errors only when
         ``idempotent``, since a create that timed out may have happened. Retrying stops when
         the next wait would end past ``retry_budget`` seconds after the first attempt.
 
-        A 429's ``Retry-After`` pauses the whole key (every caller, every replica sharing
-        Redis) whether or not this call retries; a call that meets a pause it cannot wait out
-        within its budget raises `RateLimited` at once, carrying the seconds that remain.
+        A ``Retry-After`` on a 429 or a 503 pauses the whole key (every caller, every replica
+        sharing Redis) whether or not this call retries; a call that meets a pause it cannot
+        wait out within its budget raises `RateLimited` at once, carrying the seconds that
+        remain.
         """
         operation = f"{method} {route}"
         path = route if resource_id is None else route.format(id=quote(resource_id, safe=""))
         # Sent as ``X-Request-Id`` and bound to every log line of this call.
         correlation_id = new_correlation_id("fp")
-        log = self._log.bind(correlation_id=correlation_id, operation=operation)
+        log = _log.bind(correlation_id=correlation_id, operation=operation)
         started = time.monotonic()
         deadline: float | None = None
         attempt = 0
@@ -669,7 +675,7 @@ class ManagementClient:
                         attempt=attempt,
                         elapsed_ms=elapsed_ms,
                     )
-                    return _decode(response, operation, correlation_id)
+                    return _decoded(response, correlation_id, operation)
                 error = _error_from(response, operation, correlation_id)
                 log.debug(
                     "fingerprint.response",
@@ -680,10 +686,10 @@ class ManagementClient:
                 )
             if isinstance(error, RateLimited):
                 self.stats.rate_limited += 1
-                if error.retry_after is not None:
-                    # Every caller of this key holds back, not only this one — and also when
-                    # this one gives up: the API said when it will take requests again.
-                    await self._limiter().pause(error.retry_after)
+            if isinstance(error, RateLimited | Unavailable) and error.retry_after is not None:
+                # Every caller of this key holds back, not only this one — and also when this
+                # one gives up (or may not retry): the API said when it will take requests.
+                await self._limiter().pause(error.retry_after)
             retryable = isinstance(error, RateLimited) or (
                 idempotent and isinstance(error, ServerError | Unavailable | TransportError)
             )
@@ -750,39 +756,73 @@ class ManagementClient:
 # --------------------------------------------------------------------------- body handling
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A 2xx answer, decoded, with what an `InvalidResponse` about it must carry: the
+    correlation id finds the call's log lines, which hold what the answer looked like."""
+
+    body: Any
+    status: int | None
+    correlation_id: str
+    operation: str
+
+    @property
+    def data(self) -> Any:
+        """The payload of the ``{"data": …}`` envelope; a bare object is taken as it is."""
+        if isinstance(self.body, dict) and "data" in self.body:
+            return self.body["data"]
+        return self.body
+
+    def invalid(
+        self, problem: str, *, kind: type[InvalidResponse] = InvalidResponse
+    ) -> InvalidResponse:
+        """The error to raise about this answer, logged as the call's failure."""
+        error = kind(
+            problem,
+            status=self.status,
+            correlation_id=self.correlation_id,
+            operation=self.operation,
+        )
+        _log.warning(
+            "fingerprint.invalid_response",
+            correlation_id=self.correlation_id,
+            operation=self.operation,
+            status=self.status,
+            error=str(error),
+        )
+        return error
+
+
 def _fields(**values: Any) -> dict[str, Any]:
     """The arguments that were given, enums as their values: the API reads absent as unset."""
-    return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items() if v is not None}
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items() if v is not None}
 
 
-def _decode(response: httpx.Response, operation: str, correlation_id: str) -> Any:
+def _decoded(response: httpx.Response, correlation_id: str, operation: str) -> _Answer:
+    answer = _Answer(None, response.status_code, correlation_id, operation)
     if response.status_code == 204 or not response.content.strip():
-        return None
+        return answer
     try:
-        return response.json()
+        return replace(answer, body=response.json())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidResponse(
-            f"the answer is not JSON: {_raw_text(response)}",
-            status=response.status_code,
-            correlation_id=correlation_id,
-            operation=operation,
-        ) from None
+        raise answer.invalid(f"the answer is not JSON: {_raw_text(response)}") from None
 
 
-def _data(body: Any) -> Any:
-    """The payload of the ``{"data": …}`` envelope; a bare object is taken as it is."""
-    if isinstance(body, dict) and "data" in body:
-        return body["data"]
-    return body
-
-
-def _list_data(body: Any, operation: str) -> Items:
-    data = _data(body)
+def _list_data(answer: _Answer) -> Items:
+    data = answer.data
     if data is None:
         return []
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-        raise InvalidResponse("expected a list of objects in 'data'", operation=operation)
+        raise answer.invalid("expected a list of objects in 'data'")
     return data
+
+
+def _with_sent_fields(data: Any, sent: Mapping[str, Any] | None) -> Any:
+    """``data`` plus each sent field it lacks in either casing (the answer's values win)."""
+    if not isinstance(data, dict) or not sent:
+        return data
+    missing = {k: v for k, v in sent.items() if k not in data and to_camel(k) not in data}
+    return {**missing, **data}
 
 
 def _next_cursor(body: Any) -> str | None:
@@ -797,34 +837,36 @@ def _next_cursor(body: Any) -> str | None:
     return str(cursor) if cursor not in (None, "") else None
 
 
-def _model(model: type[M], data: Any, operation: str) -> M:
+def _model(model: type[M], data: Any, answer: _Answer) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         )
-        raise InvalidResponse(
-            f"unexpected {model.__name__}: {problems}", operation=operation
-        ) from None
+        raise answer.invalid(f"unexpected {model.__name__}: {problems}") from None
 
 
-def _models(model: type[M], items: Items, operation: str) -> list[M]:
-    return [_model(model, item, operation) for item in items]
+def _models(model: type[M], items: Items, answer: _Answer) -> list[M]:
+    return [_model(model, item, answer) for item in items]
 
 
 def _secrets_registered(results: list[M]) -> list[M]:
-    """Register tokens and signing keys with the log redactor as soon as they exist.
+    """Register every secret field (by its name, `is_secret_field`) with the log redactor as
+    soon as it is parsed.
 
     A public key's token is not a secret (it ships in every web page that uses it) and every
     listing carries it, so it is left out: the redactor's registry is bounded, and filling it
     with public tokens would push real secrets out.
     """
     for result in results:
-        if isinstance(result, ApiKey) and result.type is not KeyType.PUBLIC:
-            register_secret(result.token)
-        elif isinstance(result, Webhook):
-            register_secret(result.signing_key)
+        if isinstance(result, ApiKey) and result.type is KeyType.PUBLIC:
+            continue
+        for name in type(result).model_fields:
+            if is_secret_field(name):
+                value = getattr(result, name)
+                if isinstance(value, str):
+                    register_secret(value)
     return results
 
 
@@ -890,7 +932,7 @@ def _error_from(response: httpx.Response, operation: str, correlation_id: str) -
         )
     if message is None:
         message = _raw_text(response)
-    cls = _error_class(status, code, message)
+    cls = _error_class(status, code, message, bool(violations))
     return cls(
         message,
         status=status,
@@ -902,10 +944,13 @@ def _error_from(response: httpx.Response, operation: str, correlation_id: str) -
     )
 
 
-def _error_class(status: int, code: str | None, message: str) -> type[FingerprintError]:
+def _error_class(
+    status: int, code: str | None, message: str, has_violations: bool
+) -> type[FingerprintError]:
     if status in (400, 409) and _PLAN_LIMIT.search(message):
         return PlanLimitReached
-    if code == "validation.failed":
+    # Field errors come as 422 validation.failed, or as a 400 with violations (API keys).
+    if code == "validation.failed" or (status == 400 and has_violations):
         return ValidationFailed
     if status in _BY_STATUS:
         return _BY_STATUS[status]

@@ -2,8 +2,9 @@
 
 Responses are read leniently (management-api.md, "Real samples"): camelCase and snake_case
 alike, missing optional fields, ids without the usual prefix, ``limit_value: 0``, timestamps
-with or without milliseconds. What users *type* is validated elsewhere (``bot.commands``);
-what the API *returns* is accepted as long as it is recognisable.
+with or without milliseconds. Only ``id`` is required: a change that succeeded upstream must
+not fail because its answer left out a name. What users *type* is validated elsewhere
+(``bot.commands``); what the API *returns* is accepted as long as it is recognisable.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class ApiModel(BaseModel):
 
 class Environment(ApiModel):
     id: str
-    name: str
+    name: str = ""
     description: str | None = None
     limit_mode: LimitMode | None = None
     limit_value: int | None = None
@@ -68,7 +69,8 @@ class Environment(ApiModel):
 
 class ApiKey(ApiModel):
     id: str
-    name: str
+    # Fingerprint's own CLI fixtures answer a create with {id, type, status, token} only.
+    name: str = ""
     description: str | None = None
     type: KeyType | None = None
     status: Status | None = None
@@ -86,7 +88,7 @@ class ApiKey(ApiModel):
 
 class Webhook(ApiModel):
     id: str
-    url: str
+    url: str = ""
     description: str | None = None
     status: Status | None = None
     verified: bool | None = None
