@@ -109,46 +109,6 @@ async def test_webhooks_lifecycle(fast_api: StandInServer, version: str) -> None
         assert len(await client.list_webhooks()) == len(before)
 
 
-async def test_origin_rules_of_2024_05_20(fast_api: StandInServer) -> None:
-    async with client_for(fast_api, api_version="2024-05-20") as client:
-        env = (await client.list_environments())[1].id
-        rules = await client.replace_origin_rules(
-            env, allowed_origins=["https://a.example"], forbidden_origins=["https://b.example"]
-        )
-        assert rules.allowed_origins == ["https://a.example"]
-        rules = await client.patch_origin_rules(
-            env, add_allowed=["https://c.example"], remove_forbidden=["https://b.example"]
-        )
-        assert rules.allowed_origins == ["https://a.example", "https://c.example"]
-        assert rules.forbidden_origins == []
-
-
-async def test_expression_rules_of_2025_11_20(fast_api: StandInServer) -> None:
-    async with client_for(fast_api, api_version="2025-11-20") as client:
-        before = await client.list_filtering_rules()
-        rule = await client.create_filtering_rule(
-            name="Block bots", expression='bot == "bad"', action="block"
-        )
-        assert (await client.get_filtering_rule(rule.id)).expression == 'bot == "bad"'
-        renamed = await client.update_filtering_rule(rule.id, name="Block bad bots")
-        assert renamed.name == "Block bad bots"
-        bulk = await client.bulk_filtering_rules(
-            [
-                {"name": "Rule one", "expression": 'country == "XX"', "action": "block"},
-                {"name": "Rule two", "expression": 'country == "YY"', "action": "allow"},
-            ]
-        )
-        assert [r.name for r in bulk] == ["Rule one", "Rule two"]
-        assert len(await client.list_filtering_rules()) == len(before) + 3
-        result = await client.test_filtering_rule(
-            {"expression": 'country == "XX"', "input": {"country": "XX"}}
-        )
-        assert result["matched"] is True
-        await client.delete_filtering_rule(rule.id)
-        with pytest.raises(NotFound):
-            await client.get_filtering_rule(rule.id)
-
-
 async def test_hello_answers(fast_api: StandInServer) -> None:
     async with client_for(fast_api) as client:
         await client.hello()
