@@ -187,3 +187,27 @@ async def test_a_503_retry_after_on_one_replica_holds_back_every_replica(
             await two.hello()
     assert caught.value.retry_after is not None and 28 < caught.value.retry_after <= 30
     assert len(recorder.requests) == 1
+
+
+async def test_encryption_key_tokens_never_reach_the_shared_cache(
+    redis: tuple[Redis, str],
+) -> None:
+    connection, prefix = redis
+    fake = FakeFingerprint(rate_limit=1000.0, burst=1000, environments=5, seed=1)
+    async with StandInServer(fake) as api:
+        client = ManagementClient(
+            api_key=api.key,
+            base_url=api.url,
+            api_version="2025-11-20",
+            cache_ttl=60,
+            redis=connection,
+            redis_prefix=prefix,
+            rate_limit=1000.0,
+        )
+        async with client:
+            keys = await client.list_encryption_keys()
+    entries = [name async for name in connection.scan_iter(match=f"{prefix}:fp:*:cache:*")]
+    stored = b"".join([await connection.get(name) or b"" for name in entries])
+    assert keys[0].id.encode() in stored, "the listing is cached, without its tokens"
+    tokens = [t for k in keys for t in (k.token, k.previous_token, k.next_token) if t]
+    assert tokens and not [t for t in tokens if t.encode() in stored]
