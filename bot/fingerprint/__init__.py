@@ -3,7 +3,13 @@
 Everything above this package imports from here; nothing above it touches httpx or JSON.
 """
 
-from bot.fingerprint.client import ClientStats, ManagementClient
+from bot.fingerprint.client import (
+    API_VERSION_2024,
+    API_VERSION_2025,
+    API_VERSIONS,
+    ClientStats,
+    ManagementClient,
+)
 from bot.fingerprint.errors import (
     AUTH_ERRORS,
     BadRequest,
@@ -12,6 +18,7 @@ from bot.fingerprint.errors import (
     Forbidden,
     InvalidResponse,
     NotFound,
+    OriginRulesUnreadable,
     PaginationLoop,
     PlanLimitReached,
     RateLimited,
@@ -22,25 +29,48 @@ from bot.fingerprint.errors import (
     Unavailable,
     ValidationFailed,
     Violation,
+    WrongApiVersion,
 )
+from bot.fingerprint.limits import PLAN_LIMITS, PlanLimits
 from bot.fingerprint.models import (
+    DENY_WITH_FORBIDDEN,
     ApiKey,
+    DnsRecord,
+    DnsRecords,
+    DnsRecordStatus,
+    EncryptionKey,
     Environment,
     FilteringRule,
     Hello,
     KeyType,
     LimitMode,
     OriginRules,
+    Placement,
+    RuleAction,
+    RuleSpec,
+    RuleTestResult,
+    SampleRequest,
     Status,
+    Subdomain,
+    SubdomainStatus,
     Webhook,
 )
 
 __all__ = [
+    "API_VERSIONS",
+    "API_VERSION_2024",
+    "API_VERSION_2025",
     "AUTH_ERRORS",
+    "DENY_WITH_FORBIDDEN",
+    "PLAN_LIMITS",
     "ApiKey",
     "BadRequest",
     "ClientStats",
     "Conflict",
+    "DnsRecord",
+    "DnsRecordStatus",
+    "DnsRecords",
+    "EncryptionKey",
     "Environment",
     "FilteringRule",
     "FingerprintError",
@@ -52,11 +82,20 @@ __all__ = [
     "ManagementClient",
     "NotFound",
     "OriginRules",
+    "OriginRulesUnreadable",
     "PaginationLoop",
+    "Placement",
     "PlanLimitReached",
+    "PlanLimits",
     "RateLimited",
+    "RuleAction",
+    "RuleSpec",
+    "RuleTestResult",
+    "SampleRequest",
     "ServerError",
     "Status",
+    "Subdomain",
+    "SubdomainStatus",
     "Timeout",
     "TransportError",
     "Unauthorized",
@@ -64,4 +103,5 @@ __all__ = [
     "ValidationFailed",
     "Violation",
     "Webhook",
+    "WrongApiVersion",
 ]

@@ -6,10 +6,19 @@ pagination, single-flight and a short listing cache (`cache`), the error mapping
 and the typed models (`models`). Callers get pydantic models or a `FingerprintError`; never an
 httpx exception, never raw JSON.
 
+Both API versions are spoken, one per client (``api_version``): environments, API keys and
+webhooks in either; origin lists in ``2024-05-20``; expression rules, encryption keys and
+subdomains in ``2025-11-20``. A call of the other version raises `WrongApiVersion` unsent.
+
+Retries: reads, and updates that set absolute values, are retried after a 5xx or a lost
+answer; creates, deletes, rotations and bulk writes never are, since they may have happened.
+Every write drops the cached listings, whatever its outcome.
+
 Secrets: the API key lives only in the connection's default headers and is registered with
-`bot.log.register_secret` at construction; a created key's token and a created webhook's
-signing key are registered the moment they are parsed, so no log line or error text can carry
-them. Request and response bodies are never logged.
+`bot.log.register_secret` at construction; every field with a secret's name (a created key's
+token, a webhook's signing key, an encryption key's tokens, a subdomain's webhook secret) is
+registered the moment it is parsed and stripped from what goes to the listing cache, so no log
+line, error text or shared cache can carry one. Request and response bodies are never logged.
 """
 
 from __future__ import annotations
@@ -20,15 +29,17 @@ import json
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
-from bot.domain.secrets import without_secrets
+from bot.domain.secrets import is_secret_field, without_secrets
 from bot.fingerprint.cache import Items, ListingCache, MemoryCache, RedisCache
 from bot.fingerprint.errors import (
     BadRequest,
@@ -37,6 +48,7 @@ from bot.fingerprint.errors import (
     Forbidden,
     InvalidResponse,
     NotFound,
+    OriginRulesUnreadable,
     PaginationLoop,
     PlanLimitReached,
     RateLimited,
@@ -47,15 +59,24 @@ from bot.fingerprint.errors import (
     Unavailable,
     ValidationFailed,
     Violation,
+    WrongApiVersion,
 )
 from bot.fingerprint.models import (
     ApiKey,
+    EncryptionKey,
     Environment,
     FilteringRule,
     Hello,
     KeyType,
+    LimitMode,
     OriginRules,
+    Placement,
+    RuleAction,
+    RuleSpec,
+    RuleTestResult,
+    SampleRequest,
     Status,
+    Subdomain,
     Webhook,
 )
 from bot.fingerprint.ratelimit import (
@@ -76,7 +97,11 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_BASE_URL = "https://management-api.fpjs.io"
-DEFAULT_API_VERSION = "2024-05-20"
+API_VERSION_2024 = "2024-05-20"
+API_VERSION_2025 = "2025-11-20"
+#: The versions this client speaks; ``X-API-Version`` is required and dated.
+API_VERSIONS = (API_VERSION_2024, API_VERSION_2025)
+DEFAULT_API_VERSION = API_VERSION_2024
 #: The API's largest page (``limit`` 0..101 in the docs, 100 in every example).
 MAX_PAGE_SIZE = 100
 
@@ -112,6 +137,7 @@ _BY_CODE: dict[str, type[FingerprintError]] = {
     "general.unavailable": Unavailable,
 }
 _RAW_TEXT_LIMIT = 500
+_log = get_logger("bot.fingerprint")
 
 
 class ClientSettings(Protocol):
@@ -155,7 +181,8 @@ class ManagementClient:
     Args:
         api_key: the Management API key (sent as a bearer token, never logged).
         base_url: the API's root, a stand-in's in tests and the sandbox.
-        api_version: the ``X-API-Version`` header.
+        api_version: the ``X-API-Version`` header, one of `API_VERSIONS`. Some calls exist in
+            one version only; called with the other, they raise `WrongApiVersion` unsent.
         rate_limit: requests per second the key is allowed.
         page_size: items asked per page when walking a listing (at most 100).
         cache_ttl: seconds a listing may be served from the cache; 0 disables the cache.
@@ -184,6 +211,8 @@ class ManagementClient:
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
+        if api_version not in API_VERSIONS:
+            raise ValueError(f"api_version must be one of {', '.join(API_VERSIONS)}")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}")
         register_secret(api_key)
@@ -228,7 +257,6 @@ class ManagementClient:
             # limiter, not the pool, bounds how many are open (rate times latency).
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         )
-        self._log = get_logger("bot.fingerprint")
 
     @classmethod
     def from_settings(
@@ -274,8 +302,8 @@ class ManagementClient:
 
     async def hello(self) -> Hello:
         """``GET /hello``: proves the key and the version are accepted."""
-        body = await self._request("GET", "/hello", idempotent=True)
-        data = _data(body)
+        answer = await self._request("GET", "/hello", idempotent=True)
+        data = answer.data
         return Hello.model_validate(data if isinstance(data, dict) else {"message": data})
 
     # ------------------------------------------------------------------------ environments
@@ -284,15 +312,34 @@ class ManagementClient:
         """Every environment of the workspace, all pages."""
         return await self._listing(Environment, "/environments")
 
-    async def create_environment(self, name: str, *, description: str | None = None) -> Environment:
-        body = _fields(name=name, description=description)
+    async def create_environment(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        limit_mode: LimitMode | None = None,
+        limit_value: int | None = None,
+    ) -> Environment:
+        """Create an environment; ``limit_value`` is needed unless ``limit_mode`` is none."""
+        body = _fields(
+            name=name, description=description, limit_mode=limit_mode, limit_value=limit_value
+        )
         return await self._write_one(Environment, "POST", "/environments", body=body)
 
     async def update_environment(
-        self, env_id: str, *, name: str | None = None, description: str | None = None
+        self,
+        env_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        limit_mode: LimitMode | None = None,
+        limit_value: int | None = None,
     ) -> Environment:
-        """Rename or re-describe an environment (the API updates with POST, not PATCH)."""
-        body = _fields(name=name, description=description)
+        """Rename, re-describe or change the monthly usage limit of an environment (the API
+        updates with POST, not PATCH). The fields given replace the old ones: retried."""
+        body = _fields(
+            name=name, description=description, limit_mode=limit_mode, limit_value=limit_value
+        )
         return await self._write_one(
             Environment, "POST", "/environments/{id}", env_id, body=body, idempotent=True
         )
@@ -314,8 +361,7 @@ class ManagementClient:
         return await self._listing(ApiKey, "/api-keys", params)
 
     async def get_api_key(self, key_id: str) -> ApiKey:
-        body = await self._request("GET", "/api-keys/{id}", key_id, idempotent=True)
-        return _secrets_registered([_model(ApiKey, _data(body), "GET /api-keys/{id}")])[0]
+        return await self._read_one(ApiKey, "/api-keys/{id}", key_id)
 
     async def create_api_key(
         self,
@@ -338,6 +384,8 @@ class ManagementClient:
         status: Status | None = None,
         rate_limit: float | None = None,
     ) -> ApiKey:
+        """Change a key's name, description, status or ``rate_limit`` (requests per second,
+        at least 0.1). A refusal may come as 400 or 422; both raise `ValidationFailed`."""
         body = _fields(name=name, description=description, status=status, rate_limit=rate_limit)
         return await self._write_one(
             ApiKey, "PATCH", "/api-keys/{id}", key_id, body=body, idempotent=True
@@ -356,14 +404,18 @@ class ManagementClient:
         return await self._listing(Webhook, "/webhooks", params)
 
     async def get_webhook(self, webhook_id: str) -> Webhook:
-        body = await self._request("GET", "/webhooks/{id}", webhook_id, idempotent=True)
-        return _secrets_registered([_model(Webhook, _data(body), "GET /webhooks/{id}")])[0]
+        return await self._read_one(Webhook, "/webhooks/{id}", webhook_id)
 
     async def create_webhook(
-        self, *, url: str, description: str | None = None, environment: str | None = None
+        self,
+        *,
+        url: str,
+        description: str | None = None,
+        environment: str | None = None,
+        status: Status | None = None,
     ) -> Webhook:
         """Create a webhook. The result carries its ``signing_key``: deliver it privately."""
-        body = _fields(url=url, description=description, environment=environment)
+        body = _fields(url=url, description=description, environment=environment, status=status)
         return await self._write_one(Webhook, "POST", "/webhooks", body=body)
 
     async def update_webhook(
@@ -373,8 +425,9 @@ class ManagementClient:
         url: str | None = None,
         description: str | None = None,
         status: Status | None = None,
+        environment: str | None = None,
     ) -> Webhook:
-        body = _fields(url=url, description=description, status=status)
+        body = _fields(url=url, description=description, status=status, environment=environment)
         return await self._write_one(
             Webhook, "PATCH", "/webhooks/{id}", webhook_id, body=body, idempotent=True
         )
@@ -382,92 +435,286 @@ class ManagementClient:
     async def delete_webhook(self, webhook_id: str) -> None:
         await self._write("DELETE", "/webhooks/{id}", webhook_id)
 
-    async def verify_webhook(self, webhook_id: str) -> None:
-        """Ask Fingerprint to send the verification request to the webhook's URL."""
-        await self._write("POST", "/webhooks/{id}/verification", webhook_id)
+    async def verify_webhook(self, webhook_id: str) -> Webhook | None:
+        """Ask Fingerprint to call the webhook's URL and record whether it answered.
+
+        Asking twice does no harm, so the call is retried like a read. Returns the webhook
+        as it is afterwards (``verified``), or ``None`` when the API answered without a body.
+        """
+        answer = await self._write(
+            "POST", "/webhooks/{id}/verification", webhook_id, idempotent=True
+        )
+        if answer.data is None:
+            return None
+        return _secrets_registered([_model(Webhook, answer.data, answer)])[0]
 
     # ------------------------------------------------------- filtering rules, 2024-05-20
 
+    async def origin_rules(self, environment: str) -> OriginRules:
+        """An environment's origin allow and deny lists.
+
+        ``2024-05-20`` documents no way to read them: this tries ``GET /filtering-rules``
+        with the environment, which the stand-in answers in the shape the writes return.
+
+        Raises:
+            OriginRulesUnreadable: the API has no such route (404 or 405).
+        """
+        self._require(API_VERSION_2024, "GET /filtering-rules")
+        try:
+            answer = await self._request(
+                "GET", "/filtering-rules", params={"environment": environment}, idempotent=True
+            )
+        except FingerprintError as exc:
+            if exc.status not in (404, 405):
+                raise
+            raise OriginRulesUnreadable(
+                "Fingerprint cannot read an environment's origin rules back "
+                f"(GET /filtering-rules answered {exc.status})",
+                status=exc.status,
+                code=exc.code,
+                correlation_id=exc.correlation_id,
+                operation=exc.operation,
+            ) from None
+        return _origin_rules_of(answer, environment)
+
     async def replace_origin_rules(
-        self,
-        environment: str,
-        *,
-        allowed_origins: Iterable[str],
-        forbidden_origins: Iterable[str],
+        self, environment: str, *, allow: Iterable[str], deny: Iterable[str]
     ) -> OriginRules:
-        """Replace an environment's origin allow and deny lists (``POST /filtering-rules``)."""
-        body = {
-            "environment": environment,
-            "allowed_origins": list(allowed_origins),
-            "forbidden_origins": list(forbidden_origins),
-        }
-        return await self._write_one(
-            OriginRules, "POST", "/filtering-rules", body=body, idempotent=True
-        )
+        """Replace an environment's origin lists (``POST /filtering-rules``).
+
+        An allow list goes with ``deny=["*"]``, a deny list with ``allow=["*"]``; both empty
+        removes the environment's rules. The whole lists are sent, so a retry is harmless.
+        Fingerprint takes up to five minutes to apply a change.
+        """
+        self._require(API_VERSION_2024, "POST /filtering-rules")
+        body = {"environment": environment, "allow": list(allow), "deny": list(deny)}
+        answer = await self._write("POST", "/filtering-rules", body=body, idempotent=True)
+        return _origin_rules_of(answer, environment)
 
     async def patch_origin_rules(
         self,
         environment: str,
         *,
-        add_allowed: Iterable[str] = (),
-        remove_allowed: Iterable[str] = (),
-        add_forbidden: Iterable[str] = (),
-        remove_forbidden: Iterable[str] = (),
+        permission: Literal["allow", "deny"],
+        op: Literal["add", "remove"],
+        items: Iterable[str],
     ) -> OriginRules:
-        """Add and remove single origins (``PATCH /filtering-rules``)."""
+        """Add origins to, or remove them from, one list (``PATCH /filtering-rules``)."""
+        self._require(API_VERSION_2024, "PATCH /filtering-rules")
         body = {
             "environment": environment,
-            "add": {"allowed_origins": list(add_allowed), "forbidden_origins": list(add_forbidden)},
-            "remove": {
-                "allowed_origins": list(remove_allowed),
-                "forbidden_origins": list(remove_forbidden),
-            },
+            "permission": permission,
+            "op": op,
+            "items": list(items),
         }
-        return await self._write_one(OriginRules, "PATCH", "/filtering-rules", body=body)
+        answer = await self._write("PATCH", "/filtering-rules", body=body, idempotent=True)
+        return _origin_rules_of(answer, environment)
 
     # ------------------------------------------------------- filtering rules, 2025-11-20
 
-    async def list_filtering_rules(self) -> list[FilteringRule]:
-        """Every expression rule (one unpaginated answer)."""
-        return await self._listing(FilteringRule, "/filtering-rules", paginated=False)
+    async def list_filtering_rules(
+        self,
+        *,
+        environment: str | None = None,
+        status: Status | None = None,
+        name: str | None = None,
+    ) -> list[FilteringRule]:
+        """Expression rules in evaluation order (one unpaginated answer); ``name`` matches
+        part of a name. Unless ``status`` or ``name`` leaves rules out, each rule's
+        ``position`` in its environment's order is filled in."""
+        self._require(API_VERSION_2025, "GET /filtering-rules")
+        params = _fields(environment=environment, status=status, name=name)
+        rules = await self._listing(FilteringRule, "/filtering-rules", params, paginated=False)
+        if status is not None or name is not None:
+            return rules
+        seen: dict[str | None, int] = {}
+        positioned = []
+        for rule in rules:
+            position = seen.get(rule.environment, 0)
+            seen[rule.environment] = position + 1
+            positioned.append(rule.model_copy(update={"position": position}))
+        return positioned
 
     async def get_filtering_rule(self, rule_id: str) -> FilteringRule:
-        body = await self._request("GET", "/filtering-rules/{id}", rule_id, idempotent=True)
-        return _model(FilteringRule, _data(body), "GET /filtering-rules/{id}")
+        self._require(API_VERSION_2025, "GET /filtering-rules/{id}")
+        return await self._read_one(FilteringRule, "/filtering-rules/{id}", rule_id)
 
-    async def create_filtering_rule(self, **fields: Any) -> FilteringRule:
-        return await self._write_one(FilteringRule, "POST", "/filtering-rules", body=fields)
+    async def create_filtering_rule(
+        self,
+        *,
+        name: str,
+        environment: str,
+        expression: str,
+        action: RuleAction,
+        status: Status | None = None,
+        deny_with: str | None = None,
+        placement: Placement | None = None,
+    ) -> FilteringRule:
+        """Create a rule; without ``placement`` it is evaluated after the others."""
+        self._require(API_VERSION_2025, "POST /filtering-rules")
+        body = _fields(
+            name=name,
+            environment=environment,
+            expression=expression,
+            action=action,
+            status=status,
+            deny_with=deny_with,
+            placement=placement,
+        )
+        return await self._write_one(FilteringRule, "POST", "/filtering-rules", body=body)
 
-    async def update_filtering_rule(self, rule_id: str, **fields: Any) -> FilteringRule:
-        """Update a rule (the API updates with POST); the fields given replace the old ones."""
+    async def update_filtering_rule(
+        self,
+        rule_id: str,
+        *,
+        name: str | None = None,
+        environment: str | None = None,
+        expression: str | None = None,
+        action: RuleAction | None = None,
+        status: Status | None = None,
+        deny_with: str | None = None,
+        placement: Placement | None = None,
+    ) -> FilteringRule:
+        """Change a rule (the API updates with POST); a ``placement`` moves it in the order.
+
+        The docs require the rule's ``id`` in the body too, Fingerprint's MCP server leaves it
+        out: it is sent. The fields given replace the old ones, so the call is retried.
+        """
+        self._require(API_VERSION_2025, "POST /filtering-rules/{id}")
+        body = _fields(
+            id=rule_id,
+            name=name,
+            environment=environment,
+            expression=expression,
+            action=action,
+            status=status,
+            deny_with=deny_with,
+            placement=placement,
+        )
         return await self._write_one(
-            FilteringRule, "POST", "/filtering-rules/{id}", rule_id, body=fields, idempotent=True
+            FilteringRule, "POST", "/filtering-rules/{id}", rule_id, body=body, idempotent=True
         )
 
     async def delete_filtering_rule(self, rule_id: str) -> None:
+        self._require(API_VERSION_2025, "DELETE /filtering-rules/{id}")
         await self._write("DELETE", "/filtering-rules/{id}", rule_id)
 
-    async def bulk_filtering_rules(self, operations: list[dict[str, Any]]) -> list[FilteringRule]:
-        """Create several rules at once, all or none (``POST /filtering-rules/bulk``).
+    async def bulk_filtering_rules(
+        self,
+        environment: str,
+        rules: Sequence[RuleSpec],
+        *,
+        mode: Literal["merge", "overwrite"] = "merge",
+    ) -> list[FilteringRule]:
+        """Write several rules of one environment at once (``POST /filtering-rules/bulk``).
+
+        ``merge`` (the API's default) adds to the environment's rules, ``overwrite`` replaces
+        them. Not retried: what a repeated merge does is not documented.
+        """
+        self._require(API_VERSION_2025, "POST /filtering-rules/bulk")
+        body = {"environment": environment, "rules": [r.to_json() for r in rules], "mode": mode}
+        answer = await self._write("POST", "/filtering-rules/bulk", body=body)
+        return _models(FilteringRule, _list_data(answer), answer)
+
+    async def test_filtering_rules(
+        self,
+        *,
+        environment: str | None = None,
+        rules: Sequence[RuleSpec] | None = None,
+        test_request_id: str | None = None,
+        request: SampleRequest | None = None,
+    ) -> RuleTestResult:
+        """What the rules would do to one identification request; changes nothing.
 
         Args:
-            operations: one mapping per rule, with the fields `create_filtering_rule` takes.
+            environment: whose stored rules to test; required when ``rules`` is not given.
+            rules: rules to test instead, in evaluation order (e.g. a proposed change).
+            test_request_id: a real request of the last three months to test against.
+            request: a made-up request to test against instead.
         """
-        body = await self._write("POST", "/filtering-rules/bulk", body={"rules": operations})
-        data = _data(body)
-        if data is None:
-            return []
-        if not isinstance(data, list):
-            raise InvalidResponse(
-                "expected a list of rules", operation="POST /filtering-rules/bulk"
-            )
-        return _models(FilteringRule, data, "POST /filtering-rules/bulk")
-
-    async def test_filtering_rule(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Evaluate a rule against a sample (``POST /filtering-rules/test``); changes nothing."""
+        self._require(API_VERSION_2025, "POST /filtering-rules/test")
+        body: dict[str, Any] = _fields(environment=environment, test_request_id=test_request_id)
+        if rules is not None:
+            body["rules"] = [rule.to_test_json() for rule in rules]
+        if request is not None:
+            body["test_request_payload"] = request.to_json()
         answer = await self._request("POST", "/filtering-rules/test", body=body, idempotent=True)
-        data = _data(answer)
-        return data if isinstance(data, dict) else {"result": data}
+        # The docs wrap the result in "data"; Fingerprint's MCP server reads it bare.
+        return _model(RuleTestResult, answer.data, answer)
+
+    # ------------------------------------------------------ encryption keys, 2025-11-20
+
+    async def list_encryption_keys(
+        self, *, status: Status | None = None, environment: str | None = None
+    ) -> list[EncryptionKey]:
+        """Every encryption key matching the filters, all pages.
+
+        The API sends each key's tokens; they are registered as secrets, and never written
+        to the listing cache, so a listing served from the cache has none.
+        """
+        self._require(API_VERSION_2025, "GET /encryption-keys")
+        params = _fields(status=status, environment=environment)
+        return await self._listing(EncryptionKey, "/encryption-keys", params)
+
+    async def get_encryption_key(self, key_id: str) -> EncryptionKey:
+        self._require(API_VERSION_2025, "GET /encryption-keys/{id}")
+        return await self._read_one(EncryptionKey, "/encryption-keys/{id}", key_id)
+
+    async def update_encryption_key(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        status: Status | None = None,
+    ) -> EncryptionKey:
+        """Rename, re-describe, enable (activate) or disable a key."""
+        self._require(API_VERSION_2025, "PATCH /encryption-keys/{id}")
+        body = _fields(name=name, description=description, status=status)
+        return await self._write_one(
+            EncryptionKey, "PATCH", "/encryption-keys/{id}", key_id, body=body, idempotent=True
+        )
+
+    async def rotate_encryption_key(self, key_id: str) -> EncryptionKey:
+        """Make the next token current. Never retried: a second rotation would go further."""
+        self._require(API_VERSION_2025, "POST /encryption-keys/{id}/rotate")
+        return await self._write_one(EncryptionKey, "POST", "/encryption-keys/{id}/rotate", key_id)
+
+    async def revert_encryption_key(self, key_id: str) -> EncryptionKey:
+        """Undo the last rotation. Never retried, for the same reason as `rotate`."""
+        self._require(API_VERSION_2025, "POST /encryption-keys/{id}/revert")
+        return await self._write_one(EncryptionKey, "POST", "/encryption-keys/{id}/revert", key_id)
+
+    # ----------------------------------------------------------- subdomains, 2025-11-20
+
+    async def list_subdomains(self) -> list[Subdomain]:
+        """Every custom subdomain, all pages (items without their DNS records)."""
+        self._require(API_VERSION_2025, "GET /subdomains")
+        return await self._listing(Subdomain, "/subdomains")
+
+    async def get_subdomain(self, subdomain_id: str) -> Subdomain:
+        self._require(API_VERSION_2025, "GET /subdomains/{id}")
+        return await self._read_one(Subdomain, "/subdomains/{id}", subdomain_id)
+
+    async def create_subdomain(self, subdomain: str) -> Subdomain:
+        """Start serving Fingerprint from ``subdomain``; the answer lists the DNS records to
+        create, and carries ``webhook_secret`` once. A 503 may mean the feature is off."""
+        self._require(API_VERSION_2025, "POST /subdomains")
+        return await self._write_one(
+            Subdomain, "POST", "/subdomains", body={"subdomain": subdomain}
+        )
+
+    async def verify_subdomain(self, subdomain_id: str) -> Subdomain:
+        """Ask Fingerprint to check the DNS records now; harmless to repeat, so retried."""
+        self._require(API_VERSION_2025, "POST /subdomains/{id}/verify")
+        return await self._write_one(
+            Subdomain, "POST", "/subdomains/{id}/verify", subdomain_id, idempotent=True
+        )
+
+    async def delete_subdomain(self, subdomain_id: str) -> None:
+        """Stop serving from the subdomain and revoke its certificate."""
+        self._require(API_VERSION_2025, "DELETE /subdomains/{id}")
+        await self._write("DELETE", "/subdomains/{id}", subdomain_id)
 
     # ---------------------------------------------------------------------------- internals
 
@@ -475,6 +722,20 @@ class ManagementClient:
         if self._shared_limiter is not None:
             return self._shared_limiter
         return local_limiter(self._api_key, self._rate, margin=self._margin)
+
+    def _require(self, version: str, operation: str) -> None:
+        """Refuse, before sending, a call that exists only in the other API version."""
+        if self.api_version != version:
+            raise WrongApiVersion(
+                f"{operation} is part of Management API version {version}, "
+                f"but this client sends {self.api_version}",
+                code="fpbot.api-version",
+                operation=operation,
+            )
+
+    async def _read_one(self, model: type[M], route: str, resource_id: str) -> M:
+        answer = await self._request("GET", route, resource_id, idempotent=True)
+        return _secrets_registered([_model(model, answer.data, answer)])[0]
 
     async def _write_one(
         self,
@@ -486,10 +747,11 @@ class ManagementClient:
         body: Mapping[str, Any] | None = None,
         idempotent: bool = False,
     ) -> M:
+        """A write whose answer is the resource. Fields the answer leaves out are taken from
+        what was sent: the change happened, and must not fail for want of a name."""
         answer = await self._write(method, route, resource_id, body=body, idempotent=idempotent)
-        result = _model(model, _data(answer), f"{method} {route}")
-        _secrets_registered([result])
-        return result
+        result = _model(model, _with_sent_fields(answer.data, body), answer)
+        return _secrets_registered([result])[0]
 
     async def _write(
         self,
@@ -499,7 +761,7 @@ class ManagementClient:
         *,
         body: Mapping[str, Any] | None = None,
         idempotent: bool = False,
-    ) -> Any:
+    ) -> _Answer:
         """A call that changes something: whatever its outcome, cached listings are dropped
         (a timed-out create may still have happened)."""
         try:
@@ -514,7 +776,7 @@ class ManagementClient:
             try:
                 await self._cache.invalidate()
             except Exception as exc:  # a cache outage must not fail the write
-                self._log.warning("fingerprint.cache_invalidate_failed", error=exc)
+                _log.warning("fingerprint.cache_invalidate_failed", error=exc)
 
     async def _listing(
         self,
@@ -530,8 +792,8 @@ class ManagementClient:
         key = path + ("?" + urlencode(sorted(params.items())) if params else "")
 
         async def fetch() -> list[Any]:
-            items = await self._fetch_listing(key, path, params, paginated)
-            return _secrets_registered(_models(model, items, f"GET {path}"))
+            models = await self._fetch_listing(key, model, path, params, paginated)
+            return _secrets_registered(models)
 
         if key in self._flights:
             self.stats.coalesced += 1
@@ -539,8 +801,13 @@ class ManagementClient:
         return list(models)  # the models are frozen; the list is the caller's own
 
     async def _fetch_listing(
-        self, key: str, path: str, params: Mapping[str, str] | None, paginated: bool
-    ) -> Items:
+        self,
+        key: str,
+        model: type[M],
+        path: str,
+        params: Mapping[str, str] | None,
+        paginated: bool,
+    ) -> list[M]:
         cache = self._cache
         generation = 0
         if cache is not None:
@@ -548,42 +815,45 @@ class ManagementClient:
                 cached = await cache.get(key)
                 if cached is not None:
                     self.stats.cache_hits += 1
-                    return cached
+                    return _models(model, cached, _Answer(None, None, "", f"GET {path}"))
                 generation = await cache.generation()
             except Exception as exc:  # the cache is an optimisation, not a dependency
-                self._log.warning("fingerprint.cache_read_failed", error=exc)
+                _log.warning("fingerprint.cache_read_failed", error=exc)
                 cache = None
         started = time.monotonic()
-        items = (
-            await self._walk(path, params)
-            if paginated
-            else _list_data(await self._request("GET", path, idempotent=True), f"GET {path}")
-        )
+        items, models = await self._walk(model, path, params, paginated)
         if cache is not None:
             try:
                 await cache.put(key, _shareable(items), generation=generation, started=started)
             except Exception as exc:  # as above
-                self._log.warning("fingerprint.cache_write_failed", error=exc)
-        return items
+                _log.warning("fingerprint.cache_write_failed", error=exc)
+        return models
 
-    async def _walk(self, path: str, params: Mapping[str, str] | None) -> Items:
-        """Every page of a listing: stop on a null cursor, refuse a cursor seen before."""
-        operation = f"GET {path}"
+    async def _walk(
+        self, model: type[M], path: str, params: Mapping[str, str] | None, paginated: bool
+    ) -> tuple[Items, list[M]]:
+        """Every page of a listing, each parsed as it arrives (so a bad item names the call
+        that brought it): stop on a null cursor, refuse a cursor seen before."""
         items: Items = []
+        models: list[M] = []
         seen: set[str] = set()
         cursor: str | None = None
         while True:
-            query: dict[str, str | int] = {**(params or {}), "limit": self.page_size}
-            if cursor is not None:
-                query["cursor"] = cursor
-            body = await self._request("GET", path, params=query, idempotent=True)
-            items.extend(_list_data(body, operation))
-            cursor = _next_cursor(body)
+            query: dict[str, str | int] = dict(params or {})
+            if paginated:
+                query["limit"] = self.page_size
+                if cursor is not None:
+                    query["cursor"] = cursor
+            answer = await self._request("GET", path, params=query or None, idempotent=True)
+            page = _list_data(answer)
+            models.extend(_models(model, page, answer))
+            items.extend(page)
+            cursor = _next_cursor(answer.body) if paginated else None
             if cursor is None:
-                return items
+                return items, models
             if cursor in seen:
-                raise PaginationLoop(
-                    f"the API returned the page cursor {cursor!r} twice", operation=operation
+                raise answer.invalid(
+                    f"the API returned the page cursor {cursor!r} twice", kind=PaginationLoop
                 )
             seen.add(cursor)
 
@@ -596,22 +866,23 @@ class ManagementClient:
         params: Mapping[str, str | int] | None = None,
         body: Mapping[str, Any] | None = None,
         idempotent: bool,
-    ) -> Any:
-        """One call, with its retries; returns the decoded JSON body (``None`` if empty).
+    ) -> _Answer:
+        """One call, with its retries; returns the decoded answer (body ``None`` if empty).
 
         429 is always retried (the server did nothing); 5xx and transport errors only when
         ``idempotent``, since a create that timed out may have happened. Retrying stops when
         the next wait would end past ``retry_budget`` seconds after the first attempt.
 
-        A 429's ``Retry-After`` pauses the whole key (every caller, every replica sharing
-        Redis) whether or not this call retries; a call that meets a pause it cannot wait out
-        within its budget raises `RateLimited` at once, carrying the seconds that remain.
+        A ``Retry-After`` on a 429 or a 503 pauses the whole key (every caller, every replica
+        sharing Redis) whether or not this call retries; a call that meets a pause it cannot
+        wait out within its budget raises `RateLimited` at once, carrying the seconds that
+        remain.
         """
         operation = f"{method} {route}"
         path = route if resource_id is None else route.format(id=quote(resource_id, safe=""))
         # Sent as ``X-Request-Id`` and bound to every log line of this call.
         correlation_id = new_correlation_id("fp")
-        log = self._log.bind(correlation_id=correlation_id, operation=operation)
+        log = _log.bind(correlation_id=correlation_id, operation=operation)
         started = time.monotonic()
         deadline: float | None = None
         attempt = 0
@@ -669,7 +940,7 @@ class ManagementClient:
                         attempt=attempt,
                         elapsed_ms=elapsed_ms,
                     )
-                    return _decode(response, operation, correlation_id)
+                    return _decoded(response, correlation_id, operation)
                 error = _error_from(response, operation, correlation_id)
                 log.debug(
                     "fingerprint.response",
@@ -680,10 +951,10 @@ class ManagementClient:
                 )
             if isinstance(error, RateLimited):
                 self.stats.rate_limited += 1
-                if error.retry_after is not None:
-                    # Every caller of this key holds back, not only this one — and also when
-                    # this one gives up: the API said when it will take requests again.
-                    await self._limiter().pause(error.retry_after)
+            if isinstance(error, RateLimited | Unavailable) and error.retry_after is not None:
+                # Every caller of this key holds back, not only this one — and also when this
+                # one gives up (or may not retry): the API said when it will take requests.
+                await self._limiter().pause(error.retry_after)
             retryable = isinstance(error, RateLimited) or (
                 idempotent and isinstance(error, ServerError | Unavailable | TransportError)
             )
@@ -750,39 +1021,97 @@ class ManagementClient:
 # --------------------------------------------------------------------------- body handling
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A 2xx answer, decoded, with what an `InvalidResponse` about it must carry: the
+    correlation id finds the call's log lines, which hold what the answer looked like."""
+
+    body: Any
+    status: int | None
+    correlation_id: str
+    operation: str
+
+    @property
+    def data(self) -> Any:
+        """The payload of the ``{"data": …}`` envelope; a bare object is taken as it is."""
+        if isinstance(self.body, dict) and "data" in self.body:
+            return self.body["data"]
+        return self.body
+
+    def invalid(
+        self, problem: str, *, kind: type[InvalidResponse] = InvalidResponse
+    ) -> InvalidResponse:
+        """The error to raise about this answer, logged as the call's failure."""
+        error = kind(
+            problem,
+            status=self.status,
+            correlation_id=self.correlation_id,
+            operation=self.operation,
+        )
+        _log.warning(
+            "fingerprint.invalid_response",
+            correlation_id=self.correlation_id,
+            operation=self.operation,
+            status=self.status,
+            error=str(error),
+        )
+        return error
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Placement):
+        return value.to_json()
+    return value
+
+
 def _fields(**values: Any) -> dict[str, Any]:
-    """The arguments that were given, enums as their values: the API reads absent as unset."""
-    return {k: (v.value if hasattr(v, "value") else v) for k, v in values.items() if v is not None}
+    """The arguments that were given, as JSON values: the API reads absent as unset."""
+    return {k: _json_value(v) for k, v in values.items() if v is not None}
 
 
-def _decode(response: httpx.Response, operation: str, correlation_id: str) -> Any:
+def _decoded(response: httpx.Response, correlation_id: str, operation: str) -> _Answer:
+    answer = _Answer(None, response.status_code, correlation_id, operation)
     if response.status_code == 204 or not response.content.strip():
-        return None
+        return answer
     try:
-        return response.json()
+        return replace(answer, body=response.json())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidResponse(
-            f"the answer is not JSON: {_raw_text(response)}",
-            status=response.status_code,
-            correlation_id=correlation_id,
-            operation=operation,
-        ) from None
+        raise answer.invalid(f"the answer is not JSON: {_raw_text(response)}") from None
 
 
-def _data(body: Any) -> Any:
-    """The payload of the ``{"data": …}`` envelope; a bare object is taken as it is."""
-    if isinstance(body, dict) and "data" in body:
-        return body["data"]
-    return body
-
-
-def _list_data(body: Any, operation: str) -> Items:
-    data = _data(body)
+def _list_data(answer: _Answer) -> Items:
+    data = answer.data
     if data is None:
         return []
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-        raise InvalidResponse("expected a list of objects in 'data'", operation=operation)
+        raise answer.invalid("expected a list of objects in 'data'")
     return data
+
+
+def _with_sent_fields(data: Any, sent: Mapping[str, Any] | None) -> Any:
+    """``data`` plus each sent field it lacks in either casing (the answer's values win)."""
+    if not isinstance(data, dict) or not sent:
+        return data
+    missing = {k: v for k, v in sent.items() if k not in data and to_camel(k) not in data}
+    return {**missing, **data}
+
+
+def _origin_rules_of(answer: _Answer, environment: str) -> OriginRules:
+    """The origin lists of ``environment`` in an answer: ``data`` is a list of entries (one
+    per environment) in the docs, a single object in older examples."""
+    data = answer.data
+    items = [data] if isinstance(data, dict) else data
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise answer.invalid("expected origin rules in 'data'")
+    for rules in _models(OriginRules, items, answer):
+        if rules.environment == environment:
+            return rules
+        if rules.environment is None and len(items) == 1:
+            return rules.model_copy(update={"environment": environment})
+    # No entry for the environment: it filters nothing.
+    return OriginRules(type="origin", environment=environment)
 
 
 def _next_cursor(body: Any) -> str | None:
@@ -797,34 +1126,36 @@ def _next_cursor(body: Any) -> str | None:
     return str(cursor) if cursor not in (None, "") else None
 
 
-def _model(model: type[M], data: Any, operation: str) -> M:
+def _model(model: type[M], data: Any, answer: _Answer) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         )
-        raise InvalidResponse(
-            f"unexpected {model.__name__}: {problems}", operation=operation
-        ) from None
+        raise answer.invalid(f"unexpected {model.__name__}: {problems}") from None
 
 
-def _models(model: type[M], items: Items, operation: str) -> list[M]:
-    return [_model(model, item, operation) for item in items]
+def _models(model: type[M], items: Items, answer: _Answer) -> list[M]:
+    return [_model(model, item, answer) for item in items]
 
 
 def _secrets_registered(results: list[M]) -> list[M]:
-    """Register tokens and signing keys with the log redactor as soon as they exist.
+    """Register every secret field (by its name, `is_secret_field`) with the log redactor as
+    soon as it is parsed.
 
     A public key's token is not a secret (it ships in every web page that uses it) and every
     listing carries it, so it is left out: the redactor's registry is bounded, and filling it
     with public tokens would push real secrets out.
     """
     for result in results:
-        if isinstance(result, ApiKey) and result.type is not KeyType.PUBLIC:
-            register_secret(result.token)
-        elif isinstance(result, Webhook):
-            register_secret(result.signing_key)
+        if isinstance(result, ApiKey) and result.type is KeyType.PUBLIC:
+            continue
+        for name in type(result).model_fields:
+            if is_secret_field(name):
+                value = getattr(result, name)
+                if isinstance(value, str):
+                    register_secret(value)
     return results
 
 
@@ -890,7 +1221,7 @@ def _error_from(response: httpx.Response, operation: str, correlation_id: str) -
         )
     if message is None:
         message = _raw_text(response)
-    cls = _error_class(status, code, message)
+    cls = _error_class(status, code, message, bool(violations))
     return cls(
         message,
         status=status,
@@ -902,10 +1233,13 @@ def _error_from(response: httpx.Response, operation: str, correlation_id: str) -
     )
 
 
-def _error_class(status: int, code: str | None, message: str) -> type[FingerprintError]:
+def _error_class(
+    status: int, code: str | None, message: str, has_violations: bool
+) -> type[FingerprintError]:
     if status in (400, 409) and _PLAN_LIMIT.search(message):
         return PlanLimitReached
-    if code == "validation.failed":
+    # Field errors come as 422 validation.failed, or as a 400 with violations (API keys).
+    if code == "validation.failed" or (status == 400 and has_violations):
         return ValidationFailed
     if status in _BY_STATUS:
         return _BY_STATUS[status]

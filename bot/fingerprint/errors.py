@@ -119,4 +119,19 @@ class PaginationLoop(InvalidResponse):
     """The API returned a page cursor it had returned before."""
 
 
+class WrongApiVersion(FingerprintError):
+    """The call belongs to the other API version than the one the client sends; nothing was
+    sent. Fingerprint answers such calls with a bare 404, which would read as "no such
+    resource"."""
+
+
+class OriginRulesUnreadable(FingerprintError):
+    """Fingerprint offers no way to read an environment's origin lists back.
+
+    ``2024-05-20`` documents no ``GET /filtering-rules``: the client tries it and turns a 404
+    or 405 into this, so a caller can say the rules cannot be shown rather than that they
+    do not exist.
+    """
+
+
 AUTH_ERRORS = (Unauthorized, Forbidden)

@@ -1,10 +1,16 @@
 """Stand-in for Fingerprint's Management API, for tests, benchmarks and the local sandbox.
 
 It behaves as ``management-api.md`` describes the real API — gatekeeping order, envelope,
-cursor pagination, both versions' casings, business rules, plan limits, a per-key token
-bucket — and adds fault knobs and request counters. Rooms:
+cursor pagination, both versions (each request answered by the version its
+``X-API-Version`` names) and their casings, business rules, plan limits, a per-key token
+bucket — and adds fault knobs, request counters and changes "made in the dashboard".
+Behaviour the sources leave open is inferred, and each module says where. Rooms:
 
-- `state`: records and business rules (pure); `seed`: the deterministic starting workspace;
+- `state`: the records, the core resources and their rules (pure); `seed`: the
+  deterministic starting workspace;
+- `filtering` (both versions' filtering rules, with `expressions`, the rule language),
+  `encryption`, `subdomains`: the newer resources, as rules over the workspace;
+- `outside`: ``POST /_sandbox/outside-change``, edits as if made in the dashboard;
 - `pagination`: opaque cursors; `fake`: `FakeFingerprint`, knobs, rate limiter, request log;
 - `app`: the aiohttp routes, gatekeeping, envelope and casing; `server`: `StandInServer`.
 """

@@ -6,12 +6,19 @@ latency, hang and error-injection knobs, then one small handler from `ROUTES`. H
 `Call` and return a `Reply`; they never build HTTP responses themselves, so the envelope
 (``{"data": ...}``, ``metadata.pagination``) and the casing rules live in one place.
 
+Versions: every request is answered by the version its ``X-API-Version`` names. Both have
+environments, API keys and webhooks; ``2024-05-20`` has origin-list filtering rules,
+``2025-11-20`` expression rules, encryption keys and subdomains; a route of the other version
+is a 404, as an unknown route is.
+
 Casing, as the real API shows it: ``2025-11-20`` answers snake_case everywhere; ``2024-05-20``
 answers snake_case too, except for a single API key (``GET``/``POST``/``PATCH`` ``/api-keys``
-items), which comes back camelCase (``rateLimit``, ``createdAt``, ``disabledAt``).
+items), which comes back camelCase (``rateLimit``, ``createdAt``, ``disabledAt``). The
+``camel_case`` fault knob answers everything in camelCase.
 
-``/_sandbox/*`` are control endpoints without auth (fault knobs and counters), for the sandbox
-console and multi-process benchmarks; they are not recorded as API requests.
+``/_sandbox/*`` are control endpoints without auth (fault knobs, counters, and
+``/_sandbox/outside-change``: a change as if made in the dashboard), for the sandbox console,
+tests and multi-process benchmarks; they are not recorded as API requests.
 """
 
 from __future__ import annotations
@@ -25,11 +32,14 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from sandbox.fingerprint import encryption, filtering, subdomains
 from sandbox.fingerprint.fake import VERSION_2024, VERSION_2025, VERSIONS, FakeFingerprint
+from sandbox.fingerprint.outside import outside_change
 from sandbox.fingerprint.pagination import parse_limit
 from sandbox.fingerprint.state import (
     ApiError,
     PlanLimitError,
+    Subdomain,
     bad_request,
     camel_case,
     normalize_keys,
@@ -82,10 +92,14 @@ class Call:
 
 @dataclass
 class Reply:
+    """What a handler answers; `render` adds the envelope. ``camel`` turns the object's keys
+    to camelCase, ``bare`` leaves out the ``{"data": …}`` envelope."""
+
     status: int
     data: Any = None
     pagination: tuple[str | None, str | None] | None = None
     camel: bool = False
+    bare: bool = False
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -147,7 +161,17 @@ def create_api_key(call: Call) -> Reply:
 
 
 def update_api_key(call: Call) -> Reply:
-    key = call.fake.workspace.update_api_key(call.params["id"], call.body())
+    try:
+        key = call.fake.workspace.update_api_key(call.params["id"], call.body())
+    except ApiError as error:
+        if error.status != 422 or call.fake.faults.key_validation_status != 400:
+            raise
+        raise ApiError(
+            400,
+            "general.bad-request",
+            "API key can't be updated due to validation errors",
+            error.violations,
+        ) from None
     return Reply(200, key.to_json(), camel=_single_key_camel(call))
 
 
@@ -187,44 +211,128 @@ def verify_webhook(call: Call) -> Reply:
     return Reply(200, call.fake.workspace.verify_webhook(call.params["id"]).to_json())
 
 
+def list_origin_rules(call: Call) -> Reply:
+    """Not documented for ``2024-05-20``: answered in the shape the writes return, unless the
+    ``origin_rules_unreadable`` knob makes it the 404 the real API may give."""
+    if call.fake.faults.origin_rules_unreadable:
+        raise not_found("Route GET /filtering-rules not found")
+    lists = filtering.origin_lists(call.fake.workspace, call.query.get("environment"))
+    return Reply(200, [entry.to_json() for entry in lists])
+
+
 def replace_origin_rules(call: Call) -> Reply:
-    return Reply(200, call.fake.workspace.replace_origin_rules(call.body()).to_json())
+    lists = filtering.replace_origin_lists(call.fake.workspace, call.body())
+    return Reply(200, [lists.to_json()])
 
 
 def patch_origin_rules(call: Call) -> Reply:
-    return Reply(200, call.fake.workspace.patch_origin_rules(call.body()).to_json())
+    lists = filtering.patch_origin_lists(call.fake.workspace, call.body())
+    return Reply(200, [lists.to_json()])
 
 
 def list_expression_rules(call: Call) -> Reply:
-    rules = call.fake.workspace.list_expression_rules(environment=call.query.get("environment"))
+    rules = filtering.list_rules(
+        call.fake.workspace,
+        environment=call.query.get("environment"),
+        status=call.query.get("status"),
+        name=call.query.get("name"),
+    )
     return Reply(200, [r.to_json() for r in rules])
 
 
 def get_expression_rule(call: Call) -> Reply:
-    return Reply(200, call.fake.workspace.get_expression_rule(call.params["id"]).to_json())
+    return Reply(200, filtering.get_rule(call.fake.workspace, call.params["id"]).to_json())
 
 
 def create_expression_rule(call: Call) -> Reply:
-    return Reply(201, call.fake.workspace.create_expression_rule(call.body()).to_json())
+    return Reply(201, filtering.create_rule(call.fake.workspace, call.body()).to_json())
 
 
-def create_expression_rules(call: Call) -> Reply:
-    rules = call.fake.workspace.create_expression_rules(call.body())
+def bulk_expression_rules(call: Call) -> Reply:
+    rules = filtering.bulk_rules(call.fake.workspace, call.body())
     return Reply(201, [r.to_json() for r in rules])
 
 
 def update_expression_rule(call: Call) -> Reply:
-    rule = call.fake.workspace.update_expression_rule(call.params["id"], call.body())
+    rule = filtering.update_rule(call.fake.workspace, call.params["id"], call.body())
     return Reply(200, rule.to_json())
 
 
 def delete_expression_rule(call: Call) -> Reply:
-    call.fake.workspace.delete_expression_rule(call.params["id"])
+    filtering.delete_rule(call.fake.workspace, call.params["id"])
     return Reply(204)
 
 
-def try_expression(call: Call) -> Reply:
-    return Reply(200, call.fake.workspace.test_expression(call.body()))
+def test_expression_rules(call: Call) -> Reply:
+    result = filtering.test_rules(call.fake.workspace, call.body())
+    return Reply(200, result, bare=call.fake.faults.bare_test_result)
+
+
+def list_encryption_keys(call: Call) -> Reply:
+    keys = encryption.list_keys(
+        call.fake.workspace,
+        status=call.query.get("status"),
+        environment=call.query.get("environment"),
+    )
+    reply = call.page("encryption-keys", keys, lambda k: k.seq)
+    reply.data = [k.to_json() for k in reply.data]
+    return reply
+
+
+def get_encryption_key(call: Call) -> Reply:
+    return Reply(200, encryption.get_key(call.fake.workspace, call.params["id"]).to_json())
+
+
+def update_encryption_key(call: Call) -> Reply:
+    key = encryption.update_key(call.fake.workspace, call.params["id"], call.body())
+    return Reply(200, key.to_json())
+
+
+def rotate_encryption_key(call: Call) -> Reply:
+    return Reply(200, encryption.rotate_key(call.fake.workspace, call.params["id"]).to_json())
+
+
+def revert_encryption_key(call: Call) -> Reply:
+    return Reply(200, encryption.revert_key(call.fake.workspace, call.params["id"]).to_json())
+
+
+def _subdomains_enabled(call: Call) -> None:
+    if call.fake.faults.subdomains_disabled:
+        raise ApiError(503, "general.unavailable", "Service unavailable. Try again later.")
+
+
+def list_subdomains(call: Call) -> Reply:
+    _subdomains_enabled(call)
+    reply = call.page("subdomains", subdomains.list_subdomains(call.fake.workspace), _seq)
+    reply.data = [s.to_json(full=False) for s in reply.data]
+    return reply
+
+
+def get_subdomain(call: Call) -> Reply:
+    _subdomains_enabled(call)
+    return Reply(200, subdomains.get_subdomain(call.fake.workspace, call.params["id"]).to_json())
+
+
+def create_subdomain(call: Call) -> Reply:
+    _subdomains_enabled(call)
+    created = subdomains.create_subdomain(call.fake.workspace, call.body())
+    return Reply(201, created.to_json(created=True))
+
+
+def verify_subdomain(call: Call) -> Reply:
+    _subdomains_enabled(call)
+    verified = subdomains.verify_subdomain(call.fake.workspace, call.params["id"])
+    return Reply(200, verified.to_json())
+
+
+def delete_subdomain(call: Call) -> Reply:
+    _subdomains_enabled(call)
+    subdomains.delete_subdomain(call.fake.workspace, call.params["id"])
+    return Reply(204)
+
+
+def _seq(record: Subdomain) -> int:
+    return record.seq
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,15 +368,26 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/webhooks/{id}", update_webhook),
     Route("DELETE", "/webhooks/{id}", delete_webhook),
     Route("POST", "/webhooks/{id}/verification", verify_webhook),
+    Route("GET", "/filtering-rules", list_origin_rules, (VERSION_2024,)),
     Route("POST", "/filtering-rules", replace_origin_rules, (VERSION_2024,)),
     Route("PATCH", "/filtering-rules", patch_origin_rules, (VERSION_2024,)),
     Route("GET", "/filtering-rules", list_expression_rules, (VERSION_2025,)),
     Route("POST", "/filtering-rules", create_expression_rule, (VERSION_2025,)),
-    Route("POST", "/filtering-rules/bulk", create_expression_rules, (VERSION_2025,)),
-    Route("POST", "/filtering-rules/test", try_expression, (VERSION_2025,)),
+    Route("POST", "/filtering-rules/bulk", bulk_expression_rules, (VERSION_2025,)),
+    Route("POST", "/filtering-rules/test", test_expression_rules, (VERSION_2025,)),
     Route("GET", "/filtering-rules/{id}", get_expression_rule, (VERSION_2025,)),
     Route("POST", "/filtering-rules/{id}", update_expression_rule, (VERSION_2025,)),
     Route("DELETE", "/filtering-rules/{id}", delete_expression_rule, (VERSION_2025,)),
+    Route("GET", "/encryption-keys", list_encryption_keys, (VERSION_2025,)),
+    Route("GET", "/encryption-keys/{id}", get_encryption_key, (VERSION_2025,)),
+    Route("PATCH", "/encryption-keys/{id}", update_encryption_key, (VERSION_2025,)),
+    Route("POST", "/encryption-keys/{id}/rotate", rotate_encryption_key, (VERSION_2025,)),
+    Route("POST", "/encryption-keys/{id}/revert", revert_encryption_key, (VERSION_2025,)),
+    Route("GET", "/subdomains", list_subdomains, (VERSION_2025,)),
+    Route("POST", "/subdomains", create_subdomain, (VERSION_2025,)),
+    Route("GET", "/subdomains/{id}", get_subdomain, (VERSION_2025,)),
+    Route("POST", "/subdomains/{id}/verify", verify_subdomain, (VERSION_2025,)),
+    Route("DELETE", "/subdomains/{id}", delete_subdomain, (VERSION_2025,)),
 )
 _COMPILED = tuple((route, route.pattern) for route in ROUTES)
 
@@ -300,15 +419,18 @@ def _seconds(value: float) -> str:
     return f"{value:g}"
 
 
-def render(reply: Reply) -> web.Response:
+def render(reply: Reply, *, camel: bool = False) -> web.Response:
+    """The answer's envelope; ``camel`` (the fault knob) camelCases all of it."""
     if reply.status == 204:
         return web.Response(status=204, headers=reply.headers)
     data = camelize(reply.data) if reply.camel else reply.data
-    body: dict[str, Any] = {"data": data}
+    body: dict[str, Any] = data if reply.bare else {"data": data}
     if reply.pagination is not None:
         next_cursor, prev_cursor = reply.pagination
         body["metadata"] = {"pagination": {"next_cursor": next_cursor, "prev_cursor": prev_cursor}}
-    return web.json_response(body, status=reply.status, headers=reply.headers)
+    return web.json_response(
+        camelize(body) if camel else body, status=reply.status, headers=reply.headers
+    )
 
 
 def render_error(error: ApiError, fake: FakeFingerprint) -> web.Response:
@@ -363,7 +485,7 @@ async def _api(request: web.Request) -> web.StreamResponse:
         if injected is not None:
             raise injected
         handler, call = admitted
-        response = render(handler(call))
+        response = render(handler(call), camel=fake.faults.camel_case)
     except ApiError as error:
         response = render_error(error, fake)
     entry.status = response.status
@@ -412,6 +534,21 @@ async def _reset_stats(request: web.Request) -> web.Response:
     return web.json_response(fake.stats())
 
 
+async def _outside_change(request: web.Request) -> web.Response:
+    """A change as if made in Fingerprint's dashboard (`sandbox.fingerprint.outside`)."""
+    fake = request.app[FAKE_KEY]
+    try:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        changed = outside_change(fake.workspace, body)
+    except ValueError:
+        return render_error(bad_request("body must be a JSON object"), fake)
+    except ApiError as error:
+        return render_error(error, fake)
+    return web.json_response({"data": changed})
+
+
 def create_app(fake: FakeFingerprint) -> web.Application:
     """The aiohttp application serving ``fake``: control endpoints first, then the API."""
     app = web.Application()
@@ -421,5 +558,6 @@ def create_app(fake: FakeFingerprint) -> web.Application:
     app.router.add_post("/_sandbox/reset-faults", _reset_faults)
     app.router.add_get("/_sandbox/stats", _stats)
     app.router.add_post("/_sandbox/reset-stats", _reset_stats)
+    app.router.add_post("/_sandbox/outside-change", _outside_change)
     app.router.add_route("*", "/{tail:.*}", _api)
     return app

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.fingerprint.outside import outside_change
 from sandbox.fingerprint.pagination import Paginator
 from sandbox.fingerprint.seed import seed_workspace
-from sandbox.fingerprint.state import ApiError, Workspace
+from sandbox.fingerprint.state import ApiError, PlanLimits, Workspace
 
 VERSION_2024 = "2024-05-20"
 VERSION_2025 = "2025-11-20"
@@ -39,7 +40,17 @@ class Faults:
         retry_after: ``Retry-After`` seconds on every 429; None omits the header.
         hang: requests wait without an answer until the knob is cleared (or the server stops).
         revoked: the management key is revoked: every request gets 401.
-        limit_status: 409 (``general.conflict``) or 400 (``general.bad-request``) for plan limits.
+        limit_status: 400 (``general.bad-request``, what the API answers today) or 409
+            (``general.conflict``, what its published contract says) for plan limits.
+        key_validation_status: 422 or 400 for field errors of ``PATCH /api-keys/{id}`` (the
+            docs say 400 "API key can't be updated due to validation errors").
+        origin_rules_unreadable: ``GET /filtering-rules`` under ``2024-05-20`` answers 404,
+            as the real API, which documents no such read, may.
+        subdomains_disabled: every ``/subdomains`` call answers 503 (the feature is off).
+        bare_test_result: ``POST /filtering-rules/test`` answers without the ``data``
+            envelope, as Fingerprint's MCP server reads it.
+        camel_case: every answer in camelCase (``createdAt``, ``nextCursor``), as older
+            examples show, whatever the version.
     """
 
     latency: float = 0.0
@@ -50,7 +61,12 @@ class Faults:
     retry_after: float | None = 1.0
     hang: bool = False
     revoked: bool = False
-    limit_status: int = 409
+    limit_status: int = 400
+    key_validation_status: int = 422
+    origin_rules_unreadable: bool = False
+    subdomains_disabled: bool = False
+    bare_test_result: bool = False
+    camel_case: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -72,6 +88,8 @@ class Faults:
             raise ValueError("error_status must be 500 or 503")
         if updated.limit_status not in (400, 409):
             raise ValueError("limit_status must be 400 or 409")
+        if updated.key_validation_status not in (400, 422):
+            raise ValueError("key_validation_status must be 400 or 422")
         if not 0 <= updated.error_rate <= 1:
             raise ValueError("error_rate must be between 0 and 1")
         for f in dataclasses.fields(self):
@@ -137,6 +155,8 @@ class FakeFingerprint:
         burst: requests a key may save up.
         environments: how many environments the seed creates.
         seed: makes ids, tokens and injected errors reproducible.
+        plan_limits: the plan's limits as given, instead of "what the seed holds plus the
+            default allowance" (a plan that the seed may already exceed).
     """
 
     def __init__(
@@ -148,6 +168,7 @@ class FakeFingerprint:
         environments: int = 32,
         seed: int = 1,
         clock: Callable[[], float] = time.monotonic,
+        plan_limits: PlanLimits | None = None,
     ) -> None:
         self.api_keys = tuple(api_keys)
         if not self.api_keys:
@@ -157,6 +178,8 @@ class FakeFingerprint:
         self.requests: list[RecordedRequest] = []
         self.workspace = Workspace(rng=random.Random(seed))
         seed_workspace(self.workspace, environments=environments)
+        if plan_limits is not None:
+            self.workspace.limits = plan_limits
         self.paginator = Paginator(salt=f"fpbot-standin-{seed}")
         self._gate = _Gate(rate_limit, burst)
         self._errors = random.Random(seed * 7919)
@@ -189,6 +212,14 @@ class FakeFingerprint:
         """Forget the request log and refill every bucket, e.g. between benchmark rounds."""
         self.requests.clear()
         self._gate.buckets.clear()
+
+    def outside_change(
+        self, resource: str, op: str, record_id: str | None = None, **fields: Any
+    ) -> Any:
+        """A change as if made in Fingerprint's dashboard, bypassing auth, rate limit and the
+        request log (see `sandbox.fingerprint.outside`); the resource's JSON or None."""
+        body = {"resource": resource, "op": op, "id": record_id, "fields": fields}
+        return outside_change(self.workspace, body)
 
     # ---- gatekeeping, in the API's order
 
@@ -243,14 +274,9 @@ class FakeFingerprint:
         )
 
     def plan_limit_status(self) -> tuple[int, str]:
-        return (
-            (400, "general.bad-request")
-            if self.faults.limit_status == 400
-            else (
-                409,
-                "general.conflict",
-            )
-        )
+        if self.faults.limit_status == 400:
+            return 400, "general.bad-request"
+        return 409, "general.conflict"
 
     # ---- counters
 

@@ -3,14 +3,18 @@
 The first environment, "Production", is the default one. Keys of every type and status sit in
 the first few environments, plus workspace-wide secret and proxy keys (``environment: null``);
 environments past the first handful have no keys, so they can be deleted. There are enough
-environments for pagination with the default limit of 10 to take several pages. Plan limits
-are raised to "what the seed holds + the plan's default allowance", so the seed fits and
-creating things still works until the allowance is spent.
+environments for pagination with the default limit of 10 to take several pages (and as many
+encryption keys, one per environment). Production has a deny list of origins and two
+expression rules, Staging an allow list, QA one rule; two custom subdomains exist, one active.
+Plan limits are raised to "what the seed holds + the plan's default allowance", so the seed
+fits and creating things still works until the allowance is spent (subdomains keep the plan's
+50: the seed holds two).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sandbox.fingerprint.state import (
     ApiKey,
@@ -21,6 +25,7 @@ from sandbox.fingerprint.state import (
     Webhook,
     Workspace,
 )
+from sandbox.fingerprint.subdomains import create_subdomain, verify_subdomain
 
 EPOCH = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
 
@@ -111,30 +116,39 @@ def seed_workspace(workspace: Workspace, *, environments: int) -> None:
         workspace.webhooks[hook.id] = hook
 
     workspace.origin_rules[prod.id] = OriginLists(
-        prod.id, ["https://example.com", "https://www.example.com"], ["https://evil.example"]
+        prod.id, allow=["*"], deny=["https://evil.example", "*.scraper.example"]
     )
-    workspace.origin_rules[staging.id] = OriginLists(staging.id, ["https://staging.example.com"])
+    workspace.origin_rules[staging.id] = OriginLists(
+        staging.id, allow=["https://staging.example.com"], deny=["*"]
+    )
 
     rule_specs = [
-        ("Block known bad origin", 'origin == "https://evil.example"', "block", prod.id),
         (
-            "Allow QA bots",
-            'user_agent == "qa-bot" and origin == "https://qa.example"',
+            "Allow the office",
+            "http.request.ip in cidr('192.0.2.0/24')",
             "allow",
-            qa.id,
+            prod.id,
         ),
-        ("Block test traffic", 'country == "ZZ" or ip == "203.0.113.7"', "block", None),
+        (
+            "Deny crawlers",
+            "http.user_agent.is_crawler_bot || http.user_agent.is_ai_bot",
+            "deny",
+            prod.id,
+        ),
+        ("Allow the QA app", 'sdk.platform.app_package_name == "com.example.qa"', "allow", qa.id),
     ]
     for number, (name, expression, action, env_id) in enumerate(rule_specs):
         rule = ExpressionRule(
-            id=workspace.new_id("fr_", workspace.expression_rules),
+            id=workspace.new_id("tr_", workspace.expression_rules),
             name=name,
+            environment=env_id,
             expression=expression,
             action=action,
-            environment=env_id,
+            deny_with="Forbidden" if action == "deny" else None,
             created_at=EPOCH + timedelta(days=5 + number),
         )
         workspace.expression_rules[rule.id] = rule
+        workspace.rule_order.setdefault(env_id, []).append(rule.id)
 
     allowance = PlanLimits()
     origins = sum(len(lists) for lists in workspace.origin_rules.values())
@@ -143,3 +157,56 @@ def seed_workspace(workspace: Workspace, *, environments: int) -> None:
         webhooks=len(workspace.webhooks) + allowance.webhooks,
         filtering_rules=max(origins, len(workspace.expression_rules)) + allowance.filtering_rules,
     )
+    _seed_newer_resources(workspace, envs)
+
+
+def _seed_newer_resources(workspace: Workspace, envs: list[Environment]) -> None:
+    """Encryption keys (one per environment; the first two active, Production's rotated
+    once), two subdomains and the identification requests a rule test can name. Drawn after
+    everything else, so the ids and tokens above stay what they always were."""
+    for index, env in enumerate(envs):
+        key = workspace.add_encryption_key(env)
+        key.created_at = env.created_at
+        if index < 2:
+            key.status = "enabled"
+            key.last_activated_at = env.created_at + timedelta(days=1)
+        if index == 0:
+            key.rotations.append(None)
+            key.previous_token = workspace.new_secret(44)
+            key.last_rotated_at = env.created_at + timedelta(days=40)
+    for number, (host, active) in enumerate(
+        (("metrics.example.com", True), ("fp.shop.example.com", False))
+    ):
+        subdomain = create_subdomain(workspace, {"subdomain": host})
+        subdomain.created_at = subdomain.updated_at = EPOCH + timedelta(days=10 + number)
+        subdomain.webhook_secret = None  # shown once, long ago
+        if active:
+            verify_subdomain(workspace, subdomain.id)
+            subdomain.updated_at = subdomain.created_at + timedelta(hours=2)
+    workspace.identifications.update(IDENTIFICATIONS)
+
+
+#: Identification requests a rule test may name by ``test_request_id``.
+IDENTIFICATIONS: dict[str, dict[str, Any]] = {
+    "1708102555327.NLOjmg": {
+        "ip": "66.249.66.1",
+        "user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "headers": {"origin": ["https://www.example.com"]},
+        "sdk_platform": "js",
+        "sdk_version": "3.11.2",
+    },
+    "1708102555328.Xb2kQp": {
+        "ip": "192.0.2.10",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36",
+        "headers": {"origin": ["https://www.example.com"]},
+        "sdk_platform": "js",
+        "sdk_version": "3.11.2",
+    },
+    "1708102555329.aNdr01": {
+        "ip": "203.0.113.7",
+        "user_agent": "okhttp/4.12.0",
+        "sdk_platform": "android",
+        "sdk_version": "2.7.0",
+        "app_package_name": "com.example.qa",
+    },
+}

@@ -5,6 +5,11 @@ what a create body must hold, when a plan limit bites) can be read in one place 
 without a server. Bodies arrive already decoded from JSON; `normalize_keys` turns camelCase
 spellings into snake_case first, because the real API's clients send both.
 
+This module holds every record, the validation helpers and the core resources (environments,
+API keys, webhooks). The rules of the newer resources are functions over the `Workspace` in
+their own modules: `filtering` (both versions' filtering rules), `encryption` and
+`subdomains`.
+
 A rule that is broken raises `ApiError`, which the HTTP layer turns into the API's error
 envelope. Plan limits raise `PlanLimitError`: the real API answers them with 400 or 409 and the
 same message, and which one the stand-in produces is a fault knob, not a business rule.
@@ -23,7 +28,6 @@ from typing import Any
 KEY_TYPES = ("public", "secret", "proxy")
 STATUSES = ("enabled", "disabled")
 LIMIT_MODES = ("none", "restrict", "notify")
-RULE_ACTIONS = ("allow", "block")
 
 _ALPHABET = string.ascii_letters + string.digits
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -206,6 +210,8 @@ class Webhook:
     status: str = "enabled"
     verified: bool = False
     environment: str | None = None
+    last_enabled_at: datetime | None = None
+    last_disabled_at: datetime | None = None
     seq: int = 0
 
     def to_json(self, *, created: bool = False) -> dict[str, Any]:
@@ -216,7 +222,11 @@ class Webhook:
             "status": self.status,
             "verified": self.verified,
             "environment": self.environment,
+            "legacy": False,
+            "basic_auth": None,
             "created_at": format_time(self.created_at),
+            "last_enabled_at": format_time(self.last_enabled_at),
+            "last_disabled_at": format_time(self.last_disabled_at),
         }
         if created:
             body["signing_key"] = self.signing_key
@@ -225,45 +235,143 @@ class Webhook:
 
 @dataclass
 class OriginLists:
-    """``2024-05-20`` filtering rules: one environment's allowed and forbidden origins."""
+    """``2024-05-20`` filtering rules: one environment's origin allow and deny lists.
+
+    An allow list goes with ``deny == ["*"]`` (everything else is refused), a deny list with
+    ``allow == ["*"]``; an environment without rules has neither.
+    """
 
     environment: str
-    allowed_origins: list[str] = field(default_factory=list)
-    forbidden_origins: list[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.allowed_origins) + len(self.forbidden_origins)
+        """The origins named (the ``*`` of the other list is not a rule of its own)."""
+        return sum(1 for origin in self.allow + self.deny if origin != "*")
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "type": "origin",
             "environment": self.environment,
-            "allowed_origins": list(self.allowed_origins),
-            "forbidden_origins": list(self.forbidden_origins),
+            "allow": list(self.allow),
+            "deny": list(self.deny),
         }
 
 
 @dataclass
 class ExpressionRule:
-    """``2025-11-20`` filtering rule: an expression and what to do when it matches."""
+    """``2025-11-20`` filtering rule: what to do with requests an expression matches. Its
+    place in the evaluation order is kept by `Workspace.rule_order`."""
 
     id: str
     name: str
+    environment: str
     expression: str
     action: str
     created_at: datetime
-    environment: str | None = None
     status: str = "enabled"
+    deny_with: str | None = None
+    updated_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
+            "environment": self.environment,
             "expression": self.expression,
             "action": self.action,
+            "status": self.status,
+            "deny_with": self.deny_with,
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+        }
+
+
+@dataclass
+class EncryptionKey:
+    """A Sealed Results key (``2025-11-20``). ``rotations`` holds the previous tokens that
+    each rotation pushed out, so that a revert can restore them (inferred semantics)."""
+
+    id: str
+    name: str
+    token: str
+    next_token: str
+    created_at: datetime
+    environment: str | None = None
+    description: str | None = None
+    status: str = "disabled"
+    previous_token: str | None = None
+    last_activated_at: datetime | None = None
+    last_rotated_at: datetime | None = None
+    last_deactivated_at: datetime | None = None
+    rotations: list[str | None] = field(default_factory=list)
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Tokens included: the API returns them on every list and get."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "status": self.status,
             "environment": self.environment,
+            "previous_token": self.previous_token,
+            "token": self.token,
+            "next_token": self.next_token,
+            "created_at": format_time(self.created_at),
+            "last_activated_at": format_time(self.last_activated_at),
+            "last_rotated_at": format_time(self.last_rotated_at),
+            "last_deactivated_at": format_time(self.last_deactivated_at),
+        }
+
+
+@dataclass
+class DnsRecord:
+    type: str
+    host: str
+    value: str
+    status: str = "pending_validation"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "host": self.host, "value": self.value, "status": self.status}
+
+
+@dataclass
+class Subdomain:
+    """A custom subdomain (``2025-11-20``) and the DNS records it waits for."""
+
+    id: str
+    subdomain: str
+    created_at: datetime
+    updated_at: datetime
+    verification: DnsRecord
+    routing: list[DnsRecord]
+    caa: DnsRecord | None = None
+    status: str = "pending"
+    webhook_secret: str | None = None
+    seq: int = 0
+
+    def to_json(self, *, full: bool = True, created: bool = False) -> dict[str, Any]:
+        """A listing item without ``full``; the create answer adds ``webhook_secret``."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "subdomain": self.subdomain,
             "status": self.status,
             "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
         }
+        if full:
+            records: dict[str, Any] = {
+                "verification": self.verification.to_json(),
+                "routing": [record.to_json() for record in self.routing],
+            }
+            if self.caa is not None:
+                records["caa"] = self.caa.to_json()
+            body["webhook_url"] = None
+            body["dns_records"] = records
+        if created:
+            body["webhook_secret"] = self.webhook_secret
+        return body
 
 
 @dataclass
@@ -273,56 +381,15 @@ class PlanLimits:
     api_keys: int = 10
     webhooks: int = 5
     filtering_rules: int = 15
-
-
-# --------------------------------------------------------------------------------------------
-# Expressions (2025-11-20 filtering rules)
-
-_CLAUSE = re.compile(r'^\s*([a-z_][a-z0-9_.]*)\s*(==|!=)\s*"([^"]*)"\s*$')
-
-
-def _split(expression: str, word: str) -> list[str]:
-    return re.split(rf"\s+{word}\s+", expression)
-
-
-def check_expression(expression: str) -> str | None:
-    """Return why ``expression`` is not valid, or None.
-
-    The grammar is deliberately tiny: ``field == "value"`` / ``field != "value"`` clauses
-    joined by ``and`` / ``or`` (``and`` binds tighter). It is enough for a client to see a
-    valid rule, an invalid one and a test that matches or not.
-    """
-    if not expression.strip():
-        return "must not be empty"
-    for alternative in _split(expression, "or"):
-        for clause in _split(alternative, "and"):
-            if not _CLAUSE.match(clause):
-                return f'cannot parse {clause.strip()!r}: expected field == "value"'
-    return None
-
-
-def evaluate_expression(expression: str, facts: Mapping[str, Any]) -> bool:
-    """Whether ``facts`` satisfy a valid ``expression`` (see `check_expression`)."""
-
-    def clause_holds(clause: str) -> bool:
-        match = _CLAUSE.match(clause)
-        assert match is not None
-        name, operator, value = match.groups()
-        equal = str(facts.get(name, "")) == value
-        return equal if operator == "==" else not equal
-
-    return any(
-        all(clause_holds(clause) for clause in _split(alternative, "and"))
-        for alternative in _split(expression, "or")
-    )
+    subdomains: int = 50
 
 
 # --------------------------------------------------------------------------------------------
 # Body validation
 
 
-class _Checker:
-    """Collects violations for one body, then raises them all at once."""
+class Checker:
+    """Collects violations for one body, then raises them all at once (422)."""
 
     def __init__(self, body: Mapping[str, Any]) -> None:
         self.body = body
@@ -378,6 +445,12 @@ class _Checker:
             return None
         return value
 
+    def include(self, prefix: str, other: Checker) -> None:
+        """Take ``other``'s violations, each under ``prefix`` (an item of a list)."""
+        self.violations += [
+            Violation(f"{prefix}.{v.property}", v.message) for v in other.violations
+        ]
+
     def done(self) -> None:
         if self.violations:
             raise ApiError(422, "validation.failed", "Validation failed", self.violations)
@@ -385,21 +458,6 @@ class _Checker:
 
 def _https_url(value: str) -> bool:
     return re.fullmatch(r"https://[A-Za-z0-9.\-]+(:\d+)?(/\S*)?", value) is not None
-
-
-def _origin_list(checker: _Checker, prop: str, value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        checker.fail(prop, "must be a list of origins")
-        return []
-    origins: list[str] = []
-    for item in value:
-        if not re.fullmatch(r"(https?://)?(\*\.)?[A-Za-z0-9.\-]+(:\d+)?", item):
-            checker.fail(prop, f"{item!r} is not a valid origin")
-        elif item not in origins:
-            origins.append(item)
-    return origins
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,6 +485,12 @@ class Workspace:
         self.webhooks: dict[str, Webhook] = {}
         self.origin_rules: dict[str, OriginLists] = {}
         self.expression_rules: dict[str, ExpressionRule] = {}
+        #: Each environment's expression rules, in evaluation order.
+        self.rule_order: dict[str, list[str]] = {}
+        self.encryption_keys: dict[str, EncryptionKey] = {}
+        self.subdomains: dict[str, Subdomain] = {}
+        #: Identification requests a rule test may name by ``test_request_id``.
+        self.identifications: dict[str, dict[str, Any]] = {}
         self._seq = 0
 
     def next_seq(self) -> int:
@@ -449,7 +513,7 @@ class Workspace:
     def default_environment(self) -> Environment:
         return next(env for env in self.environments.values() if env.is_default)
 
-    def _environment_ref(self, checker: _Checker, prop: str = "environment") -> str | None:
+    def environment_ref(self, checker: Checker, prop: str = "environment") -> str | None:
         value = checker.body.get(prop)
         if value is None:
             return None
@@ -461,7 +525,7 @@ class Workspace:
     # ---- environments
 
     def create_environment(self, body: Mapping[str, Any]) -> Environment:
-        check = _Checker(body)
+        check = Checker(body)
         name = check.text("name", required=True, low=3, high=255)
         description = check.text("description", required=False, low=0, high=256)
         mode = check.choice("limit_mode", LIMIT_MODES, required=False) or "none"
@@ -480,13 +544,28 @@ class Workspace:
             seq=self.next_seq(),
         )
         self.environments[env.id] = env
+        self.add_encryption_key(env)
         return env
+
+    def add_encryption_key(self, env: Environment) -> EncryptionKey:
+        """The key every environment has: inactive (disabled) until someone activates it."""
+        key = EncryptionKey(
+            id=self.new_id("tok_", self.encryption_keys, 24),
+            name=f"{env.name} encryption key",
+            environment=env.id,
+            token=self.new_secret(44),
+            next_token=self.new_secret(44),
+            created_at=self.clock(),
+            seq=self.next_seq(),
+        )
+        self.encryption_keys[key.id] = key
+        return key
 
     def update_environment(self, env_id: str, body: Mapping[str, Any]) -> Environment:
         env = self.environments.get(env_id)
         if env is None:
             raise not_found(f"Environment {env_id} not found")
-        check = _Checker(body)
+        check = Checker(body)
         name = check.text("name", required=False, low=3, high=255, nullable=False)
         description = check.text("description", required=False, low=0, high=256)
         mode = check.choice("limit_mode", LIMIT_MODES, required=False)
@@ -514,7 +593,8 @@ class Workspace:
         return env
 
     def delete_environment(self, env_id: str) -> None:
-        """Delete an environment and what hangs off it (disabled keys, webhooks, rules)."""
+        """Delete an environment and what hangs off it (disabled keys, webhooks, rules, its
+        encryption key)."""
         env = self.environments.get(env_id)
         if env is None:
             raise not_found(f"Environment {env_id} not found")
@@ -529,8 +609,10 @@ class Workspace:
             del self.api_keys[key.id]
         for hook in [w for w in self.webhooks.values() if w.environment == env_id]:
             del self.webhooks[hook.id]
-        for rule in [r for r in self.expression_rules.values() if r.environment == env_id]:
-            del self.expression_rules[rule.id]
+        for rule_id in self.rule_order.pop(env_id, []):
+            del self.expression_rules[rule_id]
+        for sealed in [k for k in self.encryption_keys.values() if k.environment == env_id]:
+            del self.encryption_keys[sealed.id]
         self.origin_rules.pop(env_id, None)
         del self.environments[env_id]
 
@@ -559,11 +641,11 @@ class Workspace:
     def create_api_key(self, body: Mapping[str, Any]) -> ApiKey:
         """Public keys without an environment go to the default one; secret and proxy keys
         without one are workspace-wide."""
-        check = _Checker(body)
+        check = Checker(body)
         key_type = check.choice("type", KEY_TYPES, required=True)
         name = check.text("name", required=True, low=3, high=255)
         description = check.text("description", required=False, low=3, high=255)
-        environment = self._environment_ref(check)
+        environment = self.environment_ref(check)
         rate_limit = check.number("rate_limit", low=0.1)
         check.done()
         assert key_type is not None and name is not None
@@ -587,7 +669,7 @@ class Workspace:
 
     def update_api_key(self, key_id: str, body: Mapping[str, Any]) -> ApiKey:
         key = self.get_api_key(key_id)
-        check = _Checker(body)
+        check = Checker(body)
         name = check.text("name", required=False, low=3, high=255, nullable=False)
         description = check.text("description", required=False, low=3, high=255)
         status = check.choice("status", STATUSES, required=False)
@@ -629,7 +711,7 @@ class Workspace:
             raise not_found(f"Webhook {hook_id} not found")
         return hook
 
-    def _webhook_url(self, check: _Checker, *, required: bool) -> str | None:
+    def _webhook_url(self, check: Checker, *, required: bool) -> str | None:
         url = check.text("url", required=required, low=9, high=2048, nullable=False)
         if url is not None and not _https_url(url):
             check.fail("url", "must be an https:// URL")
@@ -637,15 +719,16 @@ class Workspace:
         return url
 
     def create_webhook(self, body: Mapping[str, Any]) -> Webhook:
-        check = _Checker(body)
+        check = Checker(body)
         url = self._webhook_url(check, required=True)
         description = check.text("description", required=False, low=0, high=256)
         status = check.choice("status", STATUSES, required=False) or "enabled"
-        environment = self._environment_ref(check)
+        environment = self.environment_ref(check)
         check.done()
         assert url is not None
         if len(self.webhooks) >= self.limits.webhooks:
             raise PlanLimitError(f"Max limit for webhooks reached: {self.limits.webhooks}")
+        now = self.clock()
         hook = Webhook(
             id=self.new_id("wh_", self.webhooks),
             url=url,
@@ -653,7 +736,9 @@ class Workspace:
             status=status,
             environment=environment,
             signing_key="whsec_" + self.new_secret(32),
-            created_at=self.clock(),
+            created_at=now,
+            last_enabled_at=now if status == "enabled" else None,
+            last_disabled_at=now if status == "disabled" else None,
             seq=self.next_seq(),
         )
         self.webhooks[hook.id] = hook
@@ -661,18 +746,25 @@ class Workspace:
 
     def update_webhook(self, hook_id: str, body: Mapping[str, Any]) -> Webhook:
         hook = self.get_webhook(hook_id)
-        check = _Checker(body)
+        check = Checker(body)
         url = self._webhook_url(check, required=False)
         description = check.text("description", required=False, low=0, high=256)
         status = check.choice("status", STATUSES, required=False)
+        environment = self.environment_ref(check)
         check.done()
         if url is not None and url != hook.url:
             hook.url = url
             hook.verified = False
         if "description" in body:
             hook.description = description
-        if status is not None:
+        if "environment" in body:
+            hook.environment = environment
+        if status is not None and status != hook.status:
             hook.status = status
+            if status == "enabled":
+                hook.last_enabled_at = self.clock()
+            else:
+                hook.last_disabled_at = self.clock()
         return hook
 
     def delete_webhook(self, hook_id: str) -> None:
@@ -680,188 +772,10 @@ class Workspace:
         del self.webhooks[hook_id]
 
     def verify_webhook(self, hook_id: str) -> Webhook:
-        """Pretend to call the URL: hosts under ``.invalid`` (RFC 2606) never answer."""
+        """Pretend to call the URL and set ``verified`` by the outcome (inferred: the API
+        documents neither the check nor how ``verified`` changes). Hosts under ``.invalid``
+        (RFC 2606) never answer; any other host does. A changed URL is unverified again."""
         hook = self.get_webhook(hook_id)
         host = re.sub(r"^https://([^/:]+).*$", r"\1", hook.url)
         hook.verified = not host.endswith(".invalid")
         return hook
-
-    # ---- filtering rules, 2024-05-20: origin lists
-
-    def _origin_total(self, replacing: str, lists: OriginLists) -> int:
-        others = sum(len(v) for env, v in self.origin_rules.items() if env != replacing)
-        return others + len(lists)
-
-    def _store_origins(self, lists: OriginLists) -> OriginLists:
-        both = set(lists.allowed_origins) & set(lists.forbidden_origins)
-        if both:
-            raise ApiError(
-                422,
-                "validation.failed",
-                "Validation failed",
-                [Violation("forbidden_origins", f"{o} is also allowed") for o in sorted(both)],
-            )
-        if self._origin_total(lists.environment, lists) > self.limits.filtering_rules:
-            raise PlanLimitError(
-                f"Max limit for filtering rules reached: {self.limits.filtering_rules}"
-            )
-        self.origin_rules[lists.environment] = lists
-        return lists
-
-    def replace_origin_rules(self, body: Mapping[str, Any]) -> OriginLists:
-        check = _Checker(body)
-        if "environment" not in body:
-            check.fail("environment", "is required")
-        environment = self._environment_ref(check)
-        allowed = _origin_list(check, "allowed_origins", body.get("allowed_origins"))
-        forbidden = _origin_list(check, "forbidden_origins", body.get("forbidden_origins"))
-        check.done()
-        assert environment is not None
-        return self._store_origins(OriginLists(environment, allowed, forbidden))
-
-    def patch_origin_rules(self, body: Mapping[str, Any]) -> OriginLists:
-        """Body: ``environment`` plus ``add`` and/or ``remove``, each holding
-        ``allowed_origins`` / ``forbidden_origins`` lists."""
-        check = _Checker(body)
-        if "environment" not in body:
-            check.fail("environment", "is required")
-        environment = self._environment_ref(check)
-        changes: dict[str, dict[str, list[str]]] = {}
-        for part in ("add", "remove"):
-            section = body.get(part) or {}
-            if not isinstance(section, Mapping):
-                check.fail(part, "must be an object")
-                continue
-            changes[part] = {
-                name: _origin_list(check, f"{part}.{name}", section.get(name))
-                for name in ("allowed_origins", "forbidden_origins")
-            }
-        if "add" not in body and "remove" not in body:
-            check.fail("add", "add or remove is required")
-        check.done()
-        assert environment is not None
-        current = self.origin_rules.get(environment, OriginLists(environment))
-        lists = OriginLists(
-            environment, list(current.allowed_origins), list(current.forbidden_origins)
-        )
-        for name in ("allowed_origins", "forbidden_origins"):
-            target: list[str] = getattr(lists, name)
-            target.extend(o for o in changes["add"][name] if o not in target)
-            target[:] = [o for o in target if o not in changes["remove"][name]]
-        return self._store_origins(lists)
-
-    # ---- filtering rules, 2025-11-20: expression rules
-
-    def list_expression_rules(self, *, environment: str | None) -> list[ExpressionRule]:
-        return [
-            rule
-            for rule in self.expression_rules.values()
-            if environment is None or rule.environment == environment
-        ]
-
-    def get_expression_rule(self, rule_id: str) -> ExpressionRule:
-        rule = self.expression_rules.get(rule_id)
-        if rule is None:
-            raise not_found(f"Filtering rule {rule_id} not found")
-        return rule
-
-    def _check_rule(self, body: Mapping[str, Any], *, creating: bool, prefix: str = "") -> _Checker:
-        check = _Checker(body)
-        check.text("name", required=creating, low=3, high=255, nullable=False)
-        expression = check.text("expression", required=creating, low=1, high=4096)
-        if expression is not None and (why := check_expression(expression)):
-            check.fail("expression", why)
-        check.choice("action", RULE_ACTIONS, required=creating)
-        check.choice("status", STATUSES, required=False)
-        if creating:
-            self._environment_ref(check)
-        elif "environment" in body:
-            check.fail("environment", "can't be changed")
-        if prefix:
-            check.violations = [Violation(prefix + v.property, v.message) for v in check.violations]
-        return check
-
-    def _new_rule(self, body: Mapping[str, Any]) -> ExpressionRule:
-        return ExpressionRule(
-            id=self.new_id("fr_", self.expression_rules),
-            name=body["name"],
-            expression=body["expression"],
-            action=body["action"],
-            environment=body.get("environment"),
-            status=body.get("status") or "enabled",
-            created_at=self.clock(),
-        )
-
-    def _check_rule_room(self, adding: int) -> None:
-        if len(self.expression_rules) + adding > self.limits.filtering_rules:
-            raise PlanLimitError(
-                f"Max limit for filtering rules reached: {self.limits.filtering_rules}"
-            )
-
-    def create_expression_rule(self, body: Mapping[str, Any]) -> ExpressionRule:
-        self._check_rule(body, creating=True).done()
-        self._check_rule_room(1)
-        rule = self._new_rule(body)
-        self.expression_rules[rule.id] = rule
-        return rule
-
-    def create_expression_rules(self, body: Mapping[str, Any]) -> list[ExpressionRule]:
-        """``/filtering-rules/bulk``: all of ``rules`` are created, or none."""
-        items = body.get("rules")
-        if not isinstance(items, list) or not items:
-            raise ApiError(
-                422,
-                "validation.failed",
-                "Validation failed",
-                [Violation("rules", "must be a non-empty list of rules")],
-            )
-        violations: list[Violation] = []
-        for index, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                violations.append(Violation(f"rules[{index}]", "must be an object"))
-                continue
-            item = normalize_keys(item)
-            items[index] = item
-            violations += self._check_rule(
-                item, creating=True, prefix=f"rules[{index}]."
-            ).violations
-        if violations:
-            raise ApiError(422, "validation.failed", "Validation failed", violations)
-        self._check_rule_room(len(items))
-        created = [self._new_rule(item) for item in items]
-        for rule in created:
-            self.expression_rules[rule.id] = rule
-        return created
-
-    def update_expression_rule(self, rule_id: str, body: Mapping[str, Any]) -> ExpressionRule:
-        rule = self.get_expression_rule(rule_id)
-        self._check_rule(body, creating=False).done()
-        for name in ("name", "expression", "action", "status"):
-            if name in body:
-                setattr(rule, name, body[name])
-        return rule
-
-    def delete_expression_rule(self, rule_id: str) -> None:
-        self.get_expression_rule(rule_id)
-        del self.expression_rules[rule_id]
-
-    def test_expression(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``/filtering-rules/test``: ``expression`` (or ``rule`` id) against ``input`` facts."""
-        check = _Checker(body)
-        expression: str | None = None
-        if "rule" in body:
-            rule = self.expression_rules.get(str(body["rule"]))
-            if rule is None:
-                check.fail("rule", f"filtering rule {body['rule']!r} does not exist")
-            else:
-                expression = rule.expression
-        else:
-            expression = check.text("expression", required=True, low=1, high=4096)
-            if expression is not None and (why := check_expression(expression)):
-                check.fail("expression", why)
-        facts = body.get("input") or {}
-        if not isinstance(facts, Mapping):
-            check.fail("input", "must be an object")
-        check.done()
-        assert expression is not None
-        return {"expression": expression, "matched": evaluate_expression(expression, facts)}

@@ -1,5 +1,6 @@
 """Every endpoint: the request that leaves (method, path, query, body, headers) and the typed
-answer that comes back, in both casings the API uses."""
+answer that comes back, in both casings the API uses; a call of the other API version is
+refused before anything is sent."""
 
 from __future__ import annotations
 
@@ -12,21 +13,33 @@ import pytest
 
 from bot.fingerprint import (
     ApiKey,
+    EncryptionKey,
     Environment,
     FilteringRule,
     Hello,
     KeyType,
+    LimitMode,
     OriginRules,
+    Placement,
+    RuleAction,
+    RuleSpec,
+    RuleTestResult,
+    SampleRequest,
     Status,
+    Subdomain,
     Webhook,
+    WrongApiVersion,
 )
 from tests.fingerprint.fp_helpers import API_KEY, Recorder, make_client, page, sample
 
 ENV = {"id": "ae_1", "name": "Production", "created_at": "2024-01-01T00:00:00.000Z"}
 KEY = {"id": "tok_1", "name": "web", "type": "public", "status": "enabled"}
 HOOK = {"id": "wh_1", "url": "https://example.com/hook", "status": "enabled"}
-RULE = {"id": "fr_1", "name": "block bots", "expression": "bot == true", "action": "block"}
-ORIGINS = {"environment": "ae_1", "allowed_origins": ["https://a.com"], "forbidden_origins": []}
+RULE = {"id": "tr_1", "name": "block bots", "expression": "true", "action": "deny"}
+ORIGINS = {"type": "origin", "environment": "ae_1", "allow": ["a.com"], "deny": ["*"]}
+ENC = {"id": "tok_enc", "name": "Sealed", "status": "enabled", "token": "enc_token_current"}
+SUB = {"id": "certv2_1", "subdomain": "fp.example.com", "status": "pending"}
+V2024, V2025 = "2024-05-20", "2025-11-20"
 
 
 def answer_for(request: httpx.Request) -> Any:
@@ -50,28 +63,34 @@ def answer_for(request: httpx.Request) -> Any:
         return page([HOOK])
     if path.startswith("/webhooks"):
         return {"data": HOOK}
-    if (
-        path == "/filtering-rules"
-        and method in ("POST", "PATCH")
-        and "environment" in json.loads(request.content)
-        and "expression" not in json.loads(request.content)
-    ):
-        return {"data": ORIGINS}
+    if path == "/encryption-keys":
+        return page([ENC])
+    if path.startswith("/encryption-keys"):
+        return {"data": ENC}
+    if path == "/subdomains" and method == "GET":
+        return page([SUB])
+    if path.startswith("/subdomains"):
+        return httpx.Response(201 if method == "POST" else 200, json={"data": SUB})
+    if request.headers["X-API-Version"] == V2024:
+        return {"data": [ORIGINS]}
     if path == "/filtering-rules" and method == "GET":
         return {"data": [RULE]}
     if path == "/filtering-rules/bulk":
-        return httpx.Response(201, json={"data": [RULE, {**RULE, "id": "fr_2"}]})
+        return httpx.Response(201, json={"data": [RULE, {**RULE, "id": "tr_2"}]})
     if path == "/filtering-rules/test":
-        return {"data": {"matched": True}}
+        return {"data": {"result": "deny", "deny_with": "Forbidden", "triggered_rule": "true"}}
     return {"data": RULE}
 
 
-# (call, expected method, path, query, body, result check)
-ENDPOINTS: list[tuple[str, Any, str, str, dict[str, str], Any, Any]] = [
-    ("hello", lambda c: c.hello(), "GET", "/hello", {}, None, Hello),
+SPEC = RuleSpec(name="Deny all", expression="true", action=RuleAction.DENY)
+
+# (id, call, version, expected method, path, query, body, result type)
+ENDPOINTS: list[tuple[str, Any, str, str, str, dict[str, str], Any, Any]] = [
+    ("hello", lambda c: c.hello(), V2024, "GET", "/hello", {}, None, Hello),
     (
         "list envs",
         lambda c: c.list_environments(),
+        V2024,
         "GET",
         "/environments",
         {"limit": "100"},
@@ -80,25 +99,30 @@ ENDPOINTS: list[tuple[str, Any, str, str, dict[str, str], Any, Any]] = [
     ),
     (
         "create env",
-        lambda c: c.create_environment("Staging", description="eu"),
+        lambda c: c.create_environment(
+            "Staging", description="eu", limit_mode=LimitMode.NOTIFY, limit_value=1000
+        ),
+        V2025,
         "POST",
         "/environments",
         {},
-        {"name": "Staging", "description": "eu"},
+        {"name": "Staging", "description": "eu", "limit_mode": "notify", "limit_value": 1000},
         Environment,
     ),
     (
         "update env",
-        lambda c: c.update_environment("ae_1", name="Prod"),
+        lambda c: c.update_environment("ae_1", name="Prod", limit_mode=LimitMode.NONE),
+        V2024,
         "POST",
         "/environments/ae_1",
         {},
-        {"name": "Prod"},
+        {"name": "Prod", "limit_mode": "none"},
         Environment,
     ),
     (
         "delete env",
         lambda c: c.delete_environment("ae_1"),
+        V2025,
         "DELETE",
         "/environments/ae_1",
         {},
@@ -108,16 +132,27 @@ ENDPOINTS: list[tuple[str, Any, str, str, dict[str, str], Any, Any]] = [
     (
         "list keys",
         lambda c: c.list_api_keys(type=KeyType.SECRET, status=Status.ENABLED, environment="ae_1"),
+        V2024,
         "GET",
         "/api-keys",
         {"type": "secret", "status": "enabled", "environment": "ae_1", "limit": "100"},
         None,
         list,
     ),
-    ("get key", lambda c: c.get_api_key("tok_1"), "GET", "/api-keys/tok_1", {}, None, ApiKey),
+    (
+        "get key",
+        lambda c: c.get_api_key("tok_1"),
+        V2025,
+        "GET",
+        "/api-keys/tok_1",
+        {},
+        None,
+        ApiKey,
+    ),
     (
         "create key",
         lambda c: c.create_api_key(type=KeyType.PUBLIC, name="web", environment="ae_1"),
+        V2024,
         "POST",
         "/api-keys",
         {},
@@ -126,16 +161,20 @@ ENDPOINTS: list[tuple[str, Any, str, str, dict[str, str], Any, Any]] = [
     ),
     (
         "update key",
-        lambda c: c.update_api_key("tok_1", status=Status.DISABLED, rate_limit=2.5),
+        lambda c: c.update_api_key(
+            "tok_1", status=Status.DISABLED, rate_limit=2.5, description="slow"
+        ),
+        V2025,
         "PATCH",
         "/api-keys/tok_1",
         {},
-        {"status": "disabled", "rate_limit": 2.5},
+        {"status": "disabled", "rate_limit": 2.5, "description": "slow"},
         ApiKey,
     ),
     (
         "delete key",
         lambda c: c.delete_api_key("tok_1"),
+        V2024,
         "DELETE",
         "/api-keys/tok_1",
         {},
@@ -145,34 +184,47 @@ ENDPOINTS: list[tuple[str, Any, str, str, dict[str, str], Any, Any]] = [
     (
         "list hooks",
         lambda c: c.list_webhooks(status=Status.DISABLED),
+        V2025,
         "GET",
         "/webhooks",
         {"status": "disabled", "limit": "100"},
         None,
         list,
     ),
-    ("get hook", lambda c: c.get_webhook("wh_1"), "GET", "/webhooks/wh_1", {}, None, Webhook),
+    (
+        "get hook",
+        lambda c: c.get_webhook("wh_1"),
+        V2024,
+        "GET",
+        "/webhooks/wh_1",
+        {},
+        None,
+        Webhook,
+    ),
     (
         "create hook",
-        lambda c: c.create_webhook(url="https://example.com/hook"),
+        lambda c: c.create_webhook(url="https://example.com/hook", status=Status.DISABLED),
+        V2025,
         "POST",
         "/webhooks",
         {},
-        {"url": "https://example.com/hook"},
+        {"url": "https://example.com/hook", "status": "disabled"},
         Webhook,
     ),
     (
         "update hook",
-        lambda c: c.update_webhook("wh_1", description="new"),
+        lambda c: c.update_webhook("wh_1", description="new", environment="ae_2"),
+        V2024,
         "PATCH",
         "/webhooks/wh_1",
         {},
-        {"description": "new"},
+        {"description": "new", "environment": "ae_2"},
         Webhook,
     ),
     (
         "delete hook",
         lambda c: c.delete_webhook("wh_1"),
+        V2025,
         "DELETE",
         "/webhooks/wh_1",
         {},
@@ -182,6 +234,7 @@ ENDPOINTS: list[tuple[str, Any, str, str, dict[str, str], Any, Any]] = [
     (
         "verify hook",
         lambda c: c.verify_webhook("wh_1"),
+        V2024,
         "POST",
         "/webhooks/wh_1/verification",
         {},
@@ -189,111 +242,290 @@ ENDPOINTS: list[tuple[str, Any, str, str, dict[str, str], Any, Any]] = [
         type(None),
     ),
     (
+        "read origins",
+        lambda c: c.origin_rules("ae_1"),
+        V2024,
+        "GET",
+        "/filtering-rules",
+        {"environment": "ae_1"},
+        None,
+        OriginRules,
+    ),
+    (
         "replace origins",
-        lambda c: c.replace_origin_rules(
-            "ae_1", allowed_origins=["https://a.com"], forbidden_origins=[]
-        ),
+        lambda c: c.replace_origin_rules("ae_1", allow=["a.com"], deny=["*"]),
+        V2024,
         "POST",
         "/filtering-rules",
         {},
-        {"environment": "ae_1", "allowed_origins": ["https://a.com"], "forbidden_origins": []},
+        {"environment": "ae_1", "allow": ["a.com"], "deny": ["*"]},
         OriginRules,
     ),
     (
         "patch origins",
-        lambda c: c.patch_origin_rules(
-            "ae_1", add_allowed=["https://b.com"], remove_forbidden=["https://c.com"]
-        ),
+        lambda c: c.patch_origin_rules("ae_1", permission="allow", op="add", items=["b.com"]),
+        V2024,
         "PATCH",
         "/filtering-rules",
         {},
-        {
-            "environment": "ae_1",
-            "add": {"allowed_origins": ["https://b.com"], "forbidden_origins": []},
-            "remove": {"allowed_origins": [], "forbidden_origins": ["https://c.com"]},
-        },
+        {"environment": "ae_1", "permission": "allow", "op": "add", "items": ["b.com"]},
         OriginRules,
     ),
-    ("list rules", lambda c: c.list_filtering_rules(), "GET", "/filtering-rules", {}, None, list),
+    (
+        "list rules",
+        lambda c: c.list_filtering_rules(environment="ae_1", status=Status.ENABLED, name="bot"),
+        V2025,
+        "GET",
+        "/filtering-rules",
+        {"environment": "ae_1", "status": "enabled", "name": "bot"},
+        None,
+        list,
+    ),
     (
         "get rule",
-        lambda c: c.get_filtering_rule("fr_1"),
+        lambda c: c.get_filtering_rule("tr_1"),
+        V2025,
         "GET",
-        "/filtering-rules/fr_1",
+        "/filtering-rules/tr_1",
         {},
         None,
         FilteringRule,
     ),
     (
         "create rule",
-        lambda c: c.create_filtering_rule(name="r", expression="x", action="block"),
+        lambda c: c.create_filtering_rule(
+            name="r",
+            environment="ae_1",
+            expression="true",
+            action=RuleAction.DENY,
+            deny_with="Forbidden",
+            placement=Placement(position=0),
+        ),
+        V2025,
         "POST",
         "/filtering-rules",
         {},
-        {"name": "r", "expression": "x", "action": "block"},
+        {
+            "name": "r",
+            "environment": "ae_1",
+            "expression": "true",
+            "action": "deny",
+            "deny_with": "Forbidden",
+            "placement": {"position": 0},
+        },
         FilteringRule,
     ),
     (
         "update rule",
-        lambda c: c.update_filtering_rule("fr_1", name="renamed"),
+        lambda c: c.update_filtering_rule(
+            "tr_1", name="renamed", placement=Placement(after="tr_0")
+        ),
+        V2025,
         "POST",
-        "/filtering-rules/fr_1",
+        "/filtering-rules/tr_1",
         {},
-        {"name": "renamed"},
+        {"id": "tr_1", "name": "renamed", "placement": {"after": "tr_0"}},
         FilteringRule,
     ),
     (
         "delete rule",
-        lambda c: c.delete_filtering_rule("fr_1"),
+        lambda c: c.delete_filtering_rule("tr_1"),
+        V2025,
         "DELETE",
-        "/filtering-rules/fr_1",
+        "/filtering-rules/tr_1",
         {},
         None,
         type(None),
     ),
     (
         "bulk rules",
-        lambda c: c.bulk_filtering_rules([{"name": "a"}, {"name": "b"}]),
+        lambda c: c.bulk_filtering_rules("ae_1", [SPEC], mode="overwrite"),
+        V2025,
         "POST",
         "/filtering-rules/bulk",
         {},
-        {"rules": [{"name": "a"}, {"name": "b"}]},
+        {
+            "environment": "ae_1",
+            "rules": [{"name": "Deny all", "expression": "true", "action": "deny"}],
+            "mode": "overwrite",
+        },
         list,
     ),
     (
-        "test rule",
-        lambda c: c.test_filtering_rule({"expression": "x", "input": {}}),
+        "test rules",
+        lambda c: c.test_filtering_rules(
+            rules=[SPEC],
+            request=SampleRequest(ip="192.0.2.1", user_agent="curl/8", sdk_platform="js"),
+        ),
+        V2025,
         "POST",
         "/filtering-rules/test",
         {},
-        {"expression": "x", "input": {}},
-        dict,
+        {
+            "rules": [{"expression": "true", "action": "deny"}],
+            "test_request_payload": {
+                "ip": "192.0.2.1",
+                "userAgent": "curl/8",
+                "sdkPlatform": "js",
+            },
+        },
+        RuleTestResult,
+    ),
+    (
+        "list encryption keys",
+        lambda c: c.list_encryption_keys(status=Status.ENABLED, environment="ae_1"),
+        V2025,
+        "GET",
+        "/encryption-keys",
+        {"status": "enabled", "environment": "ae_1", "limit": "100"},
+        None,
+        list,
+    ),
+    (
+        "get encryption key",
+        lambda c: c.get_encryption_key("tok_enc"),
+        V2025,
+        "GET",
+        "/encryption-keys/tok_enc",
+        {},
+        None,
+        EncryptionKey,
+    ),
+    (
+        "update encryption key",
+        lambda c: c.update_encryption_key("tok_enc", status=Status.DISABLED, name="Old"),
+        V2025,
+        "PATCH",
+        "/encryption-keys/tok_enc",
+        {},
+        {"status": "disabled", "name": "Old"},
+        EncryptionKey,
+    ),
+    (
+        "rotate encryption key",
+        lambda c: c.rotate_encryption_key("tok_enc"),
+        V2025,
+        "POST",
+        "/encryption-keys/tok_enc/rotate",
+        {},
+        None,
+        EncryptionKey,
+    ),
+    (
+        "revert encryption key",
+        lambda c: c.revert_encryption_key("tok_enc"),
+        V2025,
+        "POST",
+        "/encryption-keys/tok_enc/revert",
+        {},
+        None,
+        EncryptionKey,
+    ),
+    (
+        "list subdomains",
+        lambda c: c.list_subdomains(),
+        V2025,
+        "GET",
+        "/subdomains",
+        {"limit": "100"},
+        None,
+        list,
+    ),
+    (
+        "get subdomain",
+        lambda c: c.get_subdomain("certv2_1"),
+        V2025,
+        "GET",
+        "/subdomains/certv2_1",
+        {},
+        None,
+        Subdomain,
+    ),
+    (
+        "create subdomain",
+        lambda c: c.create_subdomain("fp.example.com"),
+        V2025,
+        "POST",
+        "/subdomains",
+        {},
+        {"subdomain": "fp.example.com"},
+        Subdomain,
+    ),
+    (
+        "verify subdomain",
+        lambda c: c.verify_subdomain("certv2_1"),
+        V2025,
+        "POST",
+        "/subdomains/certv2_1/verify",
+        {},
+        None,
+        Subdomain,
+    ),
+    (
+        "delete subdomain",
+        lambda c: c.delete_subdomain("certv2_1"),
+        V2025,
+        "DELETE",
+        "/subdomains/certv2_1",
+        {},
+        None,
+        type(None),
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("call", "method", "path", "query", "body", "result_type"),
+    ("call", "version", "method", "path", "query", "body", "result_type"),
     [e[1:] for e in ENDPOINTS],
     ids=[e[0] for e in ENDPOINTS],
 )
 async def test_each_endpoint_sends_the_documented_request_and_returns_a_model(
-    call: Any, method: str, path: str, query: dict[str, str], body: Any, result_type: type
+    call: Any,
+    version: str,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    body: Any,
+    result_type: type,
 ) -> None:
     recorder = Recorder(answer_for)
-    async with make_client(recorder, api_version="2025-11-20") as client:
+    async with make_client(recorder, api_version=version) as client:
         result = await call(client)
     assert isinstance(result, result_type)
     [request] = recorder.requests
     assert (request.method, request.url.path) == (method, path)
     assert dict(request.url.params) == query
     assert request.headers["Authorization"] == f"Bearer {API_KEY}"
-    assert request.headers["X-API-Version"] == "2025-11-20"
+    assert request.headers["X-API-Version"] == version
     assert re.fullmatch(r"fp-[0-9a-f]{12}", request.headers["X-Request-Id"])
     if body is None:
         assert request.content in (b"", b"null")
     else:
         assert json.loads(request.content) == body
+
+
+ONE_VERSION_ONLY = [
+    (e[0], e[1], V2024 if e[2] == V2025 else V2025)
+    for e in ENDPOINTS
+    if "origins" in e[0] or any(w in e[0] for w in ("rule", "encryption", "subdomain"))
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "version"), [e[1:] for e in ONE_VERSION_ONLY], ids=[e[0] for e in ONE_VERSION_ONLY]
+)
+async def test_a_call_of_the_other_version_is_refused_unsent(call: Any, version: str) -> None:
+    recorder = Recorder(answer_for)
+    async with make_client(recorder, api_version=version) as client:
+        with pytest.raises(WrongApiVersion) as caught:
+            await call(client)
+    assert recorder.requests == []
+    assert version in caught.value.message and caught.value.operation
+
+
+def test_an_unknown_api_version_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="2024-05-20, 2025-11-20"):
+        make_client(Recorder(answer_for), api_version="2023-01-01")
 
 
 async def test_each_call_has_its_own_correlation_id() -> None:

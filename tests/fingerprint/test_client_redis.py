@@ -17,7 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.fingerprint import ManagementClient
-from bot.fingerprint.errors import RateLimited
+from bot.fingerprint.errors import RateLimited, Unavailable
 from bot.fingerprint.ratelimit import Paused, RedisSlidingWindowLimiter, key_fingerprint
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 from tests.fingerprint.fp_helpers import Recorder, make_client
@@ -171,3 +171,43 @@ async def test_a_429_on_one_replica_holds_back_every_replica_even_when_it_gives_
         assert time.monotonic() - started < 0.5
     assert caught.value.retry_after is not None and 28 < caught.value.retry_after <= 30
     assert len(recorder.requests) == 1
+
+
+async def test_a_503_retry_after_on_one_replica_holds_back_every_replica(
+    redis: tuple[Redis, str],
+) -> None:
+    connection, prefix = redis
+    answers = [httpx.Response(503, headers={"Retry-After": "30"})]
+    recorder = Recorder(lambda r: answers.pop(0) if answers else {"data": {"message": "hi"}})
+    options = {"redis": connection, "redis_prefix": prefix, "retry_budget": 10.0}
+    async with make_client(recorder, **options) as one, make_client(recorder, **options) as two:
+        with pytest.raises(Unavailable):
+            await one.create_environment("Never sent twice")
+        with pytest.raises(RateLimited) as caught:
+            await two.hello()
+    assert caught.value.retry_after is not None and 28 < caught.value.retry_after <= 30
+    assert len(recorder.requests) == 1
+
+
+async def test_encryption_key_tokens_never_reach_the_shared_cache(
+    redis: tuple[Redis, str],
+) -> None:
+    connection, prefix = redis
+    fake = FakeFingerprint(rate_limit=1000.0, burst=1000, environments=5, seed=1)
+    async with StandInServer(fake) as api:
+        client = ManagementClient(
+            api_key=api.key,
+            base_url=api.url,
+            api_version="2025-11-20",
+            cache_ttl=60,
+            redis=connection,
+            redis_prefix=prefix,
+            rate_limit=1000.0,
+        )
+        async with client:
+            keys = await client.list_encryption_keys()
+    entries = [name async for name in connection.scan_iter(match=f"{prefix}:fp:*:cache:*")]
+    stored = b"".join([await connection.get(name) or b"" for name in entries])
+    assert keys[0].id.encode() in stored, "the listing is cached, without its tokens"
+    tokens = [t for k in keys for t in (k.token, k.previous_token, k.next_token) if t]
+    assert tokens and not [t for t in tokens if t.encode() in stored]

@@ -1,5 +1,6 @@
-"""No secret — the Management API key, a created key's token, a webhook's signing key — ever
-reaches a log line, a repr or an exception's text, whatever happens."""
+"""No secret — the Management API key, a created key's token, a webhook's signing key, an
+encryption key's tokens, a subdomain's webhook secret — ever reaches a log line, a repr, a
+dump, an exception's text or the listing cache, whatever happens."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import json
 import httpx
 import pytest
 
+from bot.domain.secrets import is_secret_field
 from bot.fingerprint import FingerprintError, KeyType, ManagementClient
+from bot.fingerprint import models as fingerprint_models
+from bot.fingerprint.cache import MemoryCache
+from bot.fingerprint.models import ApiModel
 from bot.log import REDACTED, get_logger, scrub
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 from tests.fingerprint.fp_helpers import API_KEY, Recorder, make_client
@@ -80,3 +85,48 @@ async def test_public_tokens_stay_readable_while_secret_tokens_are_scrubbed() ->
     assert scrub(f"token {created.token}") == f"token {REDACTED}"
     for key in public:
         assert key.token is not None and scrub(key.token) == key.token
+
+
+def test_every_secret_field_of_every_model_is_left_out_of_repr_and_dumps() -> None:
+    """The one list of secret names decides: a model field with such a name never shows."""
+    models = [
+        m
+        for m in vars(fingerprint_models).values()
+        if isinstance(m, type) and issubclass(m, ApiModel) and m is not ApiModel
+    ]
+    secret_fields = [
+        (model, name, info)
+        for model in models
+        for name, info in model.model_fields.items()
+        if is_secret_field(name)
+    ]
+    assert {(m.__name__, n) for m, n, _ in secret_fields} >= {
+        ("ApiKey", "token"),
+        ("Webhook", "signing_key"),
+        ("EncryptionKey", "token"),
+        ("EncryptionKey", "previous_token"),
+        ("EncryptionKey", "next_token"),
+        ("Subdomain", "webhook_secret"),
+    }
+    for model, name, info in secret_fields:
+        assert info.repr is False and info.exclude is True, f"{model.__name__}.{name}"
+
+
+async def test_encryption_key_tokens_never_reach_the_cache_and_are_registered_at_once() -> None:
+    fake = FakeFingerprint(rate_limit=1000.0, burst=1000, environments=3, seed=4)
+    async with StandInServer(fake) as api:
+        client = ManagementClient(
+            api_key=api.key, base_url=api.url, api_version="2025-11-20", rate_limit=1000.0
+        )
+        async with client:
+            fresh = await client.list_encryption_keys()
+            cached = await client.list_encryption_keys()
+            cache = client._cache
+            assert isinstance(cache, MemoryCache) and len(cache) == 1
+            stored = json.dumps([entry for _, entry in cache._entries.values()])
+    tokens = [t for k in fresh for t in (k.token, k.previous_token, k.next_token) if t]
+    assert len(tokens) >= 6
+    assert not [t for t in tokens if t in stored]
+    assert all(k.token is None and k.next_token is None for k in cached)
+    assert [k.id for k in cached] == [k.id for k in fresh]
+    assert all(scrub(f"key {t}") == f"key {REDACTED}" for t in tokens)

@@ -26,7 +26,6 @@ from bot.fingerprint.models import (
     Environment,
     FilteringRule,
     Hello,
-    OriginRules,
     Webhook,
 )
 from sandbox.fingerprint import FakeFingerprint, StandInServer
@@ -161,8 +160,10 @@ async def test_hello_answers_for_both_versions(client: httpx.AsyncClient, versio
         ("PATCH", "/environments/ae_x"),  # update is POST
         ("PUT", "/api-keys/tok_x"),
         ("GET", "/workspaces"),
-        ("GET", "/filtering-rules"),  # 2025-11-20 only
+        ("GET", "/filtering-rules/tr_x"),  # 2025-11-20 only
         ("POST", "/filtering-rules/bulk"),
+        ("GET", "/encryption-keys"),
+        ("POST", "/subdomains"),
     ],
 )
 async def test_unknown_routes_are_404_not_found(
@@ -551,18 +552,6 @@ async def test_default_plan_limits_are_10_keys_5_webhooks_15_rules_and_the_seed_
     assert workspace.limits.webhooks == len(workspace.webhooks) + 5
 
 
-async def test_rule_plan_limit_applies_to_expression_rules(
-    client: httpx.AsyncClient, server: StandInServer
-) -> None:
-    server.fake.workspace.limits.filtering_rules = len(server.fake.workspace.expression_rules)
-    response = await client.post(
-        "/filtering-rules",
-        json={"name": "Extra", "expression": 'ip == "1.2.3.4"', "action": "block"},
-        headers={"X-API-Version": V2025},
-    )
-    assert error_of(response) == (409, "general.conflict")
-
-
 # --------------------------------------------------------------------------------------------
 # Webhooks
 
@@ -607,7 +596,7 @@ async def test_webhook_update_verification_filters_and_delete(client: httpx.Asyn
 
 
 # --------------------------------------------------------------------------------------------
-# Filtering rules
+# Filtering rules, 2024-05-20: origin lists
 
 
 async def test_2024_origin_lists_are_replaced_then_patched(
@@ -616,96 +605,801 @@ async def test_2024_origin_lists_are_replaced_then_patched(
     env = environment_ids(server)[2]
     replaced = await client.post(
         "/filtering-rules",
-        json={"environment": env, "allowedOrigins": ["https://a.example", "*.b.example"]},
+        json={"environment": env, "allow": ["https://a.example", "*.b.example"], "deny": ["*"]},
     )
     assert replaced.status_code == 200
-    rules = OriginRules.model_validate(replaced.json()["data"])
-    assert rules.allowed_origins == ["https://a.example", "*.b.example"]
-    assert rules.forbidden_origins == []
+    assert replaced.json() == {
+        "data": [
+            {
+                "type": "origin",
+                "environment": env,
+                "allow": ["https://a.example", "*.b.example"],
+                "deny": ["*"],
+            }
+        ]
+    }
     patched = await client.patch(
         "/filtering-rules",
-        json={
-            "environment": env,
-            "add": {"forbidden_origins": ["https://c.example"]},
-            "remove": {"allowed_origins": ["*.b.example"]},
-        },
+        json={"environment": env, "permission": "allow", "op": "remove", "items": ["*.b.example"]},
     )
-    assert patched.json()["data"] == {
-        "environment": env,
-        "allowed_origins": ["https://a.example"],
-        "forbidden_origins": ["https://c.example"],
-    }
+    [rules] = patched.json()["data"]
+    assert (rules["allow"], rules["deny"]) == (["https://a.example"], ["*"])
+    added = await client.patch(
+        "/filtering-rules",
+        json={"environment": env, "permission": "allow", "op": "add", "items": ["c.example"]},
+    )
+    assert added.json()["data"][0]["allow"] == ["https://a.example", "c.example"]
+    read = await client.get("/filtering-rules", params={"environment": env})
+    assert read.json() == added.json()
 
 
-async def test_2024_origin_lists_refuse_bad_input(
+async def test_2024_emptying_a_list_removes_the_rules_and_both_empty_does_too(
     client: httpx.AsyncClient, server: StandInServer
 ) -> None:
-    env = environment_ids(server)[2]
-    assert "environment" in violated(await client.post("/filtering-rules", json={}))
-    both = {
-        "environment": env,
-        "allowed_origins": ["x.example"],
-        "forbidden_origins": ["x.example"],
+    staging = environment_ids(server)[1]  # seeded with an allow list of one origin
+    emptied = await client.patch(
+        "/filtering-rules",
+        json={
+            "environment": staging,
+            "permission": "allow",
+            "op": "remove",
+            "items": ["https://staging.example.com"],
+        },
+    )
+    assert emptied.json()["data"][0] | {"environment": "-"} == {
+        "type": "origin",
+        "environment": "-",
+        "allow": [],
+        "deny": [],
     }
-    assert "forbidden_origins" in violated(await client.post("/filtering-rules", json=both))
-    bad = {"environment": env, "allowed_origins": ["not an origin"]}
-    assert "allowed_origins" in violated(await client.post("/filtering-rules", json=bad))
+    assert staging not in server.fake.workspace.origin_rules
+    prod = environment_ids(server)[0]
+    cleared = await client.post(
+        "/filtering-rules", json={"environment": prod, "allow": [], "deny": []}
+    )
+    assert cleared.status_code == 200 and prod not in server.fake.workspace.origin_rules
 
 
-async def test_2025_expression_rules_lifecycle(client: httpx.AsyncClient) -> None:
-    v2025 = {"X-API-Version": V2025}
-    listed = await client.get("/filtering-rules", headers=v2025)
+async def test_2024_a_patch_adding_to_the_other_list_is_refused(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    prod = environment_ids(server)[0]  # seeded with a deny list
+    refused = await client.patch(
+        "/filtering-rules",
+        json={"environment": prod, "permission": "allow", "op": "add", "items": ["x.example"]},
+    )
+    assert violated(refused) == {"permission"}
+    added = await client.patch(
+        "/filtering-rules",
+        json={"environment": prod, "permission": "deny", "op": "add", "items": ["x.example"]},
+    )
+    assert added.json()["data"][0]["allow"] == ["*"]
+    assert "x.example" in added.json()["data"][0]["deny"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, {"environment", "allow", "deny"}),
+        ({"environment": "ae_missing", "allow": [], "deny": []}, {"environment"}),
+        ({"allow": ["a.example"], "deny": []}, {"environment", "deny"}),
+        ({"allow": ["a.example"], "deny": ["b.example"]}, {"environment", "allow", "deny"}),
+        ({"allow": ["*", "a.example"], "deny": ["*"]}, {"environment", "allow"}),
+        ({"allow": ["not an origin"], "deny": ["*"]}, {"environment", "allow"}),
+        ({"allow": ["*"], "deny": []}, {"environment", "allow"}),
+    ],
+    ids=["nothing", "unknown env", "no star", "two lists", "star and more", "bad", "star alone"],
+)
+async def test_2024_origin_lists_refuse_bad_input(
+    client: httpx.AsyncClient, server: StandInServer, body: dict[str, Any], fields: set[str]
+) -> None:
+    env = environment_ids(server)[2]
+    sent = body if "environment" in body or not body else {"environment": env, **body}
+    expected = fields if sent is body else fields - {"environment"}
+    assert violated(await client.post("/filtering-rules", json=sent)) == expected
+
+
+async def test_2024_patch_needs_every_field(client: httpx.AsyncClient) -> None:
+    refused = await client.patch("/filtering-rules", json={"op": "grow", "items": ["*"]})
+    assert violated(refused) == {"environment", "permission", "op", "items"}
+
+
+async def test_2024_reading_origin_lists_is_inferred_and_can_be_switched_off(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    everything = (await client.get("/filtering-rules")).json()["data"]
+    assert {entry["environment"] for entry in everything} == set(server.fake.workspace.origin_rules)
+    none_here = environment_ids(server)[5]
+    one = (await client.get("/filtering-rules", params={"environment": none_here})).json()
+    assert one == {"data": [{"type": "origin", "environment": none_here, "allow": [], "deny": []}]}
+    assert "environment" in violated(
+        await client.get("/filtering-rules", params={"environment": "ae_missing"})
+    )
+    server.fake.faults.origin_rules_unreadable = True
+    assert error_of(await client.get("/filtering-rules")) == (404, "general.not-found")
+
+
+async def test_2024_named_origins_count_against_the_rule_limit(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    workspace = server.fake.workspace
+    workspace.limits.filtering_rules = sum(len(v) for v in workspace.origin_rules.values()) + 1
+    env = environment_ids(server)[3]
+    two = {"environment": env, "allow": ["a.example", "b.example"], "deny": ["*"]}
+    refused = await client.post("/filtering-rules", json=two)
+    assert error_of(refused) == (400, "general.bad-request")
+    assert refused.json()["error"]["message"] == (
+        f"Max limit for filtering rules reached: {workspace.limits.filtering_rules}"
+    )
+    one = {"environment": env, "allow": ["a.example"], "deny": ["*"]}
+    assert (await client.post("/filtering-rules", json=one)).status_code == 200
+
+
+# --------------------------------------------------------------------------------------------
+# Filtering rules, 2025-11-20: expression rules
+
+V2025_HEADERS = {"X-API-Version": V2025}
+
+
+def rule_body(env: str, name: str = "Deny curl", **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "environment": env,
+        "expression": 'http.user_agent.string startsWith "curl/"',
+        "action": "deny",
+        **extra,
+    }
+
+
+async def order_of(client: httpx.AsyncClient, env: str) -> list[str]:
+    listed = await client.get(
+        "/filtering-rules", params={"environment": env}, headers=V2025_HEADERS
+    )
+    return [rule["name"] for rule in listed.json()["data"]]
+
+
+async def test_2025_expression_rules_lifecycle(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    listed = await client.get("/filtering-rules", headers=V2025_HEADERS)
     assert listed.status_code == 200
     assert "metadata" not in listed.json()  # not paginated
     assert len(listed.json()["data"]) == 3
-    created = await client.post(
-        "/filtering-rules",
-        json={"name": "Block bots", "expression": 'user_agent == "bot"', "action": "block"},
-        headers=v2025,
-    )
+    env = environment_ids(server)[1]
+    created = await client.post("/filtering-rules", json=rule_body(env), headers=V2025_HEADERS)
     assert created.status_code == 201
-    rule = FilteringRule.model_validate(created.json()["data"])
+    data = created.json()["data"]
+    assert data["id"].startswith("tr_") and data["deny_with"] == "Forbidden"
+    assert data["status"] == "enabled" and data["updated_at"] is None
+    rule = FilteringRule.model_validate(data)
     updated = await client.post(
-        f"/filtering-rules/{rule.id}", json={"status": "disabled"}, headers=v2025
+        f"/filtering-rules/{rule.id}",
+        json={"id": rule.id, "status": "disabled"},
+        headers=V2025_HEADERS,
     )
     assert updated.status_code == 200
     assert updated.json()["data"]["status"] == "disabled"
-    fetched = await client.get(f"/filtering-rules/{rule.id}", headers=v2025)
+    assert TIMESTAMP.match(updated.json()["data"]["updated_at"])
+    # The MCP server sends no id in the body; that is accepted too.
+    renamed = await client.post(
+        f"/filtering-rules/{rule.id}", json={"name": "Deny curls"}, headers=V2025_HEADERS
+    )
+    assert renamed.json()["data"]["name"] == "Deny curls"
+    fetched = await client.get(f"/filtering-rules/{rule.id}", headers=V2025_HEADERS)
     assert fetched.json()["data"]["status"] == "disabled"
-    assert (await client.delete(f"/filtering-rules/{rule.id}", headers=v2025)).status_code == 204
-    assert error_of(await client.get(f"/filtering-rules/{rule.id}", headers=v2025))[0] == 404
+    deleted = await client.delete(f"/filtering-rules/{rule.id}", headers=V2025_HEADERS)
+    assert deleted.status_code == 204
+    assert (
+        error_of(await client.get(f"/filtering-rules/{rule.id}", headers=V2025_HEADERS))[0] == 404
+    )
 
 
-async def test_2025_bulk_creates_all_or_nothing(client: httpx.AsyncClient) -> None:
-    v2025 = {"X-API-Version": V2025}
-    good = {"name": "Good", "expression": 'country == "FR"', "action": "allow"}
+async def test_2025_rule_list_filters_by_environment_status_and_part_of_a_name(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    prod = environment_ids(server)[0]
+    by_env = await client.get(
+        "/filtering-rules", params={"environment": prod}, headers=V2025_HEADERS
+    )
+    assert [r["name"] for r in by_env.json()["data"]] == ["Allow the office", "Deny crawlers"]
+    by_name = await client.get("/filtering-rules", params={"name": "CRAWL"}, headers=V2025_HEADERS)
+    assert [r["name"] for r in by_name.json()["data"]] == ["Deny crawlers"]
+    disabled = await client.get(
+        "/filtering-rules", params={"status": "disabled"}, headers=V2025_HEADERS
+    )
+    assert disabled.json()["data"] == []
+
+
+async def test_2025_placement_puts_a_rule_in_the_order_and_an_update_moves_it(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    prod = environment_ids(server)[0]
+    first = await client.post(
+        "/filtering-rules",
+        json=rule_body(prod, "First", placement={"position": 0}),
+        headers=V2025_HEADERS,
+    )
+    assert await order_of(client, prod) == ["First", "Allow the office", "Deny crawlers"]
+    office = server.fake.workspace.rule_order[prod][1]
+    await client.post(
+        "/filtering-rules",
+        json=rule_body(prod, "Second", placement={"after": office}),
+        headers=V2025_HEADERS,
+    )
+    assert await order_of(client, prod) == ["First", "Allow the office", "Second", "Deny crawlers"]
+    await client.post(
+        f"/filtering-rules/{first.json()['data']['id']}",
+        json={"placement": {"position": 99}},
+        headers=V2025_HEADERS,
+    )
+    assert (await order_of(client, prod))[-1] == "First"
+    await client.post(
+        f"/filtering-rules/{first.json()['data']['id']}",
+        json={"placement": {"before": office}},
+        headers=V2025_HEADERS,
+    )
+    assert (await order_of(client, prod))[0] == "First"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"placement": {"position": -1}}, "placement.position"),
+        ({"placement": {"position": 0, "after": "tr_x"}}, "placement"),
+        ({"placement": {"after": "tr_missing"}}, "placement.after"),
+        ({"action": "block"}, "action"),
+        ({"deny_with": "Go away"}, "deny_with"),
+        ({"expression": 'country == "FR"'}, "expression"),
+        ({"expression": "http.request.ip =="}, "expression"),
+        ({"environment": None}, "environment"),
+        ({"name": "ab"}, "name"),
+    ],
+)
+async def test_2025_rule_field_errors_are_422(
+    client: httpx.AsyncClient, server: StandInServer, extra: dict[str, Any], field: str
+) -> None:
+    body = rule_body(environment_ids(server)[0], **extra)
+    response = await client.post("/filtering-rules", json=body, headers=V2025_HEADERS)
+    assert field in violated(response)
+
+
+async def test_2025_an_update_with_another_id_in_the_body_is_refused(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    rule_id = next(iter(server.fake.workspace.expression_rules))
+    response = await client.post(
+        f"/filtering-rules/{rule_id}", json={"id": "tr_other"}, headers=V2025_HEADERS
+    )
+    assert violated(response) == {"id"}
+
+
+async def test_2025_bulk_merge_updates_by_name_and_adds_the_rest_all_or_nothing(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    prod = environment_ids(server)[0]
+    good = {"name": "Deny crawlers", "expression": "http.user_agent.is_ai_bot", "action": "deny"}
+    new = {
+        "name": "Allow partners",
+        "expression": "http.request.ip == '198.51.100.1'",
+        "action": "allow",
+    }
     bad = {"name": "Bad", "expression": "country = FR", "action": "allow"}
-    refused = await client.post("/filtering-rules/bulk", json={"rules": [good, bad]}, headers=v2025)
+    refused = await client.post(
+        "/filtering-rules/bulk",
+        json={"environment": prod, "rules": [good, bad]},
+        headers=V2025_HEADERS,
+    )
     assert violated(refused) == {"rules[1].expression"}
-    assert len((await client.get("/filtering-rules", headers=v2025)).json()["data"]) == 3
-    accepted = await client.post(
-        "/filtering-rules/bulk", json={"rules": [good, good]}, headers=v2025
+    assert await order_of(client, prod) == ["Allow the office", "Deny crawlers"]
+    merged = await client.post(
+        "/filtering-rules/bulk",
+        json={"environment": prod, "rules": [good, new], "mode": "merge"},
+        headers=V2025_HEADERS,
     )
-    assert accepted.status_code == 201
-    assert len(accepted.json()["data"]) == 2
+    assert merged.status_code == 201
+    assert [r["name"] for r in merged.json()["data"]] == ["Deny crawlers", "Allow partners"]
+    assert await order_of(client, prod) == ["Allow the office", "Deny crawlers", "Allow partners"]
+    crawlers = next(r for r in merged.json()["data"] if r["name"] == "Deny crawlers")
+    assert crawlers["expression"] == "http.user_agent.is_ai_bot"
 
 
-async def test_2025_rule_test_evaluates_an_expression(client: httpx.AsyncClient) -> None:
-    v2025 = {"X-API-Version": V2025}
-    expression = 'country == "FR" and ip != "10.0.0.1" or country == "DE"'
-    for facts, matched in (
-        ({"country": "FR", "ip": "10.0.0.2"}, True),
-        ({"country": "FR", "ip": "10.0.0.1"}, False),
-        ({"country": "DE"}, True),
-    ):
-        response = await client.post(
-            "/filtering-rules/test", json={"expression": expression, "input": facts}, headers=v2025
+async def test_2025_bulk_overwrite_replaces_the_environments_rules_in_order(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    prod, qa = environment_ids(server)[0], environment_ids(server)[3]
+    rules = [
+        {"name": "Two", "expression": "sdk.platform.is_ios", "action": "deny"},
+        {"name": "One", "expression": "true", "action": "allow", "placement": {"position": 5}},
+    ]
+    replaced = await client.post(
+        "/filtering-rules/bulk",
+        json={"environment": prod, "rules": rules, "mode": "overwrite"},
+        headers=V2025_HEADERS,
+    )
+    assert replaced.status_code == 201
+    assert await order_of(client, prod) == ["Two", "One"]
+    assert await order_of(client, qa) == ["Allow the QA app"]
+    twice = await client.post(
+        "/filtering-rules/bulk",
+        json={"environment": prod, "rules": [rules[0], rules[0]], "mode": "overwrite"},
+        headers=V2025_HEADERS,
+    )
+    assert violated(twice) == {"rules[1].name"}
+    emptied = await client.post(
+        "/filtering-rules/bulk",
+        json={"environment": prod, "rules": [], "mode": "overwrite"},
+        headers=V2025_HEADERS,
+    )
+    assert emptied.json()["data"] == [] and await order_of(client, prod) == []
+
+
+TEST_CASES = [
+    ("a crawler hits the deny rule", "1708102555327.NLOjmg", None, "deny"),
+    ("the office is allowed by the first rule", "1708102555328.Xb2kQp", None, "allow"),
+    (
+        "no rule matches: allowed",
+        None,
+        {"ip": "198.51.100.9", "userAgent": "Mozilla/5.0 Firefox/133.0", "sdkPlatform": "js"},
+        "allow",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_id", "payload", "result"),
+    [c[1:] for c in TEST_CASES],
+    ids=[c[0] for c in TEST_CASES],
+)
+async def test_2025_rule_test_takes_the_first_matching_rule_of_the_environment(
+    client: httpx.AsyncClient,
+    server: StandInServer,
+    request_id: str | None,
+    payload: dict[str, Any] | None,
+    result: str,
+) -> None:
+    body: dict[str, Any] = {"environment": environment_ids(server)[0]}
+    if request_id:
+        body["test_request_id"] = request_id
+    if payload:
+        body["test_request_payload"] = payload
+    answer = await client.post("/filtering-rules/test", json=body, headers=V2025_HEADERS)
+    assert answer.status_code == 200
+    data = answer.json()["data"]
+    assert data["result"] == result
+    assert data["deny_with"] == ("Forbidden" if result == "deny" else None)
+    matched = {"deny": "http.user_agent.is_crawler_bot || http.user_agent.is_ai_bot"}
+    office = "http.request.ip in cidr('192.0.2.0/24')"
+    expected = matched.get(result, office if request_id else None)
+    assert data["triggered_rule"] == expected
+
+
+async def test_2025_rule_test_of_given_rules_in_their_order_and_its_errors(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    rules = [
+        {"expression": "sdk.platform.is_android", "action": "allow"},
+        {"expression": "true", "action": "deny", "deny_with": "Forbidden"},
+    ]
+    payload = {"sdkPlatform": "android", "appPackageName": "com.example.qa"}
+    answer = await client.post(
+        "/filtering-rules/test",
+        json={"rules": rules, "test_request_payload": payload},
+        headers=V2025_HEADERS,
+    )
+    assert answer.json()["data"] == {
+        "result": "allow",
+        "deny_with": None,
+        "triggered_rule": "sdk.platform.is_android",
+    }
+    broken = await client.post(
+        "/filtering-rules/test",
+        json={"rules": [{"expression": "nonsense(", "action": "deny"}]},
+        headers=V2025_HEADERS,
+    )
+    assert violated(broken) == {"rules[0].expression", "test_request_payload"}
+    unknown = await client.post(
+        "/filtering-rules/test",
+        json={"environment": environment_ids(server)[0], "test_request_id": "nope"},
+        headers=V2025_HEADERS,
+    )
+    assert violated(unknown) == {"test_request_id"}
+    no_env = await client.post(
+        "/filtering-rules/test", json={"test_request_id": "nope"}, headers=V2025_HEADERS
+    )
+    assert "environment" in violated(no_env)
+
+
+async def test_2025_the_bare_test_result_knob_drops_the_envelope(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    server.fake.faults.bare_test_result = True
+    answer = await client.post(
+        "/filtering-rules/test",
+        json={"rules": [{"expression": "true", "action": "deny"}], "test_request_payload": {}},
+        headers=V2025_HEADERS,
+    )
+    assert answer.json() == {"result": "deny", "deny_with": "Forbidden", "triggered_rule": "true"}
+
+
+async def test_2025_the_rule_limit_is_400_naming_the_limit(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    server.fake.workspace.limits.filtering_rules = len(server.fake.workspace.expression_rules)
+    env = environment_ids(server)[0]
+    refused = await client.post("/filtering-rules", json=rule_body(env), headers=V2025_HEADERS)
+    assert error_of(refused) == (400, "general.bad-request")
+    limit = server.fake.workspace.limits.filtering_rules
+    assert refused.json()["error"]["message"] == f"Max limit for filtering rules reached: {limit}"
+    bulk = await client.post(
+        "/filtering-rules/bulk",
+        json={"environment": env, "rules": [rule_body(env, "Another")]},
+        headers=V2025_HEADERS,
+    )
+    assert error_of(bulk) == (400, "general.bad-request")
+    server.fake.faults.limit_status = 409
+    again = await client.post("/filtering-rules", json=rule_body(env), headers=V2025_HEADERS)
+    assert error_of(again) == (409, "general.conflict")
+
+
+# --------------------------------------------------------------------------------------------
+# Encryption keys (2025-11-20)
+
+
+async def test_every_environment_has_one_encryption_key_listed_with_its_tokens(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params = {"cursor": cursor} if cursor else {}
+        body = (await client.get("/encryption-keys", params=params, headers=V2025_HEADERS)).json()
+        seen += body["data"]
+        cursor = body["metadata"]["pagination"]["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 120 and len({k["environment"] for k in seen}) == 120
+    assert all(k["token"] and k["next_token"] for k in seen)
+    assert seen[0]["status"] == "enabled" and seen[0]["previous_token"]
+    assert seen[5]["status"] == "disabled" and seen[5]["previous_token"] is None
+    enabled = await client.get(
+        "/encryption-keys", params={"status": "enabled", "limit": "100"}, headers=V2025_HEADERS
+    )
+    assert len(enabled.json()["data"]) == 2
+    prod = environment_ids(server)[0]
+    one = await client.get("/encryption-keys", params={"environment": prod}, headers=V2025_HEADERS)
+    assert [k["environment"] for k in one.json()["data"]] == [prod]
+    assert (
+        error_of(
+            await client.get("/encryption-keys", params={"status": "on"}, headers=V2025_HEADERS)
+        )[0]
+        == 400
+    )
+
+
+async def test_a_new_environment_gets_an_inactive_key_and_loses_it_with_the_environment(
+    client: httpx.AsyncClient,
+) -> None:
+    env = (await client.post("/environments", json={"name": "Sealed"})).json()["data"]["id"]
+    keys = await client.get("/encryption-keys", params={"environment": env}, headers=V2025_HEADERS)
+    [key] = keys.json()["data"]
+    assert key["status"] == "disabled" and key["last_activated_at"] is None
+    assert (await client.delete(f"/environments/{env}")).status_code == 204
+    gone = await client.get(f"/encryption-keys/{key['id']}", headers=V2025_HEADERS)
+    assert error_of(gone) == (404, "general.not-found")
+
+
+async def test_an_encryption_key_is_renamed_activated_and_deactivated(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    key_id = list(server.fake.workspace.encryption_keys)[7]
+    patched = await client.patch(
+        f"/encryption-keys/{key_id}",
+        json={"name": "Sealed results", "description": "for the backend", "status": "enabled"},
+        headers=V2025_HEADERS,
+    )
+    data = patched.json()["data"]
+    assert (data["name"], data["status"]) == ("Sealed results", "enabled")
+    assert TIMESTAMP.match(data["last_activated_at"])
+    disabled = await client.patch(
+        f"/encryption-keys/{key_id}", json={"status": "disabled"}, headers=V2025_HEADERS
+    )
+    assert TIMESTAMP.match(disabled.json()["data"]["last_deactivated_at"])
+    refused = await client.patch(
+        f"/encryption-keys/{key_id}", json={"token": "mine", "status": "on"}, headers=V2025_HEADERS
+    )
+    assert violated(refused) == {"token", "status"}
+
+
+async def test_rotate_moves_next_to_current_to_previous_and_revert_undoes_it(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    key_id = list(server.fake.workspace.encryption_keys)[3]
+    before = (await client.get(f"/encryption-keys/{key_id}", headers=V2025_HEADERS)).json()["data"]
+    refused = await client.post(f"/encryption-keys/{key_id}/revert", headers=V2025_HEADERS)
+    assert error_of(refused) == (409, "general.conflict")
+    rotated = (await client.post(f"/encryption-keys/{key_id}/rotate", headers=V2025_HEADERS)).json()
+    after = rotated["data"]
+    assert after["previous_token"] == before["token"]
+    assert after["token"] == before["next_token"]
+    assert after["next_token"] not in (before["token"], before["next_token"])
+    assert TIMESTAMP.match(after["last_rotated_at"])
+    twice = (await client.post(f"/encryption-keys/{key_id}/rotate", headers=V2025_HEADERS)).json()
+    back = (await client.post(f"/encryption-keys/{key_id}/revert", headers=V2025_HEADERS)).json()
+    assert {k: back["data"][k] for k in ("previous_token", "token", "next_token")} == {
+        "previous_token": after["previous_token"],
+        "token": after["token"],
+        "next_token": twice["data"]["token"],
+    }
+    back = (await client.post(f"/encryption-keys/{key_id}/revert", headers=V2025_HEADERS)).json()
+    assert (back["data"]["previous_token"], back["data"]["token"]) == (None, before["token"])
+
+
+# --------------------------------------------------------------------------------------------
+# Subdomains (2025-11-20)
+
+
+async def test_subdomains_are_created_listed_verified_and_deleted(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post(
+        "/subdomains", json={"subdomain": "Metrics.Shop.Example.NET."}, headers=V2025_HEADERS
+    )
+    assert created.status_code == 201
+    data = created.json()["data"]
+    assert re.fullmatch(r"certv2_[A-Za-z0-9]{14}", data["id"])
+    assert data["subdomain"] == "metrics.shop.example.net" and data["status"] == "pending"
+    assert data["webhook_secret"] and data["webhook_url"] is None
+    records = data["dns_records"]
+    assert records["verification"]["host"] == "_acme-challenge.metrics.shop.example.net"
+    assert {r["status"] for r in records["routing"]} == {"pending_validation"}
+    assert records["caa"]["type"] == "CAA"
+    listed = (await client.get("/subdomains", headers=V2025_HEADERS)).json()
+    item = next(s for s in listed["data"] if s["id"] == data["id"])
+    assert item.keys() == {"id", "subdomain", "status", "created_at", "updated_at"}
+    assert listed.keys() == _sample("list-page1-of-2-subdomains-2025.json").keys()
+    fetched = (await client.get(f"/subdomains/{data['id']}", headers=V2025_HEADERS)).json()
+    assert "webhook_secret" not in fetched["data"] and "dns_records" in fetched["data"]
+    verified = await client.post(f"/subdomains/{data['id']}/verify", headers=V2025_HEADERS)
+    assert verified.status_code == 200
+    assert verified.json()["data"]["status"] == "active"
+    assert verified.json()["data"]["dns_records"]["verification"]["status"] == "validated"
+    deleted = await client.delete(f"/subdomains/{data['id']}", headers=V2025_HEADERS)
+    assert deleted.status_code == 204 and deleted.content == b""
+    gone = await client.get(f"/subdomains/{data['id']}", headers=V2025_HEADERS)
+    assert error_of(gone) == (404, "general.not-found")
+
+
+async def test_a_subdomain_that_does_not_resolve_stays_pending(client: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/subdomains", json={"subdomain": "fp.nowhere.invalid"}, headers=V2025_HEADERS
+    )
+    subdomain_id = created.json()["data"]["id"]
+    verified = await client.post(f"/subdomains/{subdomain_id}/verify", headers=V2025_HEADERS)
+    assert verified.json()["data"]["status"] == "pending"
+    routing = verified.json()["data"]["dns_records"]["routing"]
+    assert {r["status"] for r in routing} == {"pending_validation"}
+
+
+async def test_subdomain_errors_are_those_the_cli_expects(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    invalid = await client.post(
+        "/subdomains", json={"subdomain": "mgmt_key_1"}, headers=V2025_HEADERS
+    )
+    assert violated(invalid) == {"subdomain"}
+    assert (
+        invalid.json()["error"]["violations"][0]["message"] == "mgmt_key_1 is not a valid hostname"
+    )
+    duplicate = await client.post(
+        "/subdomains", json={"subdomain": "metrics.example.com"}, headers=V2025_HEADERS
+    )
+    assert duplicate.json() == {
+        "error": {"code": "general.conflict", "message": "Subdomain already exists"}
+    }
+    limit = server.fake.workspace.limits.subdomains = len(server.fake.workspace.subdomains)
+    limited = await client.post(
+        "/subdomains", json={"subdomain": "fp.more.example.com"}, headers=V2025_HEADERS
+    )
+    assert limited.status_code == 400
+    assert limited.json() == {
+        "error": {
+            "code": "general.bad-request",
+            "message": f"Max limit for subdomains reached: {limit}",
+        }
+    }
+    server.fake.faults.subdomains_disabled = True
+    off = await client.get("/subdomains", headers=V2025_HEADERS)
+    assert error_of(off) == (503, "general.unavailable")
+    assert off.json() == _sample("error-unavailable.json")
+
+
+def test_the_default_subdomain_limit_is_the_one_in_the_sample() -> None:
+    assert _sample("error-limit-reached-400.json")["error"]["message"].endswith(
+        f": {FakeFingerprint().workspace.limits.subdomains}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Webhooks, environments and API keys: the fields added with 2025-11-20
+
+
+@pytest.mark.parametrize("version", [V2024, V2025])
+async def test_webhooks_are_created_disabled_moved_and_verified_in_both_versions(
+    client: httpx.AsyncClient, server: StandInServer, version: str
+) -> None:
+    sent = {"X-API-Version": version}
+    created = await client.post(
+        "/webhooks",
+        json={"url": "https://hooks.example.net/x", "status": "disabled"},
+        headers=sent,
+    )
+    hook = created.json()["data"]
+    assert hook["status"] == "disabled" and TIMESTAMP.match(hook["last_disabled_at"])
+    assert hook["last_enabled_at"] is None and hook["legacy"] is False
+    staging = environment_ids(server)[1]
+    moved = await client.patch(
+        f"/webhooks/{hook['id']}", json={"environment": staging, "status": "enabled"}, headers=sent
+    )
+    assert moved.json()["data"]["environment"] == staging
+    assert TIMESTAMP.match(moved.json()["data"]["last_enabled_at"])
+    wrong = await client.patch(
+        f"/webhooks/{hook['id']}", json={"environment": "ae_missing"}, headers=sent
+    )
+    assert violated(wrong) == {"environment"}
+    verified = await client.post(f"/webhooks/{hook['id']}/verification", headers=sent)
+    assert verified.status_code == 200 and verified.json()["data"]["verified"] is True
+
+
+@pytest.mark.parametrize("version", [V2024, V2025])
+async def test_environment_limits_are_updated_and_validated(
+    client: httpx.AsyncClient, server: StandInServer, version: str
+) -> None:
+    sent = {"X-API-Version": version}
+    env = environment_ids(server)[4]  # limit_mode none
+    missing = await client.post(
+        f"/environments/{env}", json={"limit_mode": "restrict"}, headers=sent
+    )
+    assert violated(missing) == {"limit_value"}
+    bad = await client.post(
+        f"/environments/{env}", json={"limit_mode": "notify", "limit_value": 0}, headers=sent
+    )
+    assert violated(bad) == {"limit_value"}
+    ok = await client.post(
+        f"/environments/{env}", json={"limitMode": "notify", "limitValue": 5000}, headers=sent
+    )
+    assert (ok.json()["data"]["limit_mode"], ok.json()["data"]["limit_value"]) == ("notify", 5000)
+    off = await client.post(f"/environments/{env}", json={"limit_mode": "none"}, headers=sent)
+    assert (off.json()["data"]["limit_mode"], off.json()["data"]["limit_value"]) == ("none", None)
+
+
+@pytest.mark.parametrize("status", [422, 400])
+async def test_api_key_rate_limit_and_description_refusals_come_as_422_or_400(
+    client: httpx.AsyncClient, server: StandInServer, status: int
+) -> None:
+    server.fake.faults.key_validation_status = status
+    key_id = await first_id(client, "/api-keys")
+    refused = await client.patch(
+        f"/api-keys/{key_id}", json={"rate_limit": 0.05, "description": "ab"}
+    )
+    assert refused.status_code == status
+    assert {v["property"] for v in refused.json()["error"]["violations"]} == {
+        "rate_limit",
+        "description",
+    }
+    if status == 400:
+        assert refused.json()["error"]["code"] == "general.bad-request"
+        assert "can't be updated" in refused.json()["error"]["message"]
+    accepted = await client.patch(
+        f"/api-keys/{key_id}", json={"rate_limit": 0.1, "description": "Slow on purpose"}
+    )
+    assert accepted.json()["data"]["rateLimit"] == 0.1
+
+
+# --------------------------------------------------------------------------------------------
+# Casing knob, plan limits as given, and outside changes
+
+
+async def test_the_camel_case_knob_answers_everything_in_camel_case(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    server.fake.faults.camel_case = True
+    for version in (V2024, V2025):
+        body = (await client.get("/environments", headers={"X-API-Version": version})).json()
+        assert {"createdAt", "limitMode"} <= body["data"][0].keys()
+        assert body["metadata"]["pagination"].keys() == {"nextCursor", "prevCursor"}
+    keys = (await client.get("/encryption-keys", headers=V2025_HEADERS)).json()["data"]
+    assert {"nextToken", "lastRotatedAt"} <= keys[0].keys()
+
+
+async def test_plan_limits_can_be_given_as_the_plan_has_them() -> None:
+    from sandbox.fingerprint import PlanLimits
+
+    fake = FakeFingerprint(plan_limits=PlanLimits())
+    assert fake.workspace.limits == PlanLimits(api_keys=10, webhooks=5, filtering_rules=15)
+    assert len(fake.workspace.api_keys) > fake.workspace.limits.api_keys  # the seed exceeds it
+
+
+OUTSIDE_CHANGES = [
+    ("rename an environment", "environments", "update", 2, {"name": "Renamed in dashboard"}),
+    ("enable a key", "api-keys", "update", 3, {"status": "enabled"}),
+    ("unverify a webhook", "webhooks", "set", 0, {"verified": False}),
+    ("disable a rule", "filtering-rules", "update", 0, {"status": "disabled"}),
+    ("activate an encryption key", "encryption-keys", "update", 9, {"status": "enabled"}),
+    ("time a subdomain out", "subdomains", "set", 1, {"status": "timed_out"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("resource", "op", "index", "fields"),
+    [c[1:] for c in OUTSIDE_CHANGES],
+    ids=[c[0] for c in OUTSIDE_CHANGES],
+)
+async def test_an_outside_change_edits_the_workspace_without_auth_or_a_trace(
+    server: StandInServer, resource: str, op: str, index: int, fields: dict[str, Any]
+) -> None:
+    workspace = server.fake.workspace
+    collection = {
+        "environments": workspace.environments,
+        "api-keys": workspace.api_keys,
+        "webhooks": workspace.webhooks,
+        "filtering-rules": workspace.expression_rules,
+        "encryption-keys": workspace.encryption_keys,
+        "subdomains": workspace.subdomains,
+    }[resource]
+    record_id = list(collection)[index]
+    server.fake.faults.force_429 = 5  # an outside change is not an API call
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        answer = await http.post(
+            "/_sandbox/outside-change",
+            json={"resource": resource, "op": op, "id": record_id, "fields": fields},
         )
-        assert response.json()["data"]["matched"] is matched
-    broken = {"expression": "country FR"}
-    assert "expression" in violated(
-        await client.post("/filtering-rules/test", json=broken, headers=v2025)
-    )
+    assert answer.status_code == 200, answer.text
+    for name, value in fields.items():
+        assert answer.json()["data"][name] == value
+        assert getattr(collection[record_id], name) == value
+    assert server.fake.count() == 0 and server.fake.faults.force_429 == 5
+
+
+async def test_outside_changes_create_delete_rotate_and_refuse_like_the_dashboard(
+    server: StandInServer,
+) -> None:
+    workspace = server.fake.workspace
+    async with httpx.AsyncClient(base_url=server.url) as http:
+
+        async def change(**body: Any) -> httpx.Response:
+            return await http.post("/_sandbox/outside-change", json=body)
+
+        hook_id = next(iter(workspace.webhooks))
+        made = await change(
+            resource="api-keys", op="create", fields={"type": "secret", "name": "Dash"}
+        )
+        assert made.status_code == 200 and "token" not in made.json()["data"]
+        assert (
+            await change(resource="api-keys", op="delete", id=made.json()["data"]["id"])
+        ).json() == {"data": None}
+        key_id = next(iter(workspace.encryption_keys))
+        rotated = await change(resource="encryption-keys", op="rotate", id=key_id)
+        assert rotated.json()["data"]["token"] == workspace.encryption_keys[key_id].token
+        prod = environment_ids(server)[0]
+        origins = await change(
+            resource="origin-rules", op="update", id=prod, fields={"allow": [], "deny": []}
+        )
+        assert origins.json()["data"]["allow"] == [] and prod not in workspace.origin_rules
+        # The same, in process, for tests that hold the fake.
+        renamed = server.fake.outside_change("webhooks", "update", hook_id, description="Dash")
+        assert renamed["description"] == workspace.webhooks[hook_id].description == "Dash"
+        default = await change(resource="environments", op="delete", id=prod)
+        assert error_of(default) == (409, "general.conflict")
+        invalid = await change(resource="environments", op="update", id=prod, fields={"name": "x"})
+        assert violated(invalid) == {"name"}
+        assert error_of(await change(resource="planets", op="update", id="x"))[0] == 400
+        assert error_of(await change(resource="webhooks", op="set", id="wh_x"))[0] == 404
+        hook = next(iter(workspace.webhooks))
+        fixed = await change(resource="webhooks", op="set", id=hook, fields={"id": "wh_new"})
+        assert error_of(fixed)[0] == 400
+        assert error_of(await change(resource="webhooks", op="update"))[0] == 400
+        not_json = await http.post("/_sandbox/outside-change", content=b"[1]")
+        assert error_of(not_json)[0] == 400
 
 
 # --------------------------------------------------------------------------------------------
@@ -871,7 +1565,7 @@ async def test_control_endpoints_need_no_auth_and_are_not_counted(server: StandI
     async with httpx.AsyncClient(base_url=server.url) as http:
         faults = (await http.get("/_sandbox/faults")).json()
         assert faults["retry_after"] == 1.0
-        assert faults["limit_status"] == 409
+        assert faults["limit_status"] == 400
         merged = await http.post("/_sandbox/faults", json={"latency": 0.05, "force_429": 2})
         assert merged.json()["latency"] == 0.05
         assert merged.json()["hang"] is False
