@@ -26,6 +26,7 @@ Reading rules (interface.md §4 and §8, "Grammar"):
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ ENV_DESCRIPTION_MAX = 256
 WEBHOOK_DESCRIPTION_MAX = 256
 URL_MAX = 2048
 AUDIT_DEFAULT, AUDIT_MIN, AUDIT_MAX = 20, 1, 100
+REASON_MAX = 500
 
 
 class UsageError(ValueError):
@@ -80,12 +82,15 @@ class _Spec:
     usage: ClassVar[str]
     summary: ClassVar[str]
     channel_guarded: ClassVar[bool] = True
+    #: Help and whoami answer even a stranger, who learns from them how to get access.
+    open_to_anyone: ClassVar[bool] = False
     makes_change: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, slots=True)
 class Help(_Spec):
     permission = None
+    open_to_anyone = True
     usage = "help [topic]"
     summary = "The commands you may use"
     channel_guarded = False
@@ -95,8 +100,9 @@ class Help(_Spec):
 @dataclass(frozen=True, slots=True)
 class WhoAmI(_Spec):
     permission = None
+    open_to_anyone = True
     usage = "whoami"
-    summary = "Your roles and permissions"
+    summary = "Your roles and permissions, and who runs fpbot"
     channel_guarded = False
 
 
@@ -115,25 +121,28 @@ class CreateEnv(_Spec):
     makes_change = True
     name: str
     description: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RenameEnv(_Spec):
     permission = "envs.update"
     usage = "envs rename <env_id> <new name>"
-    summary = "Ask to rename an environment"
+    summary = "Ask to rename an environment (by id or exact name)"
     makes_change = True
-    env_id: str
+    env: str
     name: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteEnv(_Spec):
     permission = "envs.delete"
     usage = "envs delete <env_id>"
-    summary = "Ask to delete an environment"
+    summary = "Ask to delete an environment (by id or exact name)"
     makes_change = True
-    env_id: str
+    env: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +164,18 @@ class CreateKey(_Spec):
     type: KeyType
     name: str
     environment: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RenameKey(_Spec):
     permission = "keys.update"
     usage = "keys rename <key_id> <new name>"
-    summary = "Ask to rename an API key"
+    summary = "Ask to rename an API key (by id or exact name)"
     makes_change = True
-    key_id: str
+    key: str
     name: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +184,9 @@ class SetKeyStatus(_Spec):
     usage = "keys enable|disable <key_id>"
     summary = "Ask to enable or disable an API key"
     makes_change = True
-    key_id: str
+    key: str
     status: Status
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +195,8 @@ class DeleteKey(_Spec):
     usage = "keys delete <key_id>"
     summary = "Ask to delete an API key"
     makes_change = True
-    key_id: str
+    key: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +205,8 @@ class RotateKey(_Spec):
     usage = "keys rotate <key_id>"
     summary = "Ask to replace an API key with a new one of the same type, then disable it"
     makes_change = True
-    key_id: str
+    key: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,32 +227,52 @@ class CreateWebhook(_Spec):
     url: str
     description: str | None = None
     environment: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SetWebhookStatus(_Spec):
     permission = "webhooks.update"
     usage = "webhooks enable|disable <webhook_id>"
-    summary = "Ask to enable or disable a webhook"
+    summary = "Ask to enable or disable a webhook (by id or URL)"
     makes_change = True
-    webhook_id: str
+    webhook: str
     status: Status
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteWebhook(_Spec):
     permission = "webhooks.delete"
     usage = "webhooks delete <webhook_id>"
-    summary = "Ask to delete a webhook"
+    summary = "Ask to delete a webhook (by id or URL)"
     makes_change = True
-    webhook_id: str
+    webhook: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ListRequests(_Spec):
     permission = None
     usage = "requests"
-    summary = "Pending change requests you made or may approve"
+    summary = "Pending change requests you made or may act on, with links to their cards"
+    channel_guarded = False
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawRequest(_Spec):
+    permission = None
+    usage = "requests cancel <request_id>"
+    summary = "Withdraw a pending request of yours"
+    channel_guarded = False
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest(_Spec):
+    permission = None
+    usage = "new"
+    summary = "A form for any change you may ask for"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,24 +283,45 @@ class Audit(_Spec):
     limit: int = AUDIT_DEFAULT
 
 
-Command: TypeAlias = (
-    Help
-    | WhoAmI
-    | ListEnvs
-    | CreateEnv
+ChangeCommand: TypeAlias = (
+    CreateEnv
     | RenameEnv
     | DeleteEnv
-    | ListKeys
     | CreateKey
     | RenameKey
     | SetKeyStatus
     | DeleteKey
     | RotateKey
-    | ListWebhooks
     | CreateWebhook
     | SetWebhookStatus
     | DeleteWebhook
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenForm(_Spec):
+    """A change command typed without its arguments: fill them in a form instead.
+
+    Its permission is the change's, so a form is only offered to who may ask for it.
+    """
+
+    permission = None
+    usage = ""
+    summary = ""
+    change: type[ChangeCommand]
+
+
+Command: TypeAlias = (
+    Help
+    | WhoAmI
+    | ListEnvs
+    | ListKeys
+    | ListWebhooks
+    | ChangeCommand
     | ListRequests
+    | WithdrawRequest
+    | NewRequest
+    | OpenForm
     | Audit
 )
 
@@ -288,7 +343,9 @@ COMMANDS: tuple[type[Command], ...] = (
     CreateWebhook,
     SetWebhookStatus,
     DeleteWebhook,
+    NewRequest,
     ListRequests,
+    WithdrawRequest,
     Audit,
 )
 
@@ -540,16 +597,21 @@ def _options_hint(allowed: Mapping[str, _Takes]) -> str:
 @dataclass(frozen=True, slots=True)
 class _IdKind:
     what: str
+    noun: str
     prefixes: tuple[str, ...]
 
 
-_ENV_ID = _IdKind("an environment id", ("ae_", "env_"))
-_KEY_ID = _IdKind("a key id", ("tok_",))
-_WEBHOOK_ID = _IdKind("a webhook id", ("wh_",))
+_ENV_ID = _IdKind("an environment id", "environment", ("ae_", "env_"))
+_KEY_ID = _IdKind("a key id", "key", ("tok_",))
+_WEBHOOK_ID = _IdKind("a webhook id", "webhook", ("wh_",))
+_REQUEST_ID = _IdKind("a change request id", "change request", ("CR-",))
 _ID_KINDS = (_ENV_ID, _KEY_ID, _WEBHOOK_ID)
 _ID_BODY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LINK = re.compile(r"<([^<>|]*)(?:\|[^<>]*)?>")
 _STRIP = " \t\r\n`"
+#: Characters that reorder what follows them (U+202A to U+202E, U+2066 to U+2069): a name that
+#: holds one can read as something else than what it is.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def _unlinked(value: str) -> str:
@@ -572,13 +634,20 @@ def _check_id(value: str, kind: _IdKind, usage: str) -> str:
     _fail(f"“{shown}” is not {kind.what} ({forms})", usage)
 
 
+def _check_ref(value: str, kind: _IdKind, usage: str) -> str:
+    """An id, or the exact name of one (resolved against the account when the request is
+    planned). A word shaped like an id — of this kind or another — must be a well-formed id of
+    this kind; anything else is taken for a name and checked like one."""
+    value = _unlinked(value)
+    if not value.strip():
+        _fail(f"missing the {kind.noun}", usage)
+    if any(value.startswith(p) for k in _ID_KINDS for p in k.prefixes):
+        return _check_id(value, kind, usage)
+    return _check_name(value, usage, f"the {kind.noun} name", minimum=1)
+
+
 def _has_control(value: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in value)
-
-
-def _delinked_text(value: str) -> str:
-    """Free text with Slack's link markup turned back into what the person typed."""
-    return _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), value).strip()
 
 
 _SECRET_AFTER = "; fpbot would keep it in the change request and show it in Slack, so it is refused"
@@ -594,7 +663,7 @@ def _secret_kind(value: str) -> str:
 
 
 def _refuse_secret(value: str, what: str, usage: str) -> None:
-    """Refuse, up front, a value the store would refuse to keep (`bot.store.guard`: Slack
+    """Refuse, up front, a value the store would refuse to keep (`bot.domain.secrets`: Slack
     tokens, Slack webhook and ``response_url`` URLs, URLs with a password), so the person
     gets a usage error instead of a failure inside fpbot. The value is not repeated."""
     try:
@@ -603,14 +672,34 @@ def _refuse_secret(value: str, what: str, usage: str) -> None:
         _fail(f"{what} contains {_secret_kind(value)}{_SECRET_AFTER}", usage)
 
 
-def _check_name(value: str, usage: str, what: str = "the name") -> str:
-    value = _delinked_text(value)
+def _plain_text(value: str, what: str, usage: str) -> str:
+    """Text that ends up in the account as typed: no control or direction-changing
+    characters, no Slack markup (a link or a mention would not be what was typed), nothing
+    secret."""
+    value = value.strip()
+    if _SLACK_LINK.search(value):
+        _fail(
+            f"{what} contains Slack formatting (a link or a mention), which would not be kept "
+            "as typed; type it as plain text",
+            usage,
+        )
+    if _BIDI.search(value):
+        _fail(
+            f"{what} contains a character that changes the direction of the text, so it "
+            "would not read as what it is",
+            usage,
+        )
     _refuse_secret(value, what, usage)
     if _has_control(value):
         _fail(f"{what} contains a control character (a tab or a line break?)", usage)
-    if not NAME_MIN <= len(value) <= NAME_MAX:
+    return value
+
+
+def _check_name(value: str, usage: str, what: str = "the name", *, minimum: int = NAME_MIN) -> str:
+    value = _plain_text(value, what, usage)
+    if not minimum <= len(value) <= NAME_MAX:
         _fail(
-            f"{what} must be {NAME_MIN} to {NAME_MAX} characters long; "
+            f"{what} must be {minimum} to {NAME_MAX} characters long; "
             f"“{_excerpt(value)}” has {len(value)}",
             usage,
         )
@@ -618,12 +707,23 @@ def _check_name(value: str, usage: str, what: str = "the name") -> str:
 
 
 def _check_description(value: str, limit: int, usage: str) -> str:
-    value = _delinked_text(value)
-    _refuse_secret(value, "the description", usage)
-    if _has_control(value):
-        _fail("the description contains a control character (a tab or a line break?)", usage)
+    value = _plain_text(value, "the description", usage)
     if len(value) > limit:
         _fail(f"the description is {len(value)} characters long; at most {limit}", usage)
+    return value
+
+
+def _check_reason(value: str, usage: str) -> str:
+    """Why the change is asked for: shown as typed (links stay text); no control or
+    direction-changing characters, nothing secret."""
+    value = value.strip()
+    if _BIDI.search(value):
+        _fail("the reason contains a character that changes the direction of the text", usage)
+    _refuse_secret(value, "the reason", usage)
+    if _has_control(value):
+        _fail("the reason contains a control character (a tab or a line break?)", usage)
+    if len(value) > REASON_MAX:
+        _fail(f"the reason is {len(value)} characters long; at most {REASON_MAX}", usage)
     return value
 
 
@@ -652,7 +752,17 @@ def _check_url(value: str, usage: str) -> str:
             usage,
         )
     _refuse_secret(value, "the URL", usage)
+    if _BIDI.search(value):
+        _fail(f"“{shown}” contains a character that changes the direction of the text", usage)
     return value
+
+
+def _check_webhook_ref(value: str, usage: str) -> str:
+    """A webhook id, or the exact URL of one."""
+    unlinked = _unlinked(value)
+    if unlinked.lower().startswith(("https://", "http://")):
+        return _check_url(unlinked, usage)
+    return _check_id(unlinked, _WEBHOOK_ID, usage)
 
 
 def _check_choice(value: str, enum: type[KeyType] | type[Status], what: str, usage: str) -> str:
@@ -673,7 +783,12 @@ def _status(value: str, usage: str) -> Status:
 
 def _optional_env(args: _Args) -> str | None:
     value = args.options.get("env")
-    return None if value is None else _check_id(value, _ENV_ID, args.usage)
+    return None if value is None else _check_ref(value, _ENV_ID, args.usage)
+
+
+def _reason(args: _Args) -> str | None:
+    value = args.options.get("reason")
+    return None if value is None else _check_reason(value, args.usage)
 
 
 # --------------------------------------------------------------------------------------------
@@ -713,18 +828,19 @@ def _create_env(a: _Args) -> CreateEnv:
     description = a.options.get("description")
     if description is not None:
         description = _check_description(description, ENV_DESCRIPTION_MAX, a.usage)
-    return CreateEnv(name, description)
+    return CreateEnv(name, description, _reason(a))
 
 
 def _rename_env(a: _Args) -> RenameEnv:
-    env_id = _check_id(a.word(0, "the environment id"), _ENV_ID, a.usage)
-    return RenameEnv(env_id, _check_name(a.rest(1, "the new name"), a.usage, "the new name"))
+    env = _check_ref(a.word(0, "the environment"), _ENV_ID, a.usage)
+    name = _check_name(a.rest(1, "the new name"), a.usage, "the new name")
+    return RenameEnv(env, name, _reason(a))
 
 
 def _delete_env(a: _Args) -> DeleteEnv:
-    env_id = _check_id(a.word(0, "the environment id"), _ENV_ID, a.usage)
+    env = _check_ref(a.word(0, "the environment"), _ENV_ID, a.usage)
     a.end(1)
-    return DeleteEnv(env_id)
+    return DeleteEnv(env, _reason(a))
 
 
 def _list_keys(a: _Args) -> ListKeys:
@@ -741,18 +857,19 @@ def _list_keys(a: _Args) -> ListKeys:
 def _create_key(a: _Args) -> CreateKey:
     key_type = _key_type(a.word(0, "the key type (public, secret or proxy)"), a.usage)
     name = _check_name(a.rest(1, "the name of the key"), a.usage)
-    return CreateKey(key_type, name, _optional_env(a))
+    return CreateKey(key_type, name, _optional_env(a), _reason(a))
 
 
-def _key_id(a: _Args) -> str:
-    key_id = _check_id(a.word(0, "the key id"), _KEY_ID, a.usage)
+def _key_ref(a: _Args) -> str:
+    key = _check_ref(a.word(0, "the key"), _KEY_ID, a.usage)
     a.end(1)
-    return key_id
+    return key
 
 
 def _rename_key(a: _Args) -> RenameKey:
-    key_id = _check_id(a.word(0, "the key id"), _KEY_ID, a.usage)
-    return RenameKey(key_id, _check_name(a.rest(1, "the new name"), a.usage, "the new name"))
+    key = _check_ref(a.word(0, "the key"), _KEY_ID, a.usage)
+    name = _check_name(a.rest(1, "the new name"), a.usage, "the new name")
+    return RenameKey(key, name, _reason(a))
 
 
 def _list_webhooks(a: _Args) -> ListWebhooks:
@@ -767,18 +884,32 @@ def _create_webhook(a: _Args) -> CreateWebhook:
     description = a.options.get("description")
     if description is not None:
         description = _check_description(description, WEBHOOK_DESCRIPTION_MAX, a.usage)
-    return CreateWebhook(url, description, _optional_env(a))
+    return CreateWebhook(url, description, _optional_env(a), _reason(a))
 
 
-def _webhook_id(a: _Args) -> str:
-    webhook_id = _check_id(a.word(0, "the webhook id"), _WEBHOOK_ID, a.usage)
+def _webhook_ref(a: _Args) -> str:
+    webhook = _check_webhook_ref(a.word(0, "the webhook"), a.usage)
     a.end(1)
-    return webhook_id
+    return webhook
 
 
 def _list_requests(a: _Args) -> ListRequests:
     a.end(0)
     return ListRequests()
+
+
+def _withdraw(a: _Args) -> WithdrawRequest:
+    raw = _unlinked(a.word(0, "the request id"))
+    a.end(1)
+    request_id = raw.upper()
+    if not _REQUEST_ID_FORM.fullmatch(request_id):
+        _fail(f"“{_excerpt(raw)}” is not a change request id (CR-…)", a.usage)
+    return WithdrawRequest(request_id)
+
+
+def _new(a: _Args) -> NewRequest:
+    a.end(0)
+    return NewRequest()
 
 
 def _audit(a: _Args) -> Audit:
@@ -795,54 +926,57 @@ def _audit(a: _Args) -> Audit:
     return Audit(limit)
 
 
+_REQUEST_ID_FORM = re.compile(r"CR-[0-9A-Z]{6}")
 _NO_OPTIONS: Mapping[str, _Takes] = {}
+_REASON = {"reason": _Takes.TEXT}
 _ENV_OPTION = {"env": _Takes.WORD}
+_KEY_FILTERS = {"env": _Takes.WORD, "type": _Takes.WORD, "status": _Takes.WORD}
+_WEBHOOK_FILTERS = {"status": _Takes.WORD, "env": _Takes.WORD}
 
 _GRAMMAR: Mapping[tuple[str, ...], _Rule] = {
     ("help",): _Rule(Help, _NO_OPTIONS, _help),
     ("whoami",): _Rule(WhoAmI, _NO_OPTIONS, _whoami),
     ("envs",): _Rule(ListEnvs, _NO_OPTIONS, _list_envs),
     ("envs", "list"): _Rule(ListEnvs, _NO_OPTIONS, _list_envs),
-    ("envs", "create"): _Rule(CreateEnv, {"description": _Takes.TEXT}, _create_env),
-    ("envs", "rename"): _Rule(RenameEnv, _NO_OPTIONS, _rename_env),
-    ("envs", "delete"): _Rule(DeleteEnv, _NO_OPTIONS, _delete_env),
-    ("keys",): _Rule(
-        ListKeys, {"env": _Takes.WORD, "type": _Takes.WORD, "status": _Takes.WORD}, _list_keys
-    ),
-    ("keys", "list"): _Rule(
-        ListKeys, {"env": _Takes.WORD, "type": _Takes.WORD, "status": _Takes.WORD}, _list_keys
-    ),
-    ("keys", "create"): _Rule(CreateKey, _ENV_OPTION, _create_key),
-    ("keys", "rename"): _Rule(RenameKey, _NO_OPTIONS, _rename_key),
+    ("envs", "create"): _Rule(CreateEnv, {"description": _Takes.TEXT, **_REASON}, _create_env),
+    ("envs", "rename"): _Rule(RenameEnv, _REASON, _rename_env),
+    ("envs", "delete"): _Rule(DeleteEnv, _REASON, _delete_env),
+    ("keys",): _Rule(ListKeys, _KEY_FILTERS, _list_keys),
+    ("keys", "list"): _Rule(ListKeys, _KEY_FILTERS, _list_keys),
+    ("keys", "create"): _Rule(CreateKey, {**_ENV_OPTION, **_REASON}, _create_key),
+    ("keys", "rename"): _Rule(RenameKey, _REASON, _rename_key),
     ("keys", "enable"): _Rule(
-        SetKeyStatus, _NO_OPTIONS, lambda a: SetKeyStatus(_key_id(a), Status.ENABLED)
+        SetKeyStatus, _REASON, lambda a: SetKeyStatus(_key_ref(a), Status.ENABLED, _reason(a))
     ),
     ("keys", "disable"): _Rule(
-        SetKeyStatus, _NO_OPTIONS, lambda a: SetKeyStatus(_key_id(a), Status.DISABLED)
+        SetKeyStatus, _REASON, lambda a: SetKeyStatus(_key_ref(a), Status.DISABLED, _reason(a))
     ),
-    ("keys", "delete"): _Rule(DeleteKey, _NO_OPTIONS, lambda a: DeleteKey(_key_id(a))),
-    ("keys", "rotate"): _Rule(RotateKey, _NO_OPTIONS, lambda a: RotateKey(_key_id(a))),
-    ("webhooks",): _Rule(ListWebhooks, {"status": _Takes.WORD, "env": _Takes.WORD}, _list_webhooks),
-    ("webhooks", "list"): _Rule(
-        ListWebhooks, {"status": _Takes.WORD, "env": _Takes.WORD}, _list_webhooks
-    ),
+    ("keys", "delete"): _Rule(DeleteKey, _REASON, lambda a: DeleteKey(_key_ref(a), _reason(a))),
+    ("keys", "rotate"): _Rule(RotateKey, _REASON, lambda a: RotateKey(_key_ref(a), _reason(a))),
+    ("webhooks",): _Rule(ListWebhooks, _WEBHOOK_FILTERS, _list_webhooks),
+    ("webhooks", "list"): _Rule(ListWebhooks, _WEBHOOK_FILTERS, _list_webhooks),
     ("webhooks", "create"): _Rule(
-        CreateWebhook, {"description": _Takes.TEXT, "env": _Takes.WORD}, _create_webhook
+        CreateWebhook,
+        {"description": _Takes.TEXT, **_ENV_OPTION, **_REASON},
+        _create_webhook,
     ),
     ("webhooks", "enable"): _Rule(
         SetWebhookStatus,
-        _NO_OPTIONS,
-        lambda a: SetWebhookStatus(_webhook_id(a), Status.ENABLED),
+        _REASON,
+        lambda a: SetWebhookStatus(_webhook_ref(a), Status.ENABLED, _reason(a)),
     ),
     ("webhooks", "disable"): _Rule(
         SetWebhookStatus,
-        _NO_OPTIONS,
-        lambda a: SetWebhookStatus(_webhook_id(a), Status.DISABLED),
+        _REASON,
+        lambda a: SetWebhookStatus(_webhook_ref(a), Status.DISABLED, _reason(a)),
     ),
     ("webhooks", "delete"): _Rule(
-        DeleteWebhook, _NO_OPTIONS, lambda a: DeleteWebhook(_webhook_id(a))
+        DeleteWebhook, _REASON, lambda a: DeleteWebhook(_webhook_ref(a), _reason(a))
     ),
+    ("new",): _Rule(NewRequest, _NO_OPTIONS, _new),
     ("requests",): _Rule(ListRequests, _NO_OPTIONS, _list_requests),
+    ("requests", "cancel"): _Rule(WithdrawRequest, _NO_OPTIONS, _withdraw),
+    ("requests", "withdraw"): _Rule(WithdrawRequest, _NO_OPTIONS, _withdraw),
     ("audit",): _Rule(Audit, _NO_OPTIONS, _audit),
 }
 
@@ -879,6 +1013,137 @@ def _usage_guess(line: str) -> str:
     return _GENERAL_USAGE
 
 
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """ "; did you mean `envs`?" when a typo is one close to a known word."""
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.6)
+    return f"; did you mean “{close[0]}”?" if close else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Forms: the same commands, field by field
+
+
+class FieldKind(Enum):
+    """What a form field holds, which decides how it is asked for and checked."""
+
+    TEXT = "text"  # a name: one line, 3..255
+    LONG_TEXT = "long_text"  # a description: one paragraph
+    URL = "url"
+    ENV = "env"  # picked from the account's environments
+    KEY = "key"  # picked from its API keys
+    WEBHOOK = "webhook"  # picked from its webhooks
+    KEY_TYPE = "key_type"
+    STATUS = "status"
+    REASON = "reason"
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    kind: FieldKind
+    optional: bool = False
+
+
+#: The fields of each change's form, in order; every form also asks for a reason.
+FORMS: Mapping[type[ChangeCommand], tuple[Field, ...]] = {
+    CreateEnv: (Field("name", FieldKind.TEXT), Field("description", FieldKind.LONG_TEXT, True)),
+    RenameEnv: (Field("env", FieldKind.ENV), Field("name", FieldKind.TEXT)),
+    DeleteEnv: (Field("env", FieldKind.ENV),),
+    CreateKey: (
+        Field("type", FieldKind.KEY_TYPE),
+        Field("name", FieldKind.TEXT),
+        Field("environment", FieldKind.ENV, True),
+    ),
+    RenameKey: (Field("key", FieldKind.KEY), Field("name", FieldKind.TEXT)),
+    SetKeyStatus: (Field("key", FieldKind.KEY), Field("status", FieldKind.STATUS)),
+    DeleteKey: (Field("key", FieldKind.KEY),),
+    RotateKey: (Field("key", FieldKind.KEY),),
+    CreateWebhook: (
+        Field("url", FieldKind.URL),
+        Field("description", FieldKind.LONG_TEXT, True),
+        Field("environment", FieldKind.ENV, True),
+    ),
+    SetWebhookStatus: (Field("webhook", FieldKind.WEBHOOK), Field("status", FieldKind.STATUS)),
+    DeleteWebhook: (Field("webhook", FieldKind.WEBHOOK),),
+}
+REASON_FIELD = Field("reason", FieldKind.REASON, optional=True)
+
+
+class FormErrors(ValueError):
+    """A form that does not make a command: what is wrong, by field name."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        super().__init__(problems)
+        self.problems = dict(problems)
+
+
+def _field_value(field: Field, raw: str, usage: str, descriptions: int) -> object:
+    match field.kind:
+        case FieldKind.TEXT:
+            return _check_name(raw, usage, f"the {field.name}")
+        case FieldKind.LONG_TEXT:
+            return _check_description(raw, descriptions, usage)
+        case FieldKind.URL:
+            return _check_url(raw, usage)
+        case FieldKind.ENV:
+            return _check_ref(raw, _ENV_ID, usage)
+        case FieldKind.KEY:
+            return _check_ref(raw, _KEY_ID, usage)
+        case FieldKind.WEBHOOK:
+            return _check_webhook_ref(raw, usage)
+        case FieldKind.KEY_TYPE:
+            return _key_type(raw, usage)
+        case FieldKind.STATUS:
+            return _status(raw, usage)
+        case FieldKind.REASON:
+            return _check_reason(raw, usage)
+    raise AssertionError(f"unhandled field kind {field.kind}")  # pragma: no cover
+
+
+def check_reason(value: str) -> str:
+    """A reason typed into a form of its own (the Deny form's), by the rules of ``--reason``.
+
+    Raises:
+        UsageError: what is wrong with it.
+    """
+    return _check_reason(value, "") if value.strip() else ""
+
+
+def as_field_error(error: UsageError) -> str:
+    """A usage error's problem as the text under a form field: one capitalised sentence."""
+    return error.problem[:1].upper() + error.problem[1:] + "."
+
+
+def from_form(change: type[ChangeCommand], values: Mapping[str, str | None]) -> ChangeCommand:
+    """The command a submitted form stands for: the very one the typed command would make,
+    checked by the same rules.
+
+    Args:
+        change: the form's command.
+        values: what was entered or picked, by field name (``None`` or blank: left empty).
+
+    Raises:
+        FormErrors: every field that is missing or wrong, with what is wrong with it.
+    """
+    problems: dict[str, str] = {}
+    checked: dict[str, object] = {}
+    limit = ENV_DESCRIPTION_MAX if change is CreateEnv else WEBHOOK_DESCRIPTION_MAX
+    for field in (*FORMS[change], REASON_FIELD):
+        raw = (values.get(field.name) or "").strip()
+        if not raw:
+            if not field.optional:
+                problems[field.name] = "Required."
+            checked[field.name] = None
+            continue
+        try:
+            checked[field.name] = _field_value(field, raw, change.usage, limit)
+        except UsageError as error:
+            problems[field.name] = as_field_error(error)
+    if problems:
+        raise FormErrors(problems)
+    return change(**checked)  # type: ignore[arg-type]  # the fields are the command's
+
+
 # --------------------------------------------------------------------------------------------
 # The entry point
 
@@ -890,7 +1155,8 @@ def parse(text: str) -> Command:
         text: the slash command's ``text`` as Slack sends it (HTML-escaped, maybe auto-linked).
 
     Returns:
-        The command; ``Help(None)`` for an empty line.
+        The command; ``Help(None)`` for an empty line; `OpenForm` for a change command typed
+        without anything after it (``envs rename``), whose arguments a form asks for.
 
     Raises:
         UsageError: for any input that is not a well-formed command. Nothing else is raised.
@@ -912,7 +1178,8 @@ def parse(text: str) -> Command:
         _fail("a command starts with a word such as envs, keys or help", _GENERAL_USAGE)
     group = first.value.lower()
     if (group,) not in _GRAMMAR:
-        _fail(f"there is no command “{_excerpt(first.value)}”", _GENERAL_USAGE)
+        hint = _did_you_mean(group, _GROUPS)
+        _fail(f"there is no command “{_excerpt(first.value)}”{hint}", _GENERAL_USAGE)
     words: tuple[str, ...] = (group,)
     rest = tokens[1:]
     second = rest[0] if rest else None
@@ -921,7 +1188,14 @@ def parse(text: str) -> Command:
         if candidate in _GRAMMAR:
             words, rest = candidate, rest[1:]
         elif any(len(key) > 1 and key[0] == group for key in _GRAMMAR):
-            _fail(f"there is no command “{group} {_excerpt(second.value)}”", _group_usage(group))
+            subs = [key[1] for key in _GRAMMAR if len(key) > 1 and key[0] == group]
+            hint = _did_you_mean(second.value, subs)
+            _fail(
+                f"there is no command “{group} {_excerpt(second.value)}”{hint}",
+                _group_usage(group),
+            )
     rule = _GRAMMAR[words]
+    if not rest and rule.command.makes_change:
+        return OpenForm(rule.command)  # type: ignore[arg-type]  # makes_change ⇒ a change
     args = _split(line, rest, rule.options, rule.command.usage)
     return rule.build(args)

@@ -225,6 +225,9 @@ class Action(Protocol):
     @property
     def channel_guarded(self) -> bool: ...
 
+    @property
+    def open_to_anyone(self) -> bool: ...
+
 
 class Reason(StrEnum):
     """Why `decide` answered as it did; `bot.render.replies.denial` says it in words."""
@@ -257,6 +260,8 @@ class Membership(Protocol):
     """Who is in which Slack user group (`bot.slack.GroupDirectory`)."""
 
     async def groups_of(self, user_id: str, group_ids: Iterable[str]) -> frozenset[str]: ...
+
+    async def members(self, group_id: str) -> frozenset[str]: ...
 
 
 async def actor_of(policy: Policy, membership: Membership, user_id: str) -> Actor:
@@ -312,12 +317,13 @@ def decide(
         ValueError: ``action`` names a permission that does not exist (a programming error).
     """
     if action is None or isinstance(action, str):
-        permission, guarded = action, command_is_channel_guarded
+        permission, guarded, anyone = action, command_is_channel_guarded, False
     else:
         permission, guarded = action.permission, action.channel_guarded
+        anyone = action.open_to_anyone
     if permission is not None and permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
-    if permission is None and not guarded:
+    if anyone:
         return Decision(True, Reason.NOT_NEEDED, None)
     roles = roles_of(policy, actor)
     if not roles:

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from bot.domain import ApprovalResult, AuditEvent, ChangeRequest, State
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
 from bot.render.blocks import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """Where a message landed: what an edit and a thread reply need later."""
+
+    channel: str
+    ts: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,20 +38,17 @@ class Origin:
         channel_id: where the command was typed or the button clicked.
         response_url: the payload's own reply address, when it has one.
         correlation_id: the id a person can quote and an operator can grep.
+        message: the message a button was clicked on (Slack shows a message before its
+            poster hears where it landed, so a click can carry that first).
+        trigger_id: what opens a form in answer (valid for three seconds, once).
     """
 
     user_id: str
     channel_id: str
     response_url: str | None
     correlation_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Posted:
-    """Where a message landed: what an edit and a thread reply need later."""
-
-    channel: str
-    ts: str
+    message: Posted | None = None
+    trigger_id: str | None = None
 
 
 class DeliveryFailed(Exception):
@@ -98,6 +103,32 @@ class Conversation(Protocol):
             Whether it is certain to have arrived; ``False`` means "perhaps not delivered".
         """
 
+    async def permalink(self, posted: Posted) -> str | None:
+        """A link to a message, or ``None`` when Slack will not give one."""
+
+    async def open_form(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a form (a modal) in answer to the click or command that gave ``trigger_id``.
+
+        Raises:
+            DeliveryFailed: Slack did not open it (the trigger expired, a bad view).
+        """
+
+    async def update_form(
+        self, view_id: str, view: dict[str, Any], *, view_hash: str | None = None
+    ) -> None:
+        """Replace an open form (with ``view_hash``: only if nobody changed it meanwhile).
+
+        Raises:
+            DeliveryFailed: Slack did not take it.
+        """
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """Show ``view`` as the person's App Home.
+
+        Raises:
+            DeliveryFailed: Slack did not take it.
+        """
+
 
 class RequestStore(Protocol):
     """What the change workflow keeps durable (`bot.store.Store`)."""
@@ -123,6 +154,22 @@ class RequestStore(Protocol):
     ) -> list[ChangeRequest]: ...
 
     async def due_for_expiry(self, now: datetime) -> list[ChangeRequest]: ...
+
+    async def pending_duplicate(self, action: str, target: str) -> ChangeRequest | None: ...
+
+    async def count_pending(self, requester: str) -> int: ...
+
+    async def due_for_reminder(
+        self, now: datetime, after: timedelta, limit: int
+    ) -> list[ChangeRequest]: ...
+
+    async def claim_reminder(self, request_id: str, sent: int, at: datetime) -> bool: ...
+
+    async def without_card(self, older_than: datetime) -> list[ChangeRequest]: ...
+
+    async def set_card(self, request_id: str, channel: str, ts: str) -> bool: ...
+
+    async def release_claim(self, request_id: str) -> None: ...
 
     async def renew_lease(
         self, request_id: str, at: datetime, *, lapsed_at: datetime | None = None

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 
 from bot import commands as cmd
 from bot.changes import actions
+from bot.changes.cards import card_of
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import State
 from bot.fingerprint.errors import FingerprintError
+from bot.forms import Forms
 from bot.log import get_logger
 from bot.notify import Failure, Notifier, describe
 from bot.policy import (
@@ -29,6 +32,7 @@ from bot.policy import (
     Reason,
     actor_of,
     decide,
+    may_approve,
     permissions_of,
     roles_of,
 )
@@ -41,7 +45,6 @@ from bot.render import (
     render_error,
     render_help,
     render_refusal,
-    render_request_created,
     render_requests,
     render_webhooks,
     render_whoami,
@@ -52,6 +55,9 @@ from bot.singleflight import SingleFlight
 from bot.store import StoreUnavailable
 
 log = get_logger(__name__)
+
+#: ``/fp requests`` links at most this many cards (one ``chat.getPermalink`` each).
+LINKED = 20
 
 
 class CommandRunner:
@@ -67,7 +73,9 @@ class CommandRunner:
         slack: Conversation,
         notifier: Notifier,
         changes: ChangeWorkflow,
+        forms: Forms,
     ) -> None:
+        self._forms = forms
         self._policy = policy
         self._groups = groups
         self._client = client
@@ -129,40 +137,67 @@ class CommandRunner:
                         origin.user_id,
                         sorted(roles_of(self._policy, actor)),
                         sorted(permissions_of(self._policy, actor)),
+                        admins=self._policy.admins,
                     ),
                 )
             case cmd.ListEnvs():
                 await self._listing(origin, "environments", command, self._environments)
             case cmd.ListKeys():
-                await self._listing(origin, "API keys", command, lambda: self._keys(command))
+                keys = replace(command, environment=await self._env_id(command.environment))
+                await self._listing(origin, "API keys", keys, lambda: self._keys(keys))
             case cmd.ListWebhooks():
-                await self._listing(origin, "webhooks", command, lambda: self._webhooks(command))
+                hooks = replace(command, environment=await self._env_id(command.environment))
+                await self._listing(origin, "webhooks", hooks, lambda: self._webhooks(hooks))
             case cmd.ListRequests():
                 await self._slack.answer(origin, await self._requests(actor))
+            case cmd.WithdrawRequest(request_id=request_id):
+                await self._changes.withdraw(request_id, origin)
             case cmd.Audit(limit=limit):
                 await self._slack.answer(origin, render_audit(await self._store.audit(limit)))
+            case cmd.NewRequest() | cmd.OpenForm():
+                await self._forms.open(command, actor, origin)
             case _:
                 request = await self._changes.request(command, origin)
-                await self._slack.answer(origin, render_request_created(request))
+                await self._slack.answer(origin, await self._changes.receipt(request))
 
     # ── read commands ───────────────────────────────────────────────────────────────────
 
     def _help(self, actor: Actor, channel_id: str, topic: str | None) -> Message:
         """Only what this caller may use here: the same `decide`, as a dry run."""
         if not roles_of(self._policy, actor):
-            return render_help([])
+            return render_help([], admins=self._policy.admins)
         entries: list[tuple[str, str]] = []
         elsewhere: frozenset[str] = frozenset()
+        changes = False
         for line in cmd.usage_lines(topic):
             decision = decide(self._policy, actor, line.command, channel_id)
             if decision.allowed:
                 entries.append((f"{cmd.SLASH_COMMAND} {line.usage}", line.summary))
+                changes = changes or line.command.makes_change
             elif decision.reason is Reason.CHANNEL_NOT_ALLOWED:
                 elsewhere = decision.allowed_channels
-        return render_help(entries, topic=topic, elsewhere=elsewhere)
+        approver = decide(self._policy, actor, "requests.approve", command_is_channel_guarded=False)
+        routes = {r.channel for r in self._policy.approvals.routes if r.channel}
+        cards_in = self._policy.channels.approvals or ""
+        return render_help(
+            entries,
+            topic=topic,
+            elsewhere=elsewhere,
+            changes=changes,
+            reason_required=self._policy.approvals.reason_required,
+            approves_in=(cards_in if not routes else "") if approver.allowed else None,
+            admins=self._policy.admins,
+        )
 
     async def _environments(self) -> list[Message]:
         return render_environments(await self._client.list_environments())
+
+    async def _env_id(self, ref: str | None) -> str | None:
+        """A listing's ``--env``: an id as given, a name resolved to its id (refused,
+        `actions.PlanError`, when no environment or several have it)."""
+        if ref is None or ref.startswith(actions.ENV_ID_PREFIXES):
+            return ref
+        return actions.find_env(await self._client.list_environments(), ref).id
 
     async def _env_names(self) -> dict[str, str]:
         return {env.id: env.name for env in await self._client.list_environments()}
@@ -193,14 +228,25 @@ class CommandRunner:
         return render_webhooks(hooks, names)
 
     async def _requests(self, actor: Actor) -> Message:
-        """Pending requests the caller made or may approve."""
-        may_approve = decide(self._policy, actor, "requests.approve").allowed
-        pending = await self._store.list_requests(
-            states=[State.PENDING],
-            requester=None if may_approve else actor.user_id,
-            limit=None,
-        )
-        return render_requests(pending, now=datetime.now(UTC))
+        """The pending requests the caller may still act on: their own (to withdraw), and
+        those they may approve and have not (the environment's route decides), each with a
+        link to its card."""
+        pending = await self._store.list_requests(states=[State.PENDING], limit=None)
+        actionable = [
+            r
+            for r in pending
+            if r.requester == actor.user_id
+            or (
+                actor.user_id not in r.approvers and may_approve(self._policy, actor, r.environment)
+            )
+        ]
+        links = {}
+        for request in actionable[:LINKED]:
+            card = card_of(request)
+            link = await self._slack.permalink(card) if card else None
+            if link:
+                links[request.id] = link
+        return render_requests(actionable, now=datetime.now(UTC), viewer=actor.user_id, links=links)
 
     async def _listing(
         self,

@@ -14,7 +14,9 @@ import redis.asyncio as aioredis
 from bot.changes.sweeper import Sweeper
 from bot.changes.workflow import ChangeWorkflow
 from bot.fingerprint.client import ManagementClient
+from bot.forms import Forms
 from bot.health import Health
+from bot.home import HomeTabs
 from bot.log import register_secret
 from bot.notify import Notifier
 from bot.policy import Policy, load_policy
@@ -56,6 +58,8 @@ class Services:
     groups: GroupDirectory
     notifier: Notifier
     changes: ChangeWorkflow
+    forms: Forms
+    home: HomeTabs
     sweeper: Sweeper
     runner: CommandRunner
     health: Health
@@ -95,6 +99,23 @@ class Services:
             groups=groups,
             notifier=notifier,
         )
+        home = HomeTabs(
+            policy=policy,
+            groups=groups,
+            client=client,
+            store=store,
+            slack=slack,
+            clock=changes.now,
+        )
+        changes.cards.watch(home.touched)
+        forms = Forms(
+            policy=policy,
+            groups=groups,
+            client=client,
+            store=store,
+            slack=slack,
+            changes=changes,
+        )
         runner = CommandRunner(
             policy=policy,
             groups=groups,
@@ -103,6 +124,7 @@ class Services:
             slack=slack,
             notifier=notifier,
             changes=changes,
+            forms=forms,
         )
         return cls(
             settings=settings,
@@ -115,7 +137,9 @@ class Services:
             groups=groups,
             notifier=notifier,
             changes=changes,
-            sweeper=Sweeper(changes, store),
+            forms=forms,
+            home=home,
+            sweeper=Sweeper(changes, store, policy),
             runner=runner,
             health=Health(store, client, redis),
             tasks=tasks,
@@ -124,6 +148,7 @@ class Services:
     async def close(self, drain_timeout: float = 10.0) -> None:
         """Finish in-flight work (bounded), then release connections."""
         await self.tasks.drain(drain_timeout)
+        await self.home.close()
         await self.client.aclose()
         await self.messenger.aclose()
         await self.store.close()

@@ -10,10 +10,12 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from handlers import actions, commands
+from handlers import actions, commands, forms, home
 
 
 def register(app: AsyncApp, services: Services) -> None:
     """Attach every fpbot listener to ``app``."""
     commands.register(app, services)
     actions.register(app, services)
+    forms.register(app, services)
+    home.register(app, services)

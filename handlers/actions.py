@@ -1,40 +1,81 @@
-"""Approve and Deny buttons: ack at once, then let the workflow decide what the click means.
+"""Buttons and menus: ack at once, then hand the click to the core.
 
-Buttons on a channel message can be clicked by anyone in the channel, so who clicked is checked
-by the workflow at click time — the message being visible proves nothing.
+Approve, Deny (which opens a form asking why), Withdraw, Check now and Retry on cards, receipts
+and App Home; the ⋯ menu on a listing's rows; the picker inside a form. Buttons on a channel
+message can be clicked by anyone in the channel, so who clicked is checked by the core at click
+time — the message being visible proves nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.log import get_logger, new_correlation_id
-from bot.ports import Origin
-from bot.render.ids import APPROVE, DENY
+from bot.ports import Origin, Posted
+from bot.render import ids
+from bot.render.forms import read_metadata
 from bot.render.replies import render_restarting
 from bot.services import Services
 
 log = get_logger(__name__)
 
+Work = Callable[[Services, str, Origin], Coroutine[Any, Any, None]]
+
+#: What each button does with its value (a request id) and who clicked it.
+BUTTONS: dict[str, Work] = {
+    ids.APPROVE: lambda s, value, origin: s.changes.click(value, approve=True, origin=origin),
+    ids.DENY: lambda s, value, origin: s.forms.open_deny(value, origin),
+    ids.CANCEL: lambda s, value, origin: s.changes.withdraw(value, origin),
+    ids.CHECK: lambda s, value, origin: s.changes.check(value, origin),
+    ids.RETRY: lambda s, value, origin: s.changes.retry(value, origin),
+    ids.ROW_MENU: lambda s, value, origin: s.forms.row_menu(value, origin),
+}
+
 
 def register(app: AsyncApp, services: Services) -> None:
-    for action_id, approve in ((APPROVE, True), (DENY, False)):
-        app.action(action_id)(_listener(services, approve=approve))
+    for action_id, work in BUTTONS.items():
+        app.action(action_id)(_listener(services, action_id, work))
+    app.action(ids.PICK_CHANGE)(_picker(services))
 
 
-def _listener(services: Services, *, approve: bool) -> Any:
+def origin_of(body: dict[str, Any]) -> Origin:
+    """Who clicked, where, and what the click can answer with — from the signed payload.
+
+    A click on a channel message carries the message's channel and ts, which Slack shows
+    before its poster hears them; a click inside a form or App Home carries neither.
+    """
+    channel = str((body.get("channel") or {}).get("id", ""))
+    container = body.get("container") or {}
+    message_ts = container.get("message_ts")
+    message = None
+    if message_ts and channel and not container.get("is_ephemeral"):
+        message = Posted(channel, str(message_ts))
+    return Origin(
+        user_id=str(body["user"]["id"]),
+        channel_id=channel,
+        response_url=body.get("response_url"),
+        correlation_id=new_correlation_id("fpb"),
+        message=message,
+        trigger_id=body.get("trigger_id"),
+    )
+
+
+def _value_of(action: dict[str, Any]) -> str:
+    """A button's value, or the option chosen in a menu."""
+    selected = action.get("selected_option") or {}
+    return str(selected.get("value") or action.get("value") or "")
+
+
+def _listener(services: Services, action_id: str, work: Work) -> Any:
     async def on_click(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         try:
-            origin = Origin(
-                user_id=str(body["user"]["id"]),
-                channel_id=str((body.get("channel") or {}).get("id", "")),
-                response_url=body.get("response_url"),
-                correlation_id=new_correlation_id("fpb"),
-            )
+            origin = origin_of(body)
             if services.tasks.closing:
                 # Shutting down: the click is not handled, and the clicker hears so at once
                 # (Slack ignores an ack's body for a button, so through response_url). The
@@ -46,13 +87,33 @@ def _listener(services: Services, *, approve: bool) -> Any:
                 )
                 return
             services.tasks.spawn(
-                services.changes.click(
-                    str(action.get("value", "")), approve=approve, origin=origin
-                ),
-                name=f"click:{origin.correlation_id}",
+                work(services, _value_of(action), origin),
+                name=f"{action_id}:{origin.correlation_id}",
             )
         except Exception:
-            log.exception("click_not_started")
+            log.exception("click_not_started", action=action_id)
 
-    on_click.__name__ = "approve_request" if approve else "deny_request"
+    on_click.__name__ = action_id
     return on_click
+
+
+def _picker(services: Services) -> Any:
+    async def on_pick(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        try:
+            view = body.get("view") or {}
+            opened_in = read_metadata(view.get("private_metadata")).get("channel", "")
+            origin = replace(origin_of(body), channel_id=opened_in)
+            services.tasks.spawn(
+                services.forms.picked(
+                    _value_of(action),
+                    origin,
+                    view_id=str(view.get("id", "")),
+                    view_hash=view.get("hash"),
+                ),
+                name=f"pick:{origin.correlation_id}",
+            )
+        except Exception:
+            log.exception("pick_not_started")
+
+    return on_pick

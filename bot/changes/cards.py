@@ -14,6 +14,7 @@ from bot.domain import AuditEvent, ChangeRequest
 from bot.domain.approvals import Refused
 from bot.log import get_logger
 from bot.notify import Failure, Notifier
+from bot.policy import Policy, approvers_of, route_for
 from bot.ports import Conversation, DeliveryFailed, Origin, Posted, RequestStore
 from bot.render import render_change_request, render_request_result
 from bot.render.approvals import refusal, render_refused
@@ -34,12 +35,32 @@ class RequestCards:
         store: RequestStore,
         slack: Conversation,
         notifier: Notifier,
+        policy: Policy,
         clock: Callable[[], datetime],
     ) -> None:
         self._store = store
         self.slack = slack
         self._notifier = notifier
+        self._policy = policy
         self._clock = clock
+        self._watchers: list[Callable[[ChangeRequest], None]] = []
+
+    def watch(self, watcher: Callable[[ChangeRequest], None]) -> None:
+        """Be told of every request shown (App Home refreshes the tabs it concerns)."""
+        self._watchers.append(watcher)
+
+    def approvers(self, request: ChangeRequest) -> tuple[str, ...]:
+        """Who may approve ``request`` under the policy in force (users and groups)."""
+        return approvers_of(self._policy, request.environment)
+
+    def card(self, request: ChangeRequest) -> Message:
+        """The card of ``request`` as it stands, with who may approve it under the policy."""
+        return render_change_request(
+            request,
+            now=self._clock(),
+            approvers=approvers_of(self._policy, request.environment),
+            production=route_for(self._policy, request.environment) is not None,
+        )
 
     async def show(self, request: ChangeRequest) -> None:
         """Edit the approval card to show ``request`` as it is now.
@@ -48,8 +69,10 @@ class RequestCards:
         ``chat.update`` waits out ``Retry-After``), so after each edit the request is read
         again and, if it moved on meanwhile, shown again: a late edit never has the last word.
         """
+        for watcher in self._watchers:
+            watcher(request)
         while (card := _card(request)) is not None:
-            await quietly(self.slack.edit(card, render_change_request(request, now=self._clock())))
+            await quietly(self.slack.edit(card, self.card(request)))
             latest = await self._store.get(request.id)
             if latest is None or (latest.version, latest.approvers) == (
                 request.version,
@@ -58,18 +81,20 @@ class RequestCards:
                 return
             request = latest
 
-    async def tell(self, request: ChangeRequest) -> None:
-        """Reply in the card's thread and DM the requester the outcome."""
+    async def tell(self, request: ChangeRequest, *, dm: bool = True) -> None:
+        """Reply in the card's thread and (unless ``dm`` is false: they did it themselves)
+        DM the requester the outcome."""
         result = render_request_result(request)
         card = _card(request)
         if card is not None:
             await quietly(self.slack.post(card.channel, result, thread_ts=card.ts))
-        await self.slack.tell(request.requester, result)
+        if dm:
+            await self.slack.tell(request.requester, result)
 
-    async def finish(self, request: ChangeRequest) -> None:
+    async def finish(self, request: ChangeRequest, *, dm: bool = True) -> None:
         """A request reached its end: edit the card, reply in its thread, DM the requester."""
         await self.show(request)
-        await self.tell(request)
+        await self.tell(request, dm=dm)
 
     async def answer(self, origin: Origin, message: Message) -> None:
         """An ephemeral answer to whoever clicked; never raises (error paths use it too)."""
@@ -80,7 +105,8 @@ class RequestCards:
 
     async def refuse(self, origin: Origin, request: ChangeRequest | None, refused: Refused) -> None:
         """A click that changes nothing: recorded in the trail, explained to the clicker."""
-        reason = refusal(refused)
+        approvers = approvers_of(self._policy, request.environment) if request else ()
+        reason = refusal(refused, approvers=approvers)
         await self._store.record(
             AuditEvent(
                 at=self._clock(),
@@ -97,7 +123,7 @@ class RequestCards:
             request_id=request and request.id,
             reason=refused.reason.value,
         )
-        await self.answer(origin, render_refused(refused))
+        await self.answer(origin, render_refused(refused, approvers=approvers))
 
     async def audit(self, kind: str, actor: str, request: ChangeRequest, detail: str) -> None:
         """One line of the request's trail (and of the log)."""
@@ -122,6 +148,11 @@ class RequestCards:
             await self._notifier.report(failure)
         except Exception:
             log.exception("failure_not_reported", operation=failure.operation)
+
+
+def card_of(request: ChangeRequest) -> Posted | None:
+    """Where the request's card is, once it was posted."""
+    return _card(request)
 
 
 def _card(request: ChangeRequest) -> Posted | None:

@@ -2,9 +2,11 @@
 
 Every pass finds what is due and hands it to the workflow: pending requests past their expiry
 (edited to "expired" within a minute), approved requests whose approver's process died before
-running them (run them: nothing ran yet), and executing requests whose lease lapsed (something
-may have run: reconcile against the API, never rerun). Replicas sweep concurrently; the
-store's conditional moves and claims make each item one replica's.
+running them, or that Fingerprint held back (run them: nothing ran yet), executing requests
+whose lease lapsed (something may have run: reconcile against the API, never rerun), cards
+Slack refused to post (post them again, backing off), and reminders due in cards' threads.
+Replicas sweep concurrently; the store's conditional moves and claims make each item one
+replica's.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import ChangeRequest, State
 from bot.log import get_logger
 from bot.notify import Failure, describe
+from bot.policy import MAX_REMINDERS, Policy
 from bot.ports import RequestStore
 from bot.render import notifications as titles
 from bot.store import StoreUnavailable
@@ -29,14 +32,20 @@ APPROVED_GRACE = timedelta(seconds=30)
 #: How many requests one pass works on at once (expiries, orphaned approvals,
 #: reconciliations), so a pass with many due does not run one Slack round-trip after another.
 SWEEP_CONCURRENCY = 8
+#: A card Slack refused is posted again after this, then after twice as long, and so on.
+CARD_RETRY = timedelta(minutes=1)
+CARD_RETRY_MAX = timedelta(minutes=30)
 
 
 class Sweeper:
     """Finds what is due in the store; the workflow does it."""
 
-    def __init__(self, workflow: ChangeWorkflow, store: RequestStore) -> None:
+    def __init__(self, workflow: ChangeWorkflow, store: RequestStore, policy: Policy) -> None:
         self._workflow = workflow
         self._store = store
+        self._policy = policy
+        # request id → (when to try its card again, how long the last wait was)
+        self._card_retries: dict[str, tuple[datetime, timedelta]] = {}
 
     async def sweep(self, stop: asyncio.Event | None = None) -> None:
         """One pass: expire what is due, run orphaned approvals, reconcile interrupted runs.
@@ -66,6 +75,36 @@ class Sweeper:
         await self._each("run", orphans, workflow.run, stop)
         stale = await self._store.stale_executing(now - workflow.lease)
         await self._each("reconcile", stale, workflow.reconcile, stop)
+        await self._each(
+            "post",
+            self._cards_due(await self._store.without_card(now - CARD_RETRY), now),
+            self._post_card,
+            stop,
+        )
+        remind_after = self._policy.approvals.remind_after
+        if remind_after is not None:
+            due = await self._store.due_for_reminder(now, remind_after, MAX_REMINDERS)
+            await self._each("remind", due, self._remind, stop)
+
+    def _cards_due(self, missing: list[ChangeRequest], now: datetime) -> list[ChangeRequest]:
+        """The cards to try again now, each backing off from one minute to half an hour."""
+        waiting = {r.id for r in missing}
+        self._card_retries = {k: v for k, v in self._card_retries.items() if k in waiting}
+        due = []
+        for request in missing:
+            at, wait = self._card_retries.get(request.id, (now, CARD_RETRY))
+            if at <= now:
+                due.append(request)
+                self._card_retries[request.id] = (now + wait, min(wait * 2, CARD_RETRY_MAX))
+        return due
+
+    async def _post_card(self, request: ChangeRequest) -> None:
+        posted = await self._workflow.post_card(request)
+        if posted.approval_ts is not None:
+            self._card_retries.pop(request.id, None)
+
+    async def _remind(self, request: ChangeRequest) -> None:
+        await self._workflow.remind(request, limit=MAX_REMINDERS)
 
     async def _each(
         self,

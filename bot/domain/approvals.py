@@ -30,7 +30,7 @@ Decisions the interface leaves open, settled here:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -69,7 +69,7 @@ class Refused:
     state: State | None = None
     request_id: str | None = None
     expires_at: datetime | None = None
-    requester: str | None = None
+    requester: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

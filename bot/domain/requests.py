@@ -135,7 +135,7 @@ class ChangeRequest:
         reason: why the requester asks (shown to approvers, kept in the audit).
         decision_note: why it was denied or withdrawn, when the decider said.
         environment: the environment the change touches (a key's or webhook's own), which
-            picks its approval route.
+            picks its approval route; ``environment_name`` is its name when requested.
         target: what it changes, as ``<resource>:<id or name>``: two pending requests with
             the same action and target are one too many.
         reminders_sent, reminded_at: the reminders posted in the card's thread so far.
@@ -171,6 +171,7 @@ class ChangeRequest:
     reason: str | None = None
     decision_note: str | None = None
     environment: str | None = None
+    environment_name: str | None = None
     target: str | None = None
     reminders_sent: int = 0
     reminded_at: datetime | None = None

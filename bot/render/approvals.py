@@ -10,11 +10,12 @@ names people typed already escaped once where they were written, so they are sho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import ChangeRequest, State, destructive_kind, without_secrets
+from bot.domain import ChangeRequest, State, Uncertainty, destructive_kind, without_secrets
 from bot.domain.approvals import Refusal, Refused
 from bot.render import ids
 from bot.render.blocks import (
@@ -22,6 +23,7 @@ from bot.render.blocks import (
     Block,
     Message,
     actions,
+    bold,
     button,
     channel,
     code,
@@ -29,11 +31,11 @@ from bot.render.blocks import (
     context,
     date,
     fallback,
-    group,
     header,
     inline,
     mention,
     one_line,
+    people,
     section,
 )
 
@@ -166,8 +168,8 @@ def change_fields(req: ChangeRequest) -> list[str]:
     label = {k: f"*{inline(k.replace('_', ' '), 100)}*" for k in (*before, *after)}
     if req.before is None:
         return [f"{label[k]}\n{_value(v)}" for k, v in after.items()]
-    if req.after is None:
-        return [f"{label[k]}\n~{_value(v)}~ (goes away)" for k, v in before.items()]
+    if req.after is None:  # what is deleted, as it is (its summary says it goes)
+        return [f"{label[k]}\n{_value(v)}" for k, v in before.items()]
     return [
         f"{label[k]}\n{_value(before.get(k))} → {_value(v)}"
         for k, v in after.items()
@@ -177,11 +179,6 @@ def change_fields(req: ChangeRequest) -> list[str]:
 
 def _people(user_ids: list[str]) -> str:
     return ", ".join(mention(u) for u in user_ids) or "nobody"
-
-
-def people(ids: Iterable[str]) -> str:
-    """Users as ``<@U…>`` and user groups as ``<!subteam^S…>``, joined with commas."""
-    return ", ".join(group(i) if i.startswith("S") else mention(i) for i in ids)
 
 
 def _approvers(req: ChangeRequest) -> list[str]:
@@ -238,6 +235,11 @@ def status_line(req: ChangeRequest, now: datetime) -> str:
             f":hourglass: *Expired* {date(req.expires_at)} without enough approvals. "
             "Nothing was changed."
         )
+    if req.state is State.APPROVED and req.error:
+        return (
+            f":hourglass: *Approved* by {approved_by} — waiting to run: {one_line(req.error)} "
+            "It runs by itself as soon as Fingerprint takes requests again."
+        )
     if req.state is State.APPROVED:
         return f":white_check_mark: *Approved* by {approved_by} — about to run."
     if req.state is State.EXECUTING:
@@ -249,9 +251,58 @@ def status_line(req: ChangeRequest, now: datetime) -> str:
         return "\n".join([*lines, result] if result else lines)
     if req.state is State.FAILED:
         return f":x: *Failed* — approved by {approved_by}. Error: {_failure(req)}"
-    by = mention(req.decided_by) if req.decided_by else "an approver"
     when = f" {date(req.decided_at)}" if req.decided_at else ""
-    return f":no_entry: *Denied* by {by}{when}. Nothing was changed."
+    if req.state is State.WITHDRAWN:
+        return (
+            f":leftwards_arrow_with_hook: *Withdrawn* by {mention(req.requester)}{when}. "
+            f"Nothing was changed.{_note(req)}"
+        )
+    by = mention(req.decided_by) if req.decided_by else "an approver"
+    return f":no_entry: *Denied* by {by}{when}. Nothing was changed.{_note(req)}"
+
+
+def _note(req: ChangeRequest) -> str:
+    return f" Reason: {inline(req.decision_note, 500)}" if req.decision_note else ""
+
+
+def uncertain(req: ChangeRequest) -> Uncertainty | None:
+    """What is known of a failed request whose outcome was uncertain, if it was."""
+    if req.state is not State.FAILED or not req.result:
+        return None
+    outcome = req.result.get("outcome")
+    return Uncertainty(outcome) if outcome in set(Uncertainty) else None
+
+
+_PRODUCTION = re.compile(r"(?i)\bprod")
+
+
+def risks(req: ChangeRequest, *, production: bool) -> list[str]:
+    """What makes approving this change risky, in a few words each: a production-like
+    environment (the policy routes it, or its name says so), a key that works now, a change
+    that cannot be undone."""
+    found = []
+    if production or (req.environment_name and _PRODUCTION.search(req.environment_name)):
+        where = bold(req.environment_name) if req.environment_name else "a routed"
+        found.append(f"{where} is a production environment")
+    before = req.before or {}
+    key_stops = req.action in ("keys.delete", "keys.rotate") or (
+        req.action == "keys.update" and str(req.params.get("status")) == "disabled"
+    )
+    if key_stops and str(before.get("status")) == "enabled":
+        found.append("the key is enabled now: apps using it are affected")
+    if req.action.endswith(".delete"):
+        found.append("it cannot be undone")
+    return found
+
+
+def _consequence_line(req: ChangeRequest) -> str | None:
+    """For a rotation, when the old key stops working."""
+    if req.action != "keys.rotate":
+        return None
+    return (
+        "The old key stops working as soon as the replacement is created and its token "
+        "delivered to the requester."
+    )
 
 
 def _buttons(req: ChangeRequest) -> Block:
@@ -271,35 +322,89 @@ def _buttons(req: ChangeRequest) -> Block:
     )
 
 
-def render_change_request(req: ChangeRequest, *, now: datetime) -> Message:
-    """The approval message for ``req`` in its current state.
+def render_change_request(
+    req: ChangeRequest,
+    *,
+    now: datetime,
+    approvers: tuple[str, ...] = (),
+    production: bool = False,
+) -> Message:
+    """The approval card for ``req`` in its current state.
 
-    While the request is pending (and not past its expiry) it carries Approve and Deny
-    buttons whose value is the request id; a destructive change's Approve button asks for
-    confirmation first. In any other state there are no buttons, only the outcome.
+    What an approver needs to decide from the card alone: who asks and why, what changes
+    (before → after), in which environment, what makes it risky, and who may approve. While
+    the request is pending (and not past its expiry) it carries Approve and Deny buttons whose
+    value is the request id; a destructive change's Approve button asks for confirmation
+    first. A failed request whose outcome was uncertain offers a check against the account,
+    and a retry once the check found nothing happened. Otherwise: no buttons, the outcome.
+
+    Args:
+        approvers: who may approve (users and groups), as the policy names them now.
+        production: the policy routes the request's environment (treated as production).
     """
     fields = change_fields(req)
-    approvers = _approvers(req)
-    progress = f"Approvals: {len(approvers)} of {req.required_approvals}"
-    if approvers:
-        progress += f" ({_people(approvers)})"
+    approved = _approvers(req)
+    progress = (
+        f" · approved by {_people(approved)} ({len(approved)} of {req.required_approvals})"
+        if approved
+        else ""
+    )
     blocks: list[Block] = [
         header(f"Change request {req.id}"),
         section(f"{mention(req.requester)} asks to: {_summary(req)}"),
     ]
+    if req.reason:
+        blocks.append(section(f"*Why:* {inline(req.reason, 1000)}"))
     if fields:
         blocks.append(section(fields=fields[:MAX_FIELDS]))
         if len(fields) > MAX_FIELDS:
             blocks.append(context(f"… and {len(fields) - MAX_FIELDS} more fields"))
+    where = f" · environment {bold(req.environment_name, 300)}" if req.environment_name else ""
     blocks.append(
-        context(f"Action {code(req.action, 100)} · requested {date(req.created_at)} · {progress}")
+        context(
+            f"Action {code(req.action, 100)}{where} · requested {date(req.created_at)}{progress}"
+        )
     )
+    pending = req.state is State.PENDING and not _overdue(req, now)
+    if pending:
+        risky = risks(req, production=production)
+        if risky:
+            blocks.append(section(f":warning: *Risk:* {'; '.join(risky)}."))
+        rotation = _consequence_line(req)
+        if rotation:
+            blocks.append(context(rotation))
     blocks.append(section(status_line(req, now), block_id=ids.REQUEST_STATUS_BLOCK))
-    if req.state is State.PENDING and not _overdue(req, now):
+    if pending:
+        if approvers:
+            blocks.append(context(f"Needs {req.approvals_missing} more of: {people(approvers)}"))
         blocks.append(_buttons(req))
+    follow_up = _follow_up(req)
+    if follow_up is not None:
+        blocks.append(follow_up)
     state = "expired" if _overdue(req, now) else req.state.value
     text = f"Change request {req.id} from {mention(req.requester)}: {_summary(req)} ({state})"
     return Message(text=fallback(text), blocks=blocks)
+
+
+def _follow_up(req: ChangeRequest) -> Block | None:
+    """Check now / Retry for a failed change whose outcome was uncertain."""
+    known = uncertain(req)
+    if known is Uncertainty.UNKNOWN:
+        return actions(
+            button("Check now", action_id=ids.CHECK, value=req.id),
+            block_id=ids.REQUEST_ACTIONS_BLOCK,
+        )
+    if known is Uncertainty.NOTHING_HAPPENED:
+        return actions(
+            button(
+                "Retry with the same approvals",
+                action_id=ids.RETRY,
+                value=req.id,
+                style="primary",
+            ),
+            block_id=ids.REQUEST_ACTIONS_BLOCK,
+        )
+    return None
 
 
 def _outcome(req: ChangeRequest) -> str:
@@ -311,7 +416,12 @@ def _outcome(req: ChangeRequest) -> str:
         return f":x: {subject} failed: {_failure(req)}"
     if req.state is State.DENIED:
         by = mention(req.decided_by) if req.decided_by else "an approver"
-        return f":no_entry: {subject} was denied by {by}. Nothing was changed."
+        return f":no_entry: {subject} was denied by {by}. Nothing was changed.{_note(req)}"
+    if req.state is State.WITHDRAWN:
+        return (
+            f":leftwards_arrow_with_hook: {subject} was withdrawn by "
+            f"{mention(req.requester)}. Nothing was changed.{_note(req)}"
+        )
     if req.state is State.EXPIRED:
         return (
             f":hourglass: {subject} expired {date(req.expires_at)} before it got enough "
@@ -319,6 +429,11 @@ def _outcome(req: ChangeRequest) -> str:
         )
     if req.state is State.EXECUTING:
         return f":gear: {subject} was approved and is running…"
+    if req.state is State.APPROVED and req.error:
+        return (
+            f":hourglass: {subject} was approved and waits to run: {one_line(req.error)} It "
+            "runs by itself as soon as Fingerprint takes requests again."
+        )
     if req.state is State.APPROVED:
         return f":white_check_mark: {subject} was approved and is about to run."
     return f":hourglass_flowing_sand: {subject} is waiting for approval."
@@ -330,17 +445,114 @@ def render_request_result(req: ChangeRequest) -> Message:
     Worded for both readers: it names the request rather than saying "your".
     """
     text = _outcome(req)
-    return Message(text=fallback(text), blocks=[section(text)])
+    blocks: list[Block] = [section(text)]
+    if req.reason:
+        blocks.append(context(f"Asked for because: {inline(req.reason, 1000)}"))
+    return Message(text=fallback(text), blocks=blocks)
 
 
-def render_request_created(req: ChangeRequest) -> Message:
-    """The requester's ephemeral receipt: the request id, what it waits for, when it expires."""
+def render_request_created(req: ChangeRequest, *, card_link: str | None = None) -> Message:
+    """The requester's ephemeral receipt: the request id, what it waits for, when it expires,
+    a link to its card (or why there is none yet), and a Withdraw button."""
     needed = req.required_approvals
     approvals = f"{needed} approval{'s' if needed != 1 else ''}"
     where = f" in {channel(req.approval_channel)}" if req.approval_channel else ""
-    text = (
-        f":inbox_tray: Request {code(req.id, 100)} created: {_summary(req)}\n"
+    lines = [
+        f":inbox_tray: Request {code(req.id, 100)} created: {_summary(req)}",
         f"It needs {approvals}{where} and expires {date(req.expires_at)}. "
-        "You will get a direct message with the outcome."
+        "You will get a direct message with the outcome.",
+    ]
+    if req.card_error is not None:
+        lines.append(
+            f":warning: Its card could not be posted for approval (Slack said "
+            f"{code(req.card_error, 100)}); fpbot keeps trying, and meanwhile approvers can "
+            "decide on it from `/fp requests`."
+        )
+    elif card_link:
+        lines.append(f"<{card_link}|See its card>")
+    text = "\n".join(lines)
+    blocks: list[Block] = [
+        section(text),
+        actions(
+            button("Withdraw", action_id=ids.CANCEL, value=req.id),
+            block_id=ids.RECEIPT_ACTIONS_BLOCK,
+        ),
+    ]
+    return Message(text=fallback(lines[0]), blocks=blocks)
+
+
+def render_withdrawn(req: ChangeRequest) -> Message:
+    """The requester's answer to their own withdrawal."""
+    text = f":leftwards_arrow_with_hook: {code(req.id, 100)} withdrawn; nothing will run."
+    return Message(text=fallback(text), blocks=[section(text)])
+
+
+def render_reminder(req: ChangeRequest, mentions: Iterable[str], *, now: datetime) -> Message:
+    """A reply in the card's thread for the people who may still approve (users only: a
+    group or the channel is never pinged)."""
+    who = " ".join(mention(u) for u in mentions)
+    missing = req.approvals_missing
+    more = f"{missing} more approval{'s' if missing != 1 else ''}"
+    text = (
+        f":alarm_clock: {who + ': ' if who else ''}{req.id} still needs {more}; it expires "
+        f"{date(req.expires_at)}."
     )
+    return Message(text=fallback(text), blocks=[section(text)])
+
+
+def duplicate(existing: ChangeRequest, card_link: str | None) -> str:
+    """A request identical in action and target to one already pending."""
+    card = f" (<{card_link}|its card>)" if card_link else ""
+    return (
+        f"{code(existing.id, 100)}, a pending request for the same change, already exists"
+        f"{card}: approve, deny or withdraw that one instead of asking twice."
+    )
+
+
+def too_many_pending(limit: int) -> str:
+    return (
+        f"You have {limit} requests waiting for approval, the most one person may have; "
+        "withdraw one (`/fp requests cancel <id>`) or wait for decisions."
+    )
+
+
+REASON_REQUIRED = (
+    'This workspace asks for a reason with every change request: add `--reason "why"` '
+    "to the command, or use the form (`/fp new`)."
+)
+
+
+def permission_lost(requester: str, permission: str) -> str:
+    """Why an approved change was not run: the policy in force no longer lets its requester
+    ask for it."""
+    return (
+        f"Not run: {mention(requester)} no longer holds {code(permission, 100)} under the "
+        "policy in force."
+    )
+
+
+def approvals_now_short(required: int, approvals: int) -> str:
+    return (
+        f"Not run: the policy in force asks for {required} approvals and this request had "
+        f"{approvals}; ask again."
+    )
+
+
+HELD_BACK = "Fingerprint held the write back ({code}), so nothing was sent."
+
+
+def held_back(error_code: str) -> str:
+    """Why an approved change is still waiting: nothing reached Fingerprint."""
+    return HELD_BACK.format(code=code(error_code, 100))
+
+
+def checked(req: ChangeRequest, verdict: str, *, happened: bool) -> Message:
+    """The answer to Check now: what the account shows."""
+    if happened:
+        text = f":white_check_mark: {req.id} did happen after all: {one_line(verdict)}"
+    else:
+        text = (
+            f":mag: {req.id} did not happen: {one_line(verdict)} It can run again with the "
+            "approvals it had: *Retry with the same approvals* on its card."
+        )
     return Message(text=fallback(text), blocks=[section(text)])

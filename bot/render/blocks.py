@@ -150,6 +150,11 @@ def group(group_id: str) -> str:
     return f"<!subteam^{group_id}>" if _GROUP_ID.fullmatch(group_id) else inline(group_id, 100)
 
 
+def people(ids: Iterable[str]) -> str:
+    """Users as ``<@U…>`` and user groups as ``<!subteam^S…>``, joined with commas."""
+    return ", ".join(group(i) if i.startswith("S") else mention(i) for i in ids)
+
+
 def channel(channel_id: str) -> str:
     """``<#C…>`` for a Slack channel id; anything else as escaped text."""
     return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else inline(channel_id, 100)
@@ -419,3 +424,148 @@ def _json_len(text: str) -> int:
 def message_size(blocks: Sequence[Block]) -> int:
     """Serialised size of a message's blocks."""
     return sum(block_size(b) for b in blocks)
+
+
+# ── forms: views, inputs, menus ─────────────────────────────────────────────────────────────
+
+MAX_VIEW_BLOCKS = 100
+VIEW_TITLE = 24
+OPTION_TEXT = 75
+OPTION_VALUE = 150
+OPTION_DESCRIPTION = 75
+MAX_OPTIONS = 100
+MAX_OVERFLOW_OPTIONS = 5
+INPUT_LABEL = 2000
+PLACEHOLDER = 150
+PRIVATE_METADATA = 3000
+
+
+def option(text: str, value: str, description: str | None = None) -> dict[str, Any]:
+    """A menu option (text 75, value 150, description 75); the value is an id, never cut."""
+    if len(value) > OPTION_VALUE:
+        raise ValueError(f"an option value longer than {OPTION_VALUE}: {value[:40]}…")
+    item: dict[str, Any] = {"text": plain(text, OPTION_TEXT), "value": value}
+    if description:
+        item["description"] = plain(description, OPTION_DESCRIPTION)
+    return item
+
+
+def overflow(action_id: str, options: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A ⋯ menu of one to five options."""
+    return {
+        "type": "overflow",
+        "action_id": action_id[:ID_LENGTH],
+        "options": list(options[:MAX_OVERFLOW_OPTIONS]),
+    }
+
+
+def static_select(
+    action_id: str,
+    options: Sequence[dict[str, Any]],
+    *,
+    placeholder: str,
+    initial: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": action_id[:ID_LENGTH],
+        "placeholder": plain(placeholder, PLACEHOLDER),
+        "options": list(options[:MAX_OPTIONS]),
+    }
+    if initial is not None:
+        element["initial_option"] = initial
+    return element
+
+
+def external_select(
+    action_id: str,
+    *,
+    placeholder: str,
+    initial: dict[str, Any] | None = None,
+    min_query_length: int = 0,
+) -> dict[str, Any]:
+    """A menu whose options the bot gives as the person types (``block_suggestion``)."""
+    element: dict[str, Any] = {
+        "type": "external_select",
+        "action_id": action_id[:ID_LENGTH],
+        "placeholder": plain(placeholder, PLACEHOLDER),
+        "min_query_length": min_query_length,
+    }
+    if initial is not None:
+        element["initial_option"] = initial
+    return element
+
+
+def text_input(
+    action_id: str,
+    *,
+    multiline: bool = False,
+    max_length: int | None = None,
+    initial: str | None = None,
+    placeholder: str | None = None,
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": action_id[:ID_LENGTH],
+        "multiline": multiline,
+    }
+    if max_length is not None:
+        element["max_length"] = max_length
+    if initial:
+        element["initial_value"] = initial
+    if placeholder:
+        element["placeholder"] = plain(placeholder, PLACEHOLDER)
+    return element
+
+
+def input_block(
+    block_id: str,
+    label: str,
+    element: dict[str, Any],
+    *,
+    optional: bool = False,
+    hint: str | None = None,
+    dispatch: bool = False,
+) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id[:ID_LENGTH],
+        "label": plain(label, INPUT_LABEL),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, INPUT_LABEL)
+    if dispatch:
+        block["dispatch_action"] = True
+    return block
+
+
+def modal(
+    title: str,
+    blocks: Sequence[Block],
+    *,
+    callback_id: str,
+    submit: str | None = None,
+    close: str = "Cancel",
+    private_metadata: str = "",
+) -> dict[str, Any]:
+    """A modal view within Slack's limits (title 24, 100 blocks, metadata 3000)."""
+    if len(private_metadata) > PRIVATE_METADATA:
+        raise ValueError("private_metadata longer than Slack takes")
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": callback_id[:ID_LENGTH],
+        "title": plain(title, VIEW_TITLE),
+        "close": plain(close, VIEW_TITLE),
+        "blocks": list(blocks[:MAX_VIEW_BLOCKS]),
+        "private_metadata": private_metadata,
+    }
+    if submit is not None:
+        view["submit"] = plain(submit, VIEW_TITLE)
+    return view
+
+
+def home(blocks: Sequence[Block]) -> dict[str, Any]:
+    """An App Home view (100 blocks)."""
+    return {"type": "home", "blocks": list(blocks[:MAX_VIEW_BLOCKS])}

@@ -44,6 +44,19 @@ def not_confirmed(check: str) -> str:
     )
 
 
+def could_not_check(error: FingerprintError) -> str:
+    """A read before the first write failed: nothing was written."""
+    return f"fpbot could not check the account before changing it: {reason(error)}."
+
+
+def taken_since(noun: str, name: str, resource_id: str) -> str:
+    """Between the request and its approval, something else took the name (or URL)."""
+    return (
+        f"Since this was requested, {noun} {bold(name)} ({code(resource_id)}) took that "
+        "name; nothing was changed — ask again with another."
+    )
+
+
 def not_a_change(usage: str) -> str:
     return f"{code(usage)} does not change the account."
 
@@ -76,6 +89,18 @@ def env_named(name: str, env_id: str) -> str:
 
 def no_environment(env_id: str) -> str:
     return f"No environment {code(env_id)}."
+
+
+def nothing_named(noun: str, name: str) -> str:
+    """ "No environment is named “X”." """
+    return f"No {noun} is named “{inline(name, 300)}”."
+
+
+def ambiguous_name(noun: str, name: str, candidates: list[tuple[str, str]]) -> str:
+    """A name several resources share: list them (name, id) so the person can pick an id."""
+    listed = ", ".join(f"{bold(n)} ({code(i)})" for n, i in candidates[:10])
+    more = f" and {len(candidates) - 10} more" if len(candidates) > 10 else ""
+    return f"“{inline(name, 300)}” names {len(candidates)} {noun}s: {listed}{more}; use the id."
 
 
 def environment_name_taken(name: str, env_id: str) -> str:
@@ -220,6 +245,33 @@ def key_live_without_token(key_id: str, postscript: str) -> str:
 
 def key_exists_disabled(key_id: str, postscript: str) -> str:
     return f"{code(key_id)} exists and is disabled.{postscript}"
+
+
+def key_answer_lost(label: str) -> str:
+    """A create whose answer was lost made a key after all: its token went with the answer."""
+    return (
+        f"Fingerprint's answer to the create was lost, but it did create {label}; its token "
+        "never reached you, so the key was disabled — request a new one."
+    )
+
+
+def created_key_looked_up(label: str) -> str:
+    return f"Created {label} (Fingerprint's answer was lost, so fpbot looked the key up)."
+
+
+def answer_lost_still_live(label: str, secret: str, error: FingerprintError) -> str:
+    """As `key_answer_lost`, but disabling it failed: it is live and nobody has its secret."""
+    return (
+        f"Fingerprint's answer to the create was lost, but it did create {label}; its "
+        f"{secret} never reached you, and disabling it failed: {reason(error)}."
+    )
+
+
+def webhook_answer_lost(label: str) -> str:
+    return (
+        f"Fingerprint's answer to the create was lost, but it did create {label}; its signing "
+        "key never reached you, so the webhook was disabled — request a new one."
+    )
 
 
 def key_lost_token_disabled(label: str) -> str:

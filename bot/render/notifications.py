@@ -29,6 +29,7 @@ STORE_UNREACHABLE = "fpbot's database is unreachable"
 REQUEST_NOT_POSTED = "A change request could not be posted for approval"
 CHANGE_UNFINISHED = "An approved change could not be finished"
 CHANGE_FAILED = "An approved change failed"
+CHANGE_POSTPONED = "An approved change is waiting: Fingerprint held it back"
 CHANGE_RECONCILED = "A change was interrupted by a restart and has been reconciled"
 SWEEPER_FAILED = "The change-request sweeper failed"
 

@@ -9,17 +9,21 @@ lines — never a traceback. (Management API failures are `bot.render.errors`.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from bot.domain import AuditEvent, ChangeRequest, State
 from bot.policy import Decision, Reason
+from bot.render import ids
 from bot.render.blocks import (
     MAX_BLOCKS,
     MESSAGE_CHARS,
     Block,
     Message,
+    actions,
     block_size,
+    button,
     channel,
     clip,
     code,
@@ -31,6 +35,7 @@ from bot.render.blocks import (
     inline,
     mention,
     one_line,
+    people,
     section,
 )
 
@@ -49,13 +54,19 @@ def render_help(
     *,
     topic: str | None = None,
     elsewhere: Iterable[str] = (),
+    changes: bool = False,
+    reason_required: bool = False,
+    approves_in: str | None = None,
+    admins: Sequence[str] = (),
 ) -> Message:
-    """The commands this caller may use, as (usage, description) pairs.
+    """The commands this caller may use, as (usage, description) pairs, and how to use them.
 
     The caller filters ``entries`` by the caller's permissions; usages are shown as given
     (e.g. ``/fp envs``), in code. ``topic`` is the help topic asked for, and ``elsewhere`` the
-    channels where the caller's other commands work, which the answer names. With nothing to
-    show and nothing to say about it (someone without any role), the answer is how to get one.
+    channels where the caller's other commands work, which the answer names. Someone who may
+    ask for ``changes`` learns about forms, names and reasons; someone who may approve learns
+    how (``approves_in``: where the cards are posted, ``""`` when not one channel). With
+    nothing to show (someone without any role), the answer is whom to ask for one.
     """
     notes = []
     if not entries and topic:
@@ -65,22 +76,55 @@ def render_help(
         notes.append(f"Your other commands work only in {', '.join(channel(c) for c in where)}.")
     note = " ".join(notes)
     if not entries and not note:
-        text = (
-            "You have no fpbot commands yet besides `help` and `whoami`. "
-            "Ask an admin to grant you a role in fpbot's policy file."
-        )
+        text = f"You have no fpbot commands yet besides `help` and `whoami`. {_ask_admin(admins)}"
         return Message(text=fallback(text), blocks=[section(text)])
     if not entries:
         return Message(text=fallback(note), blocks=[section(f":information_source: {note}")])
     lines = [f"• {code(usage, 300)} — {inline(description, 500)}" for usage, description in entries]
-    blocks = _one_message([section("*Commands you can use*")], lines, "more commands")
-    if note:
-        blocks = [*blocks[: MAX_BLOCKS - 1], context(note)]
+    tips = []
+    if changes:
+        reason = (
+            "Every change needs `--reason <text>`"
+            if reason_required
+            else "Add `--reason <text>` to any change"
+        )
+        tips.append(
+            "Type a change without its arguments (`/fp envs rename`) or `/fp new` for a form; "
+            f"an exact name works wherever an id is asked for. {reason}: approvers see it."
+        )
+    if approves_in is not None:
+        cards = f" in {channel(approves_in)}" if approves_in else ""
+        tips.append(
+            f"To approve or deny, use the buttons on a request's card{cards}; `/fp requests` "
+            "and fpbot's Home tab list the requests waiting for you."
+        )
+    tail = [context(" ".join(t for t in (*tips, note) if t))] if tips or note else []
+    head = section("*Commands you can use*")
+    body = fit_lines(
+        lines,
+        max_blocks=MAX_BLOCKS - 1 - len(tail),
+        max_chars=MESSAGE_CHARS - block_size(head) - sum(block_size(t) for t in tail),
+        noun="more commands",
+    )
+    blocks = [head, *body, *tail]
     return Message(text=fallback(f"fpbot: {len(entries)} commands you can use"), blocks=blocks)
 
 
-def render_whoami(user_id: str, roles: Iterable[str], permissions: Iterable[str]) -> Message:
-    """Who fpbot thinks the caller is and what the policy lets them request."""
+def _ask_admin(admins: Sequence[str]) -> str:
+    if admins:
+        return f"Ask an fpbot admin ({people(admins)}) to grant you a role in its policy file."
+    return "Ask an admin to grant you a role in fpbot's policy file."
+
+
+def render_whoami(
+    user_id: str,
+    roles: Iterable[str],
+    permissions: Iterable[str],
+    *,
+    admins: Sequence[str] = (),
+) -> Message:
+    """Who fpbot thinks the caller is, what the policy lets them request, and who changes
+    the policy."""
     role_list = sorted(set(roles))
     perm_list = sorted(set(permissions))
     role_text = ", ".join(inline(r, 100) for r in role_list) if role_list else "none"
@@ -88,9 +132,10 @@ def render_whoami(user_id: str, roles: Iterable[str], permissions: Iterable[str]
         perm_text = ", ".join(code(p, 100) for p in perm_list)
     else:
         perm_text = "none — fpbot denies everything until an admin grants you a role"
+    admin_text = people(admins) if admins else "not named in the policy"
     text = (
         f":bust_in_silhouette: You are {mention(user_id)}.\n"
-        f"*Roles:* {role_text}\n*Permissions:* {perm_text}"
+        f"*Roles:* {role_text}\n*Permissions:* {perm_text}\n*fpbot admins:* {admin_text}"
     )
     return Message(text=fallback(text), blocks=[section(text)])
 
@@ -150,6 +195,24 @@ def _with_correlation(text: str, correlation_id: str) -> Message:
 
 
 RESTARTING = "fpbot is restarting; please try again in a few seconds."
+REASON_NEEDED = "A reason is required here."
+
+
+def gone_from_account(field: str) -> str:
+    """A form field whose pick no longer exists in the account."""
+    return f"This {field} is no longer in the account; pick another."
+
+
+def render_form_not_opened(error: str) -> Message:
+    """Slack would not open the form (its three seconds ran out): say how to try again."""
+    return render_refusal(
+        f"The form could not be opened (Slack said {code(error, 100)}); please try again."
+    )
+
+
+def render_form_refused(reason: str) -> Message:
+    """A submitted form that cannot become a request, in the words the plan gave."""
+    return render_refusal(reason)
 
 
 def render_restarting() -> Message:
@@ -217,32 +280,86 @@ def render_approved_unfinished(
     )
 
 
-def render_requests(requests: Sequence[ChangeRequest], *, now: datetime) -> Message:
-    """The pending change requests the caller made or may approve, oldest first."""
+def plural(count: int, noun: str) -> str:
+    """ "1 approval", "2 approvals"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+#: Requests whose card could not be posted get their buttons right in the listing; a message
+#: holds only so many.
+MAX_INLINE_BUTTONS = 10
+
+
+def render_requests(
+    requests: Sequence[ChangeRequest],
+    *,
+    now: datetime,
+    viewer: str | None = None,
+    links: Mapping[str, str] | None = None,
+) -> Message:
+    """The pending change requests the caller may act on, oldest first, each with a link to
+    its card; a request whose card could not be posted carries its buttons here instead
+    (Approve and Deny, or Withdraw for its requester ``viewer``)."""
     pending = [r for r in requests if r.state is State.PENDING]
     if not pending:
         text = "No pending change requests."
         return Message(text=text, blocks=[section(f":information_source: {text}")])
+    links = links or {}
     lines = []
+    orphans = []
     for req in sorted(pending, key=lambda r: (r.created_at, r.id)):
         expiry = (
             f"expired {date(req.expires_at)}"
             if now >= req.expires_at
             else f"expires {date(req.expires_at)}"
         )
+        where = ""
+        if req.id in links:
+            where = f" · <{links[req.id]}|card>"
+        elif req.approval_ts is None:
+            where = " · its card could not be posted" if req.card_error else " · no card yet"
+            orphans.append(req)
         lines.append(
             f"• {code(req.id, 100)} {one_line(req.summary, 1000)} — by {mention(req.requester)}"
-            f" · {len(req.approvers)} of {req.required_approvals} approvals · {expiry}"
+            f" · {len(req.approvers)} of {plural(req.required_approvals, 'approval')}"
+            f" · {expiry}{where}"
         )
     title = f"Pending change requests ({len(pending)})"
-    blocks = _one_message([header(title)], lines, "more requests")
-    return Message(text=fallback(title), blocks=blocks)
+    buttons = [_decide_here(req, viewer) for req in orphans[:MAX_INLINE_BUTTONS]]
+    reserve = sum(block_size(b) for b in buttons)
+    used = block_size(header(title))
+    body = fit_lines(
+        lines,
+        max_blocks=MAX_BLOCKS - 1 - len(buttons),
+        max_chars=MESSAGE_CHARS - used - reserve,
+        noun="more requests",
+    )
+    return Message(text=fallback(title), blocks=[header(title), *body, *buttons])
+
+
+def _decide_here(req: ChangeRequest, viewer: str | None) -> Block:
+    """The buttons of a request whose card is missing: decide on it from the listing."""
+    if req.requester == viewer:
+        elements = [button(f"Withdraw {req.id}", action_id=ids.CANCEL, value=req.id)]
+    else:
+        elements = [
+            button(f"Approve {req.id}", action_id=ids.APPROVE, value=req.id, style="primary"),
+            button(f"Deny {req.id}", action_id=ids.DENY, value=req.id, style="danger"),
+        ]
+    return actions(*elements)
 
 
 # What the audit trail says of each step of a request (the details of its events).
 AUDIT_APPROVALS_COMPLETE = "approvals complete"
 AUDIT_RUNNING = "running the change"
 AUDIT_DENIED = "denied"
+AUDIT_WITHDRAWN = "withdrawn by the requester"
+AUDIT_RETRIED = "run again with the approvals it had"
+_DELIVERED = re.compile(r" of (\S+) sent to the requester by DM$")
+
+
+def audit_reminder(number: int) -> str:
+    return f"reminder {number} posted in the card's thread"
 
 
 def audit_approval(approvals: int, required: int) -> str:
@@ -255,6 +372,12 @@ def audit_expiry(expires_at: datetime) -> str:
 
 def audit_secret_delivered(kind: str, resource_id: str) -> str:
     return f"{kind} of {resource_id} sent to the requester by DM"
+
+
+def secret_delivered_resource(detail: str) -> str:
+    """The resource id an `audit_secret_delivered` line names (empty if it names none)."""
+    found = _DELIVERED.search(detail)
+    return found.group(1) if found else ""
 
 
 def _audit_line(event: AuditEvent) -> str:

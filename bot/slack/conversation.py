@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Any
 
 from bot.log import get_logger
 from bot.ports import Origin, Posted
@@ -40,17 +41,24 @@ class SlackConversation:
 
     async def answer(self, origin: Origin, message: Message) -> None:
         """Ephemeral, through the ``response_url`` (never replacing the message clicked),
-        else ``chat.postEphemeral``; a failure of both is logged, never raised."""
+        else ``chat.postEphemeral``, else (no channel, or one the bot is not in) a direct
+        message; a failure of all is logged, never raised."""
         if origin.response_url:
             try:
                 await self.messenger.respond(origin.response_url, message, replace_original=False)
                 return
             except SlackDeliveryError as exc:
                 log.warning("answer_not_delivered", via="response_url", error=exc.error)
-        try:
-            await self.messenger.ephemeral(origin.channel_id, origin.user_id, message)
+        if origin.channel_id:
+            try:
+                await self.messenger.ephemeral(origin.channel_id, origin.user_id, message)
+                return
+            except SlackDeliveryError as exc:
+                log.warning("answer_not_delivered", via="chat.postEphemeral", error=exc.error)
+        try:  # a form from the shortcut (no channel), or a channel the bot is not in
+            await self.messenger.dm(origin.user_id, message)
         except SlackDeliveryError as exc:
-            log.error("answer_not_delivered", via="chat.postEphemeral", error=exc.error)
+            log.error("answer_not_delivered", via="dm", error=exc.error)
 
     async def deliver_listing(
         self, origin: Origin, what: str, listing: Awaitable[list[Message]]
@@ -147,6 +155,24 @@ class SlackConversation:
             await self.messenger.dm(user_id, message)
         except SlackDeliveryError as exc:
             log.warning("dm_not_delivered", error=exc.error)
+
+    async def permalink(self, posted: Posted) -> str | None:
+        try:
+            return await self.messenger.permalink(posted.channel, posted.ts)
+        except SlackDeliveryError as exc:
+            log.warning("permalink_unavailable", error=exc.error)
+            return None
+
+    async def open_form(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self.messenger.views_open(trigger_id, view)
+
+    async def update_form(
+        self, view_id: str, view: dict[str, Any], *, view_hash: str | None = None
+    ) -> None:
+        await self.messenger.views_update(view_id, view, view_hash)
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        await self.messenger.views_publish(user_id, view)
 
     async def deliver_secret(self, user_id: str, message: Message) -> bool:
         try:

@@ -37,6 +37,17 @@ RESPONSE_URL_POSTS = 5
 RESPONSE_URL_LIFETIME = 30 * 60.0
 #: Slack calls in flight at once from one process.
 OUTBOUND_CONCURRENCY = 8
+_JSON_METHODS = frozenset(
+    {
+        "chat.postMessage",
+        "chat.update",
+        "chat.postEphemeral",
+        "views.open",
+        "views.push",
+        "views.update",
+        "views.publish",
+    }
+)
 
 
 def retry_handlers(*, once: bool = False) -> list[Any]:
@@ -226,6 +237,28 @@ class SlackMessenger:
         data = await self._call("usergroups.users.list", usergroup=group_id)
         return [str(u) for u in data.get("users", [])]
 
+    async def permalink(self, channel: str, ts: str) -> str:
+        """``chat.getPermalink``: a link to a message (a card, a thread reply)."""
+        data = await self._call("chat.getPermalink", channel=channel, message_ts=ts)
+        link = data.get("permalink")
+        if not isinstance(link, str):
+            raise SlackDeliveryError("chat.getPermalink", "no_permalink_in_response")
+        return link
+
+    async def views_open(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        """``views.open``: a modal, within three seconds of the trigger."""
+        return await self._call("views.open", trigger_id=trigger_id, view=view)
+
+    async def views_update(
+        self, view_id: str, view: dict[str, Any], view_hash: str | None = None
+    ) -> dict[str, Any]:
+        """``views.update``: replace an open modal (``hash``: only if unchanged since)."""
+        return await self._call("views.update", view_id=view_id, view=view, hash=view_hash)
+
+    async def views_publish(self, user_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        """``views.publish``: a person's App Home."""
+        return await self._call("views.publish", user_id=user_id, view=view)
+
     async def auth_test(self) -> dict[str, Any]:
         """``auth.test``: proves the bot token works (``fpbot check``)."""
         return await self._call("auth.test")
@@ -243,8 +276,9 @@ class SlackMessenger:
         await self._before_call()
         try:
             async with self._outbound:
-                # chat.* take JSON (blocks stay structured); read methods want a form body.
-                if method.startswith("chat."):
+                # Methods that carry blocks or views take JSON (they stay structured); the
+                # others want a form body.
+                if method in _JSON_METHODS:
                     response = await client.api_call(method, json=args)
                 else:
                     response = await client.api_call(method, params=args)

@@ -108,6 +108,7 @@ change_requests = Table(
     Column("reason", Text),  # 0005
     Column("decision_note", Text),
     Column("environment", String(128)),
+    Column("environment_name", String(300)),
     Column("target", String(512)),
     Column("reminders_sent", Integer, nullable=False, server_default="0"),
     Column("reminded_at", UTCDateTime),

@@ -104,6 +104,8 @@ class _Checker:
     def __init__(self, surface: Surface) -> None:
         self.surface = surface
         self.problems: list[str] = []
+        #: Slack wants an action_id unique within its block, not the whole message: a list of
+        #: rows may repeat one button per row.
         self.action_ids: set[str] = set()
         self.block_ids: set[str] = set()
 
@@ -164,6 +166,7 @@ class _Checker:
         if kind not in KNOWN_BLOCK_TYPES:
             self.fail(f"{path}/type", f"unknown block type {kind!r}")
             return
+        self.action_ids = set()
         if "block_id" in block:
             block_id = block["block_id"]
             self.identifier(block_id, f"{path}/block_id")

@@ -20,11 +20,14 @@ from bot.commands import (
     DeleteEnv,
     DeleteKey,
     DeleteWebhook,
+    FormErrors,
     Help,
     ListEnvs,
     ListKeys,
     ListRequests,
     ListWebhooks,
+    NewRequest,
+    OpenForm,
     RenameEnv,
     RenameKey,
     RotateKey,
@@ -32,6 +35,8 @@ from bot.commands import (
     SetWebhookStatus,
     UsageError,
     WhoAmI,
+    WithdrawRequest,
+    from_form,
     parse,
     usage_lines,
 )
@@ -227,6 +232,45 @@ ACCEPTED: list[tuple[str, str, Command]] = [
     ("webhooks enable", "webhooks enable wh_1", SetWebhookStatus("wh_1", Status.ENABLED)),
     ("webhooks disable", "webhooks disable wh_1", SetWebhookStatus("wh_1", Status.DISABLED)),
     ("webhooks delete", "webhooks delete wh_1", DeleteWebhook("wh_1")),
+    # the second round: forms, names for ids, reasons, withdrawal
+    ("a change typed bare opens its form", "envs rename", OpenForm(RenameEnv)),
+    ("keys create typed bare opens its form", "keys create", OpenForm(CreateKey)),
+    ("webhooks create typed bare opens its form", "WEBHOOKS create", OpenForm(CreateWebhook)),
+    ("a delete typed bare opens its form", "envs delete", OpenForm(DeleteEnv)),
+    ("new opens the change picker", "new", NewRequest()),
+    (
+        "an environment may be named instead of its id",
+        "envs delete Production",
+        DeleteEnv("Production"),
+    ),
+    (
+        "a quoted name of several words stands for one environment",
+        'envs rename "Staging EU" Staging West',
+        RenameEnv("Staging EU", "Staging West"),
+    ),
+    ("a key may be named", 'keys rotate "Backend key"', RotateKey("Backend key")),
+    ("an environment filter may be a name", "keys --env Production", ListKeys("Production")),
+    (
+        "a reason follows any change",
+        "envs delete ae_1 --reason no longer used",
+        DeleteEnv("ae_1", "no longer used"),
+    ),
+    (
+        "a reason may sit between the arguments' options",
+        'keys create --reason "for the shop" public Shop --env ae_1',
+        CreateKey(KeyType.PUBLIC, "Shop", "ae_1", "for the shop"),
+    ),
+    (
+        "a reason may hold a link, kept as typed",
+        "keys disable tok_1 --reason see <https://status.example.com|status>",
+        SetKeyStatus("tok_1", Status.DISABLED, "see <https://status.example.com|status>"),
+    ),
+    ("requests cancel withdraws", "requests cancel CR-ABC123", WithdrawRequest("CR-ABC123")),
+    (
+        "requests withdraw is the same, any case",
+        "requests withdraw cr-abc123",
+        WithdrawRequest("CR-ABC123"),
+    ),
 ]
 
 
@@ -247,17 +291,13 @@ REFUSED: list[tuple[str, str, str]] = [
     ("an unbalanced typographic quote is refused", "envs create “Staging EU", "never closed"),
     ("a lone quote is refused", 'envs create "', "never closed"),
     ("an unclosed double quote in a name is refused", 'envs create Staging "EU', "never closed"),
-    ("a missing name is refused", "envs create", "missing the name"),
     ("a missing name after an option is refused", "envs create --description x", "missing"),
-    ("a missing id is refused", "envs delete", "missing the environment id"),
     ("a missing new name is refused", "envs rename ae_1", "missing the new name"),
-    ("a missing key type is refused", "keys create", "missing the key type"),
     ("a missing key name is refused", "keys create public", "missing the name"),
-    ("a missing URL is refused", "webhooks create", "missing the URL"),
     ("an extra argument after an id is refused", "envs delete ae_1 ae_2", "unexpected “ae_2”"),
     ("an argument to whoami is refused", "whoami please", "unexpected “please”"),
     ("an argument to a listing is refused", "envs all", "no command “envs all”"),
-    ("an argument to requests is refused", "requests mine", "unexpected “mine”"),
+    ("an argument to requests is refused", "requests mine", "no command “requests mine”"),
     ("an argument after keys filters is refused", "keys --env ae_1 tok_1", "unexpected"),
     (
         "a key id where an environment id belongs is refused",
@@ -275,7 +315,6 @@ REFUSED: list[tuple[str, str, str]] = [
         "is a webhook id",
     ),
     ("a key id as the environment filter is refused", "keys --env tok_1", "is a key id"),
-    ("an id without a prefix is refused", "envs delete 123", "is not an environment id"),
     ("an id with only a prefix is refused", "keys delete tok_", "is not a key id"),
     ("an id with odd characters is refused", "keys delete tok_a.b", "is not a key id"),
     ("an over-long id is refused", "webhooks delete wh_" + "a" * 65, "is not a webhook id"),
@@ -294,7 +333,11 @@ REFUSED: list[tuple[str, str, str]] = [
     ("a bad status filter is refused", "keys --status on", "not a status"),
     ("a bad type filter is refused", "keys --type=hmac", "not a key type"),
     ("an unknown option is refused", "keys --color red", "unknown option --color"),
-    ("an option on a command without options is refused", "envs delete ae_1 --force", "no options"),
+    (
+        "an option a change does not take is refused, naming the one it does",
+        "envs delete ae_1 --force",
+        "unknown option --force; this command takes --reason",
+    ),
     ("an option belonging to another command is refused", "envs create x --env ae_1", "unknown"),
     ("a repeated option is refused", "keys --type public --type secret", "given twice"),
     ("an option without a value is refused", "keys --env", "--env needs a value"),
@@ -361,6 +404,31 @@ REFUSED: list[tuple[str, str, str]] = [
     ("audit with two numbers is refused", "audit 5 6", "unexpected “6”"),
     ("help on an unknown topic is refused", "help deploy", "no help on “deploy”"),
     ("an over-long line is refused", "envs create " + "x" * 5000, "at most 4000"),
+    ("a typo in a command gets a suggestion", "env", "did you mean “envs”?"),
+    ("a typo in a sub-command gets a suggestion", "keys craete public x", "did you mean “create”?"),
+    ("nothing close gets no suggestion", "zzz", "there is no command “zzz”"),
+    (
+        "a name that turns the text around is refused",
+        "envs create abc\u202edef",
+        "changes the direction of the text",
+    ),
+    ("a mention as a name is refused", "envs create <@U0ALICE> env", "Slack formatting"),
+    (
+        "a reason over 500 characters is refused",
+        "envs delete ae_1 --reason " + "x" * 501,
+        "at most 500",
+    ),
+    ("an empty reason is refused", 'envs delete ae_1 --reason ""', "--reason needs a value"),
+    ("a reason with a line break is refused", "envs delete ae_1 --reason a\u0007b", "control"),
+    ("a withdrawal needs a request id", "requests cancel 42", "not a change request id"),
+    (
+        "a withdrawal of two requests is refused",
+        "requests cancel CR-ABC123 CR-DEF456",
+        "unexpected",
+    ),
+    ("new takes nothing", "new env", "unexpected “env”"),
+    ("a key id where an environment belongs is refused", "envs delete tok_1", "is a key id"),
+    ("an environment name of nothing but spaces is no name", "envs rename `  ` x", "missing"),
 ]
 
 
@@ -437,8 +505,14 @@ def test_every_command_class_declares_its_permission_usage_and_summary() -> None
         assert command.usage and command.summary
 
 
-def test_only_help_and_whoami_escape_the_channel_allowlist() -> None:
-    assert {c for c in COMMANDS if not c.channel_guarded} == {Help, WhoAmI}
+def test_only_help_whoami_and_ones_own_requests_escape_the_channel_allowlist() -> None:
+    assert {c for c in COMMANDS if not c.channel_guarded} == {
+        Help,
+        WhoAmI,
+        ListRequests,
+        WithdrawRequest,
+    }
+    assert {c for c in COMMANDS if c.open_to_anyone} == {Help, WhoAmI}
 
 
 def test_usage_lines_follow_the_registry_order_and_filter_by_topic() -> None:
@@ -529,3 +603,56 @@ def test_a_well_formed_environment_id_is_accepted_in_every_slack_dress(env_id: s
         f" {env_id}{NBSP}",
     ):
         assert parse(f"envs delete {dressed}") == DeleteEnv(env_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Forms
+
+
+FORM_AND_LINE = [
+    (
+        RenameEnv,
+        {"env": "ae_1", "name": "Staging EU", "reason": "clearer"},
+        'envs rename ae_1 "Staging EU" --reason clearer',
+    ),
+    (
+        CreateKey,
+        {"type": "secret", "name": "Backend", "environment": None, "reason": ""},
+        "keys create secret Backend",
+    ),
+    (
+        CreateWebhook,
+        {"url": "https://example.com/h", "description": "Fraud", "environment": "ae_1"},
+        "webhooks create https://example.com/h --description Fraud --env ae_1",
+    ),
+    (SetKeyStatus, {"key": "tok_1", "status": "disabled"}, "keys disable tok_1"),
+    (
+        DeleteWebhook,
+        {"webhook": "wh_1", "reason": "unused"},
+        "webhooks delete wh_1 --reason unused",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "values", "line"), FORM_AND_LINE)
+def test_a_submitted_form_makes_the_very_request_the_typed_command_makes(
+    change: type, values: dict[str, str | None], line: str
+) -> None:
+    assert from_form(change, values) == parse(line)
+
+
+def test_a_form_reports_every_wrong_field_with_the_parsers_words() -> None:
+    with pytest.raises(FormErrors) as caught:
+        from_form(RenameEnv, {"env": None, "name": "ab", "reason": "x" * 501})
+    problems = caught.value.problems
+    assert problems["env"] == "Required."
+    assert "must be 3 to 255 characters long" in problems["name"]
+    assert "at most 500" in problems["reason"]
+    assert set(problems) == {"env", "name", "reason"}
+
+
+def test_a_secret_typed_into_a_form_is_refused_without_being_repeated() -> None:
+    with pytest.raises(FormErrors) as caught:
+        from_form(CreateEnv, {"name": "xoxb-s3cr3tvalue"})
+    assert "Slack token" in caught.value.problems["name"]
+    assert "s3cr3tvalue" not in str(caught.value.problems)

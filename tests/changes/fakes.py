@@ -340,6 +340,65 @@ class FakeStore:
             r for r in self.requests.values() if r.state is State.PENDING and r.expires_at <= now
         ]
 
+    async def pending_duplicate(self, action: str, target: str) -> ChangeRequest | None:
+        same = [
+            r
+            for r in self.requests.values()
+            if r.state is State.PENDING and r.action == action and r.target == target
+        ]
+        return min(same, key=lambda r: r.created_at) if same else None
+
+    async def count_pending(self, requester: str) -> int:
+        return sum(
+            r.state is State.PENDING and r.requester == requester for r in self.requests.values()
+        )
+
+    async def due_for_reminder(
+        self, now: datetime, after: timedelta, limit: int
+    ) -> list[ChangeRequest]:
+        return [
+            r
+            for r in self.requests.values()
+            if r.state is State.PENDING
+            and r.expires_at > now
+            and r.approval_ts is not None
+            and r.reminders_sent < limit
+            and (r.reminded_at or r.created_at) <= now - after
+        ]
+
+    async def claim_reminder(self, request_id: str, sent: int, at: datetime) -> bool:
+        await self._hook("claim_reminder")
+        request = self.requests[request_id]
+        if request.state is not State.PENDING or request.reminders_sent != sent:
+            return False
+        self.requests[request_id] = replace(request, reminders_sent=sent + 1, reminded_at=at)
+        return True
+
+    async def without_card(self, older_than: datetime) -> list[ChangeRequest]:
+        return [
+            r
+            for r in self.requests.values()
+            if r.state is State.PENDING and r.approval_ts is None and r.created_at <= older_than
+        ]
+
+    async def set_card(self, request_id: str, channel: str, ts: str) -> bool:
+        request = self.requests[request_id]
+        if request.approval_ts is not None:
+            return False
+        self.requests[request_id] = replace(
+            request,
+            approval_channel=channel,
+            approval_ts=ts,
+            card_error=None,
+            version=request.version + 1,
+        )
+        return True
+
+    async def release_claim(self, request_id: str) -> None:
+        request = self.requests[request_id]
+        if request.state is State.EXECUTING:
+            self.requests[request_id] = replace(request, heartbeat_at=None)
+
     async def renew_lease(
         self, request_id: str, at: datetime, *, lapsed_at: datetime | None = None
     ) -> bool:
@@ -395,6 +454,8 @@ class FakeConversation:
         self.edits: list[tuple[Posted, Message]] = []
         self.dms: list[tuple[str, Message]] = []
         self.secrets: list[tuple[str, Message]] = []
+        self.forms: list[tuple[str, dict[str, Any]]] = []  # (trigger_id, view)
+        self.homes: dict[str, dict[str, Any]] = {}  # user → their App Home as published
 
     async def answer(self, origin: Origin, message: Message) -> None:
         self.answers.append((origin.user_id, message))
@@ -419,6 +480,20 @@ class FakeConversation:
     async def deliver_secret(self, user_id: str, message: Message) -> bool:
         self.secrets.append((user_id, message))
         return True
+
+    async def permalink(self, posted: Posted) -> str | None:
+        return f"https://slack.test/archives/{posted.channel}/p{posted.ts.replace('.', '')}"
+
+    async def open_form(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self.forms.append((trigger_id, view))
+
+    async def update_form(
+        self, view_id: str, view: dict[str, Any], *, view_hash: str | None = None
+    ) -> None:
+        self.forms.append((view_id, view))
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        self.homes[user_id] = view
 
     def answered(self, user: str) -> list[str]:
         return [m.text for u, m in self.answers if u == user]

@@ -23,19 +23,22 @@ from bot.changes.actions import (
     ExecutionFailed,
     Plan,
     PlanError,
+    Postponed,
     Reconciliation,
     SecretDelivery,
 )
 from bot.domain import ChangeRequest, State
 from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import (
+    BudgetUnavailable,
     Conflict,
     FingerprintError,
+    RateLimited,
     ServerError,
     Timeout,
     TransportError,
 )
-from bot.fingerprint.models import ApiKey, KeyType, Status
+from bot.fingerprint.models import ApiKey, Environment, KeyType, Status
 from bot.render import changes as say
 from bot.render import render_change_request
 from bot.render.errors import summary_of
@@ -244,6 +247,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             "before": None,
             "after": {"name": "QA", "description": "For testers"},
             "destructive": False,
+            "environment": None,
+            "target": "environment-name:qa",
         },
     ),
     (
@@ -256,6 +261,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             "before": {"name": "Staging"},
             "after": {"name": "Staging EU"},
             "destructive": False,
+            "environment": "ae_stage",
+            "target": "environment:ae_stage:name",
         },
     ),
     (
@@ -268,6 +275,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             "before": {"name": "Staging", "description": None},
             "after": None,
             "destructive": True,
+            "environment": "ae_stage",
+            "target": "environment:ae_stage",
         },
     ),
     (
@@ -285,6 +294,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
                 "environment": "Production",
             },
             "destructive": False,
+            "environment": "ae_prod",
+            "target": "key-name:ae_prod:secret:backend 2",
         },
     ),
     (
@@ -302,6 +313,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
                 "environment": "default environment",
             },
             "destructive": False,
+            "environment": None,
+            "target": "key-name:default:public:landing page",
         },
     ),
     (
@@ -314,6 +327,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             "before": {"name": "Backend"},
             "after": {"name": "Backend EU"},
             "destructive": False,
+            "environment": "ae_prod",
+            "target": "key:tok_sec:name",
         },
     ),
     (
@@ -326,6 +341,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             "before": {"name": "Website", "status": "enabled"},
             "after": {"name": "Website", "status": "disabled"},
             "destructive": True,
+            "environment": "ae_prod",
+            "target": "key:tok_pub:status",
         },
     ),
     (
@@ -338,6 +355,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             "before": {"name": "Old proxy", "status": "disabled"},
             "after": {"name": "Old proxy", "status": "enabled"},
             "destructive": False,
+            "environment": "ae_stage",
+            "target": "key:tok_off:status",
         },
     ),
     (
@@ -355,6 +374,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             },
             "after": None,
             "destructive": True,
+            "environment": "ae_prod",
+            "target": "key:tok_pub",
         },
     ),
     (
@@ -386,6 +407,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
                 "replaced by": "new secret key",
             },
             "destructive": True,
+            "environment": "ae_prod",
+            "target": "key:tok_sec",
         },
     ),
     (
@@ -407,6 +430,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
                 "environment": "Staging",
             },
             "destructive": False,
+            "environment": "ae_stage",
+            "target": "webhook-url:https://example.org/new",
         },
     ),
     (
@@ -419,6 +444,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             "before": {"url": "https://example.com/hook", "status": "enabled"},
             "after": {"url": "https://example.com/hook", "status": "disabled"},
             "destructive": True,
+            "environment": "ae_prod",
+            "target": "webhook:wh_1:status",
         },
     ),
     (
@@ -436,6 +463,8 @@ PLANS: list[tuple[str, commands.Command, dict[str, Any]]] = [
             },
             "after": None,
             "destructive": True,
+            "environment": "ae_prod",
+            "target": "webhook:wh_1",
         },
     ),
 ]
@@ -1085,14 +1114,21 @@ async def test_loopback_an_environment_rename_is_one_post_and_reconciles_as_done
 
 
 async def test_loopback_a_create_that_gets_a_500_is_sent_once_an_update_is_retried(
-    standin: tuple[StandInServer, ManagementClient],
+    standin: tuple[StandInServer, ManagementClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What the module docstring promises: fpbot repeats no write; the client retries only
     the idempotent updates after a 5xx, never a create or a delete."""
     api, client = standin
-    staging = next(e for e in await client.list_environments() if e.name == "Staging")
+    envs = await client.list_environments()
+    staging = next(e for e in envs if e.name == "Staging")
     create = request_for(await actions.plan(client, commands.CreateEnv("QA 500", None)))
     rename = request_for(await actions.plan(client, commands.RenameEnv(staging.id, "Staging 5")))
+
+    async def listing_read_before_the_fault() -> list[Environment]:
+        return envs
+
+    # The name check reads the listing first; only the writes are to meet the 500s here.
+    monkeypatch.setattr(client, "list_environments", listing_read_before_the_fault)
     api.fake.faults.error_rate, api.fake.faults.error_status = 1.0, 500
     api.fake.clear_requests()
     with pytest.raises(ExecutionFailed) as created:
@@ -1102,6 +1138,20 @@ async def test_loopback_a_create_that_gets_a_500_is_sent_once_an_update_is_retri
     with pytest.raises(ExecutionFailed):
         await actions.execute(client, rename, Courier())
     assert api.fake.count(method="POST", path=f"/environments/{staging.id}") > 1
+
+
+async def test_loopback_a_create_whose_name_check_fails_sends_nothing_and_says_so(
+    standin: tuple[StandInServer, ManagementClient],
+) -> None:
+    api, client = standin
+    create = request_for(await actions.plan(client, commands.CreateEnv("QA 500", None)))
+    api.fake.faults.error_rate, api.fake.faults.error_status = 1.0, 500
+    api.fake.clear_requests()
+    with pytest.raises(ExecutionFailed) as failed:
+        await actions.execute(client, create, Courier())
+    assert api.fake.count(method="POST") == 0
+    assert failed.value.state_of_account == say.NOTHING_CHANGED
+    assert not failed.value.uncertain
 
 
 async def test_loopback_rotating_a_secret_key_delivers_the_token_and_disables_the_old_key(
@@ -1167,3 +1217,117 @@ async def test_loopback_reconcile_disables_a_secret_key_created_before_a_crash(
     outcome = await actions.reconcile(client, request)
     assert outcome.state is State.FAILED
     assert (await _key_named(client, "Edge proxy")).status is Status.DISABLED
+
+
+# ── names for ids, collisions, held-back writes, lost answers ───────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("command", "param", "expected"),
+    [
+        (commands.RenameEnv("Staging", "Stage EU"), "env_id", "ae_stage"),
+        (commands.DeleteEnv("staging"), "env_id", "ae_stage"),
+        (commands.RotateKey("Backend"), "key_id", "tok_sec"),
+        (commands.SetKeyStatus("website", Status.DISABLED), "key_id", "tok_pub"),
+        (commands.CreateKey(KeyType.PUBLIC, "Shop", "Production"), "environment", "ae_prod"),
+        (commands.CreateWebhook("https://e.org/x", None, "Staging"), "environment", "ae_stage"),
+    ],
+    ids=["env by name", "env by name in any case", "key by name", "key in any case",
+         "a key's environment by name", "a webhook's environment by name"],
+)  # fmt: skip
+async def test_a_name_stands_for_the_id_it_names(
+    command: commands.Command, param: str, expected: str
+) -> None:
+    plan = await actions.plan(seeded(), command)
+    assert plan.params[param] == expected
+
+
+async def test_a_name_two_keys_share_is_refused_listing_both_ids() -> None:
+    api = seeded()
+    api.keys["tok_twin"] = api.keys["tok_pub"].model_copy(update={"id": "tok_twin"})
+    with pytest.raises(PlanError) as refused:
+        await actions.plan(api, commands.DeleteKey("Website"))
+    assert "names 2 keys" in refused.value.message
+    assert "`tok_pub`" in refused.value.message and "`tok_twin`" in refused.value.message
+    assert api.writes == []
+
+
+async def test_an_exact_name_wins_over_one_that_differs_only_in_case() -> None:
+    api = seeded()
+    api.keys["tok_lower"] = api.keys["tok_pub"].model_copy(
+        update={"id": "tok_lower", "name": "website"}
+    )
+    plan = await actions.plan(api, commands.DeleteKey("website"))
+    assert plan.params["key_id"] == "tok_lower"
+
+
+async def test_a_name_nothing_has_is_refused_saying_so() -> None:
+    with pytest.raises(PlanError) as refused:
+        await actions.plan(seeded(), commands.DeleteEnv("Nowhere"))
+    assert refused.value.message == "No environment is named “Nowhere”."
+
+
+async def test_a_name_taken_between_request_and_approval_stops_the_create_unwritten() -> None:
+    api = seeded()
+    request = request_for(await actions.plan(api, commands.CreateEnv("QA")))
+    api.envs["ae_qa"] = Environment(id="ae_qa", name="qa", created_at=NOW)
+    with pytest.raises(ExecutionFailed) as failed:
+        await actions.execute(api, request, Courier())
+    assert "took that name" in failed.value.message
+    assert failed.value.state_of_account == say.NOTHING_CHANGED
+    assert api.writes == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RateLimited("slow down", status=429, code="general.too-many-requests"),
+        BudgetUnavailable("redis is down"),
+    ],
+    ids=["a 429 after the client's retries", "the shared rate budget unreachable"],
+)
+async def test_a_write_held_back_before_reaching_fingerprint_is_postponed_not_failed(
+    error: FingerprintError,
+) -> None:
+    api = seeded()
+    request = request_for(await actions.plan(api, commands.RenameEnv("ae_stage", "Stage EU")))
+    api.fail("update_environment", error)
+    with pytest.raises(Postponed):
+        await actions.execute(api, request, Courier())
+    assert api.envs["ae_stage"].name == "Staging"
+
+
+async def test_a_secret_key_whose_create_answer_was_lost_is_found_and_disabled() -> None:
+    api = seeded()
+    request = request_for(await actions.plan(api, commands.CreateKey(KeyType.SECRET, "Billing")))
+    create = api.create_api_key
+
+    async def created_but_unanswered(**fields: Any) -> ApiKey:
+        await create(**fields)
+        raise Timeout("no answer", status=None, code="transport.timeout")
+
+    api.create_api_key = created_but_unanswered  # type: ignore[method-assign]
+    courier = Courier()
+    with pytest.raises(ExecutionFailed) as failed:
+        await actions.execute(api, request, courier)
+    (made,) = [k for k in api.keys.values() if k.name == "Billing"]
+    assert made.status is Status.DISABLED
+    assert courier.delivered == []
+    assert "did create" in failed.value.message
+    assert failed.value.state_of_account == say.key_exists_disabled(made.id, "")
+
+
+async def test_a_public_key_whose_create_answer_was_lost_is_simply_there() -> None:
+    api = seeded()
+    request = request_for(await actions.plan(api, commands.CreateKey(KeyType.PUBLIC, "Shop")))
+    create = api.create_api_key
+
+    async def created_but_unanswered(**fields: Any) -> ApiKey:
+        await create(**fields)
+        raise Timeout("no answer", status=None, code="transport.timeout")
+
+    api.create_api_key = created_but_unanswered  # type: ignore[method-assign]
+    execution = await actions.execute(api, request, Courier())
+    (made,) = [k for k in api.keys.values() if k.name == "Shop"]
+    assert made.status is Status.ENABLED
+    assert execution.result["key_id"] == made.id

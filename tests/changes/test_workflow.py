@@ -8,112 +8,16 @@ reached the same point (events and barriers, never sleeps).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import cast
 
 import pytest
 
 from bot import commands
 from bot.changes.sweeper import Sweeper
-from bot.changes.workflow import ChangeWorkflow
-from bot.domain import ChangeRequest, State
-from bot.notify import Notifier
-from bot.policy import parse_policy
-from bot.ports import Origin, Posted
-from bot.store import Store
-from tests.changes.fakes import NOW, FakeApi, FakeConversation, FakeStore, seeded
-
-REQUESTER, ALICE, BOB, VIEWER = "U0REQUESTER", "U0ALICE", "U0BOB", "U0VIEWER"
-
-POLICY = parse_policy(
-    """
-roles:
-  operator: [envs.*, keys.*, webhooks.*]
-  approver: [requests.approve]
-  viewer:   [envs.list]
-grants:
-  U0REQUESTER: [operator]
-  U0ALICE: [approver]
-  U0BOB: [approver]
-  U0VIEWER: [viewer]
-channels:
-  approvals: C0APPROVALS
-approvals:
-  required: 1
-  required_for: {envs.delete: 2}
-  expires_after: 1h
-"""
-)
-
-
-class NoGroups:
-    async def groups_of(self, user_id: str, group_ids: object) -> frozenset[str]:
-        return frozenset()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self):  # type: ignore[no-untyped-def]
-        return self.now
-
-
-class World:
-    """One workflow over fakes, and the people who click."""
-
-    def __init__(self) -> None:
-        self.api: FakeApi = seeded()
-        self.store = FakeStore()
-        self.slack = FakeConversation()
-        self.clock = Clock()
-        self.workflow = ChangeWorkflow(
-            store=self.store,
-            client=self.api,
-            slack=self.slack,
-            policy=POLICY,
-            groups=NoGroups(),
-            notifier=Notifier(self.slack, cast(Store, self.store), None),
-            clock=self.clock,
-        )
-
-    def origin(self, user: str) -> Origin:
-        return Origin(user, "C0OPS", None, f"fpb-{user.lower()}")
-
-    async def ask(self, command: commands.Command) -> ChangeRequest:
-        return await self.workflow.request(command, self.origin(REQUESTER))
-
-    async def click(self, request: ChangeRequest, user: str, *, approve: bool = True) -> None:
-        await self.workflow.click(request.id, approve=approve, origin=self.origin(user))
-
-    async def now(self, request: ChangeRequest) -> ChangeRequest:
-        found = await self.store.get(request.id)
-        assert found is not None
-        return found
-
-    def card_of(self, request: ChangeRequest) -> str:
-        assert request.approval_channel and request.approval_ts
-        card = self.slack.card(Posted(request.approval_channel, request.approval_ts))
-        return card.text + str(card.blocks)
-
-    def env_writes(self) -> list[str]:
-        return [op for op, _, _ in self.api.writes]
-
-
-def meet(n: int) -> Callable[[], Awaitable[None]]:
-    """A hook that holds its first ``n`` callers until all of them have arrived."""
-    barrier = asyncio.Barrier(n)
-    calls = 0
-
-    async def hook() -> None:
-        nonlocal calls
-        calls += 1
-        if calls <= n:
-            await barrier.wait()
-
-    return hook
+from bot.domain import State
+from bot.ports import Posted
+from tests.changes.world import ALICE, BOB, POLICY, REQUESTER, VIEWER, World, meet
 
 
 @pytest.fixture
@@ -233,7 +137,7 @@ async def test_the_sweeper_expires_what_is_due_and_tells_the_requester(world: Wo
     request = await world.ask(commands.CreateEnv("Forgotten"))
     world.clock.now = request.expires_at
 
-    await Sweeper(world.workflow, world.store).sweep()
+    await Sweeper(world.workflow, world.store, POLICY).sweep()
 
     assert (await world.now(request)).state is State.EXPIRED
     assert [user for user, _ in world.slack.dms] == [REQUESTER]
@@ -265,7 +169,7 @@ async def test_an_interrupted_change_is_reconciled_from_the_account_not_rerun(
     world.api.writes.clear()
     world.clock.now = started + world.workflow.lease + timedelta(seconds=1)
 
-    await Sweeper(world.workflow, world.store).sweep()
+    await Sweeper(world.workflow, world.store, POLICY).sweep()
 
     final = await world.now(request)
     assert final.state is State.SUCCEEDED

@@ -58,7 +58,7 @@ def test_pending_request_shows_who_what_before_after_expiry_and_approvals() -> N
     text = visible_text([message])
     assert "<@U0123ALICE> asks to: Rename environment *Staging*" in text
     assert "*name*\nStaging → Staging EU" in text
-    assert "Approvals: 1 of 2 (<@U0BOB>)" in text
+    assert "approved by <@U0BOB> (1 of 2)" in text
     assert "1 more needed" in text
     assert f"<!date^{int(req.expires_at.timestamp())}^" in text
     assert "*id*" not in text  # unchanged fields are not in the table
@@ -184,7 +184,9 @@ def test_create_shows_what_will_exist_and_delete_what_goes_away() -> None:
         [render_change_request(created, now=NOW)]
     )
     deleted = request(action="envs.delete", before={"name": "Old"}, after=None)
-    assert "*name*\n~Old~ (goes away)" in visible_text([render_change_request(deleted, now=NOW)])
+    shown = visible_text([render_change_request(deleted, now=NOW)])
+    assert "*name*\nOld" in shown and "~Old~" not in shown  # no strike-through to misread
+    assert ":warning: *Risk:* it cannot be undone." in shown
 
 
 def test_secret_fields_in_before_after_or_result_are_never_shown() -> None:
@@ -256,8 +258,10 @@ def test_the_requester_gets_a_receipt_with_the_request_id() -> None:
     message = render_request_created(request())
     assert_within_limits([message])
     assert "Request `CR-7K2M9Q` created" in message.text
-    assert "2 approvals in <#C0APPROVALS>" in message.text
-    assert buttons(message) == []
+    assert "It needs 2 approvals in <#C0APPROVALS>" in visible_text([message])
+    assert [(b["action_id"], b["value"]) for b in buttons(message)] == [
+        ("cancel_request", "CR-7K2M9Q")
+    ]
 
 
 _values = st.dictionaries(

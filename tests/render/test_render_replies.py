@@ -155,7 +155,7 @@ def test_requests_lists_pending_ones_oldest_first() -> None:
     assert text.index("CR-000001") < text.index("CR-000002")
     assert "CR-000003" not in text
     assert "Pending change requests (2)" in text
-    assert "0 of 1 approvals" in text
+    assert "0 of 1 approval ·" in text
 
 
 def test_no_pending_requests_says_so() -> None:

@@ -160,9 +160,9 @@ REFUSED = [
         id="block_ids are unique in a message",
     ),
     pytest.param(
-        message(actions(button("approve")), actions(button("approve"))),
-        "/blocks/1/elements/0/action_id",
-        id="action_ids are unique in a message",
+        message(actions(button("approve"), button("approve"))),
+        "/blocks/0/elements/1/action_id",
+        id="action_ids are unique in their block",
     ),
     pytest.param(
         message(actions(button(style="warning"))),
@@ -547,3 +547,12 @@ def test_overflow_and_select_limits_hold_in_messages_too() -> None:
     assert check_message(too_many)
     chosen = message(actions(static_select(option("a"), initial_option=option("a"))))
     assert check_message(chosen) == []
+
+
+def test_a_button_may_repeat_its_action_id_in_another_block_but_not_in_its_own() -> None:
+    rows = message(actions(button("approve")), actions(button("approve")))
+    assert check_message(rows) == []
+    same_block = check_message(message(actions(button("approve"), button("approve"))))
+    assert same_block == [
+        "[ERROR] duplicate action_id 'approve' [json-pointer:/blocks/0/elements/1/action_id]"
+    ]

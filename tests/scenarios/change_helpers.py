@@ -23,7 +23,7 @@ import asyncpg
 from bot.changes.sweeper import Sweeper
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import AuditEvent, ChangeRequest, State
-from bot.render.ids import APPROVE, DENY, REQUEST_STATUS_BLOCK
+from bot.render.ids import APPROVE, DENY, DENY_FORM, REQUEST_STATUS_BLOCK
 from bot.server import BotServer
 from bot.settings import load_settings
 from bot.slack import SlackMessenger
@@ -202,7 +202,13 @@ class Desk:
     @property
     def sweeper(self) -> Sweeper:
         """A sweeper over the first replica's current workflow (its clock, its lease)."""
-        return Sweeper(self.workflow, self.store)
+        return self.sweeper_for(self.workflow)
+
+    def sweeper_for(self, workflow: ChangeWorkflow) -> Sweeper:
+        """A sweeper over ``workflow`` (another replica's, with its own lease)."""
+        services = self.replicas[0].bot.services
+        assert services is not None
+        return Sweeper(workflow, self.store, services.policy)
 
     @property
     def messenger(self) -> SlackMessenger:
@@ -304,6 +310,46 @@ class Desk:
         response = await chosen.driver.click(message, action, user=user, value=value)
         assert response.status == 200, response
         return response
+
+    async def deny(
+        self,
+        request_id: str,
+        *,
+        user: str,
+        reason: str | None = None,
+        replica: int | None = None,
+    ) -> DriverResponse:
+        """Click Deny, then submit the form it opens (with ``reason``, if any)."""
+        await self.click(request_id, user=user, approve=False, replica=replica)
+        await self.slack.wait_for(
+            lambda: (
+                (form := self.slack.modal(user)) is not None
+                and form.callback_id == DENY_FORM
+                and request_id in str(form.view)
+            ),
+            WAIT,
+            what=f"the Deny form for {user} on {request_id}",
+        )
+        chosen = self.replicas[replica if replica is not None else 0]
+        response = await chosen.driver.submit_view(
+            user=user, values={"reason": reason} if reason else None
+        )
+        assert response.status == 200, response
+        return response
+
+    async def decide(
+        self, request_id: str, *, user: str, approve: bool, replica: int | None = None
+    ) -> None:
+        """Click Approve or Deny as a person would: a Deny that opens its form is submitted
+        (without a reason); one refused outright opens none. Waits until the bots are idle."""
+        await self.click(request_id, user=user, approve=approve, replica=replica)
+        await self.quiet()
+        form = self.slack.modal(user)
+        if not approve and form is not None and form.callback_id == DENY_FORM:
+            chosen = self.replicas[replica if replica is not None else 0]
+            response = await chosen.driver.submit_view(user=user)
+            assert response.status == 200, response
+            await self.quiet()
 
     async def refused(
         self, request_id: str, *, user: str, approve: bool = True, value: str | None = None

@@ -70,19 +70,22 @@ async def test_a_denied_request_changes_nothing_and_says_who_denied_it(desk: Des
     request_id = await desk.request("envs create Never Made")
     posted = desk.approval(request_id)
 
-    await desk.click(request_id, user=APPROVER_1, approve=False)
+    await desk.deny(request_id, user=APPROVER_1, reason="Use the staging one")
     denied = await desk.settled(request_id)
 
     assert denied.state is State.DENIED and denied.decided_by == APPROVER_1
+    assert denied.decision_note == "Use the staging one"
     assert writes(desk) == 0
     message = desk.approval(request_id)
     assert message.ts == posted.ts and button_ids(message) == []
     assert f"*Denied* by <@{APPROVER_1}>" in status_of(message)
     assert "Nothing was changed" in status_of(message)
+    assert "Use the staging one" in everything(message)
     [reply] = desk.thread(request_id)
     [dm] = desk.dms_about(request_id)
     for told in (reply, dm):
         assert f"was denied by <@{APPROVER_1}>" in told.text
+        assert "Use the staging one" in told.text
     assert await desk.audit_kinds(request_id) == ["requested", "denied"]
 
 
@@ -117,7 +120,7 @@ async def test_an_approving_requester_may_deny_their_own_request_only_when_self_
         desk = Desk.of(sb)
         request_id = await desk.request("envs create Changed My Mind")
 
-        await desk.click(request_id, user=REQUESTER, approve=False)
+        await desk.deny(request_id, user=REQUESTER)
         withdrawn = await desk.settled(request_id)
 
         assert withdrawn.state is State.DENIED and withdrawn.decided_by == REQUESTER
@@ -126,7 +129,7 @@ async def test_an_approving_requester_may_deny_their_own_request_only_when_self_
 
 async def test_a_click_on_a_decided_request_is_refused_with_what_happened(desk: Desk) -> None:
     request_id = await desk.request("envs create Decided Once")
-    await desk.click(request_id, user=APPROVER_1, approve=False)
+    await desk.deny(request_id, user=APPROVER_1)
     await desk.settled(request_id)
     edits = desk.approval(request_id).edited
 
@@ -269,11 +272,11 @@ async def test_self_approval_works_when_the_policy_allows_it(make_stack: StackFa
 
 async def test_deleting_an_environment_needs_two_different_approvers(desk: Desk) -> None:
     request_id = await desk.request(delete_env_command(desk))
-    assert "Approvals: 0 of 2" in everything(desk.approval(request_id))
+    assert "2 more needed" in everything(desk.approval(request_id))
 
     await desk.click(request_id, user=APPROVER_1)
     await desk.slack.wait_for(
-        lambda: "Approvals: 1 of 2" in everything(desk.approval(request_id)),
+        lambda: "(1 of 2)" in everything(desk.approval(request_id)),
         what="one approval of two",
     )
     refusal = await desk.refused(request_id, user=APPROVER_1)

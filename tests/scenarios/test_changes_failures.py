@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 import bot.changes.workflow as workflow_module
-from bot.changes.sweeper import Sweeper
 from bot.domain import AuditEvent, ChangeRequest, State
 from bot.store import StoreUnavailable
 from sandbox.run import Sandbox
@@ -169,7 +168,7 @@ async def test_a_slow_edit_before_the_first_write_does_not_let_the_change_be_dec
     await desk.click(request_id, user=APPROVER_1)
     await edit_started()
     await asyncio.sleep(SHORT_LEASE.total_seconds() * 1.2)
-    await Sweeper(workflow, desk.store).sweep()  # another replica's sweeper, with the same lease
+    await desk.sweeper_for(workflow).sweep()  # another replica's sweeper, with the same lease
     done = await desk.settled(request_id)
 
     assert done.state is State.SUCCEEDED
@@ -200,7 +199,7 @@ async def test_a_change_whose_lease_lapsed_before_the_first_write_is_not_started
     await edit_started()
     await asyncio.sleep(SHORT_LEASE.total_seconds() * 1.2)
     cut_off = False
-    await Sweeper(workflow, desk.store).sweep()  # another replica reconciles: nothing was created
+    await desk.sweeper_for(workflow).sweep()  # another replica reconciles: nothing was created
     await desk.quiet()
 
     final = await desk.get(request_id)

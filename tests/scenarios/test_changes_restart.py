@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.changes.lease import EXECUTION_LEASE
-from bot.changes.sweeper import APPROVED_GRACE, Sweeper
+from bot.changes.sweeper import APPROVED_GRACE
 from bot.domain import ChangeRequest, State
 from sandbox.run import Sandbox
 from tests.scenarios.change_helpers import (
@@ -230,7 +230,7 @@ async def test_a_change_still_waiting_for_its_rate_limit_slot_after_the_lease_is
     later = 10 * SHORT_LEASE
     move_clock(workflow, later)
     renewed = await desk.wait_heartbeat(request_id, at_or_after=datetime.now(UTC) + later)
-    await Sweeper(workflow, desk.store).sweep()
+    await desk.sweeper_for(workflow).sweep()
 
     still = await desk.get(request_id)
     assert still.state is State.EXECUTING, "a live change was declared dead"

@@ -72,7 +72,7 @@ async def test_help_outside_the_command_channel_lists_only_what_works_there(
     await fp(stack, "help", user=OPERATOR, channel=ELSEWHERE)
 
     text = visible(await reply_to(stack, OPERATOR))
-    assert _commands_in_help(text) == {"help", "whoami"}
+    assert _commands_in_help(text) == {"help", "whoami", "requests", "requests cancel"}
     assert "Your other commands work only in <#C0OPS>" in text
 
 

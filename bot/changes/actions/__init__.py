@@ -12,15 +12,18 @@ from collections.abc import Mapping
 
 from bot import commands
 from bot.changes.actions.base import (
+    ENV_ID_PREFIXES,
     Action,
     DeliverSecret,
     Execution,
     ExecutionFailed,
     Plan,
     PlanError,
+    Postponed,
     Reconciliation,
     SecretDelivery,
     failed,
+    find_env,
 )
 from bot.changes.actions.envs import CreateEnvironment, DeleteEnvironment, RenameEnvironment
 from bot.changes.actions.keys import CreateKey, DeleteKey, RotateKey, UpdateKey, rotation_name
@@ -83,10 +86,13 @@ async def execute(
     return await action.execute(client, request, deliver_secret)
 
 
-async def reconcile(client: Account, request: ChangeRequest) -> Reconciliation:
+async def reconcile(
+    client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+) -> Reconciliation:
     """Decide whether a request interrupted in ``executing`` took effect, from the account.
 
-    The only write it may make is disabling a key or webhook whose secret was lost.
+    The only write it may make is disabling a key or webhook whose secret was lost; one whose
+    secret the audit says was ``delivered`` (by resource id) is left as it is.
 
     Raises:
         FingerprintError: the account could not be read; try again later.
@@ -94,20 +100,23 @@ async def reconcile(client: Account, request: ChangeRequest) -> Reconciliation:
     action = ACTIONS.get(request.action)
     if action is None:
         return failed(say.unknown_change_not_run(request.action))
-    return await action.reconcile(client, request)
+    return await action.reconcile(client, request, delivered)
 
 
 __all__ = [
     "ACTIONS",
+    "ENV_ID_PREFIXES",
     "Action",
     "DeliverSecret",
     "Execution",
     "ExecutionFailed",
     "Plan",
     "PlanError",
+    "Postponed",
     "Reconciliation",
     "SecretDelivery",
     "execute",
+    "find_env",
     "plan",
     "reconcile",
     "rotation_name",

@@ -31,14 +31,14 @@ The sentences they carry are written by `bot.render.changes`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 
 from bot import commands
 from bot.domain import ChangeRequest, State, destructive_kind
-from bot.fingerprint.errors import FingerprintError
+from bot.fingerprint.errors import BudgetUnavailable, FingerprintError, RateLimited
 from bot.fingerprint.models import Environment
 from bot.log import get_logger, register_secret
 from bot.ports import Account
@@ -48,6 +48,9 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 C = TypeVar("C")
+R = TypeVar("R")
+
+ENV_ID_PREFIXES = ("ae_", "env_")
 
 #: How far Fingerprint's clock may be behind fpbot's when reconcile decides whether a resource
 #: was created by the interrupted request (created after ``executing_since``).
@@ -81,6 +84,10 @@ class Plan:
             it is).
         before: human-meaningful fields as they are now (``None`` for a create).
         after: the same fields as they will be (``None`` for a delete).
+        environment: the id of the environment the change touches (a key's or webhook's
+            own), which picks its approval route; ``None`` when it touches none.
+        target: what it changes, ``<resource>:<id or name>[:<field>]``: a second pending
+            request for the same action and target is refused as a duplicate.
         destructive: the change deletes something, or stops something that works now
             (`bot.domain.DESTRUCTIVE`).
     """
@@ -90,6 +97,8 @@ class Plan:
     summary: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    environment: str | None = None
+    target: str = ""
     destructive: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,20 +138,41 @@ class ExecutionFailed(Exception):
         cause: the Management API error behind it, if any.
         state_of_account: exactly what is true of the account now (mrkdwn), so the requester
             knows whether anything needs cleaning up.
+        uncertain: the write got no answer, so it may or may not have happened; a check
+            against the account can settle it later.
     """
 
     def __init__(
-        self, message: str, *, cause: FingerprintError | None, state_of_account: str
+        self,
+        message: str,
+        *,
+        cause: FingerprintError | None,
+        state_of_account: str,
+        uncertain: bool = False,
     ) -> None:
         self.message = message
         self.cause = cause
         self.state_of_account = state_of_account
+        self.uncertain = uncertain
         super().__init__(message)
 
     @property
     def error_code(self) -> str:
         """The code notifications group on: the API's, or ``execution.failed``."""
         return self.cause.error_code if self.cause else "execution.failed"
+
+
+class Postponed(Exception):
+    """Nothing reached Fingerprint (its rate limit held the call back, or the shared rate
+    budget could not be asked): the change has not started and may run later as approved.
+
+    Attributes:
+        cause: the error that held it back.
+    """
+
+    def __init__(self, cause: FingerprintError) -> None:
+        self.cause = cause
+        super().__init__(str(cause))
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,27 +210,40 @@ class Action(ABC):
         """Run the planned change once; raise `ExecutionFailed` saying what is now true."""
 
     @abstractmethod
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
-        """Decide from the account whether an interrupted change happened; never re-run it."""
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
+        """Decide from the account whether an interrupted change happened; never re-run it.
+
+        ``delivered`` are the resources whose secret the audit trail says reached the
+        requester: those are not disabled as lost.
+        """
 
 
 class Removal(Action, ABC):
     """Deleting one resource by id: the same three steps whatever the kind of resource.
 
-    A subclass names its command, the id parameter both share (``key_id``…), and how to find,
-    describe and delete its kind; the sentences come from `bot.render.changes`.
+    A subclass names its command and the attribute naming the resource (``key``…), the
+    request's parameter for its id (``key_id``…), and how to resolve, find, describe and
+    delete its kind; the sentences come from `bot.render.changes`.
     """
 
     command: ClassVar[type[commands.Command]]
+    ref_param: ClassVar[str]
     id_param: ClassVar[str]
+    noun: ClassVar[str]
+
+    @abstractmethod
+    async def resolve(self, client: Account, ref: str) -> Any:
+        """The resource ``ref`` (an id or an exact name) names; `PlanError` if none."""
 
     @abstractmethod
     async def find(self, client: Account, resource_id: str) -> Any | None:
-        """The resource, or ``None`` when it does not exist."""
+        """The resource with this id, or ``None`` when it does not exist."""
 
-    @abstractmethod
-    def missing(self, resource_id: str) -> str:
-        """The `PlanError` sentence for an id that does not exist."""
+    def environment_of(self, resource: Any) -> str | None:
+        """The environment the resource belongs to (its route's)."""
+        return getattr(resource, "environment", None)
 
     async def check(self, client: Account, resource: Any) -> None:
         """Refuse (`PlanError`) a deletion Fingerprint would refuse; by default none is."""
@@ -221,10 +264,8 @@ class Removal(Action, ABC):
         """The sentence for a delete that happened."""
 
     async def plan(self, client: Account, command: commands.Command) -> Plan:
-        resource_id = getattr(expect(command, self.command, self.permission), self.id_param)
-        resource = await self.find(client, resource_id)
-        if resource is None:
-            raise PlanError(self.missing(resource_id))
+        ref = getattr(expect(command, self.command, self.permission), self.ref_param)
+        resource = await self.resolve(client, ref)
         await self.check(client, resource)
         summary, before = await self.describe(client, resource)
         return Plan(
@@ -233,6 +274,8 @@ class Removal(Action, ABC):
             summary=summary,
             before=before,
             after=None,
+            environment=self.environment_of(resource),
+            target=f"{self.noun}:{resource.id}",
         )
 
     async def execute(
@@ -245,7 +288,9 @@ class Removal(Action, ABC):
             result={self.id_param: resource_id}, message=self.deleted(request, resource_id)
         )
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
         resource_id = request.params[self.id_param]
         if await self.find(client, resource_id) is not None:
             return failed(say.NEVER_REACHED)
@@ -253,6 +298,12 @@ class Removal(Action, ABC):
 
 
 # ── helpers the actions share ───────────────────────────────────────────────────────────────
+
+
+def never_sent(error: FingerprintError) -> bool:
+    """The call was held back before Fingerprint did anything: a 429 (after the client's own
+    retries) or a shared rate budget that could not be asked."""
+    return isinstance(error, RateLimited | BudgetUnavailable)
 
 
 def was_refused(error: FingerprintError) -> bool:
@@ -263,17 +314,45 @@ def was_refused(error: FingerprintError) -> bool:
     return error.status is not None and 400 <= error.status < 500
 
 
-async def write(
-    op: Awaitable[T], *, failed: str, check: str, unchanged: str = say.NOTHING_CHANGED
-) -> T:
-    """Await one write call; fpbot does not repeat it (the client's own retries of idempotent
-    updates are described in the module docstring). On failure raise `ExecutionFailed` saying
-    what is now true."""
+async def before_writing(op: Awaitable[T]) -> T:
+    """A read a change makes before its first write (is the name still free?). Its failure
+    changed nothing: held back → `Postponed`; otherwise the change fails, nothing done."""
     try:
         return await op
     except FingerprintError as e:
-        state = unchanged if was_refused(e) else say.not_confirmed(check)
-        raise ExecutionFailed(say.write_failed(failed, e), cause=e, state_of_account=state) from e
+        if never_sent(e):
+            raise Postponed(e) from e
+        raise ExecutionFailed(
+            say.could_not_check(e), cause=e, state_of_account=say.NOTHING_CHANGED
+        ) from e
+
+
+async def write(
+    op: Awaitable[T], *, failed: str, check: str, unchanged: str = say.NOTHING_CHANGED
+) -> T:
+    """Await the change's first write call; fpbot does not repeat it (the client's own
+    retries of idempotent updates are described in the module docstring).
+
+    Raises:
+        Postponed: the call never reached Fingerprint; nothing happened.
+        ExecutionFailed: Fingerprint refused it (nothing happened), or did not answer
+            (``uncertain``); the failure says what is now true.
+    """
+    try:
+        return await op
+    except FingerprintError as e:
+        if never_sent(e):
+            raise Postponed(e) from e
+        if was_refused(e):
+            raise ExecutionFailed(
+                say.write_failed(failed, e), cause=e, state_of_account=unchanged
+            ) from e
+        raise ExecutionFailed(
+            say.write_failed(failed, e),
+            cause=e,
+            state_of_account=say.not_confirmed(check),
+            uncertain=True,
+        ) from e
 
 
 async def hand_over(deliver_secret: DeliverSecret, delivery: SecretDelivery) -> bool:
@@ -318,11 +397,28 @@ def expect(command: commands.Command, shape: type[C], permission: str) -> C:
     return command
 
 
-def find_env(envs: list[Environment], env_id: str) -> Environment:
+def by_name(noun: str, ref: str, found: Sequence[R], name: Callable[[R], str | None]) -> R:
+    """The one of ``found`` called ``ref``: exactly, else ignoring case; refused (`PlanError`)
+    when none is, or several are (they are listed, so the person can give an id)."""
+    exact = [r for r in found if name(r) == ref]
+    folded = [r for r in found if (name(r) or "").casefold() == ref.casefold()]
+    for named in (exact, folded):
+        if len(named) == 1:
+            return named[0]
+        if named:
+            candidates = [(name(r) or "", str(getattr(r, "id", ""))) for r in named]
+            raise PlanError(say.ambiguous_name(noun, ref, candidates))
+    raise PlanError(say.nothing_named(noun, ref))
+
+
+def find_env(envs: list[Environment], ref: str) -> Environment:
+    """The environment ``ref`` names: its id, or its exact name."""
     for env in envs:
-        if env.id == env_id:
+        if env.id == ref:
             return env
-    raise PlanError(say.no_environment(env_id))
+    if ref.startswith(ENV_ID_PREFIXES):
+        raise PlanError(say.no_environment(ref))
+    return by_name("environment", ref, envs, lambda e: e.name)
 
 
 def env_label(envs: list[Environment], env_id: str | None) -> str:

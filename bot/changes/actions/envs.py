@@ -9,11 +9,13 @@ from bot.changes.actions.base import (
     Action,
     DeliverSecret,
     Execution,
+    ExecutionFailed,
     Plan,
     PlanError,
     Reconciliation,
     Removal,
     before_name,
+    before_writing,
     created_since,
     expect,
     failed,
@@ -31,6 +33,18 @@ from bot.render import changes as say
 #: Names of a default environment, which Fingerprint refuses to delete. The API has no flag
 #: for it, so it is recognised by the name Fingerprint gives it.
 DEFAULT_ENVIRONMENT_NAMES = frozenset({"default", "default environment"})
+
+
+async def _name_still_free(client: Account, name: str, *, except_id: str | None) -> None:
+    """Names are checked when a change is planned, but two requests may plan the same name
+    ("Twin env", "twin ENV") and both be approved: the second must not run."""
+    for env in await before_writing(client.list_environments()):
+        if env.id != except_id and same_name(env.name, name):
+            raise ExecutionFailed(
+                say.taken_since("environment", env.name, env.id),
+                cause=None,
+                state_of_account=say.NOTHING_CHANGED,
+            )
 
 
 class CreateEnvironment(Action):
@@ -53,12 +67,14 @@ class CreateEnvironment(Action):
             summary=say.create_environment(cmd.name),
             before=None,
             after={"name": cmd.name, "description": cmd.description},
+            target=f"environment-name:{cmd.name.strip().casefold()}",
         )
 
     async def execute(
         self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
     ) -> Execution:
         name = request.params["name"]
+        await _name_still_free(client, name, except_id=None)
         env = await write(
             client.create_environment(name, description=request.params.get("description")),
             failed=say.creating_environment_failed(name),
@@ -69,7 +85,9 @@ class CreateEnvironment(Action):
             message=say.created_environment(env.name, env.id),
         )
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
         name = request.params["name"]
         since = started(request)
         for env in await client.list_environments():
@@ -86,7 +104,7 @@ class RenameEnvironment(Action):
     async def plan(self, client: Account, command: commands.Command) -> Plan:
         cmd = expect(command, commands.RenameEnv, self.permission)
         envs = await client.list_environments()
-        env = find_env(envs, cmd.env_id)
+        env = find_env(envs, cmd.env)
         if env.name == cmd.name:
             raise PlanError(say.environment_already_named(env.id, env.name))
         for other in envs:
@@ -98,6 +116,8 @@ class RenameEnvironment(Action):
             summary=say.rename_environment(env.name, env.id, cmd.name),
             before={"name": env.name},
             after={"name": cmd.name},
+            environment=env.id,
+            target=f"environment:{env.id}:name",
         )
 
     async def execute(
@@ -105,6 +125,7 @@ class RenameEnvironment(Action):
     ) -> Execution:
         env_id, name = request.params["env_id"], request.params["name"]
         old = before_name(request, env_id)
+        await _name_still_free(client, name, except_id=env_id)
         env = await write(
             client.update_environment(env_id, name=name),
             failed=say.renaming_environment_failed(env_id),
@@ -115,7 +136,9 @@ class RenameEnvironment(Action):
             message=say.renamed_environment(env.id, old, env.name),
         )
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
         env_id, name = request.params["env_id"], request.params["name"]
         env = next((e for e in await client.list_environments() if e.id == env_id), None)
         if env is None:
@@ -131,13 +154,18 @@ class DeleteEnvironment(Removal):
 
     permission = "envs.delete"
     command = commands.DeleteEnv
+    ref_param = "env"
     id_param = "env_id"
+    noun = "environment"
+
+    async def resolve(self, client: Account, ref: str) -> Environment:
+        return find_env(await client.list_environments(), ref)
 
     async def find(self, client: Account, resource_id: str) -> Environment | None:
         return next((e for e in await client.list_environments() if e.id == resource_id), None)
 
-    def missing(self, resource_id: str) -> str:
-        return say.no_environment(resource_id)
+    def environment_of(self, resource: Environment) -> str | None:
+        return resource.id
 
     async def check(self, client: Account, resource: Environment) -> None:
         if resource.name.strip().casefold() in DEFAULT_ENVIRONMENT_NAMES:

@@ -23,6 +23,7 @@ from bot.changes.actions.base import (
     SecretDelivery,
     SecretKind,
     before_name,
+    by_name,
     created_since,
     env_label,
     expect,
@@ -39,6 +40,8 @@ from bot.fingerprint.errors import FingerprintError, NotFound
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status
 from bot.ports import Account
 from bot.render import changes as say
+
+KEY_ID_PREFIX = "tok_"
 
 
 def rotation_name(old_name: str, day: date) -> str:
@@ -63,11 +66,14 @@ async def key_or_none(client: Account, key_id: str) -> ApiKey | None:
         return None
 
 
-async def existing_key(client: Account, key_id: str) -> ApiKey:
-    key = await key_or_none(client, key_id)
-    if key is None:
-        raise PlanError(say.no_key(key_id))
-    return key
+async def existing_key(client: Account, ref: str) -> ApiKey:
+    """The key ``ref`` names: its id, or its exact name."""
+    if ref.startswith(KEY_ID_PREFIX):
+        key = await key_or_none(client, ref)
+        if key is None:
+            raise PlanError(say.no_key(ref))
+        return key
+    return by_name("key", ref, await client.list_api_keys(), lambda k: k.name)
 
 
 def key_fields(key: ApiKey, envs: list[Environment]) -> dict[str, Any]:
@@ -105,6 +111,53 @@ async def disable_lost_secret_key(client: Account, key: ApiKey) -> None:
         await client.update_api_key(key.id, status=Status.DISABLED)
 
 
+def named(key: ApiKey, name: str) -> ApiKey:
+    """The key as created, its name filled in from the request when the answer left it out
+    (Fingerprint's own CLI fixtures answer a create with id, type, status and token only)."""
+    return key if key.name else key.model_copy(update={"name": name})
+
+
+def _key_result(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.id,
+        "name": key.name,
+        "type": str(key.type) if key.type else None,
+        "environment": key.environment,
+    }
+
+
+async def created_key(
+    client: Account, request: ChangeRequest, *, name: str | None = None
+) -> ApiKey | None:
+    """The key this request's create made, if the account has it: same type, name and
+    environment, created since the request started executing (the oldest, if several)."""
+    key_type = KeyType(request.params["type"])
+    name = name or request.params["name"]
+    environment = request.params.get("environment")
+    candidates = [
+        k
+        for k in await client.list_api_keys(type=key_type)
+        if k.name == name
+        and (environment is None or k.environment == environment)
+        and created_since(k.created_at, started(request))
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda k: k.created_at or datetime.max.replace(tzinfo=UTC))
+
+
+async def disable_or_fail(client: Account, key: ApiKey, label: str) -> None:
+    """Disable a key whose token nobody holds; if that fails too, say the key is live."""
+    try:
+        await disable_lost_secret_key(client, key)
+    except FingerprintError as e:
+        raise ExecutionFailed(
+            say.answer_lost_still_live(label, "token", e),
+            cause=e,
+            state_of_account=say.key_live_without_token(key.id, ""),
+        ) from e
+
+
 class CreateKey(Action):
     """``keys create <type> <name> [--env]``: a new API key."""
 
@@ -121,7 +174,7 @@ class CreateKey(Action):
         default = cmd.environment is None and key_type is KeyType.PUBLIC
         return Plan(
             action=self.permission,
-            params={"type": str(key_type), "name": cmd.name, "environment": cmd.environment},
+            params={"type": str(key_type), "name": cmd.name, "environment": env and env[1]},
             summary=say.create_key(
                 key_type, cmd.name, say.key_where(env, default_environment=default)
             ),
@@ -131,9 +184,11 @@ class CreateKey(Action):
                 "type": str(key_type),
                 "status": str(Status.ENABLED),
                 "environment": (
-                    say.DEFAULT_ENVIRONMENT if default else env_label(envs, cmd.environment)
+                    say.DEFAULT_ENVIRONMENT if default else env_label(envs, env and env[1])
                 ),
             },
+            environment=env and env[1],
+            target=f"key-name:{env[1] if env else 'default'}:{key_type}:{cmd.name.casefold()}",
         )
 
     async def execute(
@@ -142,13 +197,19 @@ class CreateKey(Action):
         key_type = KeyType(request.params["type"])
         name = request.params["name"]
         kind = secret_kind(key_type)
-        key = await write(
-            client.create_api_key(
-                type=key_type, name=name, environment=request.params.get("environment")
-            ),
-            failed=say.creating_key_failed(key_type, name),
-            check=say.check_new_key(name) if kind is not None else say.CHECK_KEYS,
-        )
+        try:
+            key = await write(
+                client.create_api_key(
+                    type=key_type, name=name, environment=request.params.get("environment")
+                ),
+                failed=say.creating_key_failed(key_type, name),
+                check=say.check_new_key(name) if kind is not None else say.CHECK_KEYS,
+            )
+        except ExecutionFailed as failure:
+            if not failure.uncertain:
+                raise
+            return await self._answer_lost(client, request, failure)
+        key = named(key, name)
         label = say.key_label(key)
         if kind is not None:
             delivered = key.token is not None and await hand_over(
@@ -157,32 +218,37 @@ class CreateKey(Action):
             if not delivered:
                 await disable_undelivered_key(client, key, label, postscript="")
         return Execution(
-            result={
-                "key_id": key.id,
-                "name": key.name,
-                "type": str(key_type),
-                "environment": key.environment,
-            },
-            message=say.created_key(label, token_sent=kind is not None),
+            result=_key_result(key), message=say.created_key(label, token_sent=kind is not None)
         )
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
-        key_type = KeyType(request.params["type"])
-        name = request.params["name"]
-        environment = request.params.get("environment")
-        candidates = [
-            k
-            for k in await client.list_api_keys(type=key_type)
-            if k.name == name
-            and (environment is None or k.environment == environment)
-            and created_since(k.created_at, started(request))
-        ]
-        if not candidates:
-            return failed(say.NEVER_REACHED)
-        key = min(candidates, key=lambda k: k.created_at or datetime.max.replace(tzinfo=UTC))
+    async def _answer_lost(
+        self, client: Account, request: ChangeRequest, failure: ExecutionFailed
+    ) -> Execution:
+        """The create got no answer: find what it made, as crash recovery does. A key
+        whose token never reached the requester is disabled at once; a public key (its token
+        is no secret) is simply there."""
+        key = await created_key(client, request)
+        if key is None:
+            raise failure
         label = say.key_label(key)
-        if secret_kind(key_type) is None:
-            return succeeded(say.created_key(label, token_sent=False))
+        if secret_kind(KeyType(request.params["type"])) is None:
+            return Execution(result=_key_result(key), message=say.created_key_looked_up(label))
+        await disable_or_fail(client, key, label)
+        raise ExecutionFailed(
+            say.key_answer_lost(label),
+            cause=failure.cause,
+            state_of_account=say.key_exists_disabled(key.id, ""),
+        )
+
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
+        key = await created_key(client, request)
+        if key is None:
+            return failed(say.NEVER_REACHED)
+        label = say.key_label(key)
+        if secret_kind(KeyType(request.params["type"])) is None or key.id in delivered:
+            return succeeded(say.created_key(label, token_sent=key.id in delivered))
         await disable_lost_secret_key(client, key)
         return failed(say.key_lost_token_disabled(label))
 
@@ -196,7 +262,7 @@ class UpdateKey(Action):
         if isinstance(command, commands.SetKeyStatus):
             return await self._plan_status(client, command)
         cmd = expect(command, commands.RenameKey, self.permission)
-        key = await existing_key(client, cmd.key_id)
+        key = await existing_key(client, cmd.key)
         if key.name == cmd.name:
             raise PlanError(say.key_already_named(key.id, key.name))
         return Plan(
@@ -205,11 +271,13 @@ class UpdateKey(Action):
             summary=say.rename_key(say.key_label(key), cmd.name),
             before={"name": key.name},
             after={"name": cmd.name},
+            environment=key.environment,
+            target=f"key:{key.id}:name",
         )
 
     async def _plan_status(self, client: Account, cmd: commands.SetKeyStatus) -> Plan:
         status = Status(cmd.status)
-        key = await existing_key(client, cmd.key_id)
+        key = await existing_key(client, cmd.key)
         if key.status is status:
             raise PlanError(say.key_already(say.key_label(key), status))
         return Plan(
@@ -218,6 +286,8 @@ class UpdateKey(Action):
             summary=say.set_key_status(say.key_label(key), status),
             before={"name": key.name, "status": str(key.status) if key.status else None},
             after={"name": key.name, "status": str(status)},
+            environment=key.environment,
+            target=f"key:{key.id}:status",
         )
 
     async def execute(
@@ -237,7 +307,9 @@ class UpdateKey(Action):
             message = say.renamed_key(key.id, old, key.name)
         return Execution(result={"key_id": key.id, "name": key.name}, message=message)
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
         key_id = request.params["key_id"]
         key = await key_or_none(client, key_id)
         if key is None:
@@ -257,13 +329,15 @@ class DeleteKey(Removal):
 
     permission = "keys.delete"
     command = commands.DeleteKey
+    ref_param = "key"
     id_param = "key_id"
+    noun = "key"
+
+    async def resolve(self, client: Account, ref: str) -> ApiKey:
+        return await existing_key(client, ref)
 
     async def find(self, client: Account, resource_id: str) -> ApiKey | None:
         return await key_or_none(client, resource_id)
-
-    def missing(self, resource_id: str) -> str:
-        return say.no_key(resource_id)
 
     async def describe(self, client: Account, resource: ApiKey) -> tuple[str, dict[str, Any]]:
         envs = await client.list_environments()
@@ -289,7 +363,7 @@ class RotateKey(Action):
 
     async def plan(self, client: Account, command: commands.Command) -> Plan:
         cmd = expect(command, commands.RotateKey, self.permission)
-        key = await existing_key(client, cmd.key_id)
+        key = await existing_key(client, cmd.key)
         label = say.key_label(key)
         if key.type is None:
             raise PlanError(say.key_type_unknown(label))
@@ -312,6 +386,8 @@ class RotateKey(Action):
                 "status": str(Status.DISABLED),
                 "replaced by": say.replacement_of(key.type),
             },
+            environment=key.environment,
+            target=f"key:{key.id}",
         )
 
     async def execute(
@@ -320,15 +396,39 @@ class RotateKey(Action):
         old_id = request.params["key_id"]
         key_type = KeyType(request.params["type"])
         name = rotation_name(request.params["name"], started(request).date())
-        new = await write(
-            client.create_api_key(
-                type=key_type, name=name, environment=request.params.get("environment")
-            ),
-            failed=say.creating_replacement_failed(old_id),
-            check=say.check_rotation(old_id),
-            unchanged=say.nothing_changed_old_key_untouched(old_id),
-        )
         kind = secret_kind(key_type)
+        try:
+            new = await write(
+                client.create_api_key(
+                    type=key_type, name=name, environment=request.params.get("environment")
+                ),
+                failed=say.creating_replacement_failed(old_id),
+                check=say.check_rotation(old_id),
+                unchanged=say.nothing_changed_old_key_untouched(old_id),
+            )
+        except ExecutionFailed as failure:
+            if not failure.uncertain:
+                raise
+            found = await created_key(client, request, name=name)
+            if found is None:
+                raise
+            if kind is not None:  # its token is lost with the answer: it must not stay live
+                label = say.the_replacement(found.id)
+                await disable_or_fail(client, found, label)
+                raise ExecutionFailed(
+                    say.key_answer_lost(label),
+                    cause=failure.cause,
+                    state_of_account=say.key_exists_disabled(
+                        found.id, say.old_key_untouched(old_id)
+                    ),
+                ) from failure
+            new = found  # a public replacement works as it is: go on with the rotation
+        new = named(new, name)
+        if kind is not None and not new.token:
+            # Created, but the answer carried no token: nobody will ever have it.
+            await disable_undelivered_key(
+                client, new, say.the_replacement(new.id), postscript=say.old_key_untouched(old_id)
+            )
         if kind is not None:
             delivered = new.token is not None and await hand_over(
                 deliver_secret, SecretDelivery(kind, new.name, new.id, new.token)
@@ -353,7 +453,9 @@ class RotateKey(Action):
             message=say.rotated_key(old_id, new.name, new.id, token_sent=kind is not None),
         )
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
         old_id = request.params["key_id"]
         key_type = KeyType(request.params["type"])
         since = started(request)
@@ -375,7 +477,7 @@ class RotateKey(Action):
         if not old_active:
             # The old key is disabled only after the replacement's token was delivered.
             return succeeded(say.rotation_complete(old_id, replacement.name, replacement.id))
-        if secret_kind(key_type) is None:
+        if secret_kind(key_type) is None or replacement.id in delivered:
             return failed(say.rotation_stopped_before_disabling(replacement.id, old_id))
         await disable_lost_secret_key(client, replacement)
         return failed(say.rotation_lost_token(replacement.id, old_id))

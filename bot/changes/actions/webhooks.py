@@ -19,6 +19,8 @@ from bot.changes.actions.base import (
     Reconciliation,
     Removal,
     SecretDelivery,
+    before_writing,
+    by_name,
     created_since,
     env_label,
     expect,
@@ -43,11 +45,14 @@ async def webhook_or_none(client: Account, webhook_id: str) -> Webhook | None:
         return None
 
 
-async def existing_webhook(client: Account, webhook_id: str) -> Webhook:
-    hook = await webhook_or_none(client, webhook_id)
-    if hook is None:
-        raise PlanError(say.no_webhook(webhook_id))
-    return hook
+async def existing_webhook(client: Account, ref: str) -> Webhook:
+    """The webhook ``ref`` names: its id, or the URL it sends to."""
+    if not ref.lower().startswith(("https://", "http://")):
+        hook = await webhook_or_none(client, ref)
+        if hook is None:
+            raise PlanError(say.no_webhook(ref))
+        return hook
+    return by_name("webhook", ref, await client.list_webhooks(), lambda h: h.url)
 
 
 def webhook_fields(hook: Webhook, envs: list[Environment]) -> dict[str, Any]:
@@ -77,6 +82,20 @@ async def disable_undelivered_webhook(client: Account, hook: Webhook, label: str
     )
 
 
+async def created_webhook(client: Account, request: ChangeRequest) -> Webhook | None:
+    """The webhook this request's create made, if the account has it: its URL, created
+    since the request started executing."""
+    url, since = request.params["url"], started(request)
+    return next(
+        (
+            h
+            for h in await client.list_webhooks()
+            if h.url == url and created_since(h.created_at, since)
+        ),
+        None,
+    )
+
+
 class CreateWebhook(Action):
     """``webhooks create <url>``: the URL must be https and not already used by a webhook."""
 
@@ -99,7 +118,7 @@ class CreateWebhook(Action):
             params={
                 "url": cmd.url,
                 "description": cmd.description,
-                "environment": cmd.environment,
+                "environment": env and env[1],
             },
             summary=say.create_webhook(cmd.url, env),
             before=None,
@@ -107,23 +126,54 @@ class CreateWebhook(Action):
                 "url": cmd.url,
                 "description": cmd.description,
                 "status": str(Status.ENABLED),
-                "environment": env_label(envs, cmd.environment),
+                "environment": env_label(envs, env and env[1]),
             },
+            environment=env and env[1],
+            target=f"webhook-url:{cmd.url}",
         )
 
     async def execute(
         self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
     ) -> Execution:
         url = request.params["url"]
-        hook = await write(
-            client.create_webhook(
-                url=url,
-                description=request.params.get("description"),
-                environment=request.params.get("environment"),
-            ),
-            failed=say.creating_webhook_failed(url),
-            check=say.CHECK_WEBHOOKS,
-        )
+        for other in await before_writing(client.list_webhooks()):
+            if other.url == url:  # another request got there since this one was planned
+                raise ExecutionFailed(
+                    say.webhook_url_taken(other.id, url),
+                    cause=None,
+                    state_of_account=say.NOTHING_CHANGED,
+                )
+        try:
+            hook = await write(
+                client.create_webhook(
+                    url=url,
+                    description=request.params.get("description"),
+                    environment=request.params.get("environment"),
+                ),
+                failed=say.creating_webhook_failed(url),
+                check=say.CHECK_WEBHOOKS,
+            )
+        except ExecutionFailed as failure:
+            if not failure.uncertain:
+                raise
+            found = await created_webhook(client, request)
+            if found is None:
+                raise
+            label = say.webhook_label(found.id, found.url)
+            try:
+                if found.status is not Status.DISABLED:
+                    await client.update_webhook(found.id, status=Status.DISABLED)
+            except FingerprintError as e:
+                raise ExecutionFailed(
+                    say.answer_lost_still_live(label, "signing key", e),
+                    cause=e,
+                    state_of_account=say.webhook_live_without_key(found.id),
+                ) from e
+            raise ExecutionFailed(
+                say.webhook_answer_lost(label),
+                cause=failure.cause,
+                state_of_account=say.webhook_exists_disabled(found.id),
+            ) from failure
         label = say.webhook_label(hook.id, hook.url)
         if hook.signing_key is not None:
             delivery = SecretDelivery("webhook signing key", hook.url, hook.id, hook.signing_key)
@@ -134,19 +184,15 @@ class CreateWebhook(Action):
             message=say.created_webhook(label, key_sent=hook.signing_key is not None),
         )
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
         url = request.params["url"]
-        since = started(request)
-        hook = next(
-            (
-                h
-                for h in await client.list_webhooks()
-                if h.url == url and created_since(h.created_at, since)
-            ),
-            None,
-        )
+        hook = await created_webhook(client, request)
         if hook is None:
             return failed(say.NEVER_REACHED)
+        if hook.id in delivered:
+            return succeeded(say.created_webhook(say.webhook_label(hook.id, url), key_sent=True))
         if hook.status is not Status.DISABLED:
             await client.update_webhook(hook.id, status=Status.DISABLED)
         return failed(say.webhook_lost_key_disabled(hook.id, url))
@@ -160,7 +206,7 @@ class SetWebhookStatus(Action):
     async def plan(self, client: Account, command: commands.Command) -> Plan:
         cmd = expect(command, commands.SetWebhookStatus, self.permission)
         status = Status(cmd.status)
-        hook = await existing_webhook(client, cmd.webhook_id)
+        hook = await existing_webhook(client, cmd.webhook)
         label = say.webhook_label(hook.id, hook.url)
         if hook.status is status:
             raise PlanError(say.webhook_already(label, status))
@@ -170,6 +216,8 @@ class SetWebhookStatus(Action):
             summary=say.set_webhook_status(label, status),
             before={"url": hook.url, "status": str(hook.status) if hook.status else None},
             after={"url": hook.url, "status": str(status)},
+            environment=hook.environment,
+            target=f"webhook:{hook.id}:status",
         )
 
     async def execute(
@@ -186,7 +234,9 @@ class SetWebhookStatus(Action):
             message=say.webhook_status_set(hook.id, hook.url, status),
         )
 
-    async def reconcile(self, client: Account, request: ChangeRequest) -> Reconciliation:
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
         hook_id, status = request.params["webhook_id"], request.params["status"]
         hook = await webhook_or_none(client, hook_id)
         if hook is None:
@@ -201,13 +251,15 @@ class DeleteWebhook(Removal):
 
     permission = "webhooks.delete"
     command = commands.DeleteWebhook
+    ref_param = "webhook"
     id_param = "webhook_id"
+    noun = "webhook"
+
+    async def resolve(self, client: Account, ref: str) -> Webhook:
+        return await existing_webhook(client, ref)
 
     async def find(self, client: Account, resource_id: str) -> Webhook | None:
         return await webhook_or_none(client, resource_id)
-
-    def missing(self, resource_id: str) -> str:
-        return say.no_webhook(resource_id)
 
     async def describe(self, client: Account, resource: Webhook) -> tuple[str, dict[str, Any]]:
         envs = await client.list_environments()

@@ -1,0 +1,114 @@
+"""App Home: what waits for me, what I asked for, and the account at a glance.
+
+The same Approve, Deny and Withdraw buttons as on the cards and receipts (the same action ids,
+the request id as their value), so a decision taken here is the same decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.domain import ChangeRequest
+from bot.render import ids
+from bot.render.approvals import status_line
+from bot.render.blocks import (
+    Block,
+    actions,
+    button,
+    context,
+    date,
+    divider,
+    header,
+    home,
+    mention,
+    one_line,
+    section,
+)
+from bot.render.replies import plural
+
+#: Requests shown in each part of the tab (each takes two or three of its 100 blocks).
+SHOWN = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Glance:
+    """The account's counts against its plan's limits (``None``: could not be read now)."""
+
+    environments: int | None
+    keys: int | None
+    key_limit: int
+    webhooks: int | None
+    webhook_limit: int
+
+
+def _count(count: int | None, limit: int | None = None) -> str:
+    if count is None:
+        return "—"
+    return f"{count}/{limit}" if limit is not None else str(count)
+
+
+def _request_line(req: ChangeRequest, *, by: bool) -> str:
+    who = f" — by {mention(req.requester)}" if by else ""
+    reason = f"\n_Why:_ {one_line(req.reason, 300)}" if req.reason else ""
+    return f"*{req.id}* {one_line(req.summary, 900)}{who}{reason}"
+
+
+def render_home(
+    user_id: str,
+    *,
+    waiting: Sequence[ChangeRequest],
+    mine: Sequence[ChangeRequest],
+    glance: Glance | None,
+    now: datetime,
+    can_approve: bool,
+) -> dict[str, Any]:
+    """The App Home view of ``user_id``."""
+    blocks: list[Block] = [header("fpbot — Fingerprint changes")]
+    if can_approve:
+        blocks.append(header(f"Waiting for you ({len(waiting)})"))
+        if not waiting:
+            blocks.append(context("Nothing waits for your approval."))
+        for req in waiting[:SHOWN]:
+            blocks.append(section(_request_line(req, by=True)))
+            missing = req.approvals_missing
+            blocks.append(
+                context(
+                    f"Needs {plural(missing, 'more approval')} · expires {date(req.expires_at)}"
+                )
+            )
+            blocks.append(
+                actions(
+                    button("Approve", action_id=ids.APPROVE, value=req.id, style="primary"),
+                    button("Deny", action_id=ids.DENY, value=req.id, style="danger"),
+                )
+            )
+        if len(waiting) > SHOWN:
+            blocks.append(context(f"… and {len(waiting) - SHOWN} more: `/fp requests`"))
+        blocks.append(divider())
+    blocks.append(header(f"Your requests ({len(mine)})"))
+    if not mine:
+        blocks.append(context("You have no change requests. `/fp new` asks for one."))
+    for req in mine[:SHOWN]:
+        blocks.append(section(_request_line(req, by=False)))
+        blocks.append(context(one_line(status_line(req, now), 600)))
+        if req.state.value == "pending":
+            blocks.append(actions(button("Withdraw", action_id=ids.CANCEL, value=req.id)))
+    blocks.append(divider())
+    blocks.append(header("The account at a glance"))
+    if glance is None:
+        blocks.append(context("The Management API could not be read just now."))
+    else:
+        blocks.append(
+            section(
+                fields=[
+                    f"*Environments*\n{_count(glance.environments)}",
+                    f"*API keys*\n{_count(glance.keys, glance.key_limit)}",
+                    f"*Webhooks*\n{_count(glance.webhooks, glance.webhook_limit)}",
+                ]
+            )
+        )
+    blocks.append(context(f"Updated {date(now)} · `/fp help` lists the commands."))
+    return home(blocks)
