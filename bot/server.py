@@ -19,6 +19,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app
@@ -27,6 +28,7 @@ from bot.policy import Policy
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.tasks import Foreground
+from handlers.guard import Refusals, SignatureCheck
 
 log = get_logger(__name__)
 
@@ -43,19 +45,65 @@ class _Health(Protocol):
 
 
 def make_web_app(
-    bolt: AsyncApp | None, health: _Health, foreground: Foreground | None = None
+    bolt: AsyncApp | None,
+    health: _Health,
+    foreground: Foreground | None = None,
+    *,
+    signature: SignatureCheck | None = None,
+    refusals: Refusals | None = None,
 ) -> web.Application:
     """The aiohttp application: Slack's endpoint (HTTP mode only) and the health check.
+
+    With ``signature``, every request to Slack's endpoint proves it comes from Slack before its
+    body is parsed: a bad or missing signature, or a timestamp that is not a number within five
+    minutes of now, is answered 401, and a signed body that cannot be read 400, each with one
+    throttled warning (``refusals``). Bolt's own check is then off (`bot.app.build_app`): one
+    HMAC per request, not two. Without it, ``bolt`` must verify requests itself (the ack
+    benchmark's bare Bolt app does).
 
     A Slack request counts as ``foreground`` from its arrival (body, signature, ack), so
     after-ack work waits until it is answered.
     """
     serving = foreground.serving if foreground is not None else contextlib.nullcontext
+    refusals = refusals or Refusals()
+
+    async def verified(request: web.Request) -> AsyncBoltRequest | web.Response:
+        headers = request.headers
+        assert signature is not None
+        stamp, signed = headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
+        problem = signature.problem(stamp, signed)
+        if problem is None:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                problem = "body too large to verify"
+            else:
+                problem = signature.problem(stamp, signed, body)
+        if problem is not None:
+            refusals.refused(problem, status=401)
+            return web.Response(status=401)
+        try:
+            return AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=headers,  # type: ignore[arg-type]  # a multidict, as Bolt's adapter
+            )
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # Bolt's parser on a body Slack signed: not UTF-8, not a form, a payload that is
+            # not a JSON object. Nothing can be done with it, and nothing more was read.
+            refusals.refused("signed body unreadable", status=400, error=type(exc).__name__)
+            return web.Response(status=400)
 
     async def events(request: web.Request) -> web.Response:
         assert bolt is not None
         with serving():
-            bolt_request = await to_bolt_request(request)
+            if signature is None:
+                bolt_request = await to_bolt_request(request)
+            else:
+                checked = await verified(request)
+                if isinstance(checked, web.Response):
+                    return checked
+                bolt_request = checked
             return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def healthz(_: web.Request) -> web.Response:
@@ -99,9 +147,16 @@ class BotServer:
         settings.require_for_serving(socket=self._socket)
         self.services = services = await Services.start(settings, self._policy)
         bolt = build_app(services, socket_mode=self._socket)
+        signature = None
+        if not self._socket:
+            assert settings.slack_signing_secret is not None  # require_for_serving
+            signature = SignatureCheck(settings.slack_signing_secret.get_secret_value())
         self._runner = web.AppRunner(
             make_web_app(
-                None if self._socket else bolt, services.health, services.tasks.foreground
+                None if self._socket else bolt,
+                services.health,
+                services.tasks.foreground,
+                signature=signature,
             ),
             shutdown_timeout=HTTP_CLOSE_TIMEOUT,
         )

@@ -4,14 +4,20 @@ Slack's request signature, and a scan of every log line and every Slack message 
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
+from bot.log import Throttle, get_logger
 from bot.render.ids import APPROVE
+from handlers.guard import REFUSAL_LOG_INTERVAL
 from sandbox.run import BOT_TOKEN, SIGNING_SECRET, Sandbox
+from sandbox.slack.signing import sign
 from tests.scenarios.bot_helpers import (
     APPROVALS,
     APPROVER,
@@ -182,6 +188,153 @@ async def test_a_replayed_request_inside_the_window_is_accepted_but_changes_noth
         assert response.status == 200
     await settled(stack)
     assert len([m for m in stack.slack.channel_messages(OPS) if "Environments" in m.text]) == 2
+
+
+# ── before anything is parsed ───────────────────────────────────────────────────────────
+
+FORM = "application/x-www-form-urlencoded"
+TIMESTAMP = "X-Slack-Request-Timestamp"
+NOW = "now"  # stands for a fresh timestamp, computed when the request is sent
+BY_ANOTHER_SECRET = "by another secret"  # stands for a signature made with the wrong secret
+
+
+async def post_raw(stack: Sandbox, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST exactly these bytes and headers to the bot's Slack endpoint."""
+    assert stack.bot is not None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(stack.bot.url + "/slack/events", data=body, headers=headers) as response,
+    ):
+        return response.status, await response.text()
+
+
+def signed_headers(body: bytes, content_type: str = FORM) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": sign(SIGNING_SECRET, stamp, body),
+    }
+
+
+def log_records(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def refusals(buffer: io.StringIO) -> list[dict[str, Any]]:
+    """The warning lines about refused Slack requests."""
+    return [r for r in log_records(buffer) if r["event"] == "slack_request_refused"]
+
+
+def assert_no_error_or_traceback(buffer: io.StringIO) -> None:
+    noisy = [r for r in log_records(buffer) if r["level"] in ("error", "critical")]
+    assert noisy == [], noisy
+    assert "Traceback" not in buffer.getvalue()
+
+
+UNSIGNED: dict[str, tuple[dict[str, str], bytes]] = {
+    "no headers and a broken payload": ({}, b"payload=%7B"),
+    "a timestamp that is not a number": (
+        {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=" + "0" * 64},
+        b"payload=%7B",
+    ),
+    "a timestamp with a sign": ({"X-Slack-Request-Timestamp": "+" + NOW}, b"command=%2Ffp"),
+    "a fresh timestamp and no signature": ({"X-Slack-Request-Timestamp": NOW}, b"payload=%7B"),
+    "a signature that is not hex": (
+        {"X-Slack-Request-Timestamp": NOW, "X-Slack-Signature": "v0=" + "zz" * 32},
+        b"command=%2Ffp",
+    ),
+    "a body that is not UTF-8": (
+        {"X-Slack-Request-Timestamp": NOW, "X-Slack-Signature": "v0=" + "ab" * 32},
+        b"\xff\xfe\x00payload",
+    ),
+    "a JSON body signed by another secret": (
+        {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": NOW,
+            "X-Slack-Signature": BY_ANOTHER_SECRET,
+        },
+        b'{"type": "event_callback", "team_id": "T0FPBOT"}',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSIGNED))
+async def test_an_unsigned_request_gets_401_before_its_body_is_parsed_and_one_warning_line(
+    stack: Sandbox, log_buffer: io.StringIO, case: str
+) -> None:
+    headers, body = UNSIGNED[case]
+    headers = {"Content-Type": FORM, **headers}
+    if NOW in headers.get(TIMESTAMP, ""):
+        headers[TIMESTAMP] = headers[TIMESTAMP].replace(NOW, str(int(time.time())))
+    if headers.get("X-Slack-Signature") == BY_ANOTHER_SECRET:
+        headers["X-Slack-Signature"] = sign("not-our-secret", headers[TIMESTAMP], body)
+
+    status, _ = await post_raw(stack, body, headers)
+
+    assert status == 401, case
+    assert len(refusals(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+    await settled(stack)
+    assert api_calls(stack) == 0
+    assert stack.slack.messages() == []
+
+
+async def test_a_flood_of_unsigned_requests_is_refused_in_a_few_log_lines_not_one_each(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    headers = {"Content-Type": FORM, "X-Slack-Request-Timestamp": "abc"}
+    started = time.monotonic()
+    for _ in range(6):
+        statuses = await asyncio.gather(
+            *(post_raw(stack, b"payload=%7B", headers) for _ in range(50))
+        )
+        assert {status for status, _ in statuses} == {401}
+    elapsed = time.monotonic() - started
+
+    # One line at once, then at most one per interval carrying the count held back.
+    assert 1 <= len(refusals(log_buffer)) <= 1 + elapsed / REFUSAL_LOG_INTERVAL
+    assert_no_error_or_traceback(log_buffer)
+
+
+def test_refusals_held_back_are_counted_in_the_next_line_that_goes_out(
+    log_buffer: io.StringIO,
+) -> None:
+    now = [0.0]
+    throttle = Throttle(10.0, clock=lambda: now[0])
+    logger = get_logger("test")
+
+    for second in range(25):  # one refusal a second, for 25 seconds
+        now[0] = float(second)
+        throttle.warning(logger, "slack_request_refused", key="bad signature")
+
+    lines = refusals(log_buffer)
+    assert len(lines) == 3, "at 0 s, 10 s and 20 s"
+    assert [line.get("held_back") for line in lines] == [None, 9, 9]
+
+
+UNREADABLE: dict[str, tuple[bytes, str]] = {
+    "a payload that is not JSON": (b"payload=%7B", FORM),
+    "a payload that is a JSON list": (b"payload=%5B1%2C2%5D", FORM),
+    "a body that is not UTF-8": (b"command=%2Ffp&text=\xff\xfe", FORM),
+    "a JSON body cut short": (b'{"type": "event_callback", "team_id": "T0', "application/json"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+async def test_a_signed_but_unreadable_body_gets_400_and_one_warning_line(
+    stack: Sandbox, log_buffer: io.StringIO, case: str
+) -> None:
+    body, content_type = UNREADABLE[case]
+
+    status, _ = await post_raw(stack, body, signed_headers(body, content_type))
+
+    assert status == 400, case
+    assert len(refusals(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+    await settled(stack)
+    assert api_calls(stack) == 0
+    assert stack.slack.messages() == []
 
 
 # ── secrets ─────────────────────────────────────────────────────────────────────────────
