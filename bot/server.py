@@ -28,7 +28,7 @@ from bot.policy import Policy
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.tasks import Foreground
-from handlers.guard import Refusals, SignatureCheck
+from handlers.guard import Refusals, SignatureCheck, Workspace
 
 log = get_logger(__name__)
 
@@ -146,7 +146,9 @@ class BotServer:
         settings = self.settings
         settings.require_for_serving(socket=self._socket)
         self.services = services = await Services.start(settings, self._policy)
-        bolt = build_app(services, socket_mode=self._socket)
+        workspace = await Workspace.of_token(services.messenger)
+        refusals = Refusals()
+        bolt = build_app(services, workspace, socket_mode=self._socket, refusals=refusals)
         signature = None
         if not self._socket:
             assert settings.slack_signing_secret is not None  # require_for_serving
@@ -157,6 +159,7 @@ class BotServer:
                 services.health,
                 services.tasks.foreground,
                 signature=signature,
+                refusals=refusals,
             ),
             shutdown_timeout=HTTP_CLOSE_TIMEOUT,
         )

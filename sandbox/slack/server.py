@@ -36,6 +36,7 @@ from aiohttp import web
 from sandbox.slack.limits import check_message
 from sandbox.slack.socket import SOCKET_PATH, SocketMode
 from sandbox.slack.state import (
+    APP_ID,
     BOT_ID,
     BOT_USER_ID,
     DEFAULT_CHANNELS,
@@ -455,6 +456,7 @@ class FakeSlack:
             "team_id": TEAM_ID,
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
+            "app_id": APP_ID,
             "is_enterprise_install": False,
         }
 

@@ -17,6 +17,7 @@ from bot.log import Throttle, get_logger
 from bot.render.ids import APPROVE
 from handlers.guard import REFUSAL_LOG_INTERVAL
 from sandbox.run import BOT_TOKEN, SIGNING_SECRET, Sandbox
+from sandbox.slack import SlackDriver
 from sandbox.slack.signing import sign
 from tests.scenarios.bot_helpers import (
     APPROVALS,
@@ -170,7 +171,7 @@ async def test_a_request_with_a_bad_signature_or_stale_timestamp_gets_401_and_no
     await settled(stack)
     assert api_calls(stack) == 0
     assert stack.slack.messages() == []
-    assert stack.slack.calls() == []
+    assert [c.method for c in stack.slack.calls()] == ["auth.test"], "only the start-up check"
     # Bolt logs a refused body; its live response_url must not be in the log.
     assert "/response/R" not in log_buffer.getvalue()
 
@@ -335,6 +336,98 @@ async def test_a_signed_but_unreadable_body_gets_400_and_one_warning_line(
     await settled(stack)
     assert api_calls(stack) == 0
     assert stack.slack.messages() == []
+
+
+# ── one workspace ───────────────────────────────────────────────────────────────────────
+
+#: What the sandbox driver sends and the fake Slack's ``auth.test`` names: the bot's own.
+OUR_TEAM, OUR_APP = "T0FPBOT", "A0FPBOT"
+
+
+def driver_for(stack: Sandbox, **identity: str) -> SlackDriver:
+    """A driver signing with the right secret but naming another workspace or app."""
+    assert stack.bot is not None
+    return SlackDriver(stack.slack, stack.bot.url + "/slack/events", SIGNING_SECRET, **identity)
+
+
+async def nothing_stored(stack: Sandbox) -> bool:
+    assert stack.bot is not None and stack.bot.services is not None
+    store = stack.bot.services.store
+    return await store.list_requests() == [] and await store.audit() == []
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"team_id": "T0EVIL"},
+        {"api_app_id": "A0EVIL"},
+        {"team_id": "T0EVIL", "api_app_id": "A0EVIL"},
+    ],
+    ids=["another workspace", "another app", "both"],
+)
+async def test_a_signed_command_from_another_workspace_or_app_is_refused_and_changes_nothing(
+    stack: Sandbox, log_buffer: io.StringIO, identity: dict[str, str]
+) -> None:
+    async with driver_for(stack, **identity) as stranger:
+        response = await stranger.command("envs create Evil Twin", user=OPERATOR, channel=OPS)
+
+    assert response.status == 403
+    assert len(refusals(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+    await settled(stack)
+    assert api_calls(stack) == 0
+    assert stack.slack.messages() == [] and stack.slack.calls("chat.postMessage") == []
+    assert await nothing_stored(stack)
+
+
+async def test_a_signed_click_from_another_workspace_is_refused_and_approves_nothing(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "envs create Approved Elsewhere", user=OPERATOR)
+    await stack.slack.wait_for(
+        lambda: bool(stack.slack.channel_messages(APPROVALS)), WAIT, what="approval message"
+    )
+    (approval,) = stack.slack.channel_messages(APPROVALS)
+    await settled(stack)
+    calls = api_calls(stack)
+
+    async with driver_for(stack, team_id="T0EVIL") as stranger:
+        response = await stranger.click(approval, APPROVE, user=APPROVER)
+
+    assert response.status == 403
+    await settled(stack)
+    assert api_calls(stack) == calls, "nothing ran"
+    assert stack.slack.ephemerals(APPROVER) == []
+    assert stack.bot is not None and stack.bot.services is not None
+    (pending,) = await stack.bot.services.store.list_requests()
+    assert pending.approvals == ()
+
+
+async def test_a_signed_event_from_another_workspace_is_refused(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0EVIL",
+            "api_app_id": OUR_APP,
+            "event_id": "Ev0EVIL",
+            "event": {"type": "app_home_opened", "user": OPERATOR, "tab": "home"},
+        }
+    ).encode()
+
+    status, _ = await post_raw(stack, body, signed_headers(body, "application/json"))
+
+    assert status == 403
+    assert [r["reason"] for r in refusals(log_buffer)] == ["another workspace"]
+
+
+async def test_our_own_workspace_and_app_are_served(stack: Sandbox) -> None:
+    async with driver_for(stack, team_id=OUR_TEAM, api_app_id=OUR_APP) as ours:
+        response = await ours.command("whoami", user=VIEWER, channel=OPS)
+
+    assert response.status == 200
+    assert "viewer" in visible(await reply_to(stack, VIEWER))
 
 
 # ── secrets ─────────────────────────────────────────────────────────────────────────────
