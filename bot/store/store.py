@@ -1,4 +1,5 @@
-"""The durable store: change requests, approvals, the audit trail and notification groups.
+"""The durable store: change requests, approvals, the audit trail, notification groups and
+the Slack payloads already handled.
 
 Everything that must survive a restart or be shared between replicas lives here, behind a
 small async API built on SQLAlchemy Core. SQLite (through aiosqlite) is the default and
@@ -14,6 +15,8 @@ statements.
   callers racing to move a request out of a state, exactly one sees a row updated. On
   PostgreSQL (READ COMMITTED) a second updater waits for the first and re-checks the ``WHERE``
   against the committed row; on SQLite writers are serialised by the database lock.
+* `Store.claim_trigger` is one ``INSERT … ON CONFLICT DO NOTHING`` keyed by Slack's
+  ``trigger_id``: of any number of deliveries of one payload, on any replicas, one is handled.
 
 SQLite notes: write transactions begin ``IMMEDIATE`` (taking the write lock up front, so a
 transaction never fails trying to upgrade a read lock), the database runs in WAL mode so
@@ -35,7 +38,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, case, event, func, literal, or_, select, text, update
+from sqlalchemy import Row, case, delete, event, func, literal, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SyncConnection
@@ -54,7 +57,13 @@ from bot.domain import (
     refuse_secrets,
 )
 from bot.store.migrations import migrate
-from bot.store.schema import approvals, audit_events, change_requests, notifications
+from bot.store.schema import (
+    approvals,
+    audit_events,
+    change_requests,
+    notifications,
+    seen_triggers,
+)
 from bot.store.url import sqlalchemy_url
 
 # Crockford's base32: no I, L, O or U, so an id read aloud or retyped is unambiguous.
@@ -685,6 +694,33 @@ class Store:
                 .where(notifications.c.key == key)
                 .values(channel=channel, ts=ts)
             )
+
+    # ── Slack payloads already handled ──────────────────────────────────────────────────
+
+    async def claim_trigger(self, trigger_id: str, at: datetime) -> bool:
+        """Record that the payload with this ``trigger_id`` is being handled, seen ``at``.
+
+        One ``INSERT … ON CONFLICT DO NOTHING``: of concurrent callers with the same id, on
+        any replica, exactly one gets ``True``; everyone later gets ``False`` until the row is
+        forgotten (`forget_triggers`).
+        """
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(seen_triggers)
+            .values(trigger_id=trigger_id, seen_at=at)
+            .on_conflict_do_nothing(index_elements=["trigger_id"])
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+        return bool(result.rowcount == 1)
+
+    async def forget_triggers(self, seen_before: datetime) -> int:
+        """Forget the payloads seen before ``seen_before``; how many were forgotten."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                delete(seen_triggers).where(seen_triggers.c.seen_at < seen_before)
+            )
+        return int(result.rowcount)
 
     # ── plumbing ────────────────────────────────────────────────────────────────────────
 
