@@ -1,10 +1,10 @@
-"""Builds the Bolt ``AsyncApp``: Slack's signing check, fpbot's listeners, an error net."""
+"""Builds the Bolt ``AsyncApp``: the request guard, fpbot's listeners, an error net."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,7 +16,7 @@ from slack_bolt.response import BoltResponse
 import handlers
 from bot.log import get_logger
 from bot.services import Services
-from handlers.guard import Refusals, RequestGuard, Workspace
+from handlers.guard import Refusals, Replays, RequestGuard, Workspace
 
 log = get_logger(__name__)
 
@@ -66,13 +66,13 @@ def build_app(
     Bolt's own signature check is off: in HTTP mode `bot.server` verifies every request before
     its body is even parsed (Bolt would parse first, and log a traceback for a malformed
     timestamp), and Socket Mode needs none. A `RequestGuard` runs before authorization and
-    every listener: requests of another workspace or app go no further.
+    every listener: requests of another workspace or app, and replays, go no further.
 
     fpbot's listeners only parse, ack and hand the work over (`bot.tasks`), so Bolt runs them
     to completion before answering (``process_before_response``) instead of starting each as a
     task and polling every 10 ms for its ack. Every request counts as foreground until it is
     answered, so after-ack work waits until the acknowledgements in progress are out: from its
-    arrival over HTTP (`bot.server`), from its dispatch in Socket Mode (here).
+    arrival over HTTP (`bot.server`), from the guard in Socket Mode.
     """
     settings = services.settings
     assert settings.slack_bot_token is not None
@@ -88,16 +88,13 @@ def build_app(
         logger=logging.getLogger("slack_bolt"),
         authorize=_OneWorkspace(workspace, settings.slack_bot_token.get_secret_value()),
         before_authorize=RequestGuard(
-            workspace, refusals or Refusals(), refused_status=200 if socket_mode else 403
+            workspace,
+            refusals or Refusals(),
+            refused_status=200 if socket_mode else 403,
+            replays=Replays(services.store, services.tasks),
+            serving=services.tasks.foreground.serving if socket_mode else contextlib.nullcontext,
         ),
     )
-
-    if socket_mode:
-
-        @app.middleware
-        async def foreground(next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
-            with services.tasks.foreground.serving():
-                return await next()
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

@@ -6,18 +6,25 @@ one HMAC and one (throttled) warning line. Then, in both modes, `RequestGuard` (
 middleware that runs before authorization and every listener) admits only requests of the
 one workspace and app the bot token belongs to (`Workspace`, learned from ``auth.test`` at
 start-up): a signing secret proves a request came through Slack, not that it came from *our*
-workspace's people. Refusals are logged through a `Throttle`: strangers choose how many
-requests they send, not how many lines fpbot writes.
+workspace's people. Last, a signature proves freshness, not one-time use: the same signed bytes
+are valid again for five minutes, so a payload with a ``trigger_id`` (commands, clicks, form
+submissions, shortcuts) is handled once, whichever replica it reaches (`Replays`). Refusals are
+logged through a `Throttle`: strangers choose how many requests they send, not how many lines
+fpbot writes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
@@ -28,6 +35,8 @@ from bot.log import Throttle, get_logger
 from bot.ports import DeliveryFailed
 from bot.settings import SettingsError
 from bot.slack import SlackMessenger
+from bot.store import Store
+from bot.tasks import TaskSet
 
 log = get_logger(__name__)
 
@@ -36,6 +45,14 @@ REFUSAL_LOG_INTERVAL = 10.0
 #: Slack's rule: a timestamp more than five minutes from now is refused (a replay, or a
 #: clock badly off).
 MAX_CLOCK_SKEW = 5 * 60
+#: How long the replay check may hold up an acknowledgement before the request is handled
+#: anyway (`Replays`): Slack gives three seconds in all.
+CLAIM_TIMEOUT = 0.5
+#: How long a handled ``trigger_id`` is remembered: far beyond the five minutes in which a
+#: signed request can be replayed over HTTP, and Socket Mode's redeliveries.
+REMEMBER_TRIGGERS = timedelta(hours=1)
+#: How often (per process) the older ones are forgotten, in the background.
+FORGET_EVERY = 600.0
 
 # Unix seconds, ASCII digits only: ``int()`` would also take signs, spaces, underscores and
 # other scripts' digits, none of which Slack sends.
@@ -158,23 +175,104 @@ class Workspace:
         return None
 
 
-class RequestGuard(AsyncMiddleware):
-    """Bolt middleware, before authorization: the request must come from our workspace.
+class Replays:
+    """Whether a payload with a ``trigger_id`` is delivered for the first time, asked of the
+    store so that every replica agrees: one ``INSERT … ON CONFLICT DO NOTHING``
+    (`bot.store.Store.claim_trigger`). Payloads without one (events) cost nothing.
 
-    A refusal never reaches a listener, the API or the store. Over HTTP it is answered
-    ``refused_status`` (403); in Socket Mode there is no one to answer but Slack, so the
-    envelope is acknowledged (200) and dropped — unacknowledged, Slack would deliver it again.
+    When the store does not answer within `CLAIM_TIMEOUT`, or fails, the request is handled
+    as a first delivery (fail open), and the claim, if it is still under way, is left to
+    finish. Refusing instead would drop every command and click, silently — Slack shows
+    nothing for an empty acknowledgement — for as long as the store is slow; handled, a command
+    that needs the store fails visibly when it does, and one that does not (a listing, help)
+    works. What a replay could then cause twice is a listing, or a second change request, which
+    needs its own approval; clicks are idempotent in the store regardless.
+
+    Handled ``trigger_id``s are remembered for `REMEMBER_TRIGGERS`; every `FORGET_EVERY`
+    seconds a background task forgets the older ones.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        tasks: TaskSet,
+        *,
+        timeout: float = CLAIM_TIMEOUT,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._tasks = tasks
+        self._timeout = timeout
+        self._clock = clock
+        self._forgot_at = float("-inf")
+        self._late: set[asyncio.Task[bool]] = set()
+        self._skips = Throttle(REFUSAL_LOG_INTERVAL)
+
+    async def first_delivery(self, trigger_id: str) -> bool:
+        """Claim ``trigger_id``: ``False`` if a delivery of it was handled before."""
+        now = self._clock()
+        claim = asyncio.ensure_future(self._store.claim_trigger(trigger_id, now))
+        try:
+            first = await asyncio.wait_for(asyncio.shield(claim), self._timeout)
+        except Exception as exc:  # a timeout, or whatever the store raised: fail open
+            if not claim.done():
+                self._late.add(claim)
+                claim.add_done_callback(self._late_claim_done)
+            self._skips.warning(
+                log, "replay_check_skipped", key=type(exc).__name__, error=type(exc).__name__
+            )
+            return True
+        if first and time.monotonic() - self._forgot_at >= FORGET_EVERY:
+            self._forgot_at = time.monotonic()
+            self._tasks.spawn(self._forget(now - REMEMBER_TRIGGERS), name="forget-triggers")
+        return first
+
+    def _late_claim_done(self, claim: asyncio.Task[bool]) -> None:
+        self._late.discard(claim)
+        if not claim.cancelled():
+            claim.exception()  # retrieved: already reported as replay_check_skipped
+
+    async def _forget(self, seen_before: datetime) -> None:
+        try:
+            await self._store.forget_triggers(seen_before)
+        except Exception as exc:  # the next claim's turn will try again
+            log.warning("forgetting_triggers_failed", error=type(exc).__name__)
+            self._forgot_at = float("-inf")
+
+
+class RequestGuard(AsyncMiddleware):
+    """Bolt middleware, before authorization: the request must come from our workspace, and be
+    the first delivery of its ``trigger_id``.
+
+    A refusal never reaches a listener or the API, and a foreign request not even the store.
+    Over HTTP a foreign request is answered ``refused_status`` (403); in Socket Mode there is no
+    one to answer but Slack, so the envelope is acknowledged (200) and dropped — unacknowledged,
+    Slack would deliver it again. A replay is acknowledged with an empty 200 in both modes:
+    Slack (or whoever replays) gets its answer, the person sees nothing new.
 
     Args:
         workspace: whose requests are served.
         refusals: where refusals are logged.
-        refused_status: the HTTP status of a refusal (``200`` in Socket Mode).
+        refused_status: the HTTP status of a foreign request's refusal (``200`` in Socket Mode).
+        replays: the replay check; ``None`` for none.
+        serving: entered from here until the answer: in Socket Mode, where no web handler
+            marks the request as foreground (`bot.tasks.Foreground.serving`).
     """
 
-    def __init__(self, workspace: Workspace, refusals: Refusals, *, refused_status: int) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        refusals: Refusals,
+        *,
+        refused_status: int,
+        replays: Replays | None = None,
+        serving: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self._workspace = workspace
         self._refusals = refusals
         self._refused_status = refused_status
+        self._replays = replays
+        self._serving = serving
 
     async def async_process(
         self,
@@ -183,20 +281,30 @@ class RequestGuard(AsyncMiddleware):
         resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse:
-        body = req.body
-        reason = self._workspace.stranger(body)
-        if reason is not None:
-            team = body.get("team")
-            self._refusals.refused(
-                reason,
-                status=self._refused_status,
-                team_id=_short(
-                    body.get("team_id") or (team.get("id") if isinstance(team, dict) else None)
-                ),
-                api_app_id=_short(body.get("api_app_id")),
-            )
-            return BoltResponse(status=self._refused_status, body="")
-        return await next()
+        with self._serving():
+            body = req.body
+            reason = self._workspace.stranger(body)
+            if reason is not None:
+                team = body.get("team")
+                self._refusals.refused(
+                    reason,
+                    status=self._refused_status,
+                    team_id=_short(
+                        body.get("team_id") or (team.get("id") if isinstance(team, dict) else None)
+                    ),
+                    api_app_id=_short(body.get("api_app_id")),
+                )
+                return BoltResponse(status=self._refused_status, body="")
+            trigger_id = body.get("trigger_id")
+            if (
+                self._replays is not None
+                and isinstance(trigger_id, str)
+                and 0 < len(trigger_id) <= 255
+                and not await self._replays.first_delivery(trigger_id)
+            ):
+                self._refusals.refused("already handled (replay)", status=200)
+                return BoltResponse(status=200, body="")
+            return await next()
 
 
 def _short(value: object) -> str | None:

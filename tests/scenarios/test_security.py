@@ -8,16 +8,19 @@ import asyncio
 import io
 import json
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
 from bot.log import Throttle, get_logger
-from bot.render.ids import APPROVE
+from bot.render.ids import APPROVE, DENY
 from handlers.guard import REFUSAL_LOG_INTERVAL
 from sandbox.run import BOT_TOKEN, SIGNING_SECRET, Sandbox
-from sandbox.slack import SlackDriver
+from sandbox.slack import DriverResponse, SlackDriver
 from sandbox.slack.signing import sign
 from tests.scenarios.bot_helpers import (
     APPROVALS,
@@ -428,6 +431,146 @@ async def test_our_own_workspace_and_app_are_served(stack: Sandbox) -> None:
 
     assert response.status == 200
     assert "viewer" in visible(await reply_to(stack, VIEWER))
+
+
+# ── replays ─────────────────────────────────────────────────────────────────────────────
+
+
+def command_body(stack: Sandbox, text: str, *, user: str, trigger_id: str) -> bytes:
+    """A slash command's body as Slack sends it, with the given ``trigger_id``."""
+    fields = {
+        "token": "sandbox-verification-token",
+        "team_id": OUR_TEAM,
+        "team_domain": "fpbot-sandbox",
+        "channel_id": OPS,
+        "channel_name": "ops",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/fp",
+        "text": text,
+        "api_app_id": OUR_APP,
+        "is_enterprise_install": "false",
+        "response_url": stack.slack.new_response_url(OPS, user),
+        "trigger_id": trigger_id,
+    }
+    return urlencode(fields).encode()
+
+
+def replays(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [r for r in refusals(buffer) if r["reason"] == "already handled (replay)"]
+
+
+async def test_the_same_signed_command_sent_twice_makes_one_change_request(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    """A signature proves freshness, not one-time use: the second delivery of the very same
+    bytes, inside the five minutes, is acknowledged and dropped."""
+    body = command_body(stack, "envs create Made Twice", user=OPERATOR, trigger_id="111.222.aaa")
+    headers = signed_headers(body)
+
+    first = await post_raw(stack, body, headers)
+    await stack.slack.wait_for(
+        lambda: bool(stack.slack.channel_messages(APPROVALS)), WAIT, what="approval message"
+    )
+    second = await post_raw(stack, body, headers)
+    await settled(stack)
+
+    assert first[0] == second[0] == 200
+    assert second[1] == "", "acknowledged with nothing to show"
+    assert len(stack.slack.channel_messages(APPROVALS)) == 1
+    assert stack.bot is not None and stack.bot.services is not None
+    assert len(await stack.bot.services.store.list_requests()) == 1
+    assert len(replays(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+
+
+async def test_a_click_delivered_twice_is_answered_once(stack: Sandbox) -> None:
+    await fp(stack, "envs create Clicked Twice", user=OPERATOR)
+    await stack.slack.wait_for(
+        lambda: bool(stack.slack.channel_messages(APPROVALS)), WAIT, what="approval message"
+    )
+    (approval,) = stack.slack.channel_messages(APPROVALS)
+    sent: list[bytes] = []
+    assert stack.slack.driver is not None
+    driver = stack.slack.driver
+    original = driver.send
+
+    async def send_twice(body: str, **kwargs: Any) -> DriverResponse:
+        sent.append(body.encode())
+        await original(body, **kwargs)
+        return await original(body, **kwargs)
+
+    driver.send = send_twice  # type: ignore[method-assign]
+    try:
+        response = await driver.click(approval, DENY, user=APPROVER)
+    finally:
+        driver.send = original  # type: ignore[method-assign]
+    await settled(stack)
+
+    assert response.status == 200 and response.body == ""
+    assert len(sent) == 1
+    thread = stack.slack.thread(APPROVALS, approval.ts)
+    assert len([m for m in thread if "denied" in visible(m).lower()]) == 1
+    assert stack.slack.ephemerals(APPROVER) == [], "no 'already decided' answer to a replay"
+
+
+async def test_a_command_replayed_to_another_replica_is_handled_once(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    shared = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    async with make_stack(database_url=shared) as one, make_stack(database_url=shared) as two:
+        body = command_body(one, "envs create Two Replicas", user=OPERATOR, trigger_id="333.444")
+        headers = signed_headers(body)
+
+        statuses = [(await post_raw(replica, body, headers))[0] for replica in (one, two)]
+        await settled(one)
+        await settled(two)
+
+        assert statuses == [200, 200]
+        assert one.bot is not None and one.bot.services is not None
+        assert len(await one.bot.services.store.list_requests()) == 1
+        assert two.slack.messages() == [], "the second replica did nothing"
+
+
+async def test_triggers_handled_over_an_hour_ago_are_forgotten_in_the_background(
+    stack: Sandbox,
+) -> None:
+    assert stack.bot is not None and stack.bot.services is not None
+    store = stack.bot.services.store
+    now = datetime.now(UTC)
+    await store.claim_trigger("seen.two.hours.ago", now - timedelta(hours=2))
+    await store.claim_trigger("seen.a.minute.ago", now - timedelta(minutes=1))
+
+    await fp(stack, "whoami", user=VIEWER)  # the first claim of this process reaps
+    await settled(stack)
+
+    assert await store.claim_trigger("seen.two.hours.ago", now) is True, "forgotten"
+    assert await store.claim_trigger("seen.a.minute.ago", now) is False, "remembered"
+
+
+async def test_an_unreachable_store_does_not_hold_up_the_ack_and_the_command_still_runs(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    """Failing open: a command that needs the store fails visibly later, when it needs it;
+    refusing every command while the store is slow would fail them all, silently."""
+    assert stack.bot is not None and stack.bot.services is not None
+    store = stack.bot.services.store
+    never = asyncio.Event()
+
+    async def hangs(trigger_id: str, at: object) -> bool:
+        await never.wait()
+        return True
+
+    store.claim_trigger = hangs  # type: ignore[method-assign]
+    try:
+        await fp(stack, "whoami", user=VIEWER)
+        reply = visible(await reply_to(stack, VIEWER))
+    finally:
+        never.set()
+
+    assert "viewer" in reply
+    skipped = [r for r in log_records(log_buffer) if r["event"] == "replay_check_skipped"]
+    assert len(skipped) == 1
 
 
 # ── secrets ─────────────────────────────────────────────────────────────────────────────

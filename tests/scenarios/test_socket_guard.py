@@ -49,3 +49,30 @@ async def test_a_command_from_another_workspace_is_acknowledged_and_dropped(
     assert stand_ins[1].fake.count() == 0
     assert slack.messages() == []
     assert [r["reason"] for r in refusals(log_buffer)] == ["another workspace"]
+
+
+async def test_a_command_delivered_twice_over_the_socket_is_handled_once(
+    slack: FakeSlack,  # noqa: F811
+    bot: BotServer,  # noqa: F811
+    driver: SlackDriver,  # noqa: F811
+    log_buffer: io.StringIO,
+) -> None:
+    payload = {
+        "team_id": "T0FPBOT",
+        "api_app_id": "A0FPBOT",
+        "channel_id": OPS,
+        "user_id": OPERATOR,
+        "command": "/fp",
+        "text": "envs create Delivered Twice",
+        "response_url": slack.new_response_url(OPS, OPERATOR),
+        "trigger_id": slack.new_trigger_id(),
+    }
+
+    answers = [await driver.deliver("slash_commands", payload) for _ in range(2)]
+    await settled(bot, slack)
+
+    assert [a.status for a in answers] == [200, 200]
+    assert all(envelope.acked for envelope in slack.socket.envelopes)
+    assert bot.services is not None
+    assert len(await bot.services.store.list_requests()) == 1
+    assert [r["reason"] for r in refusals(log_buffer)] == ["already handled (replay)"]
