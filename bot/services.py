@@ -117,7 +117,7 @@ class Services:
             changes=changes,
             sweeper=Sweeper(changes, store),
             runner=runner,
-            health=Health(store, client, redis),
+            health=Health(store, client, redis, slack=messenger, notifier=notifier),
             tasks=tasks,
         )
 

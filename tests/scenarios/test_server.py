@@ -303,7 +303,10 @@ async def test_healthz_is_ok_when_everything_answers(stack: Sandbox) -> None:
     status, body = await healthz(stack)
 
     assert status == 200
-    assert body == {"status": "ok", "checks": {"store": "ok", "fingerprint_api": "ok"}}
+    assert body == {
+        "status": "ok",
+        "checks": {"store": "ok", "fingerprint_api": "ok", "slack": "ok"},
+    }
 
 
 async def test_healthz_is_degraded_not_down_when_the_management_api_is_down(
