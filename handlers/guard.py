@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,8 @@ MAX_CLOCK_SKEW = 5 * 60
 #: How long the replay check may hold up an acknowledgement before the request is handled
 #: anyway (`Replays`): Slack gives three seconds in all.
 CLAIM_TIMEOUT = 0.5
+#: The most trigger_ids claimed in one transaction (a store that was stuck leaves many).
+CLAIM_BATCH = 500
 #: How long a handled ``trigger_id`` is remembered: far beyond the five minutes in which a
 #: signed request can be replayed over HTTP, and Socket Mode's redeliveries.
 REMEMBER_TRIGGERS = timedelta(hours=1)
@@ -177,8 +180,13 @@ class Workspace:
 
 class Replays:
     """Whether a payload with a ``trigger_id`` is delivered for the first time, asked of the
-    store so that every replica agrees: one ``INSERT … ON CONFLICT DO NOTHING``
-    (`bot.store.Store.claim_trigger`). Payloads without one (events) cost nothing.
+    store so that every replica agrees (`bot.store.Store.claim_triggers`: one ``INSERT … ON
+    CONFLICT DO NOTHING``). Payloads without one (events) cost nothing.
+
+    The check stands between a request and its acknowledgement, so it must be cheap under a
+    burst: one transaction at a time per process, and the claims that arrive while it is being
+    written go together in the next (group commit). A hundred concurrent commands then cost a
+    few transactions, not a hundred transactions fighting for SQLite's write lock.
 
     When the store does not answer within `CLAIM_TIMEOUT`, or fails, the request is handled
     as a first delivery (fail open), and the claim, if it is still under way, is left to
@@ -205,32 +213,54 @@ class Replays:
         self._timeout = timeout
         self._clock = clock
         self._forgot_at = float("-inf")
-        self._late: set[asyncio.Task[bool]] = set()
+        # The next batch: trigger_id → one future per delivery waiting for the answer: True
+        # for the first delivery of a trigger the store had not seen, False for the others,
+        # or why the store could not tell ("timeout", "store failed").
+        self._waiting: dict[str, list[asyncio.Future[bool | str]]] = {}
+        self._writer: asyncio.Task[None] | None = None
         self._skips = Throttle(REFUSAL_LOG_INTERVAL)
 
     async def first_delivery(self, trigger_id: str) -> bool:
         """Claim ``trigger_id``: ``False`` if a delivery of it was handled before."""
-        now = self._clock()
-        claim = asyncio.ensure_future(self._store.claim_trigger(trigger_id, now))
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[bool | str] = loop.create_future()
+        self._waiting.setdefault(trigger_id, []).append(answer)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write(), name="claim-triggers")
+        give_up = loop.call_later(self._timeout, _answer, answer, "timeout")
         try:
-            first = await asyncio.wait_for(asyncio.shield(claim), self._timeout)
-        except Exception as exc:  # a timeout, or whatever the store raised: fail open
-            if not claim.done():
-                self._late.add(claim)
-                claim.add_done_callback(self._late_claim_done)
-            self._skips.warning(
-                log, "replay_check_skipped", key=type(exc).__name__, error=type(exc).__name__
-            )
+            first = await answer  # the claim itself is never cancelled
+        finally:
+            give_up.cancel()
+        if isinstance(first, str):
+            self._skips.warning(log, "replay_check_skipped", key=first, error=first)
             return True
-        if first and time.monotonic() - self._forgot_at >= FORGET_EVERY:
-            self._forgot_at = time.monotonic()
-            self._tasks.spawn(self._forget(now - REMEMBER_TRIGGERS), name="forget-triggers")
         return first
 
-    def _late_claim_done(self, claim: asyncio.Task[bool]) -> None:
-        self._late.discard(claim)
-        if not claim.cancelled():
-            claim.exception()  # retrieved: already reported as replay_check_skipped
+    async def _write(self) -> None:
+        """Write the waiting claims, one batch (transaction) at a time, until none wait."""
+        try:
+            while self._waiting:
+                batch = dict(itertools.islice(self._waiting.items(), CLAIM_BATCH))
+                for trigger_id in batch:
+                    del self._waiting[trigger_id]
+                now = self._clock()
+                try:
+                    claimed = await self._store.claim_triggers(batch, now)
+                except Exception as exc:  # every waiter fails open, and logs it
+                    log.debug("claiming_triggers_failed", error=type(exc).__name__)
+                    for answers in batch.values():
+                        for answer in answers:
+                            _answer(answer, "store failed")
+                    continue
+                for trigger_id, answers in batch.items():
+                    for n, answer in enumerate(answers):
+                        _answer(answer, n == 0 and trigger_id in claimed)
+                if claimed and time.monotonic() - self._forgot_at >= FORGET_EVERY:
+                    self._forgot_at = time.monotonic()
+                    self._tasks.spawn(self._forget(now - REMEMBER_TRIGGERS), name="forget-triggers")
+        finally:
+            self._writer = None
 
     async def _forget(self, seen_before: datetime) -> None:
         try:
@@ -238,6 +268,12 @@ class Replays:
         except Exception as exc:  # the next claim's turn will try again
             log.warning("forgetting_triggers_failed", error=type(exc).__name__)
             self._forgot_at = float("-inf")
+
+
+def _answer(future: asyncio.Future[bool | str], result: bool | str) -> None:
+    """Answer a waiting claim unless it has its answer already (it gave up, say)."""
+    if not future.done():
+        future.set_result(result)
 
 
 class RequestGuard(AsyncMiddleware):

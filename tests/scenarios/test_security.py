@@ -538,14 +538,14 @@ async def test_triggers_handled_over_an_hour_ago_are_forgotten_in_the_background
     assert stack.bot is not None and stack.bot.services is not None
     store = stack.bot.services.store
     now = datetime.now(UTC)
-    await store.claim_trigger("seen.two.hours.ago", now - timedelta(hours=2))
-    await store.claim_trigger("seen.a.minute.ago", now - timedelta(minutes=1))
+    await store.claim_triggers(["seen.two.hours.ago"], now - timedelta(hours=2))
+    await store.claim_triggers(["seen.a.minute.ago"], now - timedelta(minutes=1))
 
     await fp(stack, "whoami", user=VIEWER)  # the first claim of this process reaps
     await settled(stack)
 
-    assert await store.claim_trigger("seen.two.hours.ago", now) is True, "forgotten"
-    assert await store.claim_trigger("seen.a.minute.ago", now) is False, "remembered"
+    claimed = await store.claim_triggers(["seen.two.hours.ago", "seen.a.minute.ago"], now)
+    assert claimed == {"seen.two.hours.ago"}, "the older one forgotten, the recent one not"
 
 
 async def test_an_unreachable_store_does_not_hold_up_the_ack_and_the_command_still_runs(
@@ -557,11 +557,11 @@ async def test_an_unreachable_store_does_not_hold_up_the_ack_and_the_command_sti
     store = stack.bot.services.store
     never = asyncio.Event()
 
-    async def hangs(trigger_id: str, at: object) -> bool:
+    async def hangs(trigger_ids: object, at: object) -> set[str]:
         await never.wait()
-        return True
+        return set()
 
-    store.claim_trigger = hangs  # type: ignore[method-assign]
+    store.claim_triggers = hangs  # type: ignore[method-assign]
     try:
         await fp(stack, "whoami", user=VIEWER)
         reply = visible(await reply_to(stack, VIEWER))

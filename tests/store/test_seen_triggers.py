@@ -13,9 +13,15 @@ TRIGGER = "13345224609.738474920.8088930838d88f008e0"
 
 
 async def test_a_trigger_is_claimed_by_its_first_delivery_only(store: Store) -> None:
-    assert await store.claim_trigger(TRIGGER, T0) is True
-    assert await store.claim_trigger(TRIGGER, T0 + timedelta(seconds=1)) is False
-    assert await store.claim_trigger(TRIGGER + "1", T0) is True, "another payload is another"
+    assert await store.claim_triggers([TRIGGER], T0) == {TRIGGER}
+    assert await store.claim_triggers([TRIGGER], T0 + timedelta(seconds=1)) == set()
+
+
+async def test_of_a_batch_only_the_triggers_not_seen_before_are_claimed(store: Store) -> None:
+    await store.claim_triggers(["a", "b"], T0)
+
+    assert await store.claim_triggers(["b", "c", "c", "d"], T0) == {"c", "d"}
+    assert await store.claim_triggers([], T0) == set()
 
 
 async def test_of_deliveries_racing_for_one_trigger_exactly_one_wins(database_url: str) -> None:
@@ -23,22 +29,23 @@ async def test_of_deliveries_racing_for_one_trigger_exactly_one_wins(database_ur
     stores = [await Store.connect(database_url) for _ in range(2)]
     try:
         claims = await asyncio.gather(
-            *(stores[n % 2].claim_trigger(TRIGGER, T0) for n in range(20))
+            *(stores[n % 2].claim_triggers([TRIGGER, f"own-{n}"], T0) for n in range(20))
         )
     finally:
         for store in stores:
             await store.close()
 
-    assert claims.count(True) == 1
+    assert sum(TRIGGER in claimed for claimed in claims) == 1
+    assert all(f"own-{n}" in claimed for n, claimed in enumerate(claims))
 
 
 async def test_claims_older_than_the_cutoff_are_forgotten_and_newer_ones_kept(
     store: Store,
 ) -> None:
-    await store.claim_trigger("old", T0)
-    await store.claim_trigger("recent", T0 + timedelta(minutes=59))
+    await store.claim_triggers(["old"], T0)
+    await store.claim_triggers(["recent"], T0 + timedelta(minutes=59))
 
     assert await store.forget_triggers(seen_before=T0 + timedelta(minutes=30)) == 1
 
-    assert await store.claim_trigger("recent", T0 + timedelta(hours=1)) is False
-    assert await store.claim_trigger("old", T0 + timedelta(hours=1)) is True
+    later = T0 + timedelta(hours=1)
+    assert await store.claim_triggers(["old", "recent"], later) == {"old"}
