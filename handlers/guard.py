@@ -106,7 +106,8 @@ class Refusals:
         self._throttle = Throttle(interval)
 
     def refused(self, reason: str, *, status: int, **fields: object) -> None:
-        """Log that a request was refused with HTTP ``status`` (0: acknowledged, dropped)."""
+        """Log that a request was refused, answered with HTTP ``status`` (200: acknowledged
+        and dropped)."""
         self._throttle.warning(
             log, "slack_request_refused", key=reason, reason=reason, status=status, **fields
         )
@@ -215,7 +216,7 @@ class Replays:
         self._forgot_at = float("-inf")
         # The next batch: trigger_id → one future per delivery waiting for the answer: True
         # for the first delivery of a trigger the store had not seen, False for the others,
-        # or why the store could not tell ("timeout", "store failed").
+        # or why the store could not tell ("timeout", "store failed (…)").
         self._waiting: dict[str, list[asyncio.Future[bool | str]]] = {}
         self._writer: asyncio.Task[None] | None = None
         self._skips = Throttle(REFUSAL_LOG_INTERVAL)
@@ -247,11 +248,11 @@ class Replays:
                 now = self._clock()
                 try:
                     claimed = await self._store.claim_triggers(batch, now)
-                except Exception as exc:  # every waiter fails open, and logs it
-                    log.debug("claiming_triggers_failed", error=type(exc).__name__)
+                except Exception as exc:  # every waiter fails open, and logs it (throttled)
+                    failed = f"store failed ({type(exc).__name__})"
                     for answers in batch.values():
                         for answer in answers:
-                            _answer(answer, "store failed")
+                            _answer(answer, failed)
                     continue
                 for trigger_id, answers in batch.items():
                     for n, answer in enumerate(answers):

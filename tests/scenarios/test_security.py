@@ -18,6 +18,7 @@ import pytest
 
 from bot.log import Throttle, get_logger
 from bot.render.ids import APPROVE, DENY
+from bot.store import StoreUnavailable
 from handlers.guard import REFUSAL_LOG_INTERVAL
 from sandbox.run import BOT_TOKEN, SIGNING_SECRET, Sandbox
 from sandbox.slack import DriverResponse, SlackDriver
@@ -548,8 +549,12 @@ async def test_triggers_handled_over_an_hour_ago_are_forgotten_in_the_background
     assert claimed == {"seen.two.hours.ago"}, "the older one forgotten, the recent one not"
 
 
-async def test_an_unreachable_store_does_not_hold_up_the_ack_and_the_command_still_runs(
-    stack: Sandbox, log_buffer: io.StringIO
+@pytest.mark.parametrize(
+    ("how", "logged"),
+    [("hangs", "timeout"), ("refuses", "store failed (StoreUnavailable)")],
+)
+async def test_a_store_that_hangs_or_refuses_does_not_hold_up_the_ack_and_the_command_runs(
+    stack: Sandbox, log_buffer: io.StringIO, how: str, logged: str
 ) -> None:
     """Failing open: a command that needs the store fails visibly later, when it needs it;
     refusing every command while the store is slow would fail them all, silently."""
@@ -557,11 +562,13 @@ async def test_an_unreachable_store_does_not_hold_up_the_ack_and_the_command_sti
     store = stack.bot.services.store
     never = asyncio.Event()
 
-    async def hangs(trigger_ids: object, at: object) -> set[str]:
+    async def claim(trigger_ids: object, at: object) -> set[str]:
+        if how == "refuses":
+            raise StoreUnavailable("the database is unavailable: connection refused")
         await never.wait()
         return set()
 
-    store.claim_triggers = hangs  # type: ignore[method-assign]
+    store.claim_triggers = claim  # type: ignore[method-assign]
     try:
         await fp(stack, "whoami", user=VIEWER)
         reply = visible(await reply_to(stack, VIEWER))
@@ -570,7 +577,7 @@ async def test_an_unreachable_store_does_not_hold_up_the_ack_and_the_command_sti
 
     assert "viewer" in reply
     skipped = [r for r in log_records(log_buffer) if r["event"] == "replay_check_skipped"]
-    assert len(skipped) == 1
+    assert [r["error"] for r in skipped] == [logged]
 
 
 # ── secrets ─────────────────────────────────────────────────────────────────────────────
