@@ -160,9 +160,10 @@ def _closing(response: web.Response) -> web.Response:
 
 
 class _Stage(enum.Enum):
-    RECEIVING = "receiving"  # a request's headers or body are on their way (deadline running)
+    RECEIVING = "receiving a request"  # its headers or body are on their way (deadline runs)
     ANSWERING = "answering"  # the request is in; fpbot is answering it
     IDLE = "idle"  # kept alive, waiting for the next request
+    CLOSED = "closed"  # dropped or lost: no longer counted, whatever its handler still does
 
 
 class ConnectionGate:
@@ -194,7 +195,11 @@ class ConnectionGate:
         ``False``: refused, every open connection is being answered."""
         if self.open >= self.max_connections:
             oldest = next(iter(self._receiving), None) or next(iter(self._idle), None)
-            action = "refused the new one" if oldest is None else f"closed an {oldest.stage.value}"
+            action = (
+                "refused a new connection"
+                if oldest is None
+                else f"closed the connection {oldest.stage.value} the longest"
+            )
             self._log.warning(
                 log,
                 "connections_at_capacity",
@@ -274,6 +279,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         self._gate.release(self)
+        self.stage = _Stage.CLOSED
         if self._transport is not None:  # admitted: aiohttp's protocol saw it open
             self._inner.connection_lost(exc)
 
@@ -297,6 +303,7 @@ class _Connection(asyncio.Protocol):
         """Close the connection now, without a word: its client is too slow or too many."""
         self._disarm()
         self._gate.release(self)
+        self.stage = _Stage.CLOSED
         if self._transport is not None:
             self._transport.abort()
 

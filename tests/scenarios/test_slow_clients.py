@@ -172,6 +172,9 @@ async def test_connections_beyond_the_cap_close_the_oldest_slow_ones_and_the_bot
             await asyncio.wait_for(asyncio.gather(*(d.dropped.wait() for d in slow[:80])), WAIT)
             await whoami_works(stand_ins[0], bot)
             still_open = [d for d in slow if not d.dropped.is_set()]
+        await stand_ins[0].wait_for(
+            lambda: bot.connections.open == 0, WAIT, what="every connection to be let go"
+        )
 
     assert len(still_open) <= 20
     assert all(not d.dropped.is_set() for d in slow[-19:]), "the newest ones were kept"
