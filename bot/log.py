@@ -15,8 +15,9 @@ import re
 import secrets
 import sys
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -245,3 +246,46 @@ def get_logger(name: str | None = None, **context: Any) -> structlog.stdlib.Boun
     """A logger with ``context`` bound (request id, user, command…)."""
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
     return logger.bind(**context) if context else logger
+
+
+class Throttle:
+    """One log line per key every ``interval`` seconds; the lines held back are counted.
+
+    Whatever strangers can trigger at will — refused requests, connections over the cap — must
+    not become a log line each: three hundred bad requests a second would write megabytes a
+    minute and bury everything else. The first occurrence of a key is logged at once; later ones
+    within ``interval`` are only counted, and the next line that does go out says how many were
+    held back, so the operator still learns how big the flood was. Keys are few and fixed (a
+    reason, never a value a client chose), so the table stays small.
+
+    Args:
+        interval: seconds between two lines of the same key.
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: dict[str, tuple[float, int]] = {}  # key → (when last logged, held back)
+
+    def admit(self, key: str) -> int | None:
+        """``None`` to hold this line back; otherwise how many were held back before it."""
+        now = self._clock()
+        logged_at, held = self._last.get(key, (float("-inf"), 0))
+        if now - logged_at < self.interval:
+            self._last[key] = (logged_at, held + 1)
+            return None
+        self._last[key] = (now, 0)
+        return held
+
+    def warning(
+        self, logger: structlog.stdlib.BoundLogger, event: str, *, key: str, **fields: Any
+    ) -> None:
+        """``logger.warning(event, **fields)`` unless held back; adds ``held_back`` when some
+        lines of this key were."""
+        held = self.admit(key)
+        if held is None:
+            return
+        if held:
+            fields["held_back"] = held
+        logger.warning(event, **fields)

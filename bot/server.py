@@ -3,30 +3,41 @@
 `BotServer` is used by ``fpbot serve``, the sandbox and the tests alike, so what is tested is
 what runs. Shutdown follows interface.md §1: stop taking requests, finish in-flight work within
 ten seconds, exit 0.
+
+Whoever can reach the port can open connections, so the web server holds them to account
+(interface.md §9): a request has `REQUEST_DEADLINE` seconds for its headers and body to arrive,
+and at most ``max_connections`` are open at once (`ConnectionGate`) — a few hundred sockets
+dribbling a header line now and then must not take every file descriptor the bot needs to
+reach Slack, Fingerprint and its store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import gc
+import resource
 import signal
-from collections.abc import Coroutine
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar, cast
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app
-from bot.log import get_logger
+from bot.log import Throttle, get_logger
 from bot.policy import Policy
 from bot.services import Services
 from bot.settings import Settings, SettingsError
 from bot.tasks import Foreground
+from handlers.guard import REFUSAL_LOG_INTERVAL, Refusals, SignatureCheck, Workspace
 
 log = get_logger(__name__)
 
@@ -36,6 +47,26 @@ EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE = 10.0
 #: How long closing the web server waits for a request being answered (an ack or /healthz).
 HTTP_CLOSE_TIMEOUT = 3.0
+#: Seconds a request has for its headers and body to arrive in full, from its first byte (from
+#: the connection's opening, for a connection's first request).
+REQUEST_DEADLINE = 10.0
+#: Seconds an idle keep-alive connection is kept. aiohttp's default in a runner is an hour; this
+#: is longer than common load balancers' idle timeout (60 s), so that they close the connections
+#: they pool, not fpbot — the other way round, a request sent as fpbot closes one fails.
+KEEPALIVE_TIMEOUT = 75.0
+#: The most connections open at once by default, and the share of the process's
+#: file-descriptor limit they may take at most: the rest are for the store, Redis and the calls
+#: to Slack and Fingerprint.
+MAX_CONNECTIONS = 256
+FD_SHARE = 4
+
+
+def default_max_connections() -> int:
+    """`MAX_CONNECTIONS`, or a quarter of the file-descriptor limit when that is lower."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft // FD_SHARE))
 
 
 class _Health(Protocol):
@@ -43,20 +74,70 @@ class _Health(Protocol):
 
 
 def make_web_app(
-    bolt: AsyncApp | None, health: _Health, foreground: Foreground | None = None
+    bolt: AsyncApp | None,
+    health: _Health,
+    foreground: Foreground | None = None,
+    *,
+    signature: SignatureCheck | None = None,
+    refusals: Refusals | None = None,
 ) -> web.Application:
     """The aiohttp application: Slack's endpoint (HTTP mode only) and the health check.
 
-    A Slack request counts as ``foreground`` from its arrival (body, signature, ack), so
-    after-ack work waits until it is answered.
+    With ``signature``, every request to Slack's endpoint proves it comes from Slack before its
+    body is parsed: a bad or missing signature, or a timestamp that is not a number within five
+    minutes of now, is answered 401, and a signed body that cannot be read 400, each with one
+    throttled warning (``refusals``). Bolt's own check is then off (`bot.app.build_app`): one
+    HMAC per request, not two. Without it, ``bolt`` must verify requests itself (the ack
+    benchmark's bare Bolt app does).
+
+    A Slack request counts as ``foreground`` from the moment it has arrived until it is
+    answered (over `BotServer`'s connections, a slow body is bounded by `REQUEST_DEADLINE`
+    and does not hold background work up meanwhile), so after-ack work waits for the answer.
     """
     serving = foreground.serving if foreground is not None else contextlib.nullcontext
+    refusals = refusals or Refusals()
+
+    async def verified(request: web.Request) -> AsyncBoltRequest | web.Response:
+        headers = request.headers
+        assert signature is not None
+        stamp, signed = headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
+        problem = signature.problem(stamp, signed)
+        if problem is None:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                problem = "body too large to verify"
+            except ConnectionError:  # the client left, or was too slow (already logged)
+                return _closing(web.Response(status=400))
+            else:
+                arrived(request)
+                problem = signature.problem(stamp, signed, body)
+        if problem is not None:
+            refusals.refused(problem, status=401)
+            return _closing(web.Response(status=401))
+        try:
+            return AsyncBoltRequest(
+                body=body.decode("utf-8"),
+                query=request.query_string,
+                headers=headers,  # type: ignore[arg-type]  # a multidict, as Bolt's adapter
+            )
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            # Bolt's parser on a body Slack signed: not UTF-8, not a form, a payload that is
+            # not a JSON object. Nothing can be done with it, and nothing more was read.
+            refusals.refused("signed body unreadable", status=400, error=type(exc).__name__)
+            return _closing(web.Response(status=400))
 
     async def events(request: web.Request) -> web.Response:
         assert bolt is not None
+        if signature is None:
+            with serving():
+                bolt_request = await to_bolt_request(request)
+                return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        checked = await verified(request)
+        if isinstance(checked, web.Response):
+            return checked
         with serving():
-            bolt_request = await to_bolt_request(request)
-            return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+            return await to_aiohttp_response(await bolt.async_dispatch(checked))
 
     async def healthz(_: web.Request) -> web.Response:
         status, body = await health.report()
@@ -69,16 +150,263 @@ def make_web_app(
     return app
 
 
-class BotServer:
-    """fpbot running: services, the Bolt app, the web server, the sweeper."""
+def _closing(response: web.Response) -> web.Response:
+    """``response``, after which the connection is closed: its client misbehaved."""
+    response.force_close()
+    return response
 
-    def __init__(self, settings: Settings, *, policy: Policy | None = None, socket: bool = False):
+
+# ── connections: a deadline for every request, a cap on how many are open ──────────────────
+
+
+class _Stage(enum.Enum):
+    RECEIVING = "receiving a request"  # its headers or body are on their way (deadline runs)
+    ANSWERING = "answering"  # the request is in; fpbot is answering it
+    IDLE = "idle"  # kept alive, waiting for the next request
+    CLOSED = "closed"  # dropped or lost: no longer counted, whatever its handler still does
+
+
+class ConnectionGate:
+    """The open connections, by stage: at most ``max_connections``, and none receiving a
+    request for longer than ``deadline`` seconds.
+
+    A connection beyond the cap is made room for by closing the one that has been receiving a
+    request the longest (a healthy client sends a request in milliseconds; one receiving for
+    long is dribbling), else the longest idle one; only when every connection is being
+    answered is the new one refused. Either way it takes a moment, and the file descriptors in
+    use stay under the cap. What happens is logged, throttled (`bot.log.Throttle`).
+    """
+
+    def __init__(self, max_connections: int, deadline: float = REQUEST_DEADLINE) -> None:
+        self.max_connections = max_connections
+        self.deadline = deadline
+        self._receiving: OrderedDict[_Connection, None] = OrderedDict()  # longest first
+        self._idle: OrderedDict[_Connection, None] = OrderedDict()
+        self._answering: set[_Connection] = set()
+        self._log = Throttle(REFUSAL_LOG_INTERVAL)
+
+    @property
+    def open(self) -> int:
+        """How many connections are open."""
+        return len(self._receiving) + len(self._idle) + len(self._answering)
+
+    def admit(self, connection: _Connection) -> bool:
+        """Take a new connection in (receiving its first request), making room if needed;
+        ``False``: refused, every open connection is being answered."""
+        if self.open >= self.max_connections:
+            oldest = next(iter(self._receiving), None) or next(iter(self._idle), None)
+            action = (
+                "refused a new connection"
+                if oldest is None
+                else f"closed the connection {oldest.stage.value} the longest"
+            )
+            self._log.warning(
+                log,
+                "connections_at_capacity",
+                key=action,
+                limit=self.max_connections,
+                action=action,
+            )
+            if oldest is None:
+                return False
+            oldest.drop()
+        self.move(connection, _Stage.RECEIVING)
+        return True
+
+    def move(self, connection: _Connection, stage: _Stage) -> None:
+        """Record that ``connection`` is now at ``stage`` (the newest there)."""
+        self.release(connection)
+        connection.stage = stage
+        if stage is _Stage.RECEIVING:
+            self._receiving[connection] = None
+        elif stage is _Stage.IDLE:
+            self._idle[connection] = None
+        else:
+            self._answering.add(connection)
+
+    def release(self, connection: _Connection) -> None:
+        """Forget ``connection`` (closed, or closing); harmless if already forgotten."""
+        self._receiving.pop(connection, None)
+        self._idle.pop(connection, None)
+        self._answering.discard(connection)
+
+    def too_slow(self) -> None:
+        """A request missed the deadline (its connection is being closed)."""
+        self._log.warning(log, "request_too_slow", key="deadline", deadline=self.deadline)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: aiohttp's protocol inside, the gate's deadline and cap around it.
+
+    The request handlers tell it when a request has fully arrived (`arrived`) and when it has
+    been answered (`answered`); the deadline runs from the connection's opening, or from the
+    first byte of the next request, until the request has arrived.
+    """
+
+    def __init__(self, gate: ConnectionGate, inner: asyncio.Protocol) -> None:
+        self.stage = _Stage.RECEIVING
+        self._gate = gate
+        self._inner = inner
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._next_request_started = False  # bytes came in while one was being answered
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._gate.admit(self):
+            cast(asyncio.Transport, transport).abort()
+            return
+        self._transport = cast(asyncio.Transport, transport)
+        self._arm()
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.stage is _Stage.IDLE:
+            self._gate.move(self, _Stage.RECEIVING)
+            self._arm()
+        elif self.stage is _Stage.ANSWERING:
+            self._next_request_started = True
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._gate.release(self)
+        self.stage = _Stage.CLOSED
+        if self._transport is not None:  # admitted: aiohttp's protocol saw it open
+            self._inner.connection_lost(exc)
+
+    def arrived(self) -> None:
+        """The request's headers and body are all in: the deadline no longer runs."""
+        if self.stage is _Stage.RECEIVING:
+            self._disarm()
+            self._gate.move(self, _Stage.ANSWERING)
+
+    def answered(self) -> None:
+        """The request has been answered: the connection waits for the next (kept alive)."""
+        if self.stage is _Stage.ANSWERING:
+            if self._next_request_started:
+                self._next_request_started = False
+                self._gate.move(self, _Stage.RECEIVING)
+                self._arm()
+            else:
+                self._gate.move(self, _Stage.IDLE)
+
+    def drop(self) -> None:
+        """Close the connection now, without a word: its client is too slow or too many."""
+        self._disarm()
+        self._gate.release(self)
+        self.stage = _Stage.CLOSED
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _arm(self) -> None:
+        self._disarm()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._gate.deadline, self._expire)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._gate.too_slow()
+        self.drop()
+
+
+def _connection_of(request: web.BaseRequest) -> _Connection | None:
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    return protocol if isinstance(protocol, _Connection) else None
+
+
+def arrived(request: web.BaseRequest) -> None:
+    """Tell the connection that ``request``'s body is all in (a handler that reads one)."""
+    connection = _connection_of(request)
+    if connection is not None:
+        connection.arrived()
+
+
+@web.middleware
+async def _connection_stages(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A request without a body has arrived with its headers; once answered, the connection
+    is idle. A handler reading a body says when it is in (`arrived`); a body no handler reads
+    (a wrong route, a refused request) keeps the deadline running while aiohttp drains it.
+    """
+    connection = _connection_of(request)
+    if connection is None:
+        return await handler(request)
+    if not request.body_exists:
+        connection.arrived()
+    try:
+        return await handler(request)
+    finally:
+        connection.answered()
+
+
+class _GuardedSite(web.BaseSite):
+    """aiohttp's TCP site, each connection behind the `ConnectionGate`."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, gate: ConnectionGate):
+        super().__init__(runner)
+        self._host = host
+        self._port = port
+        self._gate = gate
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        gate = self._gate
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Connection(gate, server()), self._host, self._port, backlog=self._backlog
+        )
+
+
+class BotServer:
+    """fpbot running: services, the Bolt app, the web server, the sweeper.
+
+    Args:
+        settings: what to connect to, where to listen.
+        policy: the policy, if not the file the settings name.
+        socket: Socket Mode instead of HTTP (the web server then serves ``/healthz`` only).
+        max_connections: connections open at once (default: `default_max_connections`).
+        request_deadline: seconds a request has to arrive in full (`REQUEST_DEADLINE`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: Policy | None = None,
+        socket: bool = False,
+        max_connections: int | None = None,
+        request_deadline: float = REQUEST_DEADLINE,
+    ):
         self.settings = settings
         self._policy = policy
         self._socket = socket
+        self.connections = ConnectionGate(
+            max_connections or default_max_connections(), request_deadline
+        )
         self.services: Services | None = None
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_stop = asyncio.Event()
@@ -98,15 +426,26 @@ class BotServer:
         settings = self.settings
         settings.require_for_serving(socket=self._socket)
         self.services = services = await Services.start(settings, self._policy)
-        bolt = build_app(services, socket_mode=self._socket)
+        workspace = await Workspace.of_token(services.messenger)
+        refusals = Refusals()
+        bolt = build_app(services, workspace, socket_mode=self._socket, refusals=refusals)
+        signature = None
+        if not self._socket:
+            assert settings.slack_signing_secret is not None  # require_for_serving
+            signature = SignatureCheck(settings.slack_signing_secret.get_secret_value())
+        web_app = make_web_app(
+            None if self._socket else bolt,
+            services.health,
+            services.tasks.foreground,
+            signature=signature,
+            refusals=refusals,
+        )
+        web_app.middlewares.append(_connection_stages)
         self._runner = web.AppRunner(
-            make_web_app(
-                None if self._socket else bolt, services.health, services.tasks.foreground
-            ),
-            shutdown_timeout=HTTP_CLOSE_TIMEOUT,
+            web_app, shutdown_timeout=HTTP_CLOSE_TIMEOUT, keepalive_timeout=KEEPALIVE_TIMEOUT
         )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, settings.host, settings.port)
+        self._site = _GuardedSite(self._runner, settings.host, settings.port, self.connections)
         await self._site.start()
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104

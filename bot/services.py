@@ -141,7 +141,7 @@ class Services:
             home=home,
             sweeper=Sweeper(changes, store, policy),
             runner=runner,
-            health=Health(store, client, redis),
+            health=Health(store, client, redis, slack=messenger, notifier=notifier),
             tasks=tasks,
         )
 

@@ -433,3 +433,16 @@ def render_secret_delivery(kind: str, resource_name: str, resource_id: str, secr
         "it will not be shown again."
     )
     return Message(text=fallback(text), blocks=blocks)
+
+
+#: The alert's title when Slack no longer accepts the bot token (`bot.health`).
+SLACK_TOKEN_REJECTED = "Slack rejected fpbot's bot token"
+
+
+def slack_token_rejected(error: str) -> str:
+    """The alert's detail (mrkdwn): what Slack answered and what the operator must do."""
+    return (
+        f"`auth.test` answered {code(error, 100)}: fpbot cannot answer anyone in Slack until "
+        "SLACK_BOT_TOKEN is replaced with a working bot token (reinstalling the app gives a "
+        "new one) and fpbot is restarted."
+    )

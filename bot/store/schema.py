@@ -156,3 +156,14 @@ notifications = Table(
     Column("first_at", UTCDateTime, nullable=False),
     Column("last_at", UTCDateTime, nullable=False),
 )
+
+#: Slack payloads already handled, by their ``trigger_id``: a signature proves freshness, not
+#: one-time use, so a replayed command or click is recognised here and dropped (0006). Rows are
+#: reaped once far older than Slack's five-minute window.
+seen_triggers = Table(
+    "seen_triggers",
+    metadata,
+    Column("trigger_id", String(255), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_seen_triggers_seen_at", "seen_at"),
+)

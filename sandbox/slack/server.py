@@ -46,6 +46,7 @@ from aiohttp import web
 from sandbox.slack.limits import check_message, check_options
 from sandbox.slack.socket import SOCKET_PATH, SocketMode
 from sandbox.slack.state import (
+    APP_ID,
     BOT_ID,
     BOT_USER_ID,
     DEFAULT_CHANNELS,
@@ -588,6 +589,7 @@ class FakeSlack:
             "team_id": TEAM_ID,
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
+            "app_id": APP_ID,
             "is_enterprise_install": False,
         }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +21,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot.health import Health
+from bot.notify import Failure
+from bot.ports import DeliveryFailed
 from sandbox.run import Sandbox
 from tests.scenarios.bot_helpers import OPS, VIEWER, fp, reply_to, visible
 from tests.scenarios.conftest import StackFactory
@@ -202,3 +206,106 @@ async def test_a_slow_api_is_reported_from_the_last_known_result_without_waiting
         {"status": "ok", "checks": dict.fromkeys(("store", "redis", "fingerprint_api"), "ok")},
     )
     assert elapsed < 0.2, "a fresh result is not fetched again"
+
+
+# ── the Slack token ─────────────────────────────────────────────────────────────────────
+
+
+class _Slack:
+    """Slack's ``auth.test`` for the bot token: fine, or answering ``error``."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+        self.calls = 0
+
+    async def auth_test(self) -> dict[str, Any]:
+        self.calls += 1
+        if self.error is not None:
+            raise DeliveryFailed("auth.test", self.error)
+        return {"ok": True, "team_id": "T0FPBOT"}
+
+
+class _Alerts:
+    def __init__(self) -> None:
+        self.failures: list[Failure] = []
+
+    async def report(self, failure: Failure) -> None:
+        self.failures.append(failure)
+
+
+async def test_a_revoked_slack_token_makes_healthz_degraded_and_is_alerted_once() -> None:
+    slack, alerts = _Slack(), _Alerts()
+    health = Health(
+        _Answers(),  # type: ignore[arg-type]
+        _Answers(),
+        slack=slack,
+        notifier=alerts,
+        slack_interval=0,  # every probe asks Slack again
+    )
+    try:
+        before = await health.report()
+        slack.error = "token_revoked"
+        during = [await health.report() for _ in range(3)]
+        slack.error = None
+        after = await health.report()
+    finally:
+        await health.close()
+
+    assert before == (
+        200,
+        {"status": "ok", "checks": {"store": "ok", "fingerprint_api": "ok", "slack": "ok"}},
+    )
+    for status, body in during:
+        assert (status, body["status"]) == (200, "degraded"), "Slack is not the store"
+        assert body["checks"]["slack"] == "token rejected (token_revoked)"
+    (alert,) = alerts.failures
+    assert alert.error_code == "slack.token_revoked" and "SLACK_BOT_TOKEN" in alert.detail
+    assert after[1]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        ("invalid_auth", "token rejected (invalid_auth)"),
+        ("account_inactive", "token rejected (account_inactive)"),
+        ("unreachable", "unreachable"),
+        ("ratelimited", "error (ratelimited)"),
+    ],
+)
+async def test_the_slack_check_says_what_slack_answered(error: str, shown: str) -> None:
+    slack, alerts = _Slack(), _Alerts()
+    slack.error = error
+    health = Health(_Answers(), _Answers(), slack=slack, notifier=alerts)  # type: ignore[arg-type]
+    try:
+        status, body = await health.report()
+    finally:
+        await health.close()
+
+    assert (status, body["status"], body["checks"]["slack"]) == (200, "degraded", shown)
+    assert len(alerts.failures) == (1 if shown.startswith("token rejected") else 0)
+
+
+async def test_the_slack_token_is_checked_at_most_once_a_minute() -> None:
+    slack = _Slack()
+    health = Health(_Answers(), _Answers(), slack=slack)  # type: ignore[arg-type]
+    try:
+        answers = [await health.report() for _ in range(5)]
+    finally:
+        await health.close()
+
+    assert all(body["checks"]["slack"] == "ok" for _, body in answers)
+    assert slack.calls == 1
+
+
+async def test_healthz_says_when_slack_no_longer_accepts_the_bot_token(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    stack.slack.bot_token = "xoxb-the-new-one"  # the app was reinstalled: ours is revoked
+
+    status, body, elapsed = await healthz(stack)
+
+    assert (status, body["status"]) == (200, "degraded")
+    assert body["checks"]["slack"] == "token rejected (invalid_auth)"
+    assert elapsed < PROBE_TIMEOUT
+    logged = [json.loads(line) for line in log_buffer.getvalue().splitlines()]
+    assert [r["error_code"] for r in logged if r["event"] == "failure"] == ["slack.invalid_auth"]

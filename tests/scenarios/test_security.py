@@ -4,14 +4,25 @@ Slack's request signature, and a scan of every log line and every Slack message 
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 
-from bot.render.ids import APPROVE
+from bot.log import Throttle, get_logger
+from bot.render.ids import APPROVE, DENY
+from bot.store import StoreUnavailable
+from handlers.guard import REFUSAL_LOG_INTERVAL
 from sandbox.run import BOT_TOKEN, SIGNING_SECRET, Sandbox
+from sandbox.slack import DriverResponse, SlackDriver
+from sandbox.slack.signing import sign
 from tests.scenarios.bot_helpers import (
     APPROVALS,
     APPROVER,
@@ -164,7 +175,7 @@ async def test_a_request_with_a_bad_signature_or_stale_timestamp_gets_401_and_no
     await settled(stack)
     assert api_calls(stack) == 0
     assert stack.slack.messages() == []
-    assert stack.slack.calls() == []
+    assert [c.method for c in stack.slack.calls()] == ["auth.test"], "only the start-up check"
     # Bolt logs a refused body; its live response_url must not be in the log.
     assert "/response/R" not in log_buffer.getvalue()
 
@@ -182,6 +193,391 @@ async def test_a_replayed_request_inside_the_window_is_accepted_but_changes_noth
         assert response.status == 200
     await settled(stack)
     assert len([m for m in stack.slack.channel_messages(OPS) if "Environments" in m.text]) == 2
+
+
+# ── before anything is parsed ───────────────────────────────────────────────────────────
+
+FORM = "application/x-www-form-urlencoded"
+TIMESTAMP = "X-Slack-Request-Timestamp"
+NOW = "now"  # stands for a fresh timestamp, computed when the request is sent
+BY_ANOTHER_SECRET = "by another secret"  # stands for a signature made with the wrong secret
+
+
+async def post_raw(stack: Sandbox, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """POST exactly these bytes and headers to the bot's Slack endpoint."""
+    assert stack.bot is not None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(stack.bot.url + "/slack/events", data=body, headers=headers) as response,
+    ):
+        return response.status, await response.text()
+
+
+def signed_headers(body: bytes, content_type: str = FORM) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": sign(SIGNING_SECRET, stamp, body),
+    }
+
+
+def log_records(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def refusals(buffer: io.StringIO) -> list[dict[str, Any]]:
+    """The warning lines about refused Slack requests."""
+    return [r for r in log_records(buffer) if r["event"] == "slack_request_refused"]
+
+
+def assert_no_error_or_traceback(buffer: io.StringIO) -> None:
+    noisy = [r for r in log_records(buffer) if r["level"] in ("error", "critical")]
+    assert noisy == [], noisy
+    assert "Traceback" not in buffer.getvalue()
+
+
+UNSIGNED: dict[str, tuple[dict[str, str], bytes]] = {
+    "no headers and a broken payload": ({}, b"payload=%7B"),
+    "a timestamp that is not a number": (
+        {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=" + "0" * 64},
+        b"payload=%7B",
+    ),
+    "a timestamp with a sign": ({"X-Slack-Request-Timestamp": "+" + NOW}, b"command=%2Ffp"),
+    "a fresh timestamp and no signature": ({"X-Slack-Request-Timestamp": NOW}, b"payload=%7B"),
+    "a signature that is not hex": (
+        {"X-Slack-Request-Timestamp": NOW, "X-Slack-Signature": "v0=" + "zz" * 32},
+        b"command=%2Ffp",
+    ),
+    "a body that is not UTF-8": (
+        {"X-Slack-Request-Timestamp": NOW, "X-Slack-Signature": "v0=" + "ab" * 32},
+        b"\xff\xfe\x00payload",
+    ),
+    "a JSON body signed by another secret": (
+        {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": NOW,
+            "X-Slack-Signature": BY_ANOTHER_SECRET,
+        },
+        b'{"type": "event_callback", "team_id": "T0FPBOT"}',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSIGNED))
+async def test_an_unsigned_request_gets_401_before_its_body_is_parsed_and_one_warning_line(
+    stack: Sandbox, log_buffer: io.StringIO, case: str
+) -> None:
+    headers, body = UNSIGNED[case]
+    headers = {"Content-Type": FORM, **headers}
+    if NOW in headers.get(TIMESTAMP, ""):
+        headers[TIMESTAMP] = headers[TIMESTAMP].replace(NOW, str(int(time.time())))
+    if headers.get("X-Slack-Signature") == BY_ANOTHER_SECRET:
+        headers["X-Slack-Signature"] = sign("not-our-secret", headers[TIMESTAMP], body)
+
+    status, _ = await post_raw(stack, body, headers)
+
+    assert status == 401, case
+    assert len(refusals(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+    await settled(stack)
+    assert api_calls(stack) == 0
+    assert stack.slack.messages() == []
+
+
+async def test_a_flood_of_unsigned_requests_is_refused_in_a_few_log_lines_not_one_each(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    headers = {"Content-Type": FORM, "X-Slack-Request-Timestamp": "abc"}
+    started = time.monotonic()
+    for _ in range(6):
+        statuses = await asyncio.gather(
+            *(post_raw(stack, b"payload=%7B", headers) for _ in range(50))
+        )
+        assert {status for status, _ in statuses} == {401}
+    elapsed = time.monotonic() - started
+
+    # One line at once, then at most one per interval carrying the count held back.
+    assert 1 <= len(refusals(log_buffer)) <= 1 + elapsed / REFUSAL_LOG_INTERVAL
+    assert_no_error_or_traceback(log_buffer)
+
+
+def test_refusals_held_back_are_counted_in_the_next_line_that_goes_out(
+    log_buffer: io.StringIO,
+) -> None:
+    now = [0.0]
+    throttle = Throttle(10.0, clock=lambda: now[0])
+    logger = get_logger("test")
+
+    for second in range(25):  # one refusal a second, for 25 seconds
+        now[0] = float(second)
+        throttle.warning(logger, "slack_request_refused", key="bad signature")
+
+    lines = refusals(log_buffer)
+    assert len(lines) == 3, "at 0 s, 10 s and 20 s"
+    assert [line.get("held_back") for line in lines] == [None, 9, 9]
+
+
+UNREADABLE: dict[str, tuple[bytes, str]] = {
+    "a payload that is not JSON": (b"payload=%7B", FORM),
+    "a payload that is a JSON list": (b"payload=%5B1%2C2%5D", FORM),
+    "a body that is not UTF-8": (b"command=%2Ffp&text=\xff\xfe", FORM),
+    "a JSON body cut short": (b'{"type": "event_callback", "team_id": "T0', "application/json"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+async def test_a_signed_but_unreadable_body_gets_400_and_one_warning_line(
+    stack: Sandbox, log_buffer: io.StringIO, case: str
+) -> None:
+    body, content_type = UNREADABLE[case]
+
+    status, _ = await post_raw(stack, body, signed_headers(body, content_type))
+
+    assert status == 400, case
+    assert len(refusals(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+    await settled(stack)
+    assert api_calls(stack) == 0
+    assert stack.slack.messages() == []
+
+
+# ── one workspace ───────────────────────────────────────────────────────────────────────
+
+#: What the sandbox driver sends and the fake Slack's ``auth.test`` names: the bot's own.
+OUR_TEAM, OUR_APP = "T0FPBOT", "A0FPBOT"
+
+
+def driver_for(stack: Sandbox, **identity: str) -> SlackDriver:
+    """A driver signing with the right secret but naming another workspace or app."""
+    assert stack.bot is not None
+    return SlackDriver(stack.slack, stack.bot.url + "/slack/events", SIGNING_SECRET, **identity)
+
+
+async def nothing_stored(stack: Sandbox) -> bool:
+    assert stack.bot is not None and stack.bot.services is not None
+    store = stack.bot.services.store
+    return await store.list_requests() == [] and await store.audit() == []
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"team_id": "T0EVIL"},
+        {"api_app_id": "A0EVIL"},
+        {"team_id": "T0EVIL", "api_app_id": "A0EVIL"},
+    ],
+    ids=["another workspace", "another app", "both"],
+)
+async def test_a_signed_command_from_another_workspace_or_app_is_refused_and_changes_nothing(
+    stack: Sandbox, log_buffer: io.StringIO, identity: dict[str, str]
+) -> None:
+    async with driver_for(stack, **identity) as stranger:
+        response = await stranger.command("envs create Evil Twin", user=OPERATOR, channel=OPS)
+
+    assert response.status == 403
+    assert len(refusals(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+    await settled(stack)
+    assert api_calls(stack) == 0
+    assert stack.slack.messages() == [] and stack.slack.calls("chat.postMessage") == []
+    assert await nothing_stored(stack)
+
+
+async def test_a_signed_click_from_another_workspace_is_refused_and_approves_nothing(
+    stack: Sandbox,
+) -> None:
+    await fp(stack, "envs create Approved Elsewhere", user=OPERATOR)
+    await stack.slack.wait_for(
+        lambda: bool(stack.slack.channel_messages(APPROVALS)), WAIT, what="approval message"
+    )
+    (approval,) = stack.slack.channel_messages(APPROVALS)
+    await settled(stack)
+    calls = api_calls(stack)
+
+    async with driver_for(stack, team_id="T0EVIL") as stranger:
+        response = await stranger.click(approval, APPROVE, user=APPROVER)
+
+    assert response.status == 403
+    await settled(stack)
+    assert api_calls(stack) == calls, "nothing ran"
+    assert stack.slack.ephemerals(APPROVER) == []
+    assert stack.bot is not None and stack.bot.services is not None
+    (pending,) = await stack.bot.services.store.list_requests()
+    assert pending.approvals == ()
+
+
+async def test_a_signed_event_from_another_workspace_is_refused(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0EVIL",
+            "api_app_id": OUR_APP,
+            "event_id": "Ev0EVIL",
+            "event": {"type": "app_home_opened", "user": OPERATOR, "tab": "home"},
+        }
+    ).encode()
+
+    status, _ = await post_raw(stack, body, signed_headers(body, "application/json"))
+
+    assert status == 403
+    assert [r["reason"] for r in refusals(log_buffer)] == ["another workspace"]
+
+
+async def test_our_own_workspace_and_app_are_served(stack: Sandbox) -> None:
+    async with driver_for(stack, team_id=OUR_TEAM, api_app_id=OUR_APP) as ours:
+        response = await ours.command("whoami", user=VIEWER, channel=OPS)
+
+    assert response.status == 200
+    assert "viewer" in visible(await reply_to(stack, VIEWER))
+
+
+# ── replays ─────────────────────────────────────────────────────────────────────────────
+
+
+def command_body(stack: Sandbox, text: str, *, user: str, trigger_id: str) -> bytes:
+    """A slash command's body as Slack sends it, with the given ``trigger_id``."""
+    fields = {
+        "token": "sandbox-verification-token",
+        "team_id": OUR_TEAM,
+        "team_domain": "fpbot-sandbox",
+        "channel_id": OPS,
+        "channel_name": "ops",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/fp",
+        "text": text,
+        "api_app_id": OUR_APP,
+        "is_enterprise_install": "false",
+        "response_url": stack.slack.new_response_url(OPS, user),
+        "trigger_id": trigger_id,
+    }
+    return urlencode(fields).encode()
+
+
+def replays(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [r for r in refusals(buffer) if r["reason"] == "already handled (replay)"]
+
+
+async def test_the_same_signed_command_sent_twice_makes_one_change_request(
+    stack: Sandbox, log_buffer: io.StringIO
+) -> None:
+    """A signature proves freshness, not one-time use: the second delivery of the very same
+    bytes, inside the five minutes, is acknowledged and dropped."""
+    body = command_body(stack, "envs create Made Twice", user=OPERATOR, trigger_id="111.222.aaa")
+    headers = signed_headers(body)
+
+    first = await post_raw(stack, body, headers)
+    await stack.slack.wait_for(
+        lambda: bool(stack.slack.channel_messages(APPROVALS)), WAIT, what="approval message"
+    )
+    second = await post_raw(stack, body, headers)
+    await settled(stack)
+
+    assert first[0] == second[0] == 200
+    assert second[1] == "", "acknowledged with nothing to show"
+    assert len(stack.slack.channel_messages(APPROVALS)) == 1
+    assert stack.bot is not None and stack.bot.services is not None
+    assert len(await stack.bot.services.store.list_requests()) == 1
+    assert len(replays(log_buffer)) == 1
+    assert_no_error_or_traceback(log_buffer)
+
+
+async def test_a_click_delivered_twice_is_answered_once(stack: Sandbox) -> None:
+    await fp(stack, "envs create Clicked Twice", user=OPERATOR)
+    await stack.slack.wait_for(
+        lambda: bool(stack.slack.channel_messages(APPROVALS)), WAIT, what="approval message"
+    )
+    (approval,) = stack.slack.channel_messages(APPROVALS)
+    sent: list[bytes] = []
+    assert stack.slack.driver is not None
+    driver = stack.slack.driver
+    original = driver.send
+
+    async def send_twice(body: str, **kwargs: Any) -> DriverResponse:
+        sent.append(body.encode())
+        await original(body, **kwargs)
+        return await original(body, **kwargs)
+
+    driver.send = send_twice  # type: ignore[method-assign]
+    try:
+        response = await driver.click(approval, DENY, user=APPROVER)
+    finally:
+        driver.send = original  # type: ignore[method-assign]
+    await settled(stack)
+
+    assert response.status == 200 and response.body == ""
+    assert len(sent) == 1
+    thread = stack.slack.thread(APPROVALS, approval.ts)
+    assert len([m for m in thread if "denied" in visible(m).lower()]) == 1
+    assert stack.slack.ephemerals(APPROVER) == [], "no 'already decided' answer to a replay"
+
+
+async def test_a_command_replayed_to_another_replica_is_handled_once(
+    make_stack: StackFactory, tmp_path: Path
+) -> None:
+    shared = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    async with make_stack(database_url=shared) as one, make_stack(database_url=shared) as two:
+        body = command_body(one, "envs create Two Replicas", user=OPERATOR, trigger_id="333.444")
+        headers = signed_headers(body)
+
+        statuses = [(await post_raw(replica, body, headers))[0] for replica in (one, two)]
+        await settled(one)
+        await settled(two)
+
+        assert statuses == [200, 200]
+        assert one.bot is not None and one.bot.services is not None
+        assert len(await one.bot.services.store.list_requests()) == 1
+        assert two.slack.messages() == [], "the second replica did nothing"
+
+
+async def test_triggers_handled_over_an_hour_ago_are_forgotten_in_the_background(
+    stack: Sandbox,
+) -> None:
+    assert stack.bot is not None and stack.bot.services is not None
+    store = stack.bot.services.store
+    now = datetime.now(UTC)
+    await store.claim_triggers(["seen.two.hours.ago"], now - timedelta(hours=2))
+    await store.claim_triggers(["seen.a.minute.ago"], now - timedelta(minutes=1))
+
+    await fp(stack, "whoami", user=VIEWER)  # the first claim of this process reaps
+    await settled(stack)
+
+    claimed = await store.claim_triggers(["seen.two.hours.ago", "seen.a.minute.ago"], now)
+    assert claimed == {"seen.two.hours.ago"}, "the older one forgotten, the recent one not"
+
+
+@pytest.mark.parametrize(
+    ("how", "logged"),
+    [("hangs", "timeout"), ("refuses", "store failed (StoreUnavailable)")],
+)
+async def test_a_store_that_hangs_or_refuses_does_not_hold_up_the_ack_and_the_command_runs(
+    stack: Sandbox, log_buffer: io.StringIO, how: str, logged: str
+) -> None:
+    """Failing open: a command that needs the store fails visibly later, when it needs it;
+    refusing every command while the store is slow would fail them all, silently."""
+    assert stack.bot is not None and stack.bot.services is not None
+    store = stack.bot.services.store
+    never = asyncio.Event()
+
+    async def claim(trigger_ids: object, at: object) -> set[str]:
+        if how == "refuses":
+            raise StoreUnavailable("the database is unavailable: connection refused")
+        await never.wait()
+        return set()
+
+    store.claim_triggers = claim  # type: ignore[method-assign]
+    try:
+        await fp(stack, "whoami", user=VIEWER)
+        reply = visible(await reply_to(stack, VIEWER))
+    finally:
+        never.set()
+
+    assert "viewer" in reply
+    skipped = [r for r in log_records(log_buffer) if r["event"] == "replay_check_skipped"]
+    assert [r["error"] for r in skipped] == [logged]
 
 
 # ── secrets ─────────────────────────────────────────────────────────────────────────────

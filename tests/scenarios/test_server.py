@@ -230,6 +230,28 @@ async def test_fpbot_serve_with_a_missing_or_malformed_setting_exits_with_one_li
         assert value not in printed, "a secret is not echoed back"
 
 
+async def test_fpbot_serve_with_a_bot_token_slack_refuses_exits_with_one_line_naming_it(
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+) -> None:
+    """The workspace to serve is the token's (auth.test); without it nothing is served."""
+    slack, api = stand_ins
+    wrong_token = "xoxb-revoked-or-mistyped"
+    port = free_port()
+    env = fpbot_env(slack, api, tmp_path, PORT=str(port), SLACK_BOT_TOKEN=wrong_token)
+
+    process = await fpbot("serve", env=env, cwd=tmp_path)
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+
+    printed = output.decode().strip()
+    assert process.returncode == 2, printed
+    assert printed.splitlines()[-1] == (
+        "fpbot: SLACK_BOT_TOKEN could not be checked with Slack: auth.test answered invalid_auth"
+    )
+    assert wrong_token not in printed and "Traceback" not in printed
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
 @pytest.mark.parametrize("case", list(BAD_POLICIES))
 async def test_the_bot_refuses_to_start_with_a_malformed_policy(
     stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path, case: str
@@ -281,7 +303,10 @@ async def test_healthz_is_ok_when_everything_answers(stack: Sandbox) -> None:
     status, body = await healthz(stack)
 
     assert status == 200
-    assert body == {"status": "ok", "checks": {"store": "ok", "fingerprint_api": "ok"}}
+    assert body == {
+        "status": "ok",
+        "checks": {"store": "ok", "fingerprint_api": "ok", "slack": "ok"},
+    }
 
 
 async def test_healthz_is_degraded_not_down_when_the_management_api_is_down(
