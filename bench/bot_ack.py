@@ -190,7 +190,7 @@ class RemoteFake:
     def new_response_url(self, channel: str, user: str) -> str:
         return self._minted[-1]["response_url"]
 
-    def new_trigger_id(self) -> str:
+    def new_trigger_id(self, user: str | None = None) -> str:
         return self._minted.pop()["trigger_id"]
 
     def record_violation(self, text: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.log import get_logger, new_correlation_id
 from bot.ports import Origin, Posted
@@ -21,6 +22,7 @@ from bot.render import ids
 from bot.render.forms import read_metadata
 from bot.render.replies import render_restarting
 from bot.services import Services
+from handlers.guard import once
 
 log = get_logger(__name__)
 
@@ -72,7 +74,9 @@ def _value_of(action: dict[str, Any]) -> str:
 
 
 def _listener(services: Services, action_id: str, work: Work) -> Any:
-    async def on_click(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def on_click(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         await ack()
         try:
             origin = origin_of(body)
@@ -87,7 +91,7 @@ def _listener(services: Services, action_id: str, work: Work) -> Any:
                 )
                 return
             services.tasks.spawn(
-                work(services, _value_of(action), origin),
+                once(context, work(services, _value_of(action), origin)),
                 name=f"{action_id}:{origin.correlation_id}",
             )
         except Exception:
@@ -98,21 +102,21 @@ def _listener(services: Services, action_id: str, work: Work) -> Any:
 
 
 def _picker(services: Services) -> Any:
-    async def on_pick(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def on_pick(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         await ack()
         try:
             view = body.get("view") or {}
             opened_in = read_metadata(view.get("private_metadata")).get("channel", "")
             origin = replace(origin_of(body), channel_id=opened_in)
-            services.tasks.spawn(
-                services.forms.picked(
-                    _value_of(action),
-                    origin,
-                    view_id=str(view.get("id", "")),
-                    view_hash=view.get("hash"),
-                ),
-                name=f"pick:{origin.correlation_id}",
+            picked = services.forms.picked(
+                _value_of(action),
+                origin,
+                view_id=str(view.get("id", "")),
+                view_hash=view.get("hash"),
             )
+            services.tasks.spawn(once(context, picked), name=f"pick:{origin.correlation_id}")
         except Exception:
             log.exception("pick_not_started")
 

@@ -12,6 +12,7 @@ from bot.log import get_logger
 from bot.ports import Origin
 from bot.render.replies import render_restarting
 from bot.services import Services
+from handlers.guard import once
 from handlers.middleware import parse_command
 
 log = get_logger(__name__)
@@ -31,9 +32,10 @@ def register(app: AsyncApp, services: Services) -> None:
                 channel_id=str(body["channel_id"]),
                 response_url=str(body["response_url"]),
                 correlation_id=str(context["correlation_id"]),
+                trigger_id=body.get("trigger_id"),
             )
             services.tasks.spawn(
-                services.runner.run(context["fp_command"], origin),
+                once(context, services.runner.run(context["fp_command"], origin)),
                 name=f"fp:{origin.correlation_id}",
             )
         except Exception:

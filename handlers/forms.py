@@ -12,12 +12,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.log import get_logger, new_correlation_id
 from bot.ports import Origin, Posted
 from bot.render import ids
 from bot.render.forms import read_metadata
 from bot.services import Services
+from handlers.guard import once
 
 log = get_logger(__name__)
 
@@ -51,7 +53,9 @@ def _origin(body: dict[str, Any], channel_id: str) -> Origin:
 
 
 def _submitted(services: Services) -> Any:
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_submit(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         try:
             command, problems = await services.forms.check(
                 str(view.get("callback_id", "")), values_of(view)
@@ -69,14 +73,17 @@ def _submitted(services: Services) -> Any:
         channel = read_metadata(view.get("private_metadata")).get("channel", "")
         origin = _origin(body, channel)
         services.tasks.spawn(
-            services.forms.submit(command, origin), name=f"form:{origin.correlation_id}"
+            once(context, services.forms.submit(command, origin)),
+            name=f"form:{origin.correlation_id}",
         )
 
     return on_submit
 
 
 def _denied(services: Services) -> Any:
-    async def on_deny(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def on_deny(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         reason = values_of(view).get("reason")
         problems = services.forms.check_deny(reason)
         if problems:
@@ -94,7 +101,7 @@ def _denied(services: Services) -> Any:
                 message=Posted(meta["card_channel"], meta["card_ts"]),
             )
         services.tasks.spawn(
-            services.forms.deny(meta.get("request", ""), reason, origin),
+            once(context, services.forms.deny(meta.get("request", ""), reason, origin)),
             name=f"deny:{origin.correlation_id}",
         )
 
@@ -115,12 +122,13 @@ def _options(services: Services, action_id: str) -> Any:
 
 
 def _shortcut(services: Services) -> Any:
-    async def on_shortcut(ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def on_shortcut(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         try:
             origin = _origin(body, "")
             services.tasks.spawn(
-                services.forms.shortcut(origin), name=f"shortcut:{origin.correlation_id}"
+                once(context, services.forms.shortcut(origin)),
+                name=f"shortcut:{origin.correlation_id}",
             )
         except Exception:
             log.exception("shortcut_not_started")

@@ -22,7 +22,7 @@ import hmac
 import itertools
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -278,14 +278,14 @@ def _answer(future: asyncio.Future[bool | str], result: bool | str) -> None:
 
 
 class RequestGuard(AsyncMiddleware):
-    """Bolt middleware, before authorization: the request must come from our workspace, and be
-    the first delivery of its ``trigger_id``.
+    """Bolt middleware, before authorization: the request must come from our workspace; its
+    ``trigger_id`` is claimed, so that only its first delivery does anything (`once`).
 
     A refusal never reaches a listener or the API, and a foreign request not even the store.
     Over HTTP a foreign request is answered ``refused_status`` (403); in Socket Mode there is no
     one to answer but Slack, so the envelope is acknowledged (200) and dropped — unacknowledged,
-    Slack would deliver it again. A replay is acknowledged with an empty 200 in both modes:
-    Slack (or whoever replays) gets its answer, the person sees nothing new.
+    Slack would deliver it again. A replay is acknowledged as its first delivery was, and the
+    work its listener spawns is dropped: the person sees nothing new.
 
     Args:
         workspace: whose requests are served.
@@ -337,11 +337,51 @@ class RequestGuard(AsyncMiddleware):
                 self._replays is not None
                 and isinstance(trigger_id, str)
                 and 0 < len(trigger_id) <= 255
-                and not await self._replays.first_delivery(trigger_id)
             ):
-                self._refusals.refused("already handled (replay)", status=200)
-                return BoltResponse(status=200, body="")
+                # Claimed now, awaited by the work the listener spawns after its ack (`once`):
+                # the acknowledgement never waits on the store.
+                claim = asyncio.ensure_future(self._replays.first_delivery(trigger_id))
+                req.context[FIRST_DELIVERY] = FirstDelivery(claim, self._refusals)
             return await next()
+
+
+#: Where `RequestGuard` leaves a request's replay claim in Bolt's context.
+FIRST_DELIVERY = "fpbot_first_delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class FirstDelivery:
+    """A request's claim on its ``trigger_id``, under way while the listener acks."""
+
+    claim: asyncio.Future[bool]
+    refusals: Refusals
+
+    async def confirmed(self) -> bool:
+        """Whether this is the first delivery; a replay is logged (throttled) and dropped."""
+        if await self.claim:
+            return True
+        self.refusals.refused("already handled (replay)", status=200)
+        return False
+
+
+def once(context: Mapping[str, Any], work: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None]:
+    """``work`` to spawn after the ack, run only if the request is not a replay.
+
+    A replay is still acknowledged like the first delivery (an ack says nothing a person
+    would see twice: an empty ack, a usage error, a form's field errors); what it would do
+    after — a listing, a change request, a click — is done once.
+    """
+    first = context.get(FIRST_DELIVERY)
+    if not isinstance(first, FirstDelivery):
+        return work
+
+    async def if_first() -> None:
+        if await first.confirmed():
+            await work
+        else:
+            work.close()
+
+    return if_first()
 
 
 def _short(value: object) -> str | None:

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from bot.log import Throttle, get_logger
-from bot.render.ids import APPROVE, DENY
+from bot.render.ids import APPROVE
 from bot.store import StoreUnavailable
 from handlers.guard import REFUSAL_LOG_INTERVAL
 from sandbox.run import BOT_TOKEN, SIGNING_SECRET, Sandbox
@@ -503,7 +503,7 @@ async def test_a_click_delivered_twice_is_answered_once(stack: Sandbox) -> None:
 
     driver.send = send_twice  # type: ignore[method-assign]
     try:
-        response = await driver.click(approval, DENY, user=APPROVER)
+        response = await driver.click(approval, APPROVE, user=APPROVER)
     finally:
         driver.send = original  # type: ignore[method-assign]
     await settled(stack)
@@ -511,7 +511,7 @@ async def test_a_click_delivered_twice_is_answered_once(stack: Sandbox) -> None:
     assert response.status == 200 and response.body == ""
     assert len(sent) == 1
     thread = stack.slack.thread(APPROVALS, approval.ts)
-    assert len([m for m in thread if "denied" in visible(m).lower()]) == 1
+    assert len([m for m in thread if "succeeded" in visible(m).lower()]) == 1
     assert stack.slack.ephemerals(APPROVER) == [], "no 'already decided' answer to a replay"
 
 
