@@ -95,7 +95,7 @@ _JSON_ARGS = ("blocks", "attachments", "view")
 #: The app's global shortcuts (the manifest's ``features.shortcuts``), for the console's ⚡ menu.
 DEFAULT_SHORTCUTS: list[dict[str, str]] = [
     {
-        "name": "Request a Fingerprint change",
+        "name": "Request a change",
         "type": "global",
         "callback_id": "request_change",
         "description": "Ask for a change to environments, API keys or webhooks",
