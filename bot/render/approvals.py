@@ -71,9 +71,10 @@ _SO_FAR: Mapping[State, str] = {
     State.SUCCEEDED: "been approved and carried out",
     State.FAILED: "been approved but failed when it ran",
     State.DENIED: "been denied",
+    State.WITHDRAWN: "been withdrawn by its requester",
     State.EXPIRED: "expired",
 }
-_WILL_NOT_RUN = frozenset({State.DENIED, State.EXPIRED})
+_WILL_NOT_RUN = frozenset({State.DENIED, State.WITHDRAWN, State.EXPIRED})
 
 
 def _utc_time(at: datetime | None) -> str:
@@ -305,7 +306,11 @@ def _consequence_line(req: ChangeRequest) -> str | None:
     )
 
 
-def _buttons(req: ChangeRequest) -> Block:
+def decision_buttons(
+    req: ChangeRequest, *, block_id: str | None = ids.REQUEST_ACTIONS_BLOCK
+) -> Block:
+    """Approve and Deny for ``req``, wherever they are shown (its card, App Home); a
+    destructive change's Approve asks for confirmation first."""
     warning = consequence(req.action, req.params)
     dialog = None
     if warning is not None:
@@ -318,7 +323,7 @@ def _buttons(req: ChangeRequest) -> Block:
     return actions(
         button("Approve", action_id=ids.APPROVE, value=req.id, style="primary", confirm=dialog),
         button("Deny", action_id=ids.DENY, value=req.id, style="danger"),
-        block_id=ids.REQUEST_ACTIONS_BLOCK,
+        block_id=block_id,
     )
 
 
@@ -377,7 +382,7 @@ def render_change_request(
     if pending:
         if approvers:
             blocks.append(context(f"Needs {req.approvals_missing} more of: {people(approvers)}"))
-        blocks.append(_buttons(req))
+        blocks.append(decision_buttons(req))
     follow_up = _follow_up(req)
     if follow_up is not None:
         blocks.append(follow_up)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain import ChangeRequest
 from bot.render import ids
-from bot.render.approvals import status_line
+from bot.render.approvals import decision_buttons, status_line
 from bot.render.blocks import (
     Block,
     actions,
@@ -25,6 +25,7 @@ from bot.render.blocks import (
     home,
     mention,
     one_line,
+    people,
     section,
 )
 from bot.render.replies import plural
@@ -79,12 +80,7 @@ def render_home(
                     f"Needs {plural(missing, 'more approval')} · expires {date(req.expires_at)}"
                 )
             )
-            blocks.append(
-                actions(
-                    button("Approve", action_id=ids.APPROVE, value=req.id, style="primary"),
-                    button("Deny", action_id=ids.DENY, value=req.id, style="danger"),
-                )
-            )
+            blocks.append(decision_buttons(req, block_id=None))
         if len(waiting) > SHOWN:
             blocks.append(context(f"… and {len(waiting) - SHOWN} more: `/fp requests`"))
         blocks.append(divider())
@@ -112,3 +108,17 @@ def render_home(
         )
     blocks.append(context(f"Updated {date(now)} · `/fp help` lists the commands."))
     return home(blocks)
+
+
+def render_home_without_role(admins: Sequence[str]) -> dict[str, Any]:
+    """The tab of someone fpbot's policy grants nothing: how to get a role, nothing else."""
+    who = f"an fpbot admin ({people(admins)})" if admins else "an fpbot admin"
+    return home(
+        [
+            header("fpbot — Fingerprint changes"),
+            section(
+                "fpbot lets your team ask for Fingerprint changes and approve them here in "
+                f"Slack. You have no role in it yet: ask {who} to grant you one."
+            ),
+        ]
+    )

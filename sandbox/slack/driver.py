@@ -235,7 +235,8 @@ class SlackDriver:
             LookupError: no such element, or no such option.
             ValueError: the element offers no options, or the target is not ``user``'s.
         """
-        element = self._element(target, action_id, user)
+        offering = option if isinstance(option, str) else None
+        element = self._element(target, action_id, user, offering=offering)
         if element.get("type") == "overflow":
             picked = option_for(option, options_of(element), action_id)
             chosen: dict[str, Any] = {"type": "overflow", "selected_option": picked}
@@ -563,8 +564,11 @@ class SlackDriver:
             self._check_ack(what, response)
         return response
 
-    def _element(self, target: Target, action_id: str, user: str) -> dict[str, Any]:
-        """The element ``action_id`` in ``target`` (with its ``block_id``), if ``user`` sees it."""
+    def _element(
+        self, target: Target, action_id: str, user: str, *, offering: str | None = None
+    ) -> dict[str, Any]:
+        """The element ``action_id`` in ``target`` (with its ``block_id``), if ``user`` sees it;
+        in a message that repeats it, the one ``offering`` an option of that value."""
         if isinstance(target, RecordedView):
             if target.closed:
                 raise ValueError(f"view {target.id} is closed")
@@ -575,7 +579,7 @@ class SlackDriver:
             where = f"view {target.id}"
             blocks = target.view["blocks"]
         else:
-            element = find_button(target, action_id)
+            element = find_button(target, action_id, offering=offering)
             where = f"message {target.channel}/{target.ts}"
             blocks = target.blocks
         if element is None:

@@ -150,18 +150,27 @@ class Trigger:
     used: bool = False
 
 
-def find_button(message: RecordedMessage | dict[str, Any], action_id: str) -> dict[str, Any] | None:
+def find_button(
+    message: RecordedMessage | dict[str, Any], action_id: str, *, offering: str | None = None
+) -> dict[str, Any] | None:
     """The interactive element with ``action_id`` in a message, with its ``block_id`` added.
 
     Looks in ``actions`` blocks, section accessories and input blocks, where elements live.
+    An ``action_id`` is unique only within its block, so a listing may repeat one menu per row:
+    ``offering`` picks the menu that offers an option of that value (the row a person opened).
     """
     blocks = message.blocks if isinstance(message, RecordedMessage) else message.get("blocks", [])
+    first = None
     for block, element in elements(blocks or []):
-        if element.get("action_id") == action_id:
-            found = copy.deepcopy(element)
-            found.setdefault("block_id", block.get("block_id"))
+        if element.get("action_id") != action_id:
+            continue
+        found = copy.deepcopy(element)
+        found.setdefault("block_id", block.get("block_id"))
+        values = {o.get("value") for o in found.get("options") or []}
+        if offering is None or offering in values:
             return found
-    return None
+        first = first or found
+    return first
 
 
 class SlackState:
