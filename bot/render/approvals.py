@@ -381,7 +381,7 @@ def render_change_request(
     blocks.append(section(status_line(req, now), block_id=ids.REQUEST_STATUS_BLOCK))
     if pending:
         if approvers:
-            blocks.append(context(f"Needs {req.approvals_missing} more of: {people(approvers)}"))
+            blocks.append(context(f"Who may approve: {people(approvers)}"))
         blocks.append(decision_buttons(req))
     follow_up = _follow_up(req)
     if follow_up is not None:

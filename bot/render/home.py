@@ -46,9 +46,12 @@ class Glance:
 
 
 def _count(count: int | None, limit: int | None = None) -> str:
+    """ "7/10" against the default plan's limit; an account past it is on a larger plan."""
     if count is None:
         return "—"
-    return f"{count}/{limit}" if limit is not None else str(count)
+    if limit is None:
+        return str(count)
+    return f"{count}/{limit}" if count <= limit else f"{count} (the default plan allows {limit})"
 
 
 def _request_line(req: ChangeRequest, *, by: bool) -> str:

@@ -184,7 +184,8 @@ class SlackDriver:
             action_id: the button's ``action_id``.
             user: who clicks (any channel member can click a channel message; only the person a
                 view was opened for sees it).
-            value: overrides the button's ``value`` (a tampered payload).
+            value: the button's ``value``: picks the button among several sharing the
+                ``action_id`` (one per row), else overrides its value (a tampered payload).
             values: what ``user`` entered in the modal so far (see `submit_view`).
             timestamp: overrides ``X-Slack-Request-Timestamp``.
             signature: overrides ``X-Slack-Signature``.
@@ -194,7 +195,7 @@ class SlackDriver:
             LookupError: the target has no element with that ``action_id``.
             ValueError: the message is deleted, or is someone else's (ephemeral message or view).
         """
-        button = self._element(target, action_id, user)
+        button = self._element(target, action_id, user, offering=value)
         action = self._action(button, value if value is not None else button.get("value"))
         if isinstance(target, RecordedView):
             self._enter(target, values or {})
@@ -574,7 +575,7 @@ class SlackDriver:
                 raise ValueError(f"view {target.id} is closed")
             if target.user != user:
                 raise ValueError(f"only {target.user} sees view {target.id}")
-            found = find_element(target.view["blocks"], action_id)
+            found = find_element(target.view["blocks"], action_id, offering=offering)
             element = None if found is None else {**found[1], "block_id": found[0]["block_id"]}
             where = f"view {target.id}"
             blocks = target.view["blocks"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sandbox.slack.views import Kind, RecordedView, elements
+from sandbox.slack.views import Kind, RecordedView, elements, find_element
 
 #: Identity of the workspace and of the bot the fake plays host to.
 TEAM_ID = "T0FPBOT"
@@ -155,22 +155,17 @@ def find_button(
 ) -> dict[str, Any] | None:
     """The interactive element with ``action_id`` in a message, with its ``block_id`` added.
 
-    Looks in ``actions`` blocks, section accessories and input blocks, where elements live.
-    An ``action_id`` is unique only within its block, so a listing may repeat one menu per row:
-    ``offering`` picks the menu that offers an option of that value (the row a person opened).
+    Looks in ``actions`` blocks, section accessories and input blocks, where elements live;
+    ``offering`` picks among repeated ones (`sandbox.slack.views.find_element`).
     """
     blocks = message.blocks if isinstance(message, RecordedMessage) else message.get("blocks", [])
-    first = None
-    for block, element in elements(blocks or []):
-        if element.get("action_id") != action_id:
-            continue
-        found = copy.deepcopy(element)
-        found.setdefault("block_id", block.get("block_id"))
-        values = {o.get("value") for o in found.get("options") or []}
-        if offering is None or offering in values:
-            return found
-        first = first or found
-    return first
+    found = find_element(blocks or [], action_id, offering=offering)
+    if found is None:
+        return None
+    block, element = found
+    copied = copy.deepcopy(element)
+    copied.setdefault("block_id", block.get("block_id"))
+    return copied
 
 
 class SlackState:

@@ -95,3 +95,19 @@ async def test_a_burst_of_changes_publishes_each_open_tab_once() -> None:
         await asyncio.sleep(0)
     await tabs.close()
     assert sorted(published) == [ALICE, BOB], published
+
+
+def test_an_account_past_the_default_plan_reads_as_a_larger_plan_not_an_error() -> None:
+    from datetime import UTC, datetime
+
+    from bot.render.home import Glance, render_home
+
+    view = render_home(
+        "U0ALICE",
+        waiting=[],
+        mine=[],
+        glance=Glance(32, 12, 10, 3, 5),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        can_approve=False,
+    )
+    assert "12 (the default plan allows 10)" in str(view) and "3/5" in str(view)
