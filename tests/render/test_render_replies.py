@@ -130,6 +130,13 @@ def test_rate_limited_error_says_when_to_retry() -> None:
     assert "Try again in 7 seconds." in visible_text([render_error(err, what="list keys")])
 
 
+def test_a_rate_limit_is_fpbots_key_not_the_person_who_asked_once() -> None:
+    err = RateLimited("You are sending too many requests", status=429, code="rate-limit.exceeded")
+    text = visible_text([render_error(err, what="list keys")])
+    assert "You are sending" not in text, "the person sent one command"
+    assert "fpbot's key" in text and "everyone" in text
+
+
 def _request(i: int, **changes: object) -> ChangeRequest:
     values: dict[str, object] = {
         "id": f"CR-{i:06d}",
