@@ -184,7 +184,9 @@ class ChangeWorkflow:
         If Slack refuses, the request stays pending and says why (``card_error``); the
         sweeper tries again. A click may land before the post's answer (Slack shows a message
         before its poster hears where it went): if the request moved meanwhile, the card is
-        shown again as it is now, and a final outcome is replied in its thread.
+        shown again as it is now, and a final outcome is replied in its thread — unless a
+        click on the card recorded it first, when whoever ended the request knew the card
+        and replied there already.
         """
         route = route_for(self._policy, request.environment)
         channel = (
@@ -207,11 +209,11 @@ class ChangeWorkflow:
                 )
             )
             return await self._reload(request)
-        await self._store.set_card(request.id, posted.channel, posted.ts)
+        recorded = await self._store.set_card(request.id, posted.channel, posted.ts)
         current = await self._reload(request)
         if current.state is not State.PENDING or current.approvers != request.approvers:
             await self.cards.show(current)
-            if current.state.is_final:
+            if recorded and current.state.is_final:
                 await self.cards.tell(current, dm=False)  # the DM went out when it ended
         return current
 
