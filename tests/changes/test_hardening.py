@@ -23,6 +23,7 @@ from bot.changes import actions
 from bot.changes.actions import ExecutionFailed, SecretDelivery
 from bot.changes.sweeper import Sweeper
 from bot.domain import ChangeRequest, State
+from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import ServerError, Timeout
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status
 from bot.forms import Forms
@@ -31,6 +32,7 @@ from bot.render import Message
 from bot.render import changes as say
 from bot.render.ids import APPROVE, CANCEL, CHECK, DENY, RETRY
 from bot.runner import CommandRunner
+from sandbox.fingerprint import FakeFingerprint, StandInServer
 from tests.changes.fakes import NOW, FakeApi, seeded
 from tests.changes.world import ALICE, BOB, REQUESTER, World, meet
 
@@ -292,6 +294,27 @@ async def test_a_rotation_whose_replacement_answer_has_no_name_completes() -> No
     assert execution.result["replacement_name"].startswith("Backend (rotated ")
     assert api.keys["tok_sec"].status is Status.DISABLED
     assert api.keys["tok_new1"].status is Status.ENABLED
+
+
+async def test_loopback_a_key_whose_create_answer_is_terse_reaches_its_requester_by_name() -> None:
+    """The real client against the stand-in answering as Fingerprint's CLI fixtures do."""
+    fake = FakeFingerprint(environments=3, rate_limit=1000, burst=1000)
+    fake.faults.terse_creates = True
+    async with StandInServer(fake) as api:
+        client = ManagementClient(
+            api_key=api.key, base_url=api.url, rate_limit=1000, cache_ttl=0, retry_budget=1
+        )
+        try:
+            plan = await actions.plan(client, commands.CreateKey(KeyType.SECRET, "Billing"))
+            courier = Courier()
+            execution = await actions.execute(client, executing(plan), courier)
+            made = await client.get_api_key(execution.result["key_id"])
+        finally:
+            await client.aclose()
+    ((delivery),) = courier.delivered
+    assert (delivery.resource_name, delivery.resource_id) == ("Billing", made.id)
+    assert execution.result["name"] == "Billing" and "Billing" in execution.message
+    assert (made.name, made.status) == ("Billing", Status.ENABLED)
 
 
 # ── fault 9: the approvals channel refuses the card ─────────────────────────────────────────
