@@ -469,10 +469,13 @@ class ChangeWorkflow:
                 error_code=None,
             )
         else:
+            # Untouched: it may run again. Otherwise the account shows what did happen (a
+            # key created and disabled…): the outcome is known, and nothing is left to check.
+            rest = {k: v for k, v in (request.result or {}).items() if k != "outcome"}
+            if verdict.untouched:
+                rest["outcome"] = Uncertainty.NOTHING_HAPPENED.value
             settled = await self._store.update_fields(
-                request.id,
-                result={**(request.result or {}), "outcome": Uncertainty.NOTHING_HAPPENED.value},
-                error=scrub(verdict.message),
+                request.id, result=rest or None, error=scrub(verdict.message)
             )
         if settled is None:
             return
@@ -480,7 +483,10 @@ class ChangeWorkflow:
         await self.cards.answer(
             origin,
             say_request.checked(
-                settled, verdict.message, happened=verdict.state is State.SUCCEEDED
+                settled,
+                verdict.message,
+                happened=verdict.state is State.SUCCEEDED,
+                untouched=verdict.untouched,
             ),
         )
         await self.cards.show(settled)

@@ -602,6 +602,33 @@ async def test_check_now_shows_a_change_never_happened_and_offers_a_retry() -> N
     assert world.api.envs["ae_stage"].name == "Staging"
 
 
+async def test_check_now_finding_a_key_after_all_says_it_is_disabled_and_offers_no_retry() -> None:
+    world = World()
+    request = await world.ask(commands.CreateKey(KeyType.SECRET, "Billing"))
+    create = world.api.create_api_key
+    unlisted: dict[str, ApiKey] = {}
+
+    async def created_unanswered_unlisted(**fields: Any) -> ApiKey:
+        key = await create(**fields)
+        unlisted[key.id] = world.api.keys.pop(key.id)  # not in the listings yet
+        raise LOST
+
+    world.api.create_api_key = created_unanswered_unlisted  # type: ignore[method-assign]
+    await world.click(request, ALICE)
+    failed = await world.now(request)
+    assert (CHECK, request.id) in buttons(card_now(world, failed))
+    world.api.keys.update(unlisted)  # the listings catch up
+
+    await world.workflow.check(failed.id, world.origin(ALICE))
+    checked = await world.now(failed)
+    (key,) = unlisted.values()
+    assert world.api.keys[key.id].status is Status.DISABLED
+    (verdict,) = world.slack.answered(ALICE)
+    assert "did not happen" not in verdict and key.id in verdict and "disabled" in verdict
+    assert checked.state is State.FAILED and key.id in (checked.error or "")
+    assert buttons(card_now(world, checked)) == []  # no Retry: something did happen
+
+
 async def test_retry_runs_a_change_a_check_proved_never_happened_exactly_once() -> None:
     world = World()
     failed = await uncertain_rename(world, applied=False)
