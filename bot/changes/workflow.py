@@ -772,13 +772,12 @@ class ChangeWorkflow:
         await self.cards.finish(final)
 
     async def _delivered_secrets(self, request: ChangeRequest) -> frozenset[str]:
-        """The resources whose secret the audit trail says reached the requester."""
-        events = await self._store.audit(limit=100, request_id=request.id)
-        return frozenset(
-            replies.secret_delivered_resource(e.detail)
-            for e in events
-            if e.kind == "secret_delivered"
+        """The resources whose secret the audit trail says reached the requester (asked
+        for by kind: refused clicks can bury them under any number of other events)."""
+        events = await self._store.audit(
+            limit=MAX_SECRETS, request_id=request.id, kind="secret_delivered"
         )
+        return frozenset(replies.secret_delivered_resource(e.detail) for e in events)
 
     async def remind(self, request: ChangeRequest, *, limit: int) -> None:
         """Remind the people who may still approve, in the card's thread (users only, never a
@@ -829,6 +828,8 @@ class ChangeWorkflow:
 
 #: Reminders mention at most this many people (the rest see the card anyway).
 MAX_MENTIONS = 10
+#: More secrets than one change ever delivers (a create or a rotation delivers one).
+MAX_SECRETS = 20
 
 
 def _refused(reason: Refusal, request: ChangeRequest) -> Refused:

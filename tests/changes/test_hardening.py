@@ -34,7 +34,7 @@ from bot.render.ids import APPROVE, CANCEL, CHECK, DENY, RETRY
 from bot.runner import CommandRunner
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 from tests.changes.fakes import NOW, FakeApi, seeded
-from tests.changes.world import ALICE, BOB, REQUESTER, World, meet
+from tests.changes.world import ALICE, BOB, REQUESTER, VIEWER, World, meet
 
 APPROVALS = "C0APPROVALS"
 LOST = Timeout("no answer", status=None, code="transport.timeout")
@@ -524,6 +524,32 @@ async def test_a_key_whose_token_was_delivered_before_a_crash_is_kept_by_the_rec
     assert settled.state is State.SUCCEEDED
     assert key.status is Status.ENABLED  # its owner holds the token: it stays on
     assert [op for op, _, _ in world.api.writes] == ["create_api_key"]
+
+
+async def test_a_delivered_key_is_kept_however_many_clicks_came_after_the_delivery() -> None:
+    world = World()
+    request = await world.ask(commands.CreateKey(KeyType.SECRET, "Billing"))
+    transition = world.store.transition
+
+    async def dies_before_success(
+        request_id: str, expected: State, new: State, **fields: Any
+    ) -> ChangeRequest | None:
+        if new is State.SUCCEEDED:
+            raise asyncio.CancelledError
+        return await transition(request_id, expected, new, **fields)
+
+    world.store.transition = dies_before_success  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await world.click(request, ALICE)
+    world.store.transition = transition  # type: ignore[method-assign]
+    for _ in range(120):  # a stale screen's clicks, each refused and in the trail
+        await world.click(request, VIEWER)
+
+    world.clock.now += world.workflow.lease + timedelta(seconds=1)
+    await world.sweep()
+    (key,) = [k for k in world.api.keys.values() if k.name == "Billing"]
+    assert (await world.now(request)).state is State.SUCCEEDED
+    assert key.status is Status.ENABLED
 
 
 async def stuck_executing(world: World, command: commands.Command) -> ChangeRequest:

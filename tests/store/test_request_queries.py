@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import ChangeRequest, State
+from bot.domain import AuditEvent, ChangeRequest, State
 from bot.store import Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -237,3 +237,22 @@ async def test_a_transition_may_clear_an_earlier_runs_lease_and_claim(
     assert (again.heartbeat_at, again.reconciling_since) == (None, None)
     assert again.executing_since == later
     assert await store.renew_lease(request.id, later, lapsed_at=later - LEASE)
+
+
+# ── the audit trail, by kind ────────────────────────────────────────────────────────────────
+
+
+async def test_the_audit_of_one_kind_finds_an_event_buried_under_many_others(
+    store: Store, request_factory: Factory
+) -> None:
+    request = await made(store, request_factory)
+    delivered = "secret key token of tok_new1 sent to the requester by DM"
+    await store.record(AuditEvent(T0, "secret_delivered", "fpbot", request.id, delivered))
+    for n in range(30):
+        at = T0 + timedelta(seconds=n + 1)
+        await store.record(AuditEvent(at, "refused", "U0VIEWER", request.id, "not an approver"))
+    await store.record(AuditEvent(T0, "secret_delivered", "fpbot", None, "another request's"))
+
+    assert all(e.kind == "refused" for e in await store.audit(20, request_id=request.id))
+    (found,) = await store.audit(20, request_id=request.id, kind="secret_delivered")
+    assert found.detail == delivered
