@@ -184,7 +184,9 @@ class ChangeWorkflow:
         If Slack refuses, the request stays pending and says why (``card_error``); the
         sweeper tries again. A click may land before the post's answer (Slack shows a message
         before its poster hears where it went): if the request moved meanwhile, the card is
-        shown again as it is now, and a final outcome is replied in its thread.
+        shown again as it is now, and a final outcome is replied in its thread — unless a
+        click on the card recorded it first, when whoever ended the request knew the card
+        and replied there already.
         """
         route = route_for(self._policy, request.environment)
         channel = (
@@ -207,11 +209,11 @@ class ChangeWorkflow:
                 )
             )
             return await self._reload(request)
-        await self._store.set_card(request.id, posted.channel, posted.ts)
+        recorded = await self._store.set_card(request.id, posted.channel, posted.ts)
         current = await self._reload(request)
         if current.state is not State.PENDING or current.approvers != request.approvers:
             await self.cards.show(current)
-            if current.state.is_final:
+            if recorded and current.state.is_final:
                 await self.cards.tell(current, dm=False)  # the DM went out when it ended
         return current
 
@@ -467,10 +469,13 @@ class ChangeWorkflow:
                 error_code=None,
             )
         else:
+            # Untouched: it may run again. Otherwise the account shows what did happen (a
+            # key created and disabled…): the outcome is known, and nothing is left to check.
+            rest = {k: v for k, v in (request.result or {}).items() if k != "outcome"}
+            if verdict.untouched:
+                rest["outcome"] = Uncertainty.NOTHING_HAPPENED.value
             settled = await self._store.update_fields(
-                request.id,
-                result={**(request.result or {}), "outcome": Uncertainty.NOTHING_HAPPENED.value},
-                error=scrub(verdict.message),
+                request.id, result=rest or None, error=scrub(verdict.message)
             )
         if settled is None:
             return
@@ -478,7 +483,10 @@ class ChangeWorkflow:
         await self.cards.answer(
             origin,
             say_request.checked(
-                settled, verdict.message, happened=verdict.state is State.SUCCEEDED
+                settled,
+                verdict.message,
+                happened=verdict.state is State.SUCCEEDED,
+                untouched=verdict.untouched,
             ),
         )
         await self.cards.show(settled)
@@ -764,13 +772,12 @@ class ChangeWorkflow:
         await self.cards.finish(final)
 
     async def _delivered_secrets(self, request: ChangeRequest) -> frozenset[str]:
-        """The resources whose secret the audit trail says reached the requester."""
-        events = await self._store.audit(limit=100, request_id=request.id)
-        return frozenset(
-            replies.secret_delivered_resource(e.detail)
-            for e in events
-            if e.kind == "secret_delivered"
+        """The resources whose secret the audit trail says reached the requester (asked
+        for by kind: refused clicks can bury them under any number of other events)."""
+        events = await self._store.audit(
+            limit=MAX_SECRETS, request_id=request.id, kind="secret_delivered"
         )
+        return frozenset(replies.secret_delivered_resource(e.detail) for e in events)
 
     async def remind(self, request: ChangeRequest, *, limit: int) -> None:
         """Remind the people who may still approve, in the card's thread (users only, never a
@@ -821,6 +828,8 @@ class ChangeWorkflow:
 
 #: Reminders mention at most this many people (the rest see the card anyway).
 MAX_MENTIONS = 10
+#: More secrets than one change ever delivers (a create or a rotation delivers one).
+MAX_SECRETS = 20
 
 
 def _refused(reason: Refusal, request: ChangeRequest) -> Refused:

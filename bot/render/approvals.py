@@ -551,10 +551,13 @@ def held_back(error_code: str) -> str:
     return HELD_BACK.format(code=code(error_code, 100))
 
 
-def checked(req: ChangeRequest, verdict: str, *, happened: bool) -> Message:
-    """The answer to Check now: what the account shows."""
+def checked(req: ChangeRequest, verdict: str, *, happened: bool, untouched: bool) -> Message:
+    """The answer to Check now: what the account shows — the change happened, it never
+    reached Fingerprint (``untouched``: it may run again), or part of it did."""
     if happened:
         text = f":white_check_mark: {req.id} did happen after all: {one_line(verdict)}"
+    elif not untouched:
+        text = f":mag: {req.id} did not complete: {one_line(verdict)}"
     else:
         text = (
             f":mag: {req.id} did not happen: {one_line(verdict)} It can run again with the "

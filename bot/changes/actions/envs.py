@@ -20,6 +20,7 @@ from bot.changes.actions.base import (
     expect,
     failed,
     find_env,
+    never_reached,
     same_name,
     started,
     succeeded,
@@ -93,7 +94,7 @@ class CreateEnvironment(Action):
         for env in await client.list_environments():
             if env.name == name and created_since(env.created_at, since):
                 return succeeded(say.created_environment(env.name, env.id))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class RenameEnvironment(Action):
@@ -145,7 +146,7 @@ class RenameEnvironment(Action):
             return failed(say.environment_gone(env_id, "renamed"))
         if env.name == name:
             return succeeded(say.environment_renamed_to(env_id, name))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class DeleteEnvironment(Removal):

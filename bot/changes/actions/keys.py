@@ -30,6 +30,7 @@ from bot.changes.actions.base import (
     failed,
     find_env,
     hand_over,
+    never_reached,
     started,
     succeeded,
     was_refused,
@@ -245,7 +246,7 @@ class CreateKey(Action):
     ) -> Reconciliation:
         key = await created_key(client, request)
         if key is None:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         label = say.key_label(key)
         if secret_kind(KeyType(request.params["type"])) is None or key.id in delivered:
             return succeeded(say.created_key(label, token_sent=key.id in delivered))
@@ -316,9 +317,9 @@ class UpdateKey(Action):
             return failed(say.key_gone(key_id))
         name, status = request.params.get("name"), request.params.get("status")
         if name is not None and key.name != name:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         if status is not None and key.status != status:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         if status is not None:
             return succeeded(say.key_is(key.name, key.id, status))
         return succeeded(say.key_renamed_to(key_id, key.name))
@@ -472,7 +473,7 @@ class RotateKey(Action):
         old_active = old is not None and old.status is not Status.DISABLED
         if replacement is None:
             if old_active:
-                return failed(say.NEVER_REACHED)
+                return never_reached()
             return failed(say.rotation_never_created(old_id))
         if not old_active:
             # The old key is disabled only after the replacement's token was delivered.

@@ -27,6 +27,7 @@ from bot.changes.actions.base import (
     failed,
     find_env,
     hand_over,
+    never_reached,
     started,
     succeeded,
     write,
@@ -190,7 +191,7 @@ class CreateWebhook(Action):
         url = request.params["url"]
         hook = await created_webhook(client, request)
         if hook is None:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         if hook.id in delivered:
             return succeeded(say.created_webhook(say.webhook_label(hook.id, url), key_sent=True))
         if hook.status is not Status.DISABLED:
@@ -242,7 +243,7 @@ class SetWebhookStatus(Action):
         if hook is None:
             return failed(say.webhook_gone(hook_id))
         if hook.status != status:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         return succeeded(say.webhook_is(hook_id, status))
 
 
