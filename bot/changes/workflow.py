@@ -441,20 +441,26 @@ class ChangeWorkflow:
         await self.cards.answer(origin, say_request.render_withdrawn(withdrawn))
         await self.cards.finish(withdrawn, dm=False)
 
-    async def _may_follow_up(self, request: ChangeRequest, user_id: str) -> bool:
-        """The requester, or someone who may approve it, may check or retry a request."""
-        if user_id == request.requester:
-            return True
-        actor = await actor_of(self._policy, self._groups, user_id)
-        return may_approve(self._policy, actor, request.environment)
+    async def _follow_up(
+        self, request_id: str, origin: Origin, expected: Uncertainty
+    ) -> ChangeRequest | None:
+        """The request a Check now or Retry is for, if it still needs one (its outcome is
+        ``expected``) and the clicker may follow it up (its requester, or someone who may
+        approve it); else the clicker is told why not, and ``None``."""
+        request = await self._load(request_id, origin)
+        if request is None or say_request.uncertain(request) is not expected:
+            await self._nothing_to_follow_up(origin, request, request_id)
+            return None
+        if origin.user_id != request.requester:
+            actor = await actor_of(self._policy, self._groups, origin.user_id)
+            if not may_approve(self._policy, actor, request.environment):
+                await self.cards.refuse(origin, request, _refused(Refusal.NOT_AN_APPROVER, request))
+                return None
+        return request
 
     async def _check(self, request_id: str, origin: Origin) -> None:
-        request = await self._load(request_id, origin)
-        if request is None or say_request.uncertain(request) is not Uncertainty.UNKNOWN:
-            await self._nothing_to_follow_up(origin, request, request_id)
-            return
-        if not await self._may_follow_up(request, origin.user_id):
-            await self.cards.refuse(origin, request, _refused(Refusal.NOT_AN_APPROVER, request))
+        request = await self._follow_up(request_id, origin, Uncertainty.UNKNOWN)
+        if request is None:
             return
         verdict = await actions.reconcile(
             self._client, request, await self._delivered_secrets(request)
@@ -494,12 +500,8 @@ class ChangeWorkflow:
             await self.cards.tell(settled)
 
     async def _retry(self, request_id: str, origin: Origin) -> None:
-        request = await self._load(request_id, origin)
-        if request is None or say_request.uncertain(request) is not Uncertainty.NOTHING_HAPPENED:
-            await self._nothing_to_follow_up(origin, request, request_id)
-            return
-        if not await self._may_follow_up(request, origin.user_id):
-            await self.cards.refuse(origin, request, _refused(Refusal.NOT_AN_APPROVER, request))
+        request = await self._follow_up(request_id, origin, Uncertainty.NOTHING_HAPPENED)
+        if request is None:
             return
         again = await self._store.transition(
             request.id,
