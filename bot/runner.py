@@ -24,6 +24,7 @@ from bot.domain import State
 from bot.fingerprint.errors import FingerprintError
 from bot.forms import Forms
 from bot.log import get_logger
+from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
 from bot.policy import (
     Actor,
@@ -74,8 +75,10 @@ class CommandRunner:
         notifier: Notifier,
         changes: ChangeWorkflow,
         forms: Forms,
+        metrics: Metrics | None = None,
     ) -> None:
         self._forms = forms
+        self._metrics = metrics
         self._policy = policy
         self._groups = groups
         self._client = client
@@ -90,15 +93,21 @@ class CommandRunner:
         with structlog.contextvars.bound_contextvars(
             request_id=origin.correlation_id, user=origin.user_id, command=type(command).__name__
         ):
+            outcome = "ok"
             try:
-                await self._run(command, origin)
+                if not await self._run(command, origin):
+                    outcome = "denied"
             except FingerprintError as exc:
+                outcome = "api_error"
                 await self._upstream_failed(command, origin, exc)
             except StoreUnavailable as exc:
+                outcome = "store_error"
                 await self._store_failed(command, origin, exc)
             except actions.PlanError as exc:
+                outcome = "refused"
                 await self._slack.answer(origin, render_refusal(str(exc)))
             except Exception:
+                outcome = "error"
                 log.exception("command_failed")
                 await self._slack.answer(
                     origin, replies.render_internal_error(origin.correlation_id)
@@ -106,9 +115,14 @@ class CommandRunner:
             except asyncio.CancelledError:
                 # Shutdown ran out of time for this command: say so rather than leave the
                 # person waiting for an answer that will never come.
+                outcome = "interrupted"
                 log.warning("command_interrupted")
                 await self._interrupted(command, origin)
                 raise
+            finally:
+                if self._metrics is not None:
+                    name = command_label(command) or "form"
+                    self._metrics.commands.labels(command=name, outcome=outcome).inc()
 
     async def _interrupted(self, command: cmd.Command, origin: Origin) -> None:
         message = replies.render_interrupted(
@@ -119,13 +133,14 @@ class CommandRunner:
         except asyncio.CancelledError:
             log.warning("interruption_not_told")
 
-    async def _run(self, command: cmd.Command, origin: Origin) -> None:
+    async def _run(self, command: cmd.Command, origin: Origin) -> bool:
+        """Run ``command``; ``False`` when the policy refused it."""
         actor = await actor_of(self._policy, self._groups, origin.user_id)
         decision = decide(self._policy, actor, command, origin.channel_id)
         if not decision.allowed:
             log.info("command_refused", reason=decision.reason.name)
             await self._slack.answer(origin, replies.render_denial(decision))
-            return
+            return False
         log.info("command_accepted")
         match command:
             case cmd.Help(topic=topic):
@@ -159,6 +174,7 @@ class CommandRunner:
             case _:
                 request = await self._changes.request(command, origin)
                 await self._slack.answer(origin, await self._changes.receipt(request))
+        return True
 
     # ── read commands ───────────────────────────────────────────────────────────────────
 

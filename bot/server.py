@@ -1,4 +1,5 @@
-"""Serving fpbot: HTTP (``POST /slack/events``, ``GET /healthz``) or Socket Mode.
+"""Serving fpbot: HTTP (``POST /slack/events``, ``GET /healthz``, ``GET /metrics``) or Socket
+Mode.
 
 `BotServer` is used by ``fpbot serve``, the sandbox and the tests alike, so what is tested is
 what runs. Shutdown follows interface.md §1: stop taking requests, finish in-flight work within
@@ -19,6 +20,7 @@ import enum
 import gc
 import resource
 import signal
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
@@ -33,6 +35,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app
 from bot.log import Throttle, get_logger
+from bot.metrics import Metrics
 from bot.policy import Policy
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -80,8 +83,11 @@ def make_web_app(
     *,
     signature: SignatureCheck | None = None,
     refusals: Refusals | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
-    """The aiohttp application: Slack's endpoint (HTTP mode only) and the health check.
+    """The aiohttp application: Slack's endpoint (HTTP mode only), the health check and, with
+    ``metrics``, ``GET /metrics`` (Prometheus' text format; the time to acknowledge each Slack
+    request is one of them).
 
     With ``signature``, every request to Slack's endpoint proves it comes from Slack before its
     body is parsed: a bad or missing signature, or a timestamp that is not a number within five
@@ -129,22 +135,34 @@ def make_web_app(
 
     async def events(request: web.Request) -> web.Response:
         assert bolt is not None
+        arrived_at = time.perf_counter()
         if signature is None:
             with serving():
                 bolt_request = await to_bolt_request(request)
-                return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
-        checked = await verified(request)
-        if isinstance(checked, web.Response):
-            return checked
-        with serving():
-            return await to_aiohttp_response(await bolt.async_dispatch(checked))
+                response = await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        else:
+            checked = await verified(request)
+            if isinstance(checked, web.Response):
+                return checked
+            with serving():
+                response = await to_aiohttp_response(await bolt.async_dispatch(checked))
+        if metrics is not None:
+            metrics.ack_seconds.observe(time.perf_counter() - arrived_at)
+        return response
 
     async def healthz(_: web.Request) -> web.Response:
         status, body = await health.report()
         return web.json_response(body, status=status)
 
+    async def exposition(_: web.Request) -> web.Response:
+        assert metrics is not None
+        body, content_type = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", exposition)
     if bolt is not None:
         app.router.add_post(EVENTS_PATH, events)
     return app
@@ -439,6 +457,7 @@ class BotServer:
             services.tasks.foreground,
             signature=signature,
             refusals=refusals,
+            metrics=services.metrics,
         )
         web_app.middlewares.append(_connection_stages)
         self._runner = web.AppRunner(

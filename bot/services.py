@@ -18,6 +18,7 @@ from bot.forms import Forms
 from bot.health import Health
 from bot.home import HomeTabs
 from bot.log import register_secret
+from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.policy import Policy, load_policy
 from bot.runner import CommandRunner
@@ -64,6 +65,7 @@ class Services:
     runner: CommandRunner
     health: Health
     tasks: TaskSet
+    metrics: Metrics
 
     @classmethod
     async def start(cls, settings: Settings, policy: Policy | None = None) -> Services:
@@ -88,7 +90,9 @@ class Services:
             before_call=tasks.foreground.idle,
         )
         slack = SlackConversation(messenger)
+        metrics = Metrics()
         client = ManagementClient.from_settings(settings, redis=redis)
+        client.observer = metrics
         groups = GroupDirectory(messenger.group_members)
         notifier = Notifier(slack, store, policy.channels.notifications)
         changes = ChangeWorkflow(
@@ -98,6 +102,7 @@ class Services:
             policy=policy,
             groups=groups,
             notifier=notifier,
+            metrics=metrics,
         )
         home = HomeTabs(
             policy=policy,
@@ -125,6 +130,7 @@ class Services:
             notifier=notifier,
             changes=changes,
             forms=forms,
+            metrics=metrics,
         )
         return cls(
             settings=settings,
@@ -143,6 +149,7 @@ class Services:
             runner=runner,
             health=Health(store, client, redis, slack=messenger, notifier=notifier),
             tasks=tasks,
+            metrics=metrics,
         )
 
     async def close(self, drain_timeout: float = 10.0) -> None:

@@ -48,6 +48,7 @@ from bot.domain.approvals import (
 )
 from bot.fingerprint.errors import FingerprintError
 from bot.log import get_logger, scrub
+from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
 from bot.policy import (
     Membership,
@@ -88,6 +89,7 @@ class ChangeWorkflow:
         notifier: Notifier,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lease: timedelta = EXECUTION_LEASE,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -96,7 +98,12 @@ class ChangeWorkflow:
         self._clock = clock
         self.lease = lease
         self.cards = RequestCards(
-            store=store, slack=slack, notifier=notifier, policy=policy, clock=self.now
+            store=store,
+            slack=slack,
+            notifier=notifier,
+            policy=policy,
+            clock=self.now,
+            metrics=metrics,
         )
 
     def now(self) -> datetime:
