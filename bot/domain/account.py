@@ -228,7 +228,9 @@ def own_writes(request: ChangeRequest) -> list[OwnWrite]:
         prefix = str(params.get("name") or "")[:200].rstrip() + ROTATED
         new = OwnWrite(resource, ChangeKind.CREATED, replacement, name_prefix=prefix)
         return [old, new]
-    written = {f: text_of(params[f]) for f in ("name", "status", "url") if f in params}
+    written: dict[str, str | None] = {
+        f: text_of(params[f]) for f in ("name", "status", "url") if f in params
+    }
     return [OwnWrite(resource, kind, resource_id, fields=written)]
 
 
