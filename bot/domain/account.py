@@ -225,7 +225,9 @@ def own_writes(request: ChangeRequest) -> list[OwnWrite]:
     if request.action == "keys.rotate":
         old = OwnWrite(resource, kind, resource_id, fields={"status": "disabled"})
         replacement = text_of(result.get("replacement_id"))
-        prefix = str(params.get("name") or "")[:200].rstrip() + ROTATED
+        old_name = str(params.get("name") or "")
+        # A long name is cut to make room for the suffix: then its start is what is known.
+        prefix = old_name.rstrip() + ROTATED if len(old_name) <= 200 else old_name[:200]
         new = OwnWrite(resource, ChangeKind.CREATED, replacement, name_prefix=prefix)
         return [old, new]
     written: dict[str, str | None] = {
