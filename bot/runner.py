@@ -21,6 +21,7 @@ from bot.changes import actions
 from bot.changes.cards import card_of
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import State
+from bot.domain.incidents import Cause
 from bot.fingerprint.errors import FingerprintError
 from bot.forms import Forms
 from bot.log import get_logger
@@ -97,6 +98,8 @@ class CommandRunner:
             try:
                 if not await self._run(command, origin):
                     outcome = "denied"
+                elif _reads_the_store(command):
+                    self._notifier.proven({Cause.STORE_UNREACHABLE})
             except FingerprintError as exc:
                 outcome = "api_error"
                 await self._upstream_failed(command, origin, exc)
@@ -291,6 +294,7 @@ class CommandRunner:
                 error_code=exc.error_code,
                 detail=describe(exc),
                 correlation_id=exc.correlation_id,
+                user=origin.user_id,
             )
         )
 
@@ -302,8 +306,17 @@ class CommandRunner:
             origin, replies.render_store_unreachable(origin.correlation_id, command=label)
         )
         await self._notifier.report(
-            Failure.store_unavailable(f"/fp {label}", exc, origin.correlation_id)
+            Failure.store_unavailable(
+                f"/fp {label}", exc, origin.correlation_id, user=origin.user_id
+            )
         )
+
+
+def _reads_the_store(command: cmd.Command) -> bool:
+    """Whether running ``command`` went through the store (so its success proves it up)."""
+    return command.makes_change or isinstance(
+        command, cmd.ListRequests | cmd.WithdrawRequest | cmd.Audit
+    )
 
 
 def command_label(command: cmd.Command) -> str:

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from bot.changes.sweeper import Sweeper
 from bot.changes.workflow import ChangeWorkflow
+from bot.domain.incidents import API_CAUSES
 from bot.fingerprint.client import ManagementClient
 from bot.forms import Forms
 from bot.health import Health
@@ -45,6 +46,23 @@ def connect_redis(url: str) -> aioredis.Redis:
         socket_connect_timeout=REDIS_TIMEOUT,
         health_check_interval=REDIS_HEALTH_CHECK_INTERVAL,
     )
+
+
+class _ApiObserver:
+    """What the client reports goes to the metrics; an answer from the API also proves the
+    API-related incidents over (the key works, the API answers, the budget is reachable)."""
+
+    def __init__(self, metrics: Metrics, notifier: Notifier) -> None:
+        self._metrics = metrics
+        self._notifier = notifier
+
+    def requested(self, operation: str, status: str) -> None:
+        self._metrics.requested(operation, status)
+        if status.startswith("2"):
+            self._notifier.proven(API_CAUSES)
+
+    def budget_waited(self, seconds: float, *, background: bool) -> None:
+        self._metrics.budget_waited(seconds, background=background)
 
 
 @dataclass
@@ -92,9 +110,15 @@ class Services:
         slack = SlackConversation(messenger)
         metrics = Metrics()
         client = ManagementClient.from_settings(settings, redis=redis)
-        client.observer = metrics
         groups = GroupDirectory(messenger.group_members)
-        notifier = Notifier(slack, store, policy.channels.notifications)
+        notifier = Notifier(
+            slack,
+            store,
+            policy.channels.notifications,
+            oncall=policy.channels.oncall,
+            metrics=metrics,
+        )
+        client.observer = _ApiObserver(metrics, notifier)
         changes = ChangeWorkflow(
             store=store,
             client=client,
@@ -156,6 +180,7 @@ class Services:
         """Finish in-flight work (bounded), then release connections."""
         await self.tasks.drain(drain_timeout)
         await self.home.close()
+        await self.notifier.close()
         await self.client.aclose()
         await self.messenger.aclose()
         await self.store.close()

@@ -7,11 +7,12 @@ workflow (it is logged), and an edit that lands late is corrected by showing the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from bot.domain import AuditEvent, ChangeRequest, State
 from bot.domain.approvals import Refused
+from bot.domain.incidents import Cause
 from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.notify import Failure, Notifier
@@ -163,6 +164,11 @@ class RequestCards:
         moved = kind in TRANSITION_KINDS or (kind == "checked" and request.state is State.SUCCEEDED)
         if self._metrics is not None and moved:
             self._metrics.change_requests.labels(state=request.state.value).inc()
+
+    def proven(self, causes: Iterable[Cause]) -> None:
+        """Something just worked that ``causes`` would have made fail (their incidents are
+        resolved in the background)."""
+        self._notifier.proven(causes)
 
     async def report(self, failure: Failure) -> None:
         """Tell the operators; a notifier that fails in turn (the store it groups in is

@@ -273,7 +273,10 @@ class ChangeWorkflow:
                 )
                 await self.cards.report(
                     Failure.store_unavailable(
-                        f"{button} {request_id or ''}".strip(), exc, origin.correlation_id
+                        f"{button} {request_id or ''}".strip(),
+                        exc,
+                        origin.correlation_id,
+                        user=origin.user_id,
                     )
                 )
             except Exception:

@@ -1089,14 +1089,54 @@ class Store:
         correlation_id: str,
         detail: str,
         now: datetime,
+        reopen_within: timedelta = timedelta(0),
     ) -> Incident:
-        """Count one more failure of ``cause``: in its open incident, or a new one (``is_new``:
-        this caller posts it). The commands and people it hit are remembered, each once.
+        """Count one more failure of ``cause``: in its open incident; else in the one resolved
+        less than ``reopen_within`` ago, opened again (a flapping cause keeps one card); else
+        in a new one (``is_new``: this caller posts it). The commands and people it hit are
+        remembered, each once.
 
         One transaction; on PostgreSQL the open incident's row is locked while it is counted,
         so racing replicas count every hit once.
         """
+        for attempt in (1, 2):
+            try:
+                return await self._incident_hit(
+                    cause, operation, user, error_code, correlation_id, detail, now, reopen_within
+                )
+            except sa_exc.IntegrityError:
+                # Another replica opened it between our look and our reopening: count in it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _incident_hit(
+        self,
+        cause: str,
+        operation: str,
+        user: str | None,
+        error_code: str,
+        correlation_id: str,
+        detail: str,
+        now: datetime,
+        reopen_within: timedelta,
+    ) -> Incident:
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        resolved, still_open = incidents.alias("resolved"), incidents.alias("still_open")
+        recent = (
+            select(func.max(resolved.c.id))
+            .where(resolved.c.cause == cause, resolved.c.resolved_at >= now - reopen_within)
+            .scalar_subquery()
+        )
+        reopening = (
+            update(incidents)
+            .where(
+                incidents.c.id == recent,
+                incidents.c.open_key.is_(None),
+                ~select(still_open.c.id).where(still_open.c.open_key == cause).exists(),
+            )
+            .values(open_key=cause, resolved_at=None)
+        )
         opening = (
             insert(incidents)
             .values(
@@ -1115,6 +1155,8 @@ class Store:
             .returning(incidents.c.id)
         )
         async with self._write() as conn:
+            if reopen_within > timedelta(0):
+                await conn.execute(reopening)
             opened = (await conn.execute(opening)).scalar_one_or_none()
             row = (
                 await conn.execute(

@@ -16,7 +16,7 @@ from bot.domain.account import (
     Resource,
     Source,
 )
-from bot.store import Schedule, Store
+from bot.store import Incident, Schedule, Store
 from tests.store.conftest import make_request
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -225,3 +225,28 @@ async def test_a_run_of_a_schedule_is_claimed_by_one_caller(store: Store) -> Non
     ]
     assert claims == [True, False, False]
     assert await store.schedule_due("digest", first_due=T0) == T0 + timedelta(days=1)
+
+
+async def test_an_incident_resolved_a_moment_ago_is_reopened_when_its_cause_returns(
+    store: Store,
+) -> None:
+    async def hit(at: datetime) -> Incident:
+        return await store.incident_hit(
+            "store.unavailable",
+            operation="sweeper",
+            user=None,
+            error_code="store.unavailable",
+            correlation_id="c",
+            detail="",
+            now=at,
+            reopen_within=timedelta(minutes=10),
+        )
+
+    first = await hit(T0)
+    await store.set_incident_message(first.id, "C0ALERTS", "1.0001")
+    await store.resolve_incident("store.unavailable", T0 + timedelta(minutes=1))
+    again = await hit(T0 + timedelta(minutes=2))
+    assert (again.id, again.is_new, again.count, again.ts) == (first.id, False, 2, "1.0001")
+    await store.resolve_incident("store.unavailable", T0 + timedelta(minutes=3))
+    later = await hit(T0 + timedelta(minutes=30))
+    assert later.is_new and later.id != first.id
