@@ -24,6 +24,7 @@ from bot.domain import State
 from bot.domain.incidents import Cause
 from bot.fingerprint.errors import FingerprintError
 from bot.forms import Forms
+from bot.ledger import Ledger
 from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
@@ -42,7 +43,6 @@ from bot.ports import Account, Conversation, Origin, RequestStore
 from bot.render import (
     Message,
     render_api_keys,
-    render_audit,
     render_environments,
     render_error,
     render_help,
@@ -55,6 +55,7 @@ from bot.render import (
 from bot.render.errors import summary_of
 from bot.singleflight import SingleFlight
 from bot.store import StoreUnavailable
+from bot.watch.digest import Digest
 
 log = get_logger(__name__)
 
@@ -76,9 +77,13 @@ class CommandRunner:
         notifier: Notifier,
         changes: ChangeWorkflow,
         forms: Forms,
+        ledger: Ledger,
+        digest: Digest,
         metrics: Metrics | None = None,
     ) -> None:
         self._forms = forms
+        self._ledger = ledger
+        self._digest = digest
         self._metrics = metrics
         self._policy = policy
         self._groups = groups
@@ -170,8 +175,20 @@ class CommandRunner:
                 await self._slack.answer(origin, await self._requests(actor))
             case cmd.WithdrawRequest(request_id=request_id):
                 await self._changes.withdraw(request_id, origin)
-            case cmd.Audit(limit=limit):
-                await self._slack.answer(origin, render_audit(await self._store.audit(limit)))
+            case cmd.Audit(limit=limit, request_id=request_id, user=user, since=since):
+                stories = await self._ledger.audit(
+                    limit, request_id=request_id, user=user, since=since
+                )
+                await self._slack.answer(origin, stories)
+            case cmd.Changes(limit=limit, environment=environment, since=since):
+                await self._slack.answer(
+                    origin,
+                    await self._ledger.changes(
+                        limit, environment=await self._env_id(environment), since=since
+                    ),
+                )
+            case cmd.Digest():
+                await self._slack.answer(origin, await self._digest.render())
             case cmd.NewRequest() | cmd.OpenForm():
                 await self._forms.open(command, actor, origin)
             case _:
@@ -315,7 +332,7 @@ class CommandRunner:
 def _reads_the_store(command: cmd.Command) -> bool:
     """Whether running ``command`` went through the store (so its success proves it up)."""
     return command.makes_change or isinstance(
-        command, cmd.ListRequests | cmd.WithdrawRequest | cmd.Audit
+        command, cmd.ListRequests | cmd.WithdrawRequest | cmd.Audit | cmd.Changes | cmd.Digest
     )
 
 

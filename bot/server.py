@@ -428,6 +428,8 @@ class BotServer:
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_stop = asyncio.Event()
+        #: The account watch and the daily digest, stopped with the sweeper.
+        self._background: list[asyncio.Task[None]] = []
         self._services_closed = False
         self.url = ""
 
@@ -488,6 +490,13 @@ class BotServer:
         self._sweeper = asyncio.create_task(
             services.sweeper.run(stop=self._sweep_stop), name="sweeper"
         )
+        if services.watch is not None:
+            self._background.append(
+                asyncio.create_task(services.watch.run(self._sweep_stop), name="watch")
+            )
+        self._background.append(
+            asyncio.create_task(services.digest.run(self._sweep_stop), name="digest")
+        )
         # Everything built so far lives as long as the process: keep it out of the collector's
         # way, so a full collection scans only what requests create (tens of milliseconds of
         # pause otherwise, in the middle of a burst of acknowledgements).
@@ -528,22 +537,25 @@ class BotServer:
             log.info("stopped")
 
     async def _stop_sweeper(self, grace: float) -> None:
-        """Let the sweeper finish its pass (a change it is running included) within ``grace``;
-        cancel it only if it has not by then."""
+        """Let the sweeper (and the watch, and the digest) finish the pass they are in (a
+        change being run included) within ``grace``; cancel what has not by then."""
         sweeper, self._sweeper = self._sweeper, None
-        if sweeper is None:
+        background, self._background = self._background, []
+        running = [task for task in (sweeper, *background) if task is not None]
+        if not running:
             return
         self._sweep_stop.set()
-        done, _ = await asyncio.wait([sweeper], timeout=grace)
-        if not done:
-            log.warning("sweeper_cancelled", grace=grace)
-            sweeper.cancel()
-        try:
-            await sweeper
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # run_sweeper catches its own; never let shutdown fail on it
-            log.exception("sweeper_failed")
+        _, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            log.warning("background_cancelled", task=task.get_name(), grace=grace)
+            task.cancel()
+        for task in running:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # each catches its own; never let shutdown fail on one
+                log.exception("background_failed", task=task.get_name())
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -18,6 +18,7 @@ from bot.fingerprint.client import ManagementClient
 from bot.forms import Forms
 from bot.health import Health
 from bot.home import HomeTabs
+from bot.ledger import Ledger
 from bot.log import register_secret
 from bot.metrics import Metrics
 from bot.notify import Notifier
@@ -27,6 +28,7 @@ from bot.settings import Settings
 from bot.slack import GroupDirectory, SlackConversation, SlackMessenger
 from bot.store import Store
 from bot.tasks import TaskSet
+from bot.watch import AccountWatch, Digest, OutsideChanges
 
 #: Seconds one Redis command (or connecting) may take. Every Management API call waits on Redis
 #: for its rate-limit slot, so a Redis that stops answering must fail the call quickly, well
@@ -84,6 +86,11 @@ class Services:
     health: Health
     tasks: TaskSet
     metrics: Metrics
+    ledger: Ledger
+    outside: OutsideChanges
+    digest: Digest
+    #: ``None`` when the policy turns the watch off (``watch.interval: 0``).
+    watch: AccountWatch | None
 
     @classmethod
     async def start(cls, settings: Settings, policy: Policy | None = None) -> Services:
@@ -119,6 +126,7 @@ class Services:
             metrics=metrics,
         )
         client.observer = _ApiObserver(metrics, notifier)
+        ledger = Ledger(store)
         changes = ChangeWorkflow(
             store=store,
             client=client,
@@ -127,6 +135,7 @@ class Services:
             groups=groups,
             notifier=notifier,
             metrics=metrics,
+            on_succeeded=ledger.succeeded,
         )
         home = HomeTabs(
             policy=policy,
@@ -145,6 +154,30 @@ class Services:
             slack=slack,
             changes=changes,
         )
+        outside = OutsideChanges(
+            store=store, slack=slack, policy=policy, groups=groups, changes=changes
+        )
+        digest = Digest(
+            store=store,
+            client=client,
+            slack=slack,
+            notifier=notifier,
+            at=policy.watch.digest,
+            channel=policy.channels.notifications,
+            metrics=metrics,
+        )
+        watch = None
+        if policy.watch.interval is not None:
+            watch = AccountWatch(
+                store=store,
+                client=client,
+                slack=slack,
+                outside=outside,
+                notifier=notifier,
+                interval=policy.watch.interval,
+                channel=policy.channels.notifications,
+                metrics=metrics,
+            )
         runner = CommandRunner(
             policy=policy,
             groups=groups,
@@ -154,6 +187,8 @@ class Services:
             notifier=notifier,
             changes=changes,
             forms=forms,
+            ledger=ledger,
+            digest=digest,
             metrics=metrics,
         )
         return cls(
@@ -174,6 +209,10 @@ class Services:
             health=Health(store, client, redis, slack=messenger, notifier=notifier),
             tasks=tasks,
             metrics=metrics,
+            ledger=ledger,
+            outside=outside,
+            digest=digest,
+            watch=watch,
         )
 
     async def close(self, drain_timeout: float = 10.0) -> None:

@@ -26,7 +26,7 @@ reconciled against the API, never rerun.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,8 +90,11 @@ class ChangeWorkflow:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lease: timedelta = EXECUTION_LEASE,
         metrics: Metrics | None = None,
+        on_succeeded: Callable[[ChangeRequest], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        #: Told of every request that succeeded (the change log records what it changed).
+        self._on_succeeded = on_succeeded
         self._client = client
         self._policy = policy
         self._groups = groups
@@ -493,6 +496,7 @@ class ChangeWorkflow:
         )
         await self.cards.show(settled)
         if settled.state is State.SUCCEEDED:
+            await self._succeeded(settled)
             await self.cards.tell(settled)
 
     async def _retry(self, request_id: str, origin: Origin) -> None:
@@ -589,7 +593,12 @@ class ChangeWorkflow:
         )
         if done is not None:
             await self.cards.audit("succeeded", SYSTEM, done, execution.message)
+            await self._succeeded(done)
             await self.cards.finish(done)
+
+    async def _succeeded(self, request: ChangeRequest) -> None:
+        if self._on_succeeded is not None:
+            await self._on_succeeded(request)
 
     async def _no_longer_allowed(self, request: ChangeRequest) -> str | None:
         """Why the policy in force does not let this approved request run, if it does not."""
@@ -762,6 +771,8 @@ class ChangeWorkflow:
         if final is None:
             return
         await self.cards.audit("reconciled", SYSTEM, final, outcome.message)
+        if final.state is State.SUCCEEDED:
+            await self._succeeded(final)
         await self.cards.report(
             Failure(
                 title=titles.CHANGE_RECONCILED,

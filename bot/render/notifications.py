@@ -32,6 +32,8 @@ CHANGE_FAILED = "An approved change failed"
 CHANGE_POSTPONED = "An approved change is waiting: Fingerprint held it back"
 CHANGE_RECONCILED = "A change was interrupted by a restart and has been reconciled"
 SWEEPER_FAILED = "The change-request sweeper failed"
+WATCH_FAILED = "The account watch could not read the account"
+DIGEST_FAILED = "The daily digest could not be posted"
 
 
 def sweep_step_failed(step: str) -> str:

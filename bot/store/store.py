@@ -704,18 +704,59 @@ class Store:
         query = query.order_by(audit_events.c.at.desc(), audit_events.c.id.desc()).limit(limit)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            AuditEvent(
-                at=row.at,
-                kind=row.kind,
-                actor=row.actor,
-                request_id=row.request_id,
-                detail=row.detail,
-                correlation_id=row.correlation_id,
-                id=row.id,
-            )
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
+
+    async def audit_stories(
+        self,
+        limit: int = 20,
+        *,
+        request_id: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+    ) -> list[list[AuditEvent]]:
+        """The stories of the ``limit`` requests most recently active: each request's events,
+        oldest first, newest story first. An event about no request is a story of its own.
+
+        Args:
+            request_id: that request's story only.
+            user: only requests ``user`` took part in (asked, approved, denied, clicked…).
+            since: only requests active since then (their whole story is still told).
+        """
+        wanted = select(audit_events.c.request_id, func.max(audit_events.c.at).label("last")).where(
+            audit_events.c.request_id.is_not(None)
+        )
+        strays = select(audit_events).where(audit_events.c.request_id.is_(None))
+        if request_id is not None:
+            wanted = wanted.where(audit_events.c.request_id == request_id)
+            strays = strays.where(literal(False))
+        if user is not None:
+            wanted = wanted.where(audit_events.c.actor == user)
+            strays = strays.where(audit_events.c.actor == user)
+        if since is not None:
+            wanted = wanted.where(audit_events.c.at >= since)
+            strays = strays.where(audit_events.c.at >= since)
+        wanted = wanted.group_by(audit_events.c.request_id).order_by(
+            func.max(audit_events.c.at).desc()
+        )
+        strays = strays.order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
+        async with self._read() as conn:
+            latest = (await conn.execute(wanted.limit(limit))).all()
+            ids = [row.request_id for row in latest]
+            events = (
+                await conn.execute(
+                    select(audit_events)
+                    .where(audit_events.c.request_id.in_(ids))
+                    .order_by(audit_events.c.at, audit_events.c.id)
+                )
+            ).all()
+            loose = (await conn.execute(strays.limit(limit))).all()
+        by_request: dict[str, list[AuditEvent]] = {i: [] for i in ids}
+        for row in events:
+            by_request[row.request_id].append(_event(row))
+        stories = [(row.last, by_request[row.request_id]) for row in latest]
+        stories += [(row.at, [_event(row)]) for row in loose]
+        stories.sort(key=lambda story: story[0], reverse=True)
+        return [story for _, story in stories[:limit]]
 
     # ── notification groups ─────────────────────────────────────────────────────────────
 
@@ -1388,6 +1429,18 @@ def _row_of(request: ChangeRequest) -> dict[str, Any]:
         "reminded_at": request.reminded_at,
         "card_error": request.card_error,
     }
+
+
+def _event(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        at=row.at,
+        kind=row.kind,
+        actor=row.actor,
+        request_id=row.request_id,
+        detail=row.detail,
+        correlation_id=row.correlation_id,
+        id=row.id,
+    )
 
 
 def _change_row(change: AccountChange, source: Source, at: datetime) -> dict[str, Any]:
