@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import State
+from bot.domain import AuditEvent, State
 from bot.domain.account import (
     AccountChange,
     ChangeKind,
@@ -250,3 +250,31 @@ async def test_an_incident_resolved_a_moment_ago_is_reopened_when_its_cause_retu
     await store.resolve_incident("store.unavailable", T0 + timedelta(minutes=3))
     later = await hit(T0 + timedelta(minutes=30))
     assert later.is_new and later.id != first.id
+
+
+async def test_audit_stories_are_whole_newest_first_and_filtered(store: Store) -> None:
+    def event(request: str | None, kind: str, actor: str, minutes: int) -> AuditEvent:
+        return AuditEvent(T0 + timedelta(minutes=minutes), kind, actor, request, kind)
+
+    for e in (
+        event("CR-AAAAAA", "requested", "U0OP", 0),
+        event("CR-BBBBBB", "requested", "U0OP", 1),
+        event("CR-AAAAAA", "approval", "U0AP", 2),
+        event(None, "refused", "U0STRANGER", 3),
+        event("CR-AAAAAA", "succeeded", "fpbot", 4),
+    ):
+        await store.record(e)
+
+    stories = await store.audit_stories(10)
+    assert [[e.kind for e in s] for s in stories] == [
+        ["requested", "approval", "succeeded"],
+        ["refused"],
+        ["requested"],
+    ]
+    assert len(await store.audit_stories(1)) == 1
+    (only,) = await store.audit_stories(10, request_id="CR-BBBBBB")
+    assert [e.request_id for e in only] == ["CR-BBBBBB"]
+    (approved,) = await store.audit_stories(10, user="U0AP")
+    assert len(approved) == 3, "the whole story of a request the person took part in"
+    recent = await store.audit_stories(10, since=T0 + timedelta(minutes=3))
+    assert [s[0].kind for s in recent] == ["requested", "refused"]
