@@ -257,7 +257,11 @@ async def main(args: argparse.Namespace) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         for n in range(args.runs):
             print(f"run {n + 1} of {args.runs}…", flush=True)
-            runs.append(await run_once(args, workdir))
+            # A fresh store per run: the fake Slack of each run mints the same trigger ids,
+            # which a store that has seen them would drop as replays.
+            run_dir = workdir / f"run-{n + 1}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            runs.append(await run_once(args, run_dir))
     report(runs)
     print(f"\nload average after: {load_average()}")
 
