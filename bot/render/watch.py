@@ -192,6 +192,14 @@ def _plain(change: AccountChange) -> str:
 
 # ── answers to the buttons ──────────────────────────────────────────────────────────────────
 
+#: Stored and shown instead of a value read from the account that looks like a secret.
+HIDDEN_VALUE = "(hidden: it looks like a secret)"
+
+
+def undo_reason(change_id: int) -> str:
+    """The reason a Revert's change request gives (shown on its card and in the audit)."""
+    return f"Undo a change made outside fpbot (#{change_id})"
+
 
 def no_such_change(value: str) -> str:
     return f"There is no change made outside fpbot numbered {code(value, 40)}."

@@ -30,6 +30,7 @@ from bot.render.watch import (
     no_such_change,
     render_decided,
     render_outside_changes,
+    undo_reason,
 )
 from bot.store import Store
 
@@ -158,7 +159,7 @@ class OutsideChanges:
         if logged.decision not in (None, Decision.ACKNOWLEDGED):
             await self._slack.answer(origin, render_refusal(already_decided(logged)))
             return
-        commands = undo_commands(logged.change, f"Undo a change made outside fpbot (#{logged.id})")
+        commands = undo_commands(logged.change, undo_reason(logged.id))
         if not commands:
             why = cannot_undo(logged.change, frozenset()) or ""
             await self._slack.answer(origin, render_refusal(why))

@@ -40,6 +40,7 @@ from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
 from bot.ports import Conversation, DeliveryFailed
 from bot.render.notifications import WATCH_FAILED
+from bot.render.watch import HIDDEN_VALUE
 from bot.store import Schedule, Store, StoreUnavailable
 from bot.watch.outside import OutsideChanges
 
@@ -56,8 +57,6 @@ SKEW = timedelta(minutes=2)
 REPORT_GRACE = timedelta(seconds=30)
 #: After a failed pass, the next try waits the interval, but no longer than this.
 RETRY_MAX = 60.0
-#: Shown instead of a value that looks like a secret (a URL with a password in it, say).
-HIDDEN = "(hidden: it looks like a secret)"
 
 
 class _Account(Protocol):
@@ -84,7 +83,7 @@ def _safe(value: object) -> str | None:
     try:
         refuse_secrets("value", text)
     except SecretRefused:
-        return HIDDEN
+        return HIDDEN_VALUE  # a URL with a password in it, say: never stored
     return text
 
 
