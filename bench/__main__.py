@@ -9,7 +9,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.fingerprint_client", "bench.bot_ack", "bench.approvals")
+BENCHMARKS = (
+    "bench.fingerprint_client",
+    "bench.bot_ack",
+    "bench.approvals",
+    "bench.watch_cost",
+)
 
 
 def main() -> int:

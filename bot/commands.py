@@ -31,6 +31,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import Enum
 from typing import ClassVar, NoReturn, TypeAlias
 from urllib.parse import urlsplit
@@ -45,6 +46,9 @@ ENV_DESCRIPTION_MAX = 256
 WEBHOOK_DESCRIPTION_MAX = 256
 URL_MAX = 2048
 AUDIT_DEFAULT, AUDIT_MIN, AUDIT_MAX = 20, 1, 100
+CHANGES_DEFAULT = 20
+#: The longest ``--since`` a log is read back over.
+SINCE_MAX = timedelta(days=366)
 REASON_MAX = 500
 
 
@@ -278,9 +282,35 @@ class NewRequest(_Spec):
 @dataclass(frozen=True, slots=True)
 class Audit(_Spec):
     permission = "audit.read"
-    usage = "audit [N]"
-    summary = f"The last N audit events ({AUDIT_MIN} to {AUDIT_MAX}, default {AUDIT_DEFAULT})"
+    usage = "audit [N] [--request <request_id>] [--user <@person>] [--since 7d]"
+    summary = (
+        f"The last N change requests' stories, one line each ({AUDIT_MIN} to {AUDIT_MAX}, "
+        f"default {AUDIT_DEFAULT})"
+    )
     limit: int = AUDIT_DEFAULT
+    request_id: str | None = None
+    user: str | None = None
+    since: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Changes(_Spec):
+    permission = "audit.read"
+    usage = "changes [N] [--env <env_id>] [--since 7d]"
+    summary = "The account's change log, newest first: fpbot's changes and those made outside it"
+    limit: int = CHANGES_DEFAULT
+    environment: str | None = None
+    since: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest(_Spec):
+    permission = "audit.read"
+    usage = "digest"
+    summary = (
+        "The account at a glance: counts against the plan's limits, what waits, "
+        "the last day's changes"
+    )
 
 
 ChangeCommand: TypeAlias = (
@@ -323,6 +353,8 @@ Command: TypeAlias = (
     | NewRequest
     | OpenForm
     | Audit
+    | Changes
+    | Digest
 )
 
 # The order help shows them in.
@@ -347,6 +379,8 @@ COMMANDS: tuple[type[Command], ...] = (
     ListRequests,
     WithdrawRequest,
     Audit,
+    Changes,
+    Digest,
 )
 
 
@@ -912,9 +946,10 @@ def _new(a: _Args) -> NewRequest:
     return NewRequest()
 
 
-def _audit(a: _Args) -> Audit:
+def _count(a: _Args, default: int) -> int:
+    """The optional N of ``audit`` and ``changes``."""
     if not a.positionals:
-        return Audit()
+        return default
     raw = a.word(0, "N")
     a.end(1)
     number = raw.strip()
@@ -923,7 +958,61 @@ def _audit(a: _Args) -> Audit:
     limit = int(number)
     if not AUDIT_MIN <= limit <= AUDIT_MAX:
         _fail(f"N must be between {AUDIT_MIN} and {AUDIT_MAX}, not {limit}", a.usage)
-    return Audit(limit)
+    return limit
+
+
+_SINCE = re.compile(r"(?:(\d{1,6})([smhdw]))+")
+_SINCE_PART = re.compile(r"(\d{1,6})([smhdw])")
+_SINCE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _since(a: _Args) -> timedelta | None:
+    """``--since 7d`` (or ``12h``, ``30m``, ``2w``, ``1d12h``): how far back to look."""
+    raw = a.options.get("since")
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if not _SINCE.fullmatch(value):
+        _fail(f"“{_excerpt(raw)}” is not a duration like 30m, 12h or 7d", a.usage)
+    span = timedelta()
+    for amount, unit in _SINCE_PART.findall(value):
+        span += timedelta(**{_SINCE_UNITS[unit]: int(amount)})
+    if not timedelta(0) < span <= SINCE_MAX:
+        _fail(f"--since must be more than nothing and at most {SINCE_MAX.days} days", a.usage)
+    return span
+
+
+_USER_REF = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>|@?([UW][A-Z0-9]{2,})")
+
+
+def _user(a: _Args) -> str | None:
+    """``--user @person`` as Slack sends a mention (``<@U…|name>``), or a user id."""
+    raw = a.options.get("user")
+    if raw is None:
+        return None
+    found = _USER_REF.fullmatch(raw.strip())
+    if found is None:
+        _fail(f"“{_excerpt(raw)}” is not a person: mention them (@name) or give their id", a.usage)
+    return found.group(1) or found.group(2)
+
+
+def _audit(a: _Args) -> Audit:
+    limit = _count(a, AUDIT_DEFAULT)
+    request_id = a.options.get("request")
+    if request_id is not None:
+        request_id = _unlinked(request_id).upper()
+        if not _REQUEST_ID_FORM.fullmatch(request_id):
+            _fail(f"“{_excerpt(request_id)}” is not a change request id (CR-…)", a.usage)
+    return Audit(limit, request_id, _user(a), _since(a))
+
+
+def _changes(a: _Args) -> Changes:
+    return Changes(_count(a, CHANGES_DEFAULT), _optional_env(a), _since(a))
+
+
+def _digest(a: _Args) -> Digest:
+    a.end(0)
+    return Digest()
 
 
 _REQUEST_ID_FORM = re.compile(r"CR-[0-9A-Z]{6}")
@@ -977,7 +1066,11 @@ _GRAMMAR: Mapping[tuple[str, ...], _Rule] = {
     ("requests",): _Rule(ListRequests, _NO_OPTIONS, _list_requests),
     ("requests", "cancel"): _Rule(WithdrawRequest, _NO_OPTIONS, _withdraw),
     ("requests", "withdraw"): _Rule(WithdrawRequest, _NO_OPTIONS, _withdraw),
-    ("audit",): _Rule(Audit, _NO_OPTIONS, _audit),
+    ("audit",): _Rule(
+        Audit, {"request": _Takes.WORD, "user": _Takes.WORD, "since": _Takes.WORD}, _audit
+    ),
+    ("changes",): _Rule(Changes, {"env": _Takes.WORD, "since": _Takes.WORD}, _changes),
+    ("digest",): _Rule(Digest, _NO_OPTIONS, _digest),
 }
 
 _GROUPS: tuple[str, ...] = tuple(dict.fromkeys(words[0] for words in _GRAMMAR))

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
+from bot.domain.incidents import Cause
 from bot.fingerprint.errors import FingerprintError
 from bot.log import get_logger, new_correlation_id
 from bot.notify import Failure
@@ -50,6 +51,8 @@ class _TokenCheck(Protocol):
 
 class _Alerts(Protocol):
     async def report(self, failure: Failure) -> None: ...
+
+    def proven(self, causes: Iterable[Cause]) -> None: ...
 
 
 class _Probe:
@@ -208,6 +211,8 @@ class Health:
             log.warning("health_slack_check_failed", error=type(exc).__name__)
             return "error"
         self._token_rejected = False
+        if self._notifier is not None:
+            self._notifier.proven({Cause.SLACK_TOKEN_REJECTED})
         return "ok"
 
     async def _token_is_rejected(self, error: str) -> None:

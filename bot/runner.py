@@ -21,9 +21,12 @@ from bot.changes import actions
 from bot.changes.cards import card_of
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import State
+from bot.domain.incidents import Cause
 from bot.fingerprint.errors import FingerprintError
 from bot.forms import Forms
+from bot.ledger import Ledger
 from bot.log import get_logger
+from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
 from bot.policy import (
     Actor,
@@ -40,7 +43,6 @@ from bot.ports import Account, Conversation, Origin, RequestStore
 from bot.render import (
     Message,
     render_api_keys,
-    render_audit,
     render_environments,
     render_error,
     render_help,
@@ -53,6 +55,7 @@ from bot.render import (
 from bot.render.errors import summary_of
 from bot.singleflight import SingleFlight
 from bot.store import StoreUnavailable
+from bot.watch.digest import Digest
 
 log = get_logger(__name__)
 
@@ -74,8 +77,14 @@ class CommandRunner:
         notifier: Notifier,
         changes: ChangeWorkflow,
         forms: Forms,
+        ledger: Ledger,
+        digest: Digest,
+        metrics: Metrics | None = None,
     ) -> None:
         self._forms = forms
+        self._ledger = ledger
+        self._digest = digest
+        self._metrics = metrics
         self._policy = policy
         self._groups = groups
         self._client = client
@@ -90,15 +99,23 @@ class CommandRunner:
         with structlog.contextvars.bound_contextvars(
             request_id=origin.correlation_id, user=origin.user_id, command=type(command).__name__
         ):
+            outcome = "ok"
             try:
-                await self._run(command, origin)
+                if not await self._run(command, origin):
+                    outcome = "denied"
+                elif _reads_the_store(command):
+                    self._notifier.proven({Cause.STORE_UNREACHABLE})
             except FingerprintError as exc:
+                outcome = "api_error"
                 await self._upstream_failed(command, origin, exc)
             except StoreUnavailable as exc:
+                outcome = "store_error"
                 await self._store_failed(command, origin, exc)
             except actions.PlanError as exc:
+                outcome = "refused"
                 await self._slack.answer(origin, render_refusal(str(exc)))
             except Exception:
+                outcome = "error"
                 log.exception("command_failed")
                 await self._slack.answer(
                     origin, replies.render_internal_error(origin.correlation_id)
@@ -106,9 +123,14 @@ class CommandRunner:
             except asyncio.CancelledError:
                 # Shutdown ran out of time for this command: say so rather than leave the
                 # person waiting for an answer that will never come.
+                outcome = "interrupted"
                 log.warning("command_interrupted")
                 await self._interrupted(command, origin)
                 raise
+            finally:
+                if self._metrics is not None:
+                    name = command_label(command) or "form"
+                    self._metrics.commands.labels(command=name, outcome=outcome).inc()
 
     async def _interrupted(self, command: cmd.Command, origin: Origin) -> None:
         message = replies.render_interrupted(
@@ -119,13 +141,14 @@ class CommandRunner:
         except asyncio.CancelledError:
             log.warning("interruption_not_told")
 
-    async def _run(self, command: cmd.Command, origin: Origin) -> None:
+    async def _run(self, command: cmd.Command, origin: Origin) -> bool:
+        """Run ``command``; ``False`` when the policy refused it."""
         actor = await actor_of(self._policy, self._groups, origin.user_id)
         decision = decide(self._policy, actor, command, origin.channel_id)
         if not decision.allowed:
             log.info("command_refused", reason=decision.reason.name)
             await self._slack.answer(origin, replies.render_denial(decision))
-            return
+            return False
         log.info("command_accepted")
         match command:
             case cmd.Help(topic=topic):
@@ -161,13 +184,26 @@ class CommandRunner:
                 await self._slack.answer(origin, await self._requests(actor))
             case cmd.WithdrawRequest(request_id=request_id):
                 await self._changes.withdraw(request_id, origin)
-            case cmd.Audit(limit=limit):
-                await self._slack.answer(origin, render_audit(await self._store.audit(limit)))
+            case cmd.Audit(limit=limit, request_id=request_id, user=user, since=since):
+                stories = await self._ledger.audit(
+                    limit, request_id=request_id, user=user, since=since
+                )
+                await self._slack.answer(origin, stories)
+            case cmd.Changes(limit=limit, environment=environment, since=since):
+                await self._slack.answer(
+                    origin,
+                    await self._ledger.changes(
+                        limit, environment=await self._env_id(environment), since=since
+                    ),
+                )
+            case cmd.Digest():
+                await self._slack.answer(origin, await self._digest.render())
             case cmd.NewRequest() | cmd.OpenForm():
                 await self._forms.open(command, actor, origin)
             case _:
                 request = await self._changes.request(command, origin)
                 await self._slack.answer(origin, await self._changes.receipt(request))
+        return True
 
     # ── read commands ───────────────────────────────────────────────────────────────────
 
@@ -294,6 +330,7 @@ class CommandRunner:
                 error_code=exc.error_code,
                 detail=describe(exc),
                 correlation_id=exc.correlation_id,
+                user=origin.user_id,
             )
         )
 
@@ -305,8 +342,17 @@ class CommandRunner:
             origin, replies.render_store_unreachable(origin.correlation_id, command=label)
         )
         await self._notifier.report(
-            Failure.store_unavailable(f"/fp {label}", exc, origin.correlation_id)
+            Failure.store_unavailable(
+                f"/fp {label}", exc, origin.correlation_id, user=origin.user_id
+            )
         )
+
+
+def _reads_the_store(command: cmd.Command) -> bool:
+    """Whether running ``command`` went through the store (so its success proves it up)."""
+    return command.makes_change or isinstance(
+        command, cmd.ListRequests | cmd.WithdrawRequest | cmd.Audit | cmd.Changes | cmd.Digest
+    )
 
 
 def command_label(command: cmd.Command) -> str:

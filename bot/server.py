@@ -1,4 +1,5 @@
-"""Serving fpbot: HTTP (``POST /slack/events``, ``GET /healthz``) or Socket Mode.
+"""Serving fpbot: HTTP (``POST /slack/events``, ``GET /healthz``, ``GET /metrics``) or Socket
+Mode.
 
 `BotServer` is used by ``fpbot serve``, the sandbox and the tests alike, so what is tested is
 what runs. Shutdown follows interface.md §1: stop taking requests, finish in-flight work within
@@ -19,6 +20,7 @@ import enum
 import gc
 import resource
 import signal
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
@@ -33,6 +35,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.app import build_app
 from bot.log import Throttle, get_logger
+from bot.metrics import Metrics
 from bot.policy import Policy
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -80,8 +83,11 @@ def make_web_app(
     *,
     signature: SignatureCheck | None = None,
     refusals: Refusals | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
-    """The aiohttp application: Slack's endpoint (HTTP mode only) and the health check.
+    """The aiohttp application: Slack's endpoint (HTTP mode only), the health check and, with
+    ``metrics``, ``GET /metrics`` (Prometheus' text format; the time to acknowledge each Slack
+    request is one of them).
 
     With ``signature``, every request to Slack's endpoint proves it comes from Slack before its
     body is parsed: a bad or missing signature, or a timestamp that is not a number within five
@@ -129,22 +135,34 @@ def make_web_app(
 
     async def events(request: web.Request) -> web.Response:
         assert bolt is not None
+        arrived_at = time.perf_counter()
         if signature is None:
             with serving():
                 bolt_request = await to_bolt_request(request)
-                return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
-        checked = await verified(request)
-        if isinstance(checked, web.Response):
-            return checked
-        with serving():
-            return await to_aiohttp_response(await bolt.async_dispatch(checked))
+                response = await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+        else:
+            checked = await verified(request)
+            if isinstance(checked, web.Response):
+                return checked
+            with serving():
+                response = await to_aiohttp_response(await bolt.async_dispatch(checked))
+        if metrics is not None:
+            metrics.ack_seconds.observe(time.perf_counter() - arrived_at)
+        return response
 
     async def healthz(_: web.Request) -> web.Response:
         status, body = await health.report()
         return web.json_response(body, status=status)
 
+    async def exposition(_: web.Request) -> web.Response:
+        assert metrics is not None
+        body, content_type = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", exposition)
     if bolt is not None:
         app.router.add_post(EVENTS_PATH, events)
     return app
@@ -410,6 +428,8 @@ class BotServer:
         self._socket_handler: AsyncSocketModeHandler | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._sweep_stop = asyncio.Event()
+        #: The account watch and the daily digest, stopped with the sweeper.
+        self._background: list[asyncio.Task[None]] = []
         self._services_closed = False
         self.url = ""
 
@@ -439,6 +459,7 @@ class BotServer:
             services.tasks.foreground,
             signature=signature,
             refusals=refusals,
+            metrics=services.metrics,
         )
         web_app.middlewares.append(_connection_stages)
         self._runner = web.AppRunner(
@@ -468,6 +489,13 @@ class BotServer:
             await handler.connect_async()  # type: ignore[no-untyped-call]
         self._sweeper = asyncio.create_task(
             services.sweeper.run(stop=self._sweep_stop), name="sweeper"
+        )
+        if services.watch is not None:
+            self._background.append(
+                asyncio.create_task(services.watch.run(self._sweep_stop), name="watch")
+            )
+        self._background.append(
+            asyncio.create_task(services.digest.run(self._sweep_stop), name="digest")
         )
         # Everything built so far lives as long as the process: keep it out of the collector's
         # way, so a full collection scans only what requests create (tens of milliseconds of
@@ -509,22 +537,25 @@ class BotServer:
             log.info("stopped")
 
     async def _stop_sweeper(self, grace: float) -> None:
-        """Let the sweeper finish its pass (a change it is running included) within ``grace``;
-        cancel it only if it has not by then."""
+        """Let the sweeper (and the watch, and the digest) finish the pass they are in (a
+        change being run included) within ``grace``; cancel what has not by then."""
         sweeper, self._sweeper = self._sweeper, None
-        if sweeper is None:
+        background, self._background = self._background, []
+        running = [task for task in (sweeper, *background) if task is not None]
+        if not running:
             return
         self._sweep_stop.set()
-        done, _ = await asyncio.wait([sweeper], timeout=grace)
-        if not done:
-            log.warning("sweeper_cancelled", grace=grace)
-            sweeper.cancel()
-        try:
-            await sweeper
-        except asyncio.CancelledError:
-            pass
-        except Exception:  # run_sweeper catches its own; never let shutdown fail on it
-            log.exception("sweeper_failed")
+        _, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            log.warning("background_cancelled", task=task.get_name(), grace=grace)
+            task.cancel()
+        for task in running:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # each catches its own; never let shutdown fail on one
+                log.exception("background_failed", task=task.get_name())
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -13,11 +13,14 @@ import redis.asyncio as aioredis
 
 from bot.changes.sweeper import Sweeper
 from bot.changes.workflow import ChangeWorkflow
+from bot.domain.incidents import API_CAUSES
 from bot.fingerprint.client import ManagementClient
 from bot.forms import Forms
 from bot.health import Health
 from bot.home import HomeTabs
+from bot.ledger import Ledger
 from bot.log import register_secret
+from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.policy import Policy, load_policy
 from bot.runner import CommandRunner
@@ -25,6 +28,7 @@ from bot.settings import Settings
 from bot.slack import GroupDirectory, SlackConversation, SlackMessenger
 from bot.store import Store
 from bot.tasks import TaskSet
+from bot.watch import AccountWatch, Digest, OutsideChanges
 
 #: Seconds one Redis command (or connecting) may take. Every Management API call waits on Redis
 #: for its rate-limit slot, so a Redis that stops answering must fail the call quickly, well
@@ -46,6 +50,23 @@ def connect_redis(url: str) -> aioredis.Redis:
     )
 
 
+class _ApiObserver:
+    """What the client reports goes to the metrics; an answer from the API also proves the
+    API-related incidents over (the key works, the API answers, the budget is reachable)."""
+
+    def __init__(self, metrics: Metrics, notifier: Notifier) -> None:
+        self._metrics = metrics
+        self._notifier = notifier
+
+    def requested(self, operation: str, status: str) -> None:
+        self._metrics.requested(operation, status)
+        if status.startswith("2"):
+            self._notifier.proven(API_CAUSES)
+
+    def budget_waited(self, seconds: float, *, background: bool) -> None:
+        self._metrics.budget_waited(seconds, background=background)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -64,6 +85,12 @@ class Services:
     runner: CommandRunner
     health: Health
     tasks: TaskSet
+    metrics: Metrics
+    ledger: Ledger
+    outside: OutsideChanges
+    digest: Digest
+    #: ``None`` when the policy turns the watch off (``watch.interval: 0``).
+    watch: AccountWatch | None
 
     @classmethod
     async def start(cls, settings: Settings, policy: Policy | None = None) -> Services:
@@ -88,9 +115,18 @@ class Services:
             before_call=tasks.foreground.idle,
         )
         slack = SlackConversation(messenger)
+        metrics = Metrics()
         client = ManagementClient.from_settings(settings, redis=redis)
         groups = GroupDirectory(messenger.group_members)
-        notifier = Notifier(slack, store, policy.channels.notifications)
+        notifier = Notifier(
+            slack,
+            store,
+            policy.channels.notifications,
+            oncall=policy.channels.oncall,
+            metrics=metrics,
+        )
+        client.observer = _ApiObserver(metrics, notifier)
+        ledger = Ledger(store)
         changes = ChangeWorkflow(
             store=store,
             client=client,
@@ -98,6 +134,8 @@ class Services:
             policy=policy,
             groups=groups,
             notifier=notifier,
+            metrics=metrics,
+            on_succeeded=ledger.succeeded,
         )
         home = HomeTabs(
             policy=policy,
@@ -116,6 +154,30 @@ class Services:
             slack=slack,
             changes=changes,
         )
+        outside = OutsideChanges(
+            store=store, slack=slack, policy=policy, groups=groups, changes=changes
+        )
+        digest = Digest(
+            store=store,
+            client=client,
+            slack=slack,
+            notifier=notifier,
+            at=policy.watch.digest,
+            channel=policy.channels.notifications,
+            metrics=metrics,
+        )
+        watch = None
+        if policy.watch.interval is not None:
+            watch = AccountWatch(
+                store=store,
+                client=client,
+                slack=slack,
+                outside=outside,
+                notifier=notifier,
+                interval=policy.watch.interval,
+                channel=policy.channels.notifications,
+                metrics=metrics,
+            )
         runner = CommandRunner(
             policy=policy,
             groups=groups,
@@ -125,6 +187,9 @@ class Services:
             notifier=notifier,
             changes=changes,
             forms=forms,
+            ledger=ledger,
+            digest=digest,
+            metrics=metrics,
         )
         return cls(
             settings=settings,
@@ -143,12 +208,18 @@ class Services:
             runner=runner,
             health=Health(store, client, redis, slack=messenger, notifier=notifier),
             tasks=tasks,
+            metrics=metrics,
+            ledger=ledger,
+            outside=outside,
+            digest=digest,
+            watch=watch,
         )
 
     async def close(self, drain_timeout: float = 10.0) -> None:
         """Finish in-flight work (bounded), then release connections."""
         await self.tasks.drain(drain_timeout)
         await self.home.close()
+        await self.notifier.close()
         await self.client.aclose()
         await self.messenger.aclose()
         await self.store.close()

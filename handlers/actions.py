@@ -1,7 +1,8 @@
 """Buttons and menus: ack at once, then hand the click to the core.
 
 Approve, Deny (which opens a form asking why), Withdraw, Check now and Retry on cards, receipts
-and App Home; the ⋯ menu on a listing's rows; the picker inside a form. Buttons on a channel
+and App Home; the ⋯ menu on a listing's rows; the picker inside a form; Acknowledge, Revert and
+Keep on a change the account watch found made outside fpbot. Buttons on a channel
 message can be clicked by anyone in the channel, so who clicked is checked by the core at click
 time — the message being visible proves nothing.
 """
@@ -36,6 +37,9 @@ BUTTONS: dict[str, Work] = {
     ids.CHECK: lambda s, value, origin: s.changes.check(value, origin),
     ids.RETRY: lambda s, value, origin: s.changes.retry(value, origin),
     ids.ROW_MENU: lambda s, value, origin: s.forms.row_menu(value, origin),
+    ids.OUTSIDE_ACK: lambda s, value, origin: s.outside.acknowledge(value, origin),
+    ids.OUTSIDE_REVERT: lambda s, value, origin: s.outside.revert(value, origin),
+    ids.OUTSIDE_KEEP: lambda s, value, origin: s.outside.keep(value, origin),
 }
 
 

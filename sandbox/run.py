@@ -65,7 +65,9 @@ def console_info(policy: Policy) -> dict[str, Any]:
     if policy.channels.approvals:
         purposes[policy.channels.approvals] = "change requests wait here for approval"
     if policy.channels.notifications:
-        purposes[policy.channels.notifications] = "fpbot reports failures here"
+        purposes[policy.channels.notifications] = (
+            "fpbot reports incidents, changes made outside it and the digest here"
+        )
     return {"roles": roles, "purposes": purposes}
 
 

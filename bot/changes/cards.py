@@ -7,12 +7,14 @@ workflow (it is logged), and an edit that lands late is corrected by showing the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
-from bot.domain import AuditEvent, ChangeRequest
+from bot.domain import AuditEvent, ChangeRequest, State
 from bot.domain.approvals import Refused
+from bot.domain.incidents import Cause
 from bot.log import get_logger
+from bot.metrics import Metrics
 from bot.notify import Failure, Notifier
 from bot.policy import Policy, approvers_of, route_for
 from bot.ports import Conversation, DeliveryFailed, Origin, Posted, RequestStore
@@ -24,6 +26,22 @@ log = get_logger(__name__)
 
 #: The actor of what fpbot does by itself (the sweeper, reconciliation) in the audit trail.
 SYSTEM = "fpbot"
+#: The audit kinds that record a request entering a state (counted by state, for metrics).
+TRANSITION_KINDS = frozenset(
+    {
+        "requested",
+        "approved",
+        "executing",
+        "succeeded",
+        "failed",
+        "denied",
+        "expired",
+        "withdrawn",
+        "postponed",
+        "reconciled",
+        "retried",
+    }
+)
 
 
 class RequestCards:
@@ -37,8 +55,10 @@ class RequestCards:
         notifier: Notifier,
         policy: Policy,
         clock: Callable[[], datetime],
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self.slack = slack
         self._notifier = notifier
         self._policy = policy
@@ -140,6 +160,15 @@ class RequestCards:
         log.info(
             "change_request", transition=kind, actor=actor, request_id=request.id, detail=detail
         )
+        # A check moves a request only when it proves the change happened.
+        moved = kind in TRANSITION_KINDS or (kind == "checked" and request.state is State.SUCCEEDED)
+        if self._metrics is not None and moved:
+            self._metrics.change_requests.labels(state=request.state.value).inc()
+
+    def proven(self, causes: Iterable[Cause]) -> None:
+        """Something just worked that ``causes`` would have made fail (their incidents are
+        resolved in the background)."""
+        self._notifier.proven(causes)
 
     async def report(self, failure: Failure) -> None:
         """Tell the operators; a notifier that fails in turn (the store it groups in is

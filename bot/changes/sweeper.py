@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import ChangeRequest, State
+from bot.domain.incidents import Cause
 from bot.log import get_logger
 from bot.notify import Failure, describe
 from bot.policy import MAX_REMINDERS, Policy
@@ -143,6 +144,7 @@ class Sweeper:
         while not stop.is_set():
             try:
                 await self.sweep(stop)
+                self._workflow.cards.proven({Cause.STORE_UNREACHABLE})  # it read the store
             except Exception as exc:
                 log.exception("sweep_failed")
                 await self._workflow.cards.report(

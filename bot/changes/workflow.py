@@ -26,7 +26,7 @@ reconciled against the API, never rerun.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from bot.domain.approvals import (
 )
 from bot.fingerprint.errors import FingerprintError
 from bot.log import get_logger, scrub
+from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
 from bot.policy import (
     Membership,
@@ -88,15 +89,24 @@ class ChangeWorkflow:
         notifier: Notifier,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lease: timedelta = EXECUTION_LEASE,
+        metrics: Metrics | None = None,
+        on_succeeded: Callable[[ChangeRequest], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        #: Told of every request that succeeded (the change log records what it changed).
+        self._on_succeeded = on_succeeded
         self._client = client
         self._policy = policy
         self._groups = groups
         self._clock = clock
         self.lease = lease
         self.cards = RequestCards(
-            store=store, slack=slack, notifier=notifier, policy=policy, clock=self.now
+            store=store,
+            slack=slack,
+            notifier=notifier,
+            policy=policy,
+            clock=self.now,
+            metrics=metrics,
         )
 
     def now(self) -> datetime:
@@ -268,7 +278,10 @@ class ChangeWorkflow:
                 )
                 await self.cards.report(
                     Failure.store_unavailable(
-                        f"{button} {request_id or ''}".strip(), exc, origin.correlation_id
+                        f"{button} {request_id or ''}".strip(),
+                        exc,
+                        origin.correlation_id,
+                        user=origin.user_id,
                     )
                 )
             except Exception:
@@ -497,6 +510,7 @@ class ChangeWorkflow:
         )
         await self.cards.show(settled)
         if settled.state is State.SUCCEEDED:
+            await self._succeeded(settled)
             await self.cards.tell(settled)
 
     async def _retry(self, request_id: str, origin: Origin) -> None:
@@ -589,7 +603,12 @@ class ChangeWorkflow:
         )
         if done is not None:
             await self.cards.audit("succeeded", SYSTEM, done, execution.message)
+            await self._succeeded(done)
             await self.cards.finish(done)
+
+    async def _succeeded(self, request: ChangeRequest) -> None:
+        if self._on_succeeded is not None:
+            await self._on_succeeded(request)
 
     async def _no_longer_allowed(self, request: ChangeRequest) -> str | None:
         """Why the policy in force does not let this approved request run, if it does not."""
@@ -762,6 +781,8 @@ class ChangeWorkflow:
         if final is None:
             return
         await self.cards.audit("reconciled", SYSTEM, final, outcome.message)
+        if final.state is State.SUCCEEDED:
+            await self._succeeded(final)
         await self.cards.report(
             Failure(
                 title=titles.CHANGE_RECONCILED,

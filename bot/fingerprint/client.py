@@ -14,6 +14,11 @@ Retries: reads, and updates that set absolute values, are retried after a 5xx or
 answer; creates, deletes, rotations and bulk writes never are, since they may have happened.
 Every write drops the cached listings, whatever its outcome.
 
+Background reads: inside `ManagementClient.background` (the account watch), calls take a
+share of the rate budget only, yield to every other call waiting for it, and neither read nor
+join what commands read (the listing cache, a walk in flight), so a command never waits for
+them. An optional `Observer` hears of every attempt and every wait for the budget (metrics).
+
 Secrets: the API key lives only in the connection's default headers and is registered with
 `bot.log.register_secret` at construction; every field with a secret's name (a created key's
 token, a webhook's signing key, an encryption key's tokens, a subdomain's webhook secret) is
@@ -24,12 +29,14 @@ line, error text or shared cache can carry one. Request and response bodies are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
@@ -84,6 +91,7 @@ from bot.fingerprint.ratelimit import (
     Paused,
     RateLimiter,
     RedisSlidingWindowLimiter,
+    SlidingWindowLimiter,
     key_fingerprint,
     local_limiter,
 )
@@ -139,6 +147,22 @@ _BY_CODE: dict[str, type[FingerprintError]] = {
 _RAW_TEXT_LIMIT = 500
 _log = get_logger("bot.fingerprint")
 
+#: The share of the rate budget background reads may take by default (a fifth).
+BACKGROUND_SHARE = 0.2
+#: Set inside `ManagementClient.background`: the share of the budget this task's calls take.
+_background: ContextVar[float | None] = ContextVar("fpbot_fp_background", default=None)
+
+
+class Observer(Protocol):
+    """Hears what the client does, for metrics; must be quick and never raise."""
+
+    def requested(self, operation: str, status: str) -> None:
+        """One attempt answered: ``status`` is the HTTP status, or ``timeout``/``transport``
+        when no answer came, or ``held_back`` when it was never sent (a pause)."""
+
+    def budget_waited(self, seconds: float, *, background: bool) -> None:
+        """A call waited ``seconds`` for room in the rate budget before going out."""
+
 
 class ClientSettings(Protocol):
     """The settings the client is built from (``bot.settings.Settings`` has them), read as
@@ -191,6 +215,7 @@ class ManagementClient:
         redis: when given, the rate budget and the listing cache are shared through it.
         redis_prefix: the namespace of fpbot's Redis keys.
         transport: an httpx transport (tests pass ``httpx.MockTransport``).
+        observer: told of every attempt and budget wait (`Observer`); settable later.
     """
 
     def __init__(
@@ -208,6 +233,7 @@ class ManagementClient:
         redis_prefix: str = "fpbot",
         transport: httpx.AsyncBaseTransport | None = None,
         rate_margin: float = DEFAULT_MARGIN,
+        observer: Observer | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -221,6 +247,8 @@ class ManagementClient:
         self.timeout = timeout
         self.retry_budget = retry_budget
         self.stats = ClientStats()
+        self.observer = observer
+        self._shares: dict[float, SlidingWindowLimiter] = {}
         self._api_key = api_key
         self._rate = rate_limit
         self._margin = rate_margin
@@ -297,6 +325,23 @@ class ManagementClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    @contextlib.contextmanager
+    def background(self, share: float = BACKGROUND_SHARE) -> Iterator[None]:
+        """Make the calls of this task (and of the tasks it starts) background reads.
+
+        They spend at most ``share`` of the rate budget (in any one-second window, per
+        process), take a slot only while no other call of this process waits for one, and
+        bypass the listing cache and the walks commands share, so a command never waits
+        behind them.
+        """
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        token = _background.set(share)
+        try:
+            yield
+        finally:
+            _background.reset(token)
 
     # ----------------------------------------------------------------------------- health
 
@@ -723,6 +768,36 @@ class ManagementClient:
             return self._shared_limiter
         return local_limiter(self._api_key, self._rate, margin=self._margin)
 
+    def _share(self, share: float) -> SlidingWindowLimiter:
+        """The budget of background calls: ``share`` of the key's rate, in this process."""
+        limiter = self._shares.get(share)
+        if limiter is None:
+            limiter = self._shares[share] = SlidingWindowLimiter(
+                self._rate * share, margin=self._margin
+            )
+        return limiter
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, deadline: float) -> AsyncIterator[None]:
+        """A slot of the rate budget (a background call's share first), its wait observed."""
+        share = _background.get()
+        waiting = time.monotonic()
+        async with contextlib.AsyncExitStack() as held:
+            if share is not None:
+                await held.enter_async_context(self._share(share).slot(deadline=deadline))
+            await held.enter_async_context(
+                self._limiter().slot(deadline=deadline, background=share is not None)
+            )
+            if self.observer is not None:
+                self.observer.budget_waited(
+                    time.monotonic() - waiting, background=share is not None
+                )
+            yield
+
+    def _observe(self, operation: str, status: str) -> None:
+        if self.observer is not None:
+            self.observer.requested(operation, status)
+
     def _require(self, version: str, operation: str) -> None:
         """Refuse, before sending, a call that exists only in the other API version."""
         if self.api_version != version:
@@ -795,6 +870,10 @@ class ManagementClient:
             models = await self._fetch_listing(key, model, path, params, paginated)
             return _secrets_registered(models)
 
+        if _background.get() is not None:
+            # A background read reads the account as it is now, on its own: a command must
+            # not join a walk that goes at the background's pace.
+            return _secrets_registered((await self._walk(model, path, params, paginated))[1])
         if key in self._flights:
             self.stats.coalesced += 1
         models: list[M] = await self._flights.run(key, fetch)
@@ -891,8 +970,8 @@ class ManagementClient:
             try:
                 # Before the first attempt the budget is not running yet; a pause (another
                 # caller's Retry-After) the call could not wait out within it fails it now.
-                async with self._limiter().slot(
-                    deadline=started + self.retry_budget if deadline is None else deadline
+                async with self._slot(
+                    started + self.retry_budget if deadline is None else deadline
                 ):
                     now = time.monotonic()
                     if deadline is None:
@@ -909,6 +988,7 @@ class ManagementClient:
                     )
             except Paused as paused:
                 self.stats.held_back += 1
+                self._observe(operation, "held_back")
                 held = RateLimited(
                     "Fingerprint asked fpbot to hold back (Retry-After) for another "
                     f"{paused.remaining:.1f} s, longer than this call may wait; "
@@ -930,8 +1010,10 @@ class ManagementClient:
             error: FingerprintError
             if isinstance(outcome, FingerprintError):
                 error = outcome
+                self._observe(operation, "timeout" if isinstance(outcome, Timeout) else "transport")
             else:
                 response = outcome
+                self._observe(operation, str(response.status_code))
                 elapsed_ms = round((time.monotonic() - sent) * 1000, 1)
                 if response.is_success:
                     log.debug(

@@ -32,6 +32,11 @@ out — the pause would end after the ``deadline`` it passes to `RateLimiter.slo
 once with `Paused`, carrying the seconds that remain, instead of sleeping past its budget.
 Pauses only ever lengthen, and are capped at `MAX_PAUSE` so that a nonsensical header (a date
 years ahead) cannot silence a key until a restart.
+
+Background reads (the account watch) ask for a slot with ``background=True``: they wait while
+any request of this process is waiting for the budget, and never hold the queue while they
+sleep on the window, so a command never waits behind them — only the other way round. (Across
+replicas sharing Redis the priority is per process: only one replica watches at a time.)
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import secrets
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 
@@ -77,13 +82,17 @@ class Paused(Exception):
 class RateLimiter(Protocol):
     """What the client needs from a limiter."""
 
-    def slot(self, *, deadline: float | None = None) -> AbstractAsyncContextManager[None]:
+    def slot(
+        self, *, deadline: float | None = None, background: bool = False
+    ) -> AbstractAsyncContextManager[None]:
         """Wait for room in the budget, then hold it while the request is in flight.
 
         Args:
             deadline: a `time.monotonic` instant. If the key is paused until after it, raise
                 `Paused` at once rather than wait (waiting for room in the window is not
                 bounded by it: that wait is the budget working, not the API refusing).
+            background: yield to every other request waiting in this process: take a slot
+                only when none is waiting, and give way again whenever one arrives.
         """
 
     async def pause(self, seconds: float) -> None:
@@ -124,10 +133,17 @@ class SlidingWindowLimiter:
         self._not_before = 0.0
         self._lock = asyncio.Lock()
         self._released = asyncio.Event()
+        self._foreground = _Waiting()
 
     @asynccontextmanager
-    async def slot(self, *, deadline: float | None = None) -> AsyncIterator[None]:
-        await self._acquire(deadline)
+    async def slot(
+        self, *, deadline: float | None = None, background: bool = False
+    ) -> AsyncIterator[None]:
+        if background:
+            await self._acquire_background(deadline)
+        else:
+            with self._foreground.counted():
+                await self._acquire(deadline)
         try:
             yield
         finally:
@@ -168,9 +184,54 @@ class SlidingWindowLimiter:
                     self._released.clear()
                     await self._released.wait()
 
+    async def _acquire_background(self, deadline: float | None) -> None:
+        """Take a slot only while no other request waits, without ever holding the queue:
+        the check and the taking happen in one step of the event loop."""
+        while True:
+            await self._foreground.none()
+            paused_for = self._check_pause(deadline)
+            if paused_for > 0:
+                await asyncio.sleep(paused_for)
+                continue
+            if self._foreground.count or self._lock.locked():
+                continue
+            now = time.monotonic()
+            while self._answered and self._answered[0] <= now - self.window:
+                self._answered.popleft()
+            if len(self._answered) + self._in_flight < self.limit:
+                self._in_flight += 1
+                return
+            self._released.clear()
+            wait = self._answered[0] + self.window - now if self._answered else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), wait)
+
     async def pause(self, seconds: float) -> None:
         seconds = min(max(seconds, 0.0), MAX_PAUSE)
         self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+
+class _Waiting:
+    """How many requests of this process wait for a slot, and a way to wait until none do."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[None]:
+        self.count += 1
+        self._none.clear()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            if self.count == 0:
+                self._none.set()
+
+    async def none(self) -> None:
+        await self._none.wait()
 
 
 # KEYS[1] the sorted set, KEYS[2] the pause marker. ARGV: limit, window µs, member, lease µs.
@@ -244,9 +305,12 @@ class RedisSlidingWindowLimiter:
         self._owner = secrets.token_hex(6)
         self._counter = 0
         self._lock = asyncio.Lock()
+        self._foreground = _Waiting()
 
     @asynccontextmanager
-    async def slot(self, *, deadline: float | None = None) -> AsyncIterator[None]:
+    async def slot(
+        self, *, deadline: float | None = None, background: bool = False
+    ) -> AsyncIterator[None]:
         """A slot of the shared budget; without Redis there is no safe budget, so no call.
 
         Raises:
@@ -254,7 +318,11 @@ class RedisSlidingWindowLimiter:
             Paused: the key is paused (by any replica) until after ``deadline``.
         """
         try:
-            member = await self._acquire(deadline)
+            if background:
+                member = await self._acquire_background(deadline)
+            else:
+                with self._foreground.counted():
+                    member = await self._acquire(deadline)
         except (RedisError, OSError) as exc:
             raise BudgetUnavailable(
                 f"the shared rate budget in Redis is unreachable ({type(exc).__name__})",
@@ -283,6 +351,27 @@ class RedisSlidingWindowLimiter:
                 if wait_us < 0 and deadline is not None and time.monotonic() + wait > deadline:
                     raise Paused(wait)
                 await asyncio.sleep(wait)
+
+    async def _acquire_background(self, deadline: float | None) -> str:
+        """One try at a time, only while no request of this process waits; the queue is
+        never held while the window is full."""
+        while True:
+            await self._foreground.none()
+            async with self._lock:
+                self._counter += 1
+                member = f"{self._owner}:{self._counter}"
+                wait_us = int(
+                    await self._acquire_script(
+                        keys=[self.key, self.pause_key],
+                        args=[self.limit, int(self.window * 1_000_000), member, self._lease_us],
+                    )
+                )
+            if wait_us == 0:
+                return member
+            wait = abs(wait_us) / 1_000_000
+            if wait_us < 0 and deadline is not None and time.monotonic() + wait > deadline:
+                raise Paused(wait)
+            await asyncio.sleep(wait)
 
     async def pause(self, seconds: float) -> None:
         ms = max(1, math.ceil(min(max(seconds, 0.0), MAX_PAUSE) * 1000))

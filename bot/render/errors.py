@@ -1,5 +1,6 @@
 """What a person reads about a Management API failure: a short summary per kind of error,
-and the one reply that explains a failure to the person who asked.
+and the one reply that explains a failure to the person who asked. How to fix a failure is
+for the operators (`bot.render.incidents`), not for whoever met it.
 
 Errors are short and human — the summary, the API's own words, the violations and the
 correlation id that finds the log lines — never a traceback. Messages are already scrubbed of
@@ -79,11 +80,11 @@ def render_error(err: FingerprintError, *, what: str) -> Message:
     """
     lines = [f":x: Could not {inline(what, 200)}: {inline(summary_of(err), 300)}."]
     if _is_auth_error(err):
+        # What to do about it is the operators' business: their incident card says, and
+        # this person needs to know only that it is known.
         rejected = _SUMMARIES[Unauthorized]
         said = "" if summary_of(err) == rejected else f"{rejected}. "  # never twice in a message
-        lines.append(
-            f":key: {said}An admin must set a valid `FP_MANAGEMENT_API_KEY` and restart fpbot."
-        )
+        lines.append(f":key: {said}fpbot's operators have been alerted.")
     # A 429's own words ("You are sending too many requests") blame a person who sent one
     # command: the key is fpbot's, and the summary says so.
     if err.message and err.message != summary_of(err) and not isinstance(err, RateLimited):

@@ -40,3 +40,10 @@ PICK_WEBHOOK: Final = "pick_webhook"
 ROW_MENU: Final = "row_menu"
 #: The global shortcut "Request a Fingerprint change" (manifest: callback_id).
 SHORTCUT: Final = "request_change"
+
+# ── the account watch ───────────────────────────────────────────────────────────────────────
+
+#: On a change found made outside fpbot; value: the change's number in the change log.
+OUTSIDE_ACK: Final = "outside_acknowledge"
+OUTSIDE_REVERT: Final = "outside_revert"
+OUTSIDE_KEEP: Final = "outside_keep"

@@ -32,6 +32,8 @@ CHANGE_FAILED = "An approved change failed"
 CHANGE_POSTPONED = "An approved change is waiting: Fingerprint held it back"
 CHANGE_RECONCILED = "A change was interrupted by a restart and has been reconciled"
 SWEEPER_FAILED = "The change-request sweeper failed"
+WATCH_FAILED = "The account watch could not read the account"
+DIGEST_FAILED = "The daily digest could not be posted"
 
 
 def sweep_step_failed(step: str) -> str:
@@ -54,6 +56,7 @@ def render_notification(
     count: int,
     first_at: datetime,
     last_at: datetime,
+    incident: str | None = None,
 ) -> Message:
     """A failure worth an operator's attention, grouped by operation and error code.
 
@@ -68,6 +71,8 @@ def render_notification(
         count: how many times it happened in this group; above 1 the message says so.
         first_at: when the group's first occurrence happened.
         last_at: when the latest one happened.
+        incident: a link to the incident card of the failure's cause, when it has one (a
+            change request that failed because the API key was rejected, say).
     """
     fields = [
         f"*Operation*\n{inline(operation, 500) or '—'}",
@@ -79,6 +84,8 @@ def render_notification(
     blocks.append(section(fields=fields))
     if detail.strip():
         blocks.append(section(f"> {one_line(detail, DETAIL_MAX)}"))
+    if incident is not None:
+        blocks.append(context(f":link: Part of an incident: <{incident}|see its card>."))
     if count > 1:
         blocks.append(
             context(

@@ -8,8 +8,10 @@ from bot.domain import ApprovalResult
 from bot.store.migrations import HEAD_REVISION, SchemaTooNew
 from bot.store.store import (
     DuplicateRequest,
+    Incident,
     InvalidTransition,
     NotificationSlot,
+    Schedule,
     Store,
     StoreError,
     StoreUnavailable,
@@ -21,8 +23,10 @@ __all__ = [
     "HEAD_REVISION",
     "ApprovalResult",
     "DuplicateRequest",
+    "Incident",
     "InvalidTransition",
     "NotificationSlot",
+    "Schedule",
     "SchemaTooNew",
     "Store",
     "StoreError",

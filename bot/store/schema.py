@@ -167,3 +167,72 @@ seen_triggers = Table(
     Column("seen_at", UTCDateTime, nullable=False),
     Index("ix_seen_triggers_seen_at", "seen_at"),
 )
+
+# ── 0007: the account watch, the change log, incidents ──────────────────────────────────────
+
+#: Background work done by one replica at a time, on a schedule kept here so a restart neither
+#: repeats nor skips it: the account watch (``account``: its lease, when its next pass is due,
+#: and the account as its last pass read it) and the daily digest (``digest``: when it is due).
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("holder", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("runs", Integer, nullable=False, server_default="0"),
+    Column("read_at", UTCDateTime),
+    Column("snapshot", JSONText),
+)
+
+#: The account's change log: every change fpbot made (``source`` fpbot, with its request) and
+#: every change the watch found made outside it (``found_in``: the pass), with the message that
+#: reported it and what someone decided about it.
+account_changes = Table(
+    "account_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("resource", String(32), nullable=False),
+    Column("resource_id", String(128), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("environment", String(128)),
+    Column("kind", String(16), nullable=False),
+    Column("fields", JSONText, nullable=False),
+    Column("request_id", String(32)),
+    Column("actor", String(64)),
+    Column("found_in", Integer),
+    Column("report_channel", String(64)),
+    Column("report_ts", String(64)),
+    Column("report_claimed_at", UTCDateTime),
+    Column("decision", String(32)),
+    Column("decided_by", String(64)),
+    Column("decided_at", UTCDateTime),
+    Column("revert_request", String(32)),
+    Index("ix_account_changes_at", "at"),
+    Index("ix_account_changes_found_in", "found_in"),
+    UniqueConstraint("request_id", "resource", "resource_id", name="uq_account_changes_request"),
+)
+
+#: Alerts grouped by cause (the API key rejected, the API unavailable…), whatever command met
+#: it: ``open_key`` is the cause while the incident is open, and NULL once resolved, so each
+#: cause has at most one open incident and keeps its history.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cause", String(64), nullable=False),
+    Column("open_key", String(64), unique=True),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("operations", JSONText, nullable=False),
+    Column("users", JSONText, nullable=False),
+    Column("error_code", String(128), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("channel", String(64)),
+    Column("ts", String(64)),
+    Column("resolved_at", UTCDateTime),
+)

@@ -1,5 +1,6 @@
-"""The durable store: change requests, approvals, the audit trail, notification groups and
-the Slack payloads already handled.
+"""The durable store: change requests, approvals, the audit trail, notification groups, the
+Slack payloads already handled, the account watch's schedule and snapshot, the change log and
+incidents.
 
 Everything that must survive a restart or be shared between replicas lives here, behind a
 small async API built on SQLAlchemy Core. SQLite (through aiosqlite) is the default and
@@ -38,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, case, delete, event, func, literal, or_, select, text, update
+from sqlalchemy import Row, and_, case, delete, event, func, literal, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as SyncConnection
@@ -46,6 +47,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import (
     Approval,
@@ -56,12 +58,24 @@ from bot.domain import (
     can_transition,
     refuse_secrets,
 )
+from bot.domain.account import (
+    AccountChange,
+    ChangeKind,
+    Decision,
+    FieldChange,
+    LoggedChange,
+    Resource,
+    Source,
+)
 from bot.store.migrations import migrate
 from bot.store.schema import (
+    account_changes,
     approvals,
     audit_events,
     change_requests,
+    incidents,
     notifications,
+    schedules,
     seen_triggers,
 )
 from bot.store.url import sqlalchemy_url
@@ -165,6 +179,53 @@ class NotificationSlot:
     channel: str | None
     ts: str | None
     first_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A schedule as its holder sees it (`Store.hold_schedule`).
+
+    Attributes:
+        due_at: when its next run is due.
+        runs: how many runs were recorded (`Store.record_watch_pass` counts on it).
+        read_at, snapshot: when the last run's read of the account began, and what it read.
+    """
+
+    name: str
+    due_at: datetime
+    runs: int
+    read_at: datetime | None
+    snapshot: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One incident: a cause of failures, its count, what and who it hit, and its message.
+
+    Attributes:
+        is_new: this caller opened it and should post it, then `Store.set_incident_message`.
+        operations, users: the commands (or requests) and the people it hit, oldest first.
+        resolved_at: when the cause cleared (``None`` while open).
+    """
+
+    id: int
+    cause: str
+    is_new: bool
+    count: int
+    opened_at: datetime
+    last_at: datetime
+    operations: tuple[str, ...]
+    users: tuple[str, ...]
+    error_code: str
+    correlation_id: str
+    detail: str
+    channel: str | None
+    ts: str | None
+    resolved_at: datetime | None
+
+
+#: The most commands and people an incident remembers (each list), oldest kept.
+INCIDENT_LIST_MAX = 50
 
 
 class Store:
@@ -647,18 +708,59 @@ class Store:
         query = query.order_by(audit_events.c.at.desc(), audit_events.c.id.desc()).limit(limit)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            AuditEvent(
-                at=row.at,
-                kind=row.kind,
-                actor=row.actor,
-                request_id=row.request_id,
-                detail=row.detail,
-                correlation_id=row.correlation_id,
-                id=row.id,
-            )
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
+
+    async def audit_stories(
+        self,
+        limit: int = 20,
+        *,
+        request_id: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+    ) -> list[list[AuditEvent]]:
+        """The stories of the ``limit`` requests most recently active: each request's events,
+        oldest first, newest story first. An event about no request is a story of its own.
+
+        Args:
+            request_id: that request's story only.
+            user: only requests ``user`` took part in (asked, approved, denied, clicked…).
+            since: only requests active since then (their whole story is still told).
+        """
+        wanted = select(audit_events.c.request_id, func.max(audit_events.c.at).label("last")).where(
+            audit_events.c.request_id.is_not(None)
+        )
+        strays = select(audit_events).where(audit_events.c.request_id.is_(None))
+        if request_id is not None:
+            wanted = wanted.where(audit_events.c.request_id == request_id)
+            strays = strays.where(literal(False))
+        if user is not None:
+            wanted = wanted.where(audit_events.c.actor == user)
+            strays = strays.where(audit_events.c.actor == user)
+        if since is not None:
+            wanted = wanted.where(audit_events.c.at >= since)
+            strays = strays.where(audit_events.c.at >= since)
+        wanted = wanted.group_by(audit_events.c.request_id).order_by(
+            func.max(audit_events.c.at).desc()
+        )
+        strays = strays.order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
+        async with self._read() as conn:
+            latest = (await conn.execute(wanted.limit(limit))).all()
+            ids = [row.request_id for row in latest]
+            events = (
+                await conn.execute(
+                    select(audit_events)
+                    .where(audit_events.c.request_id.in_(ids))
+                    .order_by(audit_events.c.at, audit_events.c.id)
+                )
+            ).all()
+            loose = (await conn.execute(strays.limit(limit))).all()
+        by_request: dict[str, list[AuditEvent]] = {i: [] for i in ids}
+        for row in events:
+            by_request[row.request_id].append(_event(row))
+        stories = [(row.last, by_request[row.request_id]) for row in latest]
+        stories += [(row.at, [_event(row)]) for row in loose]
+        stories.sort(key=lambda story: story[0], reverse=True)
+        return [story for _, story in stories[:limit]]
 
     # ── notification groups ─────────────────────────────────────────────────────────────
 
@@ -734,6 +836,446 @@ class Store:
                 delete(seen_triggers).where(seen_triggers.c.seen_at < seen_before)
             )
         return int(result.rowcount)
+
+    # ── schedules: the account watch, the digest ────────────────────────────────────────
+
+    async def hold_schedule(
+        self, name: str, holder: str, *, now: datetime, lease: timedelta, first_due: datetime
+    ) -> Schedule | None:
+        """Take or renew the lease of schedule ``name`` for ``holder``, creating it (first run
+        due at ``first_due``) if it does not exist yet.
+
+        One conditional ``UPDATE``: the lease is taken when nobody holds it, its holder let it
+        lapse, or ``holder`` holds it already; of replicas racing for it, one wins.
+
+        Returns:
+            The schedule, if ``holder`` holds it until ``now + lease``; else ``None``.
+        """
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        create = (
+            insert(schedules)
+            .values(name=name, due_at=first_due, runs=0)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        take = (
+            update(schedules)
+            .where(
+                schedules.c.name == name,
+                or_(
+                    schedules.c.holder.is_(None),
+                    schedules.c.holder == holder,
+                    schedules.c.lease_until < now,
+                ),
+            )
+            .values(holder=holder, lease_until=now + lease)
+            .returning(
+                schedules.c.due_at, schedules.c.runs, schedules.c.read_at, schedules.c.snapshot
+            )
+        )
+        async with self._write() as conn:
+            await conn.execute(create)
+            row = (await conn.execute(take)).one_or_none()
+        if row is None:
+            return None
+        return Schedule(name, row.due_at, row.runs, row.read_at, row.snapshot)
+
+    async def release_schedule(self, name: str, holder: str) -> None:
+        """Give the lease up (shutdown), so another replica takes over at once."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name, schedules.c.holder == holder)
+                .values(holder=None, lease_until=None)
+            )
+
+    async def schedule_due(self, name: str, *, first_due: datetime) -> datetime:
+        """When schedule ``name`` is due next; a new schedule is first due at ``first_due``."""
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        async with self._write() as conn:
+            await conn.execute(
+                insert(schedules)
+                .values(name=name, due_at=first_due, runs=0)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            due: datetime = (
+                await conn.execute(select(schedules.c.due_at).where(schedules.c.name == name))
+            ).scalar_one()
+        return due
+
+    async def claim_run(self, name: str, *, due_at: datetime, next_due: datetime) -> bool:
+        """Claim the run of ``name`` due at ``due_at`` and schedule the next at ``next_due``:
+        of replicas racing for it, exactly one wins (and runs it)."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(schedules)
+                .where(schedules.c.name == name, schedules.c.due_at == due_at)
+                .values(due_at=next_due, runs=schedules.c.runs + 1)
+            )
+        return bool(result.rowcount == 1)
+
+    async def record_watch_pass(
+        self,
+        name: str,
+        holder: str,
+        *,
+        runs: int,
+        snapshot: dict[str, Any],
+        read_at: datetime,
+        due_at: datetime,
+        found: Sequence[AccountChange],
+        at: datetime,
+    ) -> int | None:
+        """Record a pass of the watch: the account as read, when the next pass is due, and the
+        outside changes it found — in one transaction, and only if ``holder`` still holds the
+        schedule and no pass was recorded since the one it diffed against (``runs``).
+
+        So a pass is recorded once or not at all: a replica that lost the lease mid-pass
+        records nothing, and the next pass diffs against the same snapshot — no change
+        reported twice, none missed.
+
+        Returns:
+            The pass's number (the outside changes' ``found_in``), or ``None`` when nothing
+            was recorded.
+
+        Raises:
+            SecretRefused: a value looks like a secret (the watch redacts them first).
+        """
+        refuse_secrets("snapshot", snapshot)
+        rows = [_change_row(change, Source.OUTSIDE, at) for change in found]
+        for row in rows:
+            refuse_secrets("account_changes", {k: row[k] for k in ("name", "fields")})
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(schedules)
+                .where(
+                    schedules.c.name == name,
+                    schedules.c.holder == holder,
+                    schedules.c.runs == runs,
+                )
+                .values(snapshot=snapshot, read_at=read_at, due_at=due_at, runs=runs + 1)
+            )
+            if result.rowcount != 1:
+                return None
+            if rows:
+                await conn.execute(
+                    account_changes.insert(), [{**row, "found_in": runs + 1} for row in rows]
+                )
+        return runs + 1
+
+    async def requests_run_since(self, since: datetime) -> list[ChangeRequest]:
+        """Requests that may have written to the account since ``since``: executing now, or
+        finished (succeeded or failed) since then."""
+        query = select(change_requests).where(
+            or_(
+                change_requests.c.state == State.EXECUTING.value,
+                (change_requests.c.state.in_([State.SUCCEEDED.value, State.FAILED.value]))
+                & (change_requests.c.finished_at >= since),
+            )
+        )
+        async with self._read() as conn:
+            return await _load_many(conn, query)
+
+    # ── the change log ──────────────────────────────────────────────────────────────────
+
+    async def log_own_changes(
+        self,
+        changes: Sequence[AccountChange],
+        *,
+        request_id: str,
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """Log what a succeeded request changed; logging the same request again adds
+        nothing (a reconciliation after a check, say)."""
+        rows = [
+            {**_change_row(change, Source.FPBOT, at), "request_id": request_id, "actor": actor}
+            for change in changes
+        ]
+        if not rows:
+            return
+        for row in rows:
+            refuse_secrets("account_changes", {k: row[k] for k in ("name", "fields")})
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = insert(account_changes).on_conflict_do_nothing(
+            index_elements=["request_id", "resource", "resource_id"]
+        )
+        async with self._write() as conn:
+            await conn.execute(statement, rows)
+
+    async def change_log(
+        self,
+        *,
+        limit: int | None = 20,
+        since: datetime | None = None,
+        environment: str | None = None,
+        source: Source | None = None,
+    ) -> list[LoggedChange]:
+        """The change log, newest first, optionally only since ``since``, of one environment
+        (its own changes and its keys' and webhooks'), or from one source."""
+        query = select(account_changes)
+        if since is not None:
+            query = query.where(account_changes.c.at >= since)
+        if environment is not None:
+            query = query.where(account_changes.c.environment == environment)
+        if source is not None:
+            query = query.where(account_changes.c.source == source.value)
+        query = query.order_by(account_changes.c.at.desc(), account_changes.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._read() as conn:
+            return [_logged(row) for row in await conn.execute(query)]
+
+    async def logged_change(self, change_id: int) -> LoggedChange | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(account_changes).where(account_changes.c.id == change_id))
+            ).one_or_none()
+        return None if row is None else _logged(row)
+
+    async def found_in(self, found_in: int) -> list[LoggedChange]:
+        """The outside changes one pass of the watch found (one message), in order."""
+        query = (
+            select(account_changes)
+            .where(account_changes.c.found_in == found_in)
+            .order_by(account_changes.c.id)
+        )
+        async with self._read() as conn:
+            return [_logged(row) for row in await conn.execute(query)]
+
+    async def claim_report(self, *, now: datetime, grace: timedelta) -> int | None:
+        """Claim the oldest pass whose outside changes are not reported yet, to post them.
+
+        A claim older than ``grace`` without a saved message is taken over (its claimant
+        died, or Slack refused its post). Of replicas racing, one wins.
+
+        Returns:
+            The pass's number (`found_in`), or ``None`` when nothing waits.
+        """
+        waiting = and_(
+            account_changes.c.source == Source.OUTSIDE.value,
+            account_changes.c.report_ts.is_(None),
+            or_(
+                account_changes.c.report_claimed_at.is_(None),
+                account_changes.c.report_claimed_at < now - grace,
+            ),
+        )
+        async with self._write() as conn:
+            found = (
+                await conn.execute(select(func.min(account_changes.c.found_in)).where(waiting))
+            ).scalar_one_or_none()
+            if found is None:
+                return None
+            result = await conn.execute(
+                update(account_changes)
+                .where(waiting, account_changes.c.found_in == found)
+                .values(report_claimed_at=now)
+            )
+        return int(found) if result.rowcount else None
+
+    async def set_report(self, found_in: int, channel: str, ts: str) -> None:
+        """Remember the message that reported a pass's outside changes."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(account_changes)
+                .where(account_changes.c.found_in == found_in)
+                .values(report_channel=channel, report_ts=ts)
+            )
+
+    async def decide_change(
+        self,
+        change_id: int,
+        decision: Decision,
+        *,
+        user: str,
+        at: datetime,
+        revert_request: str | None = None,
+    ) -> LoggedChange | None:
+        """Record what ``user`` decided about an outside change, if that is still open: an
+        acknowledgement only once, and keeping or reverting only once (after an
+        acknowledgement or not). One conditional ``UPDATE``: of racing clicks, one counts.
+
+        Returns:
+            The change as decided, or ``None`` when it was decided already.
+        """
+        still_open: ColumnElement[bool] = account_changes.c.decision.is_(None)
+        if decision is not Decision.ACKNOWLEDGED:
+            still_open = or_(still_open, account_changes.c.decision == Decision.ACKNOWLEDGED.value)
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(account_changes)
+                .where(
+                    account_changes.c.id == change_id,
+                    account_changes.c.source == Source.OUTSIDE.value,
+                    still_open,
+                )
+                .values(
+                    decision=decision.value,
+                    decided_by=user,
+                    decided_at=at,
+                    revert_request=revert_request,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+            row = (
+                await conn.execute(select(account_changes).where(account_changes.c.id == change_id))
+            ).one()
+        return _logged(row)
+
+    # ── incidents ───────────────────────────────────────────────────────────────────────
+
+    async def incident_hit(
+        self,
+        cause: str,
+        *,
+        operation: str,
+        user: str | None,
+        error_code: str,
+        correlation_id: str,
+        detail: str,
+        now: datetime,
+        reopen_within: timedelta = timedelta(0),
+    ) -> Incident:
+        """Count one more failure of ``cause``: in its open incident; else in the one resolved
+        less than ``reopen_within`` ago, opened again (a flapping cause keeps one card); else
+        in a new one (``is_new``: this caller posts it). The commands and people it hit are
+        remembered, each once.
+
+        One transaction; on PostgreSQL the open incident's row is locked while it is counted,
+        so racing replicas count every hit once.
+        """
+        for attempt in (1, 2):
+            try:
+                return await self._incident_hit(
+                    cause, operation, user, error_code, correlation_id, detail, now, reopen_within
+                )
+            except sa_exc.IntegrityError:
+                # Another replica opened it between our look and our reopening: count in it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _incident_hit(
+        self,
+        cause: str,
+        operation: str,
+        user: str | None,
+        error_code: str,
+        correlation_id: str,
+        detail: str,
+        now: datetime,
+        reopen_within: timedelta,
+    ) -> Incident:
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        resolved, still_open = incidents.alias("resolved"), incidents.alias("still_open")
+        recent = (
+            select(func.max(resolved.c.id))
+            .where(resolved.c.cause == cause, resolved.c.resolved_at >= now - reopen_within)
+            .scalar_subquery()
+        )
+        reopening = (
+            update(incidents)
+            .where(
+                incidents.c.id == recent,
+                incidents.c.open_key.is_(None),
+                ~select(still_open.c.id).where(still_open.c.open_key == cause).exists(),
+            )
+            .values(open_key=cause, resolved_at=None)
+        )
+        opening = (
+            insert(incidents)
+            .values(
+                cause=cause,
+                open_key=cause,
+                opened_at=now,
+                last_at=now,
+                count=0,
+                operations=[],
+                users=[],
+                error_code=error_code,
+                correlation_id=correlation_id,
+                detail=detail,
+            )
+            .on_conflict_do_nothing(index_elements=["open_key"])
+            .returning(incidents.c.id)
+        )
+        async with self._write() as conn:
+            if reopen_within > timedelta(0):
+                await conn.execute(reopening)
+            opened = (await conn.execute(opening)).scalar_one_or_none()
+            row = (
+                await conn.execute(
+                    select(incidents).where(incidents.c.open_key == cause).with_for_update()
+                )
+            ).one()
+            operations = _remember(row.operations, operation)
+            users = _remember(row.users, user)
+            await conn.execute(
+                update(incidents)
+                .where(incidents.c.id == row.id)
+                .values(
+                    count=row._mapping["count"] + 1,
+                    last_at=now,
+                    operations=operations,
+                    users=users,
+                    error_code=error_code,
+                    correlation_id=correlation_id,
+                    detail=detail,
+                )
+            )
+        return Incident(
+            id=row.id,
+            cause=cause,
+            is_new=opened is not None,
+            count=row._mapping["count"] + 1,
+            opened_at=row.opened_at,
+            last_at=now,
+            operations=tuple(operations),
+            users=tuple(users),
+            error_code=error_code,
+            correlation_id=correlation_id,
+            detail=detail,
+            channel=row.channel,
+            ts=row.ts,
+            resolved_at=None,
+        )
+
+    async def set_incident_message(self, incident_id: int, channel: str, ts: str) -> None:
+        """Remember the message an incident was posted as, so later hits edit it."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(incidents)
+                .where(incidents.c.id == incident_id)
+                .values(channel=channel, ts=ts)
+            )
+
+    async def resolve_incident(self, cause: str, now: datetime) -> Incident | None:
+        """Close the open incident of ``cause``: the cause cleared. Of racing callers one
+        gets the incident (and edits its message); the others, and any caller when none is
+        open, get ``None``."""
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    update(incidents)
+                    .where(incidents.c.open_key == cause)
+                    .values(open_key=None, resolved_at=now)
+                    .returning(*incidents.c)
+                )
+            ).one_or_none()
+        return None if row is None else _incident(row)
+
+    async def open_incidents(self) -> list[Incident]:
+        """The incidents not resolved yet, oldest first."""
+        query = select(incidents).where(incidents.c.open_key.is_not(None)).order_by(incidents.c.id)
+        async with self._read() as conn:
+            return [_incident(row) for row in await conn.execute(query)]
+
+    async def incident(self, incident_id: int) -> Incident | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(incidents).where(incidents.c.id == incident_id))
+            ).one_or_none()
+        return None if row is None else _incident(row)
 
     # ── plumbing ────────────────────────────────────────────────────────────────────────
 
@@ -891,6 +1433,82 @@ def _row_of(request: ChangeRequest) -> dict[str, Any]:
         "reminded_at": request.reminded_at,
         "card_error": request.card_error,
     }
+
+
+def _event(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        at=row.at,
+        kind=row.kind,
+        actor=row.actor,
+        request_id=row.request_id,
+        detail=row.detail,
+        correlation_id=row.correlation_id,
+        id=row.id,
+    )
+
+
+def _change_row(change: AccountChange, source: Source, at: datetime) -> dict[str, Any]:
+    return {
+        "at": at,
+        "source": source.value,
+        "resource": change.resource.value,
+        "resource_id": change.id,
+        "name": change.name,
+        "environment": change.environment,
+        "kind": change.kind.value,
+        "fields": [[f.field, f.before, f.after] for f in change.fields],
+    }
+
+
+def _logged(row: Row[Any]) -> LoggedChange:
+    return LoggedChange(
+        id=row.id,
+        at=row.at,
+        source=Source(row.source),
+        change=AccountChange(
+            resource=Resource(row.resource),
+            id=row.resource_id,
+            name=row.name,
+            environment=row.environment,
+            kind=ChangeKind(row.kind),
+            fields=tuple(FieldChange(f, before, after) for f, before, after in row.fields),
+        ),
+        request_id=row.request_id,
+        actor=row.actor,
+        found_in=row.found_in,
+        report_channel=row.report_channel,
+        report_ts=row.report_ts,
+        decision=Decision(row.decision) if row.decision else None,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        revert_request=row.revert_request,
+    )
+
+
+def _remember(known: list[str], value: str | None) -> list[str]:
+    """``known`` with ``value`` added once, the list bounded (the oldest are kept)."""
+    if not value or value in known or len(known) >= INCIDENT_LIST_MAX:
+        return list(known)
+    return [*known, value]
+
+
+def _incident(row: Row[Any]) -> Incident:
+    return Incident(
+        id=row.id,
+        cause=row.cause,
+        is_new=False,
+        count=row._mapping["count"],
+        opened_at=row.opened_at,
+        last_at=row.last_at,
+        operations=tuple(row.operations),
+        users=tuple(row.users),
+        error_code=row.error_code,
+        correlation_id=row.correlation_id,
+        detail=row.detail,
+        channel=row.channel,
+        ts=row.ts,
+        resolved_at=row.resolved_at,
+    )
 
 
 def _request_of(row: Row[Any], approved: Sequence[Approval]) -> ChangeRequest:

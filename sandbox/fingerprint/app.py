@@ -34,7 +34,7 @@ from aiohttp import web
 
 from sandbox.fingerprint import encryption, filtering, subdomains
 from sandbox.fingerprint.fake import VERSION_2024, VERSION_2025, VERSIONS, FakeFingerprint
-from sandbox.fingerprint.outside import outside_change
+from sandbox.fingerprint.outside import example_change, outside_change
 from sandbox.fingerprint.pagination import parse_limit
 from sandbox.fingerprint.state import (
     ApiError,
@@ -548,6 +548,8 @@ async def _outside_change(request: web.Request) -> web.Response:
         body = await request.json()
         if not isinstance(body, dict):
             raise bad_request("body must be a JSON object")
+        if "example" in body:
+            return web.json_response(example_change(fake.workspace, str(body["example"])))
         changed = outside_change(fake.workspace, body)
     except ValueError:
         return render_error(bad_request("body must be a JSON object"), fake)

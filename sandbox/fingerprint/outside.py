@@ -16,6 +16,11 @@ dashboard" button use it. Examples::
 ``create``, ``update`` and ``delete`` apply the API's own rules (validation, plan limits, what
 may be deleted), as the dashboard does; ``set`` writes scalar fields directly, bypassing them
 (a subdomain that ``timed_out``, a webhook no longer ``verified``).
+
+``{"example": …}`` picks the resource itself, for the console's "Change in dashboard" buttons:
+``rename-environment`` (the first environment that is not the default: renamed, or its name
+restored), ``toggle-key`` (the first API key: enabled ↔ disabled) and ``toggle-webhook``; the
+answer also carries ``"said"``, one sentence of what was done.
 """
 
 from __future__ import annotations
@@ -91,6 +96,44 @@ def _set(workspace: Workspace, resource: str, record_id: str, fields: dict[str, 
     if "updated_at" in current and "updated_at" not in fields:
         record.updated_at = workspace.clock()
     return record.to_json()
+
+
+#: What the console's example changes add to a name, and take away again.
+RENAMED = " (renamed in the dashboard)"
+
+
+def _example(workspace: Workspace, example: str) -> tuple[Any, str]:
+    """One of the console's example changes: its JSON, and what was done in words."""
+    if example == "rename-environment":
+        env = next((e for e in workspace.environments.values() if not e.is_default), None)
+        if env is None:
+            raise not_found("no environment to rename")
+        name = env.name[: -len(RENAMED)] if env.name.endswith(RENAMED) else env.name + RENAMED
+        old = env.name
+        done = workspace.update_environment(env.id, {"name": name}).to_json()
+        return done, f"Renamed environment {env.id} from “{old}” to “{name}”."
+    if example in ("toggle-key", "toggle-webhook"):
+        records: Mapping[str, Any] = (
+            workspace.api_keys if example == "toggle-key" else workspace.webhooks
+        )
+        record = next(iter(records.values()), None)
+        if record is None:
+            raise not_found(f"no {'API key' if example == 'toggle-key' else 'webhook'} to toggle")
+        status = "disabled" if record.status == "enabled" else "enabled"
+        if example == "toggle-key":
+            done = workspace.update_api_key(record.id, {"status": status}).to_json()
+            return done, f"API key {record.id} is now {status}."
+        done = workspace.update_webhook(record.id, {"status": status}).to_json()
+        return done, f"Webhook {record.id} is now {status}."
+    raise bad_request(
+        f"no example {example!r}; known: rename-environment, toggle-key, toggle-webhook"
+    )
+
+
+def example_change(workspace: Workspace, example: str) -> dict[str, Any]:
+    """``{"data": …, "said": …}`` for one of the console's example changes."""
+    done, said = _example(workspace, example)
+    return {"data": done, "said": said}
 
 
 def outside_change(workspace: Workspace, body: Mapping[str, Any]) -> Any:

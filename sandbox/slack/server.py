@@ -17,8 +17,9 @@ what a person does, signed and sent to the bot through the driver: ``/_console/c
 ``/_console/click`` and ``/_console/choose`` (a button, an overflow or select menu in a message),
 ``/_console/shortcut``, ``/_console/home``, ``/_console/suggest`` (an external select's
 typeahead), ``/_console/view/click``, ``/_console/view/choose``, ``/_console/view/submit`` and
-``/_console/view/close``; and ``/_console/faults`` (the stand-in Management API's fault knobs,
-proxied).
+``/_console/view/close``; ``/_console/outside-change`` (a change as if made in Fingerprint's
+dashboard, for the account watch to find); and ``/_console/faults`` (the stand-in Management
+API's fault knobs, proxied).
 
 Socket Mode (``apps.connections.open`` with the app-level token, and the WebSocket it hands out)
 lives in `sandbox.slack.socket`, as `FakeSlack.socket`.
@@ -242,6 +243,7 @@ class FakeSlack:
         app.router.add_get("/_console/faults", self._handle_console_faults)
         app.router.add_post("/_console/faults", self._handle_console_faults)
         app.router.add_post("/_console/faults/reset", self._handle_console_faults)
+        app.router.add_post("/_console/outside-change", self._handle_console_outside_change)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -1139,6 +1141,23 @@ class FakeSlack:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
                 session.request(method, self.management_api_url + path, json=payload) as answer,
+            ):
+                return web.json_response(await answer.json(), status=answer.status)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            return _console_error(502, f"the stand-in API did not answer: {exc!r}")
+
+    async def _handle_console_outside_change(self, request: web.Request) -> web.StreamResponse:
+        """A change as if someone made it in Fingerprint's dashboard (the stand-in's
+        ``/_sandbox/outside-change``: ``{"example": …}`` or a whole change), so a person can
+        watch fpbot's account watch report it."""
+        if self.management_api_url is None:
+            return _console_error(503, "no stand-in Management API is connected")
+        payload = await _console_body(request)
+        url = self.management_api_url + "/_sandbox/outside-change"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+                session.post(url, json=payload) as answer,
             ):
                 return web.json_response(await answer.json(), status=answer.status)
         except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:

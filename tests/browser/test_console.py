@@ -296,6 +296,27 @@ def test_a_rename_through_a_row_menu_approved_from_app_home_then_a_withdrawal(
     assert sandbox.slack.violations == []
 
 
+def test_a_change_in_the_dashboard_is_made_in_the_stand_in_outside_fpbot(
+    page: Page, sandbox: Sandbox
+) -> None:
+    dashboard = page.get_by_test_id("dashboard")
+    env = next(e for e in sandbox.fingerprint.workspace.environments.values() if not e.is_default)
+    name = env.name
+    rename = dashboard.locator("[data-change='rename-environment']")
+    expect(rename).to_be_enabled()
+
+    rename.click()
+    expect(page.locator(".toast", has_text="renamed in the dashboard")).to_contain_text(
+        "account watch reports it"
+    )
+    assert env.name == f"{name} (renamed in the dashboard)"
+    shoot(page, "console-dashboard.png")
+
+    rename.click()  # and back, for the other tests
+    expect(page.locator(".toast", has_text=f"to “{name}”")).to_be_visible()
+    assert env.name == name
+
+
 #: mrkdwn as the bot sends it → the text the console shows (``innerText`` of the rendering).
 MRKDWN = [
     ("*bold* _italic_ ~gone~ `co*de*`", "bold italic gone co*de*"),

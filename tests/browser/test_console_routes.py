@@ -43,7 +43,8 @@ async def test_the_page_and_its_modules_are_served(sandbox: Sandbox) -> None:
     status, kind, page = await get(sandbox.console_url)
     assert (status, kind) == (200, "text/html")
     assert '<script type="module" src="/console/console.js">' in page
-    for module in ("console.js", "mrkdwn.js", "blocks.js", "faults.js", "composer.js", "forms.js"):
+    modules = ("console.js", "mrkdwn.js", "blocks.js", "faults.js", "composer.js", "forms.js")
+    for module in (*modules, "dashboard.js"):
         status, kind, _ = await get(f"{sandbox.slack.url}/console/{module}")
         assert status == 200 and kind.endswith("/javascript"), (module, kind)
     status, kind, _ = await get(f"{sandbox.slack.url}/console/console.css")
@@ -149,9 +150,39 @@ async def test_fault_routes_proxy_the_stand_in_api(sandbox: Sandbox) -> None:
     assert status == 200 and knobs["latency"] == 0 and knobs["revoked"] is False
 
 
+async def test_a_change_in_the_dashboard_is_made_in_the_stand_in_outside_fpbot(
+    sandbox: Sandbox,
+) -> None:
+    route = f"{sandbox.slack.url}/_console/outside-change"
+    workspace = sandbox.fingerprint.workspace
+    env = next(e for e in workspace.environments.values() if not e.is_default)
+    key = next(iter(workspace.api_keys.values()))
+    calls = sandbox.fingerprint.count()
+
+    status, answer = await post(route, {"example": "rename-environment"})
+    assert status == 200 and env.name.endswith("(renamed in the dashboard)")
+    assert answer["data"]["id"] == env.id and env.id in answer["said"]
+    status, answer = await post(route, {"example": "rename-environment"})
+    assert status == 200 and not env.name.endswith("(renamed in the dashboard)"), "named back"
+
+    before = key.status
+    status, answer = await post(route, {"example": "toggle-key"})
+    assert status == 200 and key.status != before and key.id in answer["said"]
+
+    status, answer = await post(
+        route, {"resource": "webhooks", "op": "set", "id": "wh_nope", "fields": {}}
+    )
+    assert status == 404 and "wh_nope" in answer["error"]["message"]
+    status, answer = await post(route, {"example": "paint-it-black"})
+    assert status == 400 and "rename-environment" in answer["error"]["message"]
+    assert sandbox.fingerprint.count() == calls, "not an API request: nothing for fpbot to see"
+
+
 async def test_without_a_bot_or_an_api_the_routes_say_so() -> None:
     async with FakeSlack() as fake:
         status, answer = await post(f"{fake.url}/_console/faults/reset", None)
+        assert status == 503 and "Management API" in answer["error"]
+        status, answer = await post(f"{fake.url}/_console/outside-change", {"example": "x"})
         assert status == 503 and "Management API" in answer["error"]
         status, answer = await post(
             f"{fake.url}/_console/command", {"user": "U0ALICE", "channel": "C0OPS", "text": "help"}

@@ -123,18 +123,19 @@ def test_error_shows_summary_message_violations_and_correlation_id() -> None:
 
 
 @pytest.mark.parametrize("error_type", [Unauthorized, Forbidden])
-def test_a_rejected_management_key_says_an_admin_must_fix_it(
+def test_a_rejected_management_key_says_the_operators_know_but_not_their_fix(
     error_type: type[FingerprintError],
 ) -> None:
     err = error_type("Invalid API key", status=401 if error_type is Unauthorized else 403)
     text = visible_text([render_error(err, what="list environments")])
     assert "rejected fpbot's Management API key (revoked or wrong)" in text
-    assert "An admin must" in text
+    assert "operators have been alerted" in text
+    assert "FP_MANAGEMENT_API_KEY" not in text, "the fix is on the operators' incident card"
 
 
 def test_an_error_with_a_403_status_is_an_auth_error_whatever_its_class() -> None:
     err = FingerprintError("nope", status=403)
-    assert "An admin must" in visible_text([render_error(err, what="list keys")])
+    assert "operators have been alerted" in visible_text([render_error(err, what="list keys")])
 
 
 def test_many_violations_are_counted_not_listed_forever() -> None:

@@ -275,6 +275,16 @@ class Desk:
     def alerts(self) -> list[RecordedMessage]:
         return self.slack.channel_messages(ALERTS)
 
+    def cards(self) -> list[RecordedMessage]:
+        """The alerts about one failure each (a change request's, say), incidents left out."""
+        return [m for m in self.alerts() if m.text.startswith("fpbot failure:")]
+
+    def incidents(self) -> list[RecordedMessage]:
+        """The incident cards: one per cause, whatever command or request met it."""
+        return [
+            m for m in self.alerts() if m.text.startswith(("fpbot incident:", "fpbot resolved:"))
+        ]
+
     async def get(self, request_id: str) -> ChangeRequest:
         found = await self.store.get(request_id)
         assert found is not None, f"{request_id} is not in the store"

@@ -273,5 +273,7 @@ async def test_a_create_fingerprint_does_not_answer_is_sent_once_and_reported_as
     assert failed.state is State.FAILED
     assert fp.count(method="POST", path="/environments") == 1, "a create was retried"
     assert "may or may not have been applied" in (failed.error or "")
-    [alert] = desk.alerts()
-    assert request_id in everything(alert)
+    [alert] = desk.cards()
+    assert request_id in everything(alert) and "Part of an incident" in everything(alert)
+    [incident] = desk.incidents()
+    assert request_id in everything(incident), "the API being unavailable is an incident"

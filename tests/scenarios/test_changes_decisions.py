@@ -319,28 +319,32 @@ async def test_requests_lists_what_is_pending_for_the_requester_and_the_approver
     assert "No pending change requests" in await desk.command("requests", user=VIEWER)
 
 
-async def test_the_audit_trail_shows_every_transition_and_refused_click(desk: Desk) -> None:
+async def test_the_audit_trail_tells_each_requests_story_on_one_line(desk: Desk) -> None:
     request_id = await desk.request("envs create Audited Env")
     await desk.refused(request_id, user=VIEWER)
     await desk.click(request_id, user=APPROVER_1)
     await desk.settled(request_id)
+    other = await desk.request("envs create Another Audited Env")
 
     trail = await desk.command("audit 50", user=AUDITOR)
 
     kinds = ["requested", "refused", "approval", "approved", "executing", "succeeded"]
     assert await desk.audit_kinds(request_id) == kinds
-    lines = [line for line in trail.splitlines() if request_id in line]
-    for kind in kinds:
-        assert any(f"*{kind}*" in line for line in lines), kind
-    refused = next(line for line in lines if "*refused*" in line)
-    assert f"<@{VIEWER}>" in refused and "requests.approve" in refused
+    (line,) = [line for line in trail.splitlines() if request_id in line]
+    assert f"asked by <@{REQUESTER}>" in line and f"approved by <@{APPROVER_1}>" in line
+    assert "*succeeded*" in line and f"1 click refused (<@{VIEWER}>)" in line
+    (pending,) = [line for line in trail.splitlines() if other in line]
+    assert "*pending*" in pending
 
-    short = await desk.command("audit 2", user=AUDITOR)
-    assert "Audit trail (last 2)" in short
-    assert "*succeeded*" in short and "*requested*" not in short
+    short = await desk.command("audit 1", user=AUDITOR)
+    assert "Audit trail (last 1)" in short and other in short and request_id not in short
+    one = await desk.command(f"audit --request {request_id.lower()}", user=AUDITOR)
+    assert request_id in one and other not in one
+    theirs = await desk.command(f"audit --user <@{APPROVER_1}|ada> --since 1h", user=AUDITOR)
+    assert request_id in theirs and other not in theirs and "involving" in theirs
 
     denied = await desk.command("audit", user=REQUESTER)
-    assert "audit.read" in denied and "*requested*" not in denied
+    assert "audit.read" in denied and "*succeeded*" not in denied
 
 
 async def test_a_delayed_edit_never_leaves_a_finished_request_showing_buttons(desk: Desk) -> None:

@@ -76,9 +76,11 @@ async def test_a_failed_change_names_it_escaped_once_in_the_outcome_and_the_aler
     escaped_once(everything(edited))
     escaped_once(everything(desk.thread(request_id)[0]))
     escaped_once(everything(desk.dms_about(request_id)[0]))
-    await desk.slack.wait_for(lambda: bool(desk.alerts()), WAIT, what="the failure alert")
-    (alert,) = desk.alerts()
+    await desk.slack.wait_for(lambda: bool(desk.cards()), WAIT, what="the failure alert")
+    (alert,) = desk.cards()
     escaped_once(everything(alert))
+    (incident,) = desk.incidents()
+    escaped_once(everything(incident))
 
 
 async def test_a_secret_webhook_url_gets_a_usage_error_not_an_internal_failure(

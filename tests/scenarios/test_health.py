@@ -13,13 +13,14 @@ import contextlib
 import io
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from bot.domain.incidents import Cause
 from bot.health import Health
 from bot.notify import Failure
 from bot.ports import DeliveryFailed
@@ -228,9 +229,13 @@ class _Slack:
 class _Alerts:
     def __init__(self) -> None:
         self.failures: list[Failure] = []
+        self.proofs: list[Cause] = []
 
     async def report(self, failure: Failure) -> None:
         self.failures.append(failure)
+
+    def proven(self, causes: Iterable[Cause]) -> None:
+        self.proofs.extend(causes)
 
 
 async def test_a_revoked_slack_token_makes_healthz_degraded_and_is_alerted_once() -> None:
@@ -261,6 +266,7 @@ async def test_a_revoked_slack_token_makes_healthz_degraded_and_is_alerted_once(
     (alert,) = alerts.failures
     assert alert.error_code == "slack.token_revoked" and "SLACK_BOT_TOKEN" in alert.detail
     assert after[1]["status"] == "ok"
+    assert alerts.proofs[-1] is Cause.SLACK_TOKEN_REJECTED, "a working token resolves it"
 
 
 @pytest.mark.parametrize(

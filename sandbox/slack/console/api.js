@@ -67,6 +67,8 @@ export const api = {
   faults: () => call("GET", "/_console/faults"),
   setFaults: (knobs) => call("POST", "/_console/faults", knobs),
   resetFaults: () => call("POST", "/_console/faults/reset"),
+  /** A change as if made in Fingerprint's dashboard (``{example}`` or a whole change). */
+  outsideChange: (body) => call("POST", "/_console/outside-change", body),
 };
 
 /**

@@ -9,6 +9,7 @@
 import { api, subscribe } from "./api.js";
 import { findButton, textObject } from "./blocks.js";
 import { mountComposer } from "./composer.js";
+import { mountDashboardPanel } from "./dashboard.js";
 import { mountFaultPanel } from "./faults.js";
 import { FORM_CLICKS, closeShortcutMenu, mountForms } from "./forms.js";
 import { html } from "./html.js";
@@ -348,5 +349,10 @@ mountComposer({
   onSend: sendCommand,
 });
 mountFaultPanel($("faults"), (text) => toast(text, "bad"));
+mountDashboardPanel(
+  $("dashboard"),
+  (text) => toast(text),
+  (text) => toast(text, "bad"),
+);
 mountForms({ confirm: confirmDialog, onAnswer: reportAnswer });
 connect();
