@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -27,11 +27,14 @@ from bot.fingerprint.client import ManagementClient
 from bot.fingerprint.errors import ServerError, Timeout
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status
 from bot.forms import Forms
+from bot.ledger import Ledger
 from bot.ports import DeliveryFailed, Origin, Posted
 from bot.render import Message
 from bot.render import changes as say
 from bot.render.ids import APPROVE, CANCEL, CHECK, DENY, RETRY
 from bot.runner import CommandRunner
+from bot.store import Store
+from bot.watch.digest import Digest
 from sandbox.fingerprint import FakeFingerprint, StandInServer
 from tests.changes.fakes import NOW, FakeApi, seeded
 from tests.changes.world import ALICE, BOB, REQUESTER, VIEWER, World, meet
@@ -354,6 +357,15 @@ def runner_of(world: World) -> CommandRunner:
         slack=slack,
         notifier=world.workflow.cards._notifier,
         changes=world.workflow,
+        ledger=Ledger(cast(Store, store)),
+        digest=Digest(
+            store=cast(Store, store),
+            client=world.api,
+            slack=slack,
+            notifier=world.workflow.cards._notifier,
+            at=None,
+            channel=None,
+        ),
         forms=Forms(
             policy=world.policy,
             groups=world.groups,

@@ -87,7 +87,7 @@ async def test_someone_the_policy_does_not_know_may_still_ask_for_help_and_whoam
     await fp(stack, "whoami", user=STRANGER)
     whoami_text = visible(await reply_to(stack, STRANGER, count=2))
 
-    assert "Ask an admin to grant you a role" in help_text
+    assert "Ask an fpbot admin (<@U0OPERATOR>) to grant you a role" in help_text
     assert "denies everything" in whoami_text
     assert api_calls(stack) == 0
 

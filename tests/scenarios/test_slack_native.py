@@ -272,7 +272,7 @@ async def test_app_home_shows_an_approver_what_waits_and_approving_there_works(
     request_id = await desk.request("envs create From The Home Tab")
     home = await home_of(desk, APPROVER_1, request_id)
     assert "Waiting for you (1)" in str(home.view)
-    assert "API keys" in str(home.view) and "/10" in str(home.view)
+    assert "API keys" in str(home.view) and "the default plan allows 10" in str(home.view)
 
     await desk.replicas[0].driver.click(home, ids.APPROVE, user=APPROVER_1, value=request_id)
     done = await desk.settled(request_id)
