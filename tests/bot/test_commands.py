@@ -499,6 +499,17 @@ def test_every_command_class_declares_its_permission_usage_and_summary() -> None
         "webhooks.create",
         "webhooks.update",
         "webhooks.delete",
+        "rules.list",
+        "rules.create",
+        "rules.update",
+        "rules.delete",
+        "enckeys.list",
+        "enckeys.update",
+        "enckeys.rotate",
+        "subdomains.list",
+        "subdomains.create",
+        "subdomains.update",
+        "subdomains.delete",
         "audit.read",
     }
     for command in COMMANDS:
