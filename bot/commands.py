@@ -163,7 +163,7 @@ class DeleteEnv(_Spec):
 @dataclass(frozen=True, slots=True)
 class SetEnvLimit(_Spec):
     permission = "envs.update"
-    usage = "envs limit <env_id> <none|notify|restrict> [<requests per month>]"
+    usage = "envs limit <env_id> <none|notify|restrict> [<requests_per_month>]"
     summary = "Ask to set an environment's monthly usage limit (notify by email, or restrict)"
     makes_change = True
     env: str
@@ -247,7 +247,7 @@ class RotateKey(_Spec):
 @dataclass(frozen=True, slots=True)
 class SetKeyRateLimit(_Spec):
     permission = "keys.update"
-    usage = "keys rate-limit <key_id> <requests per second>"
+    usage = "keys rate-limit <key_id> <requests_per_second>"
     summary = "Ask to change how many requests per second an API key may make"
     makes_change = True
     key: str

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bot.commands import (
     COMMANDS,
+    SetEnvLimit,
     Audit,
     Command,
     CreateEnv,
@@ -534,6 +535,7 @@ def test_usage_lines_follow_the_registry_order_and_filter_by_topic() -> None:
         CreateEnv,
         RenameEnv,
         DeleteEnv,
+        SetEnvLimit,
     }
 
 
