@@ -331,8 +331,7 @@ class DeleteWebhook(_Spec):
 class UpdateWebhook(_Spec):
     permission = "webhooks.update"
     usage = (
-        "webhooks update <webhook_id> [--url <https url>] [--description <text>] "
-        "[--env <env_id>]"
+        "webhooks update <webhook_id> [--url <https url>] [--description <text>] [--env <env_id>]"
     )
     summary = "Ask to change a webhook's URL, description or environment"
     makes_change = True
@@ -1480,7 +1479,11 @@ def _origin_args(a: _Args) -> tuple[str, RuleAction, str]:
             a.usage,
         )
     env = _check_ref(a.word(0, "the environment"), _ENV_ID, a.usage)
-    return env, _origin_list(a.word(1, "allow or deny"), a.usage), _check_origin(a.word(2, ""), a.usage)
+    return (
+        env,
+        _origin_list(a.word(1, "allow or deny"), a.usage),
+        _check_origin(a.word(2, ""), a.usage),
+    )
 
 
 def _optional_test(a: _Args) -> str | None:
@@ -1511,9 +1514,7 @@ def _add_rule(a: _Args) -> AddOrigin | AddRule:
 def _change_rule(a: _Args) -> ChangeRule:
     rule = _check_ref(a.word(0, "the rule"), _RULE_ID, a.usage)
     expression = (
-        _check_expression(a.rest(1, "the expression"), a.usage)
-        if len(a.positionals) > 1
-        else None
+        _check_expression(a.rest(1, "the expression"), a.usage) if len(a.positionals) > 1 else None
     )
     action, name, status = (a.options.get(o) for o in ("action", "name", "status"))
     if expression is None and action is None and name is None and status is None:
@@ -1693,7 +1694,9 @@ _GRAMMAR: Mapping[tuple[str, ...], _Rule] = {
         _change_rule,
     ),
     ("rules", "move"): _Rule(MoveRule, {**_TEST, **_REASON}, _move_rule),
-    ("rules", "remove"): _Rule(RemoveRule, {**_TEST, **_REASON}, _remove_rule, also=(RemoveOrigin,)),
+    ("rules", "remove"): _Rule(
+        RemoveRule, {**_TEST, **_REASON}, _remove_rule, also=(RemoveOrigin,)
+    ),
     ("enckeys",): _Rule(ListEncKeys, _ENCKEY_FILTERS, _list_enckeys),
     ("enckeys", "list"): _Rule(ListEncKeys, _ENCKEY_FILTERS, _list_enckeys),
     ("enckeys", "rotate"): _Rule(RotateEncKey, {**_GRACE, **_REASON}, _rotate_enckey),
@@ -1902,6 +1905,8 @@ def needs_other_version(command: Command | type[Command], api_version: str) -> s
     """The API version ``command`` needs, when fpbot speaks another one; else ``None``."""
     needed = command.api_version
     return needed if needed is not None and needed != api_version else None
+
+
 REASON_FIELD = Field("reason", FieldKind.REASON, optional=True)
 
 

@@ -29,6 +29,7 @@ from bot.fingerprint.models import (
     RuleAction,
     RuleSpec,
     RuleTestResult,
+    SampleRequest,
     Status,
     Subdomain,
     Webhook,
@@ -350,6 +351,7 @@ class Account(Protocol):
         environment: str | None = None,
         rules: Sequence[RuleSpec] | None = None,
         test_request_id: str | None = None,
+        request: SampleRequest | None = None,
     ) -> RuleTestResult: ...
 
     # encryption keys, 2025-11-20

@@ -497,9 +497,7 @@ class Store:
         query = (
             select(change_requests)
             .where(
-                change_requests.c.grace_state.in_(
-                    [GraceState.OPEN.value, GraceState.WARNED.value]
-                ),
+                change_requests.c.grace_state.in_([GraceState.OPEN.value, GraceState.WARNED.value]),
                 change_requests.c.grace_ends_at <= until,
             )
             .order_by(change_requests.c.grace_ends_at)

@@ -21,6 +21,4 @@ down_revision = "0006"
 def upgrade() -> None:
     op.add_column("change_requests", sa.Column("grace_ends_at", UTCDateTime))
     op.add_column("change_requests", sa.Column("grace_state", sa.String(16)))
-    op.create_index(
-        "ix_change_requests_grace", "change_requests", ["grace_state", "grace_ends_at"]
-    )
+    op.create_index("ix_change_requests_grace", "change_requests", ["grace_state", "grace_ends_at"])
