@@ -1,7 +1,7 @@
 """Buttons and menus: ack at once, then hand the click to the core.
 
 Approve, Deny (which opens a form asking why), Withdraw, Check now and Retry on cards, receipts
-and App Home; the ⋯ menu on a listing's rows; the picker inside a form. Buttons on a channel
+and App Home; "Disable old key now" and "Revert" on a rotation in its grace period; the ⋯ menu on a listing's rows; the picker inside a form. Buttons on a channel
 message can be clicked by anyone in the channel, so who clicked is checked by the core at click
 time — the message being visible proves nothing.
 """
@@ -36,6 +36,12 @@ BUTTONS: dict[str, Work] = {
     ids.CHECK: lambda s, value, origin: s.changes.check(value, origin),
     ids.RETRY: lambda s, value, origin: s.changes.retry(value, origin),
     ids.ROW_MENU: lambda s, value, origin: s.forms.row_menu(value, origin),
+    ids.END_GRACE: lambda s, value, origin: s.changes.follow_up_rotation(
+        value, revert=False, origin=origin
+    ),
+    ids.REVERT_ROTATION: lambda s, value, origin: s.changes.follow_up_rotation(
+        value, revert=True, origin=origin
+    ),
 }
 
 

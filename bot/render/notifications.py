@@ -32,6 +32,7 @@ CHANGE_FAILED = "An approved change failed"
 CHANGE_POSTPONED = "An approved change is waiting: Fingerprint held it back"
 CHANGE_RECONCILED = "A change was interrupted by a restart and has been reconciled"
 SWEEPER_FAILED = "The change-request sweeper failed"
+GRACE_NOT_ENDED = "A rotation's grace period ended, but the old key could not be disabled yet"
 
 
 def sweep_step_failed(step: str) -> str:
