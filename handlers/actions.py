@@ -1,9 +1,10 @@
 """Buttons and menus: ack at once, then hand the click to the core.
 
 Approve, Deny (which opens a form asking why), Withdraw, Check now and Retry on cards, receipts
-and App Home; "Disable old key now" and "Revert" on a rotation in its grace period; the ⋯ menu on a listing's rows; the picker inside a form. Buttons on a channel
-message can be clicked by anyone in the channel, so who clicked is checked by the core at click
-time — the message being visible proves nothing.
+and App Home; "Disable old key now" and "Revert" on a rotation in its grace period; the ⋯ menu
+on a listing's rows; the picker inside a form. Buttons on a channel message can be clicked by
+anyone in the channel, so who clicked is checked by the core at click time — the message being
+visible proves nothing.
 """
 
 from __future__ import annotations

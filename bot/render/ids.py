@@ -43,6 +43,9 @@ DENY_FORM: Final = "fp_deny"
 PICK_ENV: Final = "pick_env"
 PICK_KEY: Final = "pick_key"
 PICK_WEBHOOK: Final = "pick_webhook"
+PICK_RULE: Final = "pick_rule"
+PICK_ENCKEY: Final = "pick_enckey"
+PICK_SUBDOMAIN: Final = "pick_subdomain"
 #: The ⋯ menu on a listing's rows; an option's value is ``<command>:<id>``.
 ROW_MENU: Final = "row_menu"
 #: The global shortcut "Request a Fingerprint change" (manifest: callback_id).
