@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from bot.commands import (
     COMMANDS,
-    SetEnvLimit,
     Audit,
     Command,
     CreateEnv,
@@ -32,6 +31,7 @@ from bot.commands import (
     RenameEnv,
     RenameKey,
     RotateKey,
+    SetEnvLimit,
     SetKeyStatus,
     SetWebhookStatus,
     UsageError,
