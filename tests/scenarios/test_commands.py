@@ -32,7 +32,10 @@ from tests.scenarios.bot_helpers import (
     settled,
     visible,
 )
-from tests.scenarios.conftest import StackFactory
+from tests.scenarios.conftest import BOTH_VERSIONS, StackFactory
+
+#: Every scenario here runs under both Management API versions.
+pytestmark = BOTH_VERSIONS
 
 ENV_ID = re.compile(r"`(ae_[A-Za-z0-9]+)`")
 KEY_ID = re.compile(r"`(tok_[A-Za-z0-9]+)`")
