@@ -1541,8 +1541,7 @@ def _remove_rule(a: _Args) -> RemoveOrigin | RemoveRule:
     if _is_origin_form(a):
         env, kind, origin = _origin_args(a)
         return RemoveOrigin(env, kind, origin, _reason(a))
-    rule = _check_ref(a.word(0, "the rule"), _RULE_ID, a.usage)
-    a.end(1)
+    rule = _check_ref(a.rest(0, "the rule"), _RULE_ID, a.usage)
     return RemoveRule(rule, _optional_test(a), _reason(a))
 
 
