@@ -73,7 +73,11 @@ def fields(key: EncryptionKey) -> dict[str, Any]:
     return {
         "name": key.name,
         "status": str(key.status) if key.status else None,
-        "last rotated": key.last_rotated_at,
+        "last rotated": (
+            aware(key.last_rotated_at).strftime("%Y-%m-%d %H:%M UTC")
+            if key.last_rotated_at
+            else "never"
+        ),
     }
 
 
