@@ -69,6 +69,7 @@ async def rotated(desk: Desk, text: str) -> ChangeRequest:
     request_id = await desk.request(text)
     await desk.click(request_id, user=APPROVER_1)
     done = await desk.settled(request_id)
+    await desk.quiet()
     assert done.state is State.SUCCEEDED, done.error
     return done
 
@@ -99,6 +100,7 @@ async def follow_up_approved(desk: Desk, answer: str) -> ChangeRequest:
     assert pending.id in answer
     await desk.click(pending.id, user=APPROVER_1)
     done = await desk.settled(pending.id)
+    await desk.quiet()  # the rotation's card and thread are told after the outcome
     assert done.state is State.SUCCEEDED, done.error
     return done
 
