@@ -28,7 +28,7 @@ READS: list[tuple[str, c.Command]] = [
         c.AddRule("ae_1", "http.request.ip in cidr('192.0.2.0/24')", RuleAction.ALLOW, 2),
     ),
     (
-        'rules add QA sdk.platform.app_package_name == "com.example.qa" --test 17.aB --name QA',
+        'rules add QA sdk.platform.app_package_name == "com.example.qa" --test 17.aB --name QA app',
         c.AddRule(
             "QA", 'sdk.platform.app_package_name == "com.example.qa"', name="QA app", test="17.aB"
         ),
