@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.changes.actions import rotation_name
+from bot.changes.lease import EXECUTION_LEASE
 from bot.domain import ChangeRequest, GraceState, State
 from bot.render.ids import END_GRACE, REVERT_ROTATION
 from bot.server import BotServer
@@ -31,6 +33,7 @@ from tests.scenarios.change_helpers import (
     everything,
     move_clock,
     policy_yaml,
+    restart,
 )
 from tests.scenarios.conftest import API_2025, BOTH_VERSIONS, StackFactory
 
@@ -252,3 +255,36 @@ async def test_an_encryption_key_rotations_grace_ending_makes_it_final(desk: Des
     assert (await desk.get(done.id)).grace_state is GraceState.ENDED
     assert button_ids(desk.approval(done.id)) == []
     assert any("rotation is final" in everything(m) for m in desk.thread(done.id))
+
+
+async def test_a_graceful_rotation_cut_off_by_a_restart_is_reconciled_with_its_grace(
+    sandbox: Sandbox, desk: Desk
+) -> None:
+    fp = desk.fingerprint
+    old = key_named(fp, "Staging website")
+    request_id = await desk.request(f"keys rotate {old.id} --grace 2h")
+    now = datetime.now(UTC)
+    await desk.store.add_approval(request_id, APPROVER_1, now)
+    await desk.store.transition(
+        request_id, State.PENDING, State.APPROVED, decided_by=APPROVER_1, decided_at=now
+    )
+    await desk.store.transition(request_id, State.APPROVED, State.EXECUTING, executing_since=now)
+    # The replacement landed, then fpbot stopped before it heard back.
+    fp.workspace.create_api_key(
+        {
+            "type": "public",
+            "name": rotation_name(old.name, now.date()),
+            "environment": old.environment,
+        }
+    )
+
+    desk = await restart(sandbox)
+    move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+    await desk.sweeper.sweep()
+    done = await desk.settled(request_id)
+    assert done.state is State.SUCCEEDED and done.grace_state is GraceState.OPEN
+    assert done.grace_ends_at == now + timedelta(hours=2)
+    assert old.status == "enabled" and fp.count(method="POST", path="/api-keys") == 0
+
+    await sweep_at(desk, timedelta(hours=2, minutes=1))
+    assert old.status == "disabled"

@@ -9,11 +9,14 @@ gets a usage error that names the version it needs, and nothing reaches the API.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.changes.lease import EXECUTION_LEASE
 from bot.domain import State
 from sandbox.fingerprint import FakeFingerprint
+from sandbox.fingerprint.filtering import create_rule
 from sandbox.fingerprint.state import ExpressionRule
 from tests.scenarios.change_helpers import (
     APPROVER_1,
@@ -22,6 +25,8 @@ from tests.scenarios.change_helpers import (
     REQUESTER,
     Desk,
     everything,
+    move_clock,
+    restart,
 )
 from tests.scenarios.conftest import API_2024, API_2025, BOTH_VERSIONS, StackFactory
 
@@ -253,3 +258,35 @@ async def test_the_rule_form_submits_the_same_request_as_the_command(desk: Desk)
     card = everything(desk.approval(request.id))
     assert "Now: allowed by the rule" in card  # the QA app's own rule
     assert "After the change: blocked (Forbidden)" in card
+
+
+@pytest.mark.parametrize("api_version", [API_2025], indirect=True)
+async def test_a_rule_added_just_before_a_restart_is_reconciled_not_added_twice(
+    make_stack: StackFactory,
+) -> None:
+    async with make_stack(**FAST_SETTINGS) as sandbox:
+        desk = Desk.of(sandbox)
+        fp = desk.fingerprint
+        qa = env_id(fp, "QA")
+        expression = "http.request.ip == '203.0.113.9'"
+        request_id = await desk.request(f"rules add QA {expression} --name Landed")
+        now = datetime.now(UTC)
+        await desk.store.add_approval(request_id, APPROVER_1, now)
+        await desk.store.transition(
+            request_id, State.PENDING, State.APPROVED, decided_by=APPROVER_1, decided_at=now
+        )
+        await desk.store.transition(
+            request_id, State.APPROVED, State.EXECUTING, executing_since=now
+        )
+        create_rule(
+            fp.workspace,
+            {"name": "Landed", "environment": qa, "expression": expression, "action": "deny"},
+        )
+
+        desk = await restart(sandbox)
+        move_clock(desk.workflow, EXECUTION_LEASE + timedelta(seconds=1))
+        await desk.sweeper.sweep()
+        done = await desk.settled(request_id)
+        assert done.state is State.SUCCEEDED
+        assert fp.count(method="POST", path="/filtering-rules") == 0
+        assert order(fp, qa).count("Landed") == 1
