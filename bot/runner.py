@@ -188,13 +188,16 @@ class CommandRunner:
     # ── read commands ───────────────────────────────────────────────────────────────────
 
     def _help(self, actor: Actor, channel_id: str, topic: str | None) -> Message:
-        """Only what this caller may use here: the same `decide`, as a dry run."""
+        """Only what this caller may use here (the same `decide`, as a dry run), in the
+        Management API version fpbot speaks."""
         if not roles_of(self._policy, actor):
             return render_help([], admins=self._policy.admins)
         entries: list[tuple[str, str]] = []
         elsewhere: frozenset[str] = frozenset()
         changes = False
         for line in cmd.usage_lines(topic):
+            if cmd.needs_other_version(line.command, self._client.api_version):
+                continue  # a command of the other Management API version would only refuse
             decision = decide(self._policy, actor, line.command, channel_id)
             if decision.allowed:
                 entries.append((f"{cmd.SLASH_COMMAND} {line.usage}", line.summary))
