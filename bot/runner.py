@@ -21,7 +21,7 @@ from bot.changes import actions
 from bot.changes.cards import card_of
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import State
-from bot.fingerprint.errors import FingerprintError
+from bot.fingerprint.errors import FingerprintError, OriginRulesUnreadable, WrongApiVersion
 from bot.fingerprint.models import OriginRules
 from bot.forms import Forms
 from bot.log import get_logger
@@ -326,6 +326,8 @@ class CommandRunner:
             exc.correlation_id = origin.correlation_id
         label = command_label(command)
         await self._slack.answer(origin, render_error(exc, what=f"run `/fp {label}`"))
+        if isinstance(exc, OriginRulesUnreadable | WrongApiVersion):
+            return  # what the API version can do, not a failure the operators can fix
         await self._notifier.report(
             Failure(
                 title=summary_of(exc),

@@ -290,3 +290,19 @@ async def test_a_rule_added_just_before_a_restart_is_reconciled_not_added_twice(
         assert done.state is State.SUCCEEDED
         assert fp.count(method="POST", path="/filtering-rules") == 0
         assert order(fp, qa).count("Landed") == 1
+
+
+@pytest.mark.parametrize("api_version", [API_2024], indirect=True)
+async def test_origin_lists_fingerprint_cannot_show_back_are_explained_not_alerted(
+    desk: Desk,
+) -> None:
+    fp = desk.fingerprint
+    fp.faults.origin_rules_unreadable = True
+    answer = await desk.command("rules --env Production")
+    assert "cannot show origin lists back" in answer
+    assert desk.alerts() == []
+    # A change is still possible: it is planned without the lists as they are.
+    request_id = await desk.request("rules add Production deny https://bad.example")
+    assert "not readable back" in everything(desk.approval(request_id))
+    assert await approved(desk, request_id) is State.SUCCEEDED
+    assert "https://bad.example" in fp.workspace.origin_rules[env_id(fp, "Production")].deny
