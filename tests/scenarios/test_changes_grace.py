@@ -288,3 +288,21 @@ async def test_a_graceful_rotation_cut_off_by_a_restart_is_reconciled_with_its_g
 
     await sweep_at(desk, timedelta(hours=2, minutes=1))
     assert old.status == "disabled"
+
+
+async def test_a_grace_end_fingerprint_refuses_is_reported_and_tried_again(desk: Desk) -> None:
+    fp = desk.fingerprint
+    old = key_named(fp, "Backend events")
+    done = await rotated(desk, f"keys rotate {old.id} --grace 1h")
+
+    fp.faults.revoked = True
+    await sweep_at(desk, timedelta(hours=1, minutes=1))
+    assert old.status == "enabled"
+    still = (await desk.get(done.id)).grace_state
+    assert still is not None and still.is_open
+    assert any(done.id in everything(m) for m in desk.alerts())
+
+    fp.faults.revoked = False
+    await sweep_at(desk, timedelta(hours=1, minutes=2))
+    assert old.status == "disabled"
+    assert (await desk.get(done.id)).grace_state is GraceState.ENDED
