@@ -16,10 +16,11 @@ from datetime import datetime
 
 from bot.domain import ChangeRequest, State
 from bot.fingerprint.errors import FingerprintError
+from bot.fingerprint.limits import PLAN_LIMITS
 from bot.log import get_logger
-from bot.policy import Membership, Policy, actor_of, decide, may_approve
+from bot.policy import Membership, Policy, actor_of, decide, may_approve, roles_of
 from bot.ports import Account, Conversation, RequestStore
-from bot.render.home import Glance, render_home
+from bot.render.home import Glance, render_home, render_home_without_role
 
 log = get_logger(__name__)
 
@@ -27,8 +28,6 @@ log = get_logger(__name__)
 SPACING = 0.6
 #: People remembered as having opened their tab, most recent last.
 MAX_VIEWERS = 5000
-#: The plan's limits Fingerprint documents for a workspace by default.
-KEY_LIMIT, WEBHOOK_LIMIT = 10, 5
 #: A person's own requests shown: the pending ones, then the latest decided ones.
 OWN_SHOWN = 12
 
@@ -90,6 +89,9 @@ class HomeTabs:
     async def publish(self, user_id: str) -> None:
         """Publish ``user_id``'s tab as things are now."""
         actor = await actor_of(self._policy, self._groups, user_id)
+        if not roles_of(self._policy, actor):
+            await self._slack.publish_home(user_id, render_home_without_role(self._policy.admins))
+            return
         pending = await self._store.list_requests(states=[State.PENDING], limit=None)
         can_approve = decide(self._policy, actor, "requests.approve").allowed
         allow_self = self._policy.approvals.allow_self_approval
@@ -122,7 +124,7 @@ class HomeTabs:
         except FingerprintError as exc:
             log.warning("home_glance_unavailable", error=exc.error_code)
             return None
-        return Glance(len(envs), len(keys), KEY_LIMIT, len(hooks), WEBHOOK_LIMIT)
+        return Glance(len(envs), len(keys), PLAN_LIMITS.api_keys, len(hooks), PLAN_LIMITS.webhooks)
 
     async def close(self) -> None:
         """Stop publishing (shutdown)."""

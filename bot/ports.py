@@ -203,7 +203,9 @@ class RequestStore(Protocol):
 
     async def record(self, event: AuditEvent) -> None: ...
 
-    async def audit(self, limit: int = 20, request_id: str | None = None) -> list[AuditEvent]: ...
+    async def audit(
+        self, limit: int = 20, request_id: str | None = None, kind: str | None = None
+    ) -> list[AuditEvent]: ...
 
 
 class Account(Protocol):

@@ -10,7 +10,7 @@ correlation id for the person, and a grouped notification for the operators.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -156,13 +156,22 @@ class CommandRunner:
                     ),
                 )
             case cmd.ListEnvs():
-                await self._listing(origin, "environments", command, self._environments)
+                menus = self._menus(actor, origin)
+                await self._listing(
+                    origin, "environments", (command, menus), lambda: self._environments(menus)
+                )
             case cmd.ListKeys():
                 keys = replace(command, environment=await self._env_id(command.environment))
-                await self._listing(origin, "API keys", keys, lambda: self._keys(keys))
+                menus = self._menus(actor, origin)
+                await self._listing(
+                    origin, "API keys", (keys, menus), lambda: self._keys(keys, menus)
+                )
             case cmd.ListWebhooks():
                 hooks = replace(command, environment=await self._env_id(command.environment))
-                await self._listing(origin, "webhooks", hooks, lambda: self._webhooks(hooks))
+                menus = self._menus(actor, origin)
+                await self._listing(
+                    origin, "webhooks", (hooks, menus), lambda: self._webhooks(hooks, menus)
+                )
             case cmd.ListRules():
                 rules = replace(command, environment=await self._env_id(command.environment))
                 await self._listing(origin, "filtering rules", rules, lambda: self._rules(rules))
@@ -217,8 +226,17 @@ class CommandRunner:
             admins=self._policy.admins,
         )
 
-    async def _environments(self) -> list[Message]:
-        return render_environments(await self._client.list_environments())
+    def _menus(self, actor: Actor, origin: Origin) -> frozenset[str]:
+        """The changes the rows' ⋯ menus offer: those the person listing may ask for here
+        (anyone else who clicks one is judged when the form opens)."""
+        return frozenset(
+            change.__name__
+            for change in cmd.FORMS
+            if decide(self._policy, actor, change, origin.channel_id or None).allowed
+        )
+
+    async def _environments(self, menus: frozenset[str]) -> list[Message]:
+        return render_environments(await self._client.list_environments(), menus=menus)
 
     async def _env_id(self, ref: str | None) -> str | None:
         """A listing's ``--env``: an id as given, a name resolved to its id (refused,
@@ -230,7 +248,7 @@ class CommandRunner:
     async def _env_names(self) -> dict[str, str]:
         return {env.id: env.name for env in await self._client.list_environments()}
 
-    async def _keys(self, command: cmd.ListKeys) -> list[Message]:
+    async def _keys(self, command: cmd.ListKeys, menus: frozenset[str]) -> list[Message]:
         keys, names = await asyncio.gather(
             self._client.list_api_keys(
                 type=command.type, status=command.status, environment=command.environment
@@ -246,14 +264,14 @@ class CommandRunner:
             )
             if value
         )
-        return render_api_keys(keys, names, filters=filters)
+        return render_api_keys(keys, names, filters=filters, menus=menus)
 
-    async def _webhooks(self, command: cmd.ListWebhooks) -> list[Message]:
+    async def _webhooks(self, command: cmd.ListWebhooks, menus: frozenset[str]) -> list[Message]:
         hooks, names = await asyncio.gather(
             self._client.list_webhooks(status=command.status, environment=command.environment),
             self._env_names(),
         )
-        return render_webhooks(hooks, names)
+        return render_webhooks(hooks, names, menus=menus)
 
     async def _rules(self, command: cmd.ListRules) -> list[Message]:
         """An environment's filtering rules, or every environment's: origin lists under
@@ -310,12 +328,13 @@ class CommandRunner:
         self,
         origin: Origin,
         what: str,
-        command: cmd.Command,
+        key: Hashable,
         fetch: Callable[[], Awaitable[list[Message]]],
     ) -> None:
         """Post a listing to the channel. Identical listings asked for at the same time are
-        fetched and rendered once (the command, a frozen dataclass, is the key)."""
-        await self._slack.deliver_listing(origin, what, self._renders.run(command, fetch))
+        fetched and rendered once (``key``: the command, a frozen dataclass, and the menus
+        its rows offer)."""
+        await self._slack.deliver_listing(origin, what, self._renders.run(key, fetch))
 
     # ── failures ────────────────────────────────────────────────────────────────────────
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import yaml
+
 from bot.log import get_logger
 from bot.policy import Actor, Policy, load_policy, roles_of
 from bot.server import BotServer
@@ -42,6 +44,18 @@ CHANNELS = {"C0OPS": "ops", "C0APPROVALS": "approvals", "C0ALERTS": "alerts"}
 def sample_policy_path() -> Path:
     """The sample policy shipped inside the package (works after ``pip install .``)."""
     return Path(str(resources.files("sandbox") / "fpbot.yml"))
+
+
+MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
+
+
+def manifest_shortcuts() -> list[dict[str, str]] | None:
+    """The app manifest's global shortcuts, for the console's ⚡ menu (``None`` outside a
+    checkout, where the fake's own list stands in)."""
+    if not MANIFEST.is_file():
+        return None
+    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    return [dict(s) for s in manifest.get("features", {}).get("shortcuts", [])]
 
 
 def console_info(policy: Policy) -> dict[str, Any]:
@@ -93,7 +107,11 @@ class Sandbox:
         self.fingerprint.faults.latency = api_latency
         self.api = StandInServer(self.fingerprint)
         self.slack = FakeSlack(
-            bot_token=BOT_TOKEN, users=PERSONAS, usergroups=USERGROUPS, channels=CHANNELS
+            bot_token=BOT_TOKEN,
+            users=PERSONAS,
+            usergroups=USERGROUPS,
+            channels=CHANNELS,
+            shortcuts=manifest_shortcuts(),
         )
         self._tmp = tempfile.TemporaryDirectory(prefix="fpbot-sandbox-")
         self._database_url = database_url or f"sqlite:///{self._tmp.name}/fpbot.sqlite3"

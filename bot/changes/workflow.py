@@ -190,7 +190,9 @@ class ChangeWorkflow:
         If Slack refuses, the request stays pending and says why (``card_error``); the
         sweeper tries again. A click may land before the post's answer (Slack shows a message
         before its poster hears where it went): if the request moved meanwhile, the card is
-        shown again as it is now, and a final outcome is replied in its thread.
+        shown again as it is now, and a final outcome is replied in its thread — unless a
+        click on the card recorded it first, when whoever ended the request knew the card
+        and replied there already.
         """
         route = route_for(self._policy, request.environment)
         channel = (
@@ -213,11 +215,11 @@ class ChangeWorkflow:
                 )
             )
             return await self._reload(request)
-        await self._store.set_card(request.id, posted.channel, posted.ts)
+        recorded = await self._store.set_card(request.id, posted.channel, posted.ts)
         current = await self._reload(request)
         if current.state is not State.PENDING or current.approvers != request.approvers:
             await self.cards.show(current)
-            if current.state.is_final:
+            if recorded and current.state.is_final:
                 await self.cards.tell(current, dm=False)  # the DM went out when it ended
         return current
 
@@ -445,20 +447,26 @@ class ChangeWorkflow:
         await self.cards.answer(origin, say_request.render_withdrawn(withdrawn))
         await self.cards.finish(withdrawn, dm=False)
 
-    async def _may_follow_up(self, request: ChangeRequest, user_id: str) -> bool:
-        """The requester, or someone who may approve it, may check or retry a request."""
-        if user_id == request.requester:
-            return True
-        actor = await actor_of(self._policy, self._groups, user_id)
-        return may_approve(self._policy, actor, request.environment)
+    async def _follow_up(
+        self, request_id: str, origin: Origin, expected: Uncertainty
+    ) -> ChangeRequest | None:
+        """The request a Check now or Retry is for, if it still needs one (its outcome is
+        ``expected``) and the clicker may follow it up (its requester, or someone who may
+        approve it); else the clicker is told why not, and ``None``."""
+        request = await self._load(request_id, origin)
+        if request is None or say_request.uncertain(request) is not expected:
+            await self._nothing_to_follow_up(origin, request, request_id)
+            return None
+        if origin.user_id != request.requester:
+            actor = await actor_of(self._policy, self._groups, origin.user_id)
+            if not may_approve(self._policy, actor, request.environment):
+                await self.cards.refuse(origin, request, _refused(Refusal.NOT_AN_APPROVER, request))
+                return None
+        return request
 
     async def _check(self, request_id: str, origin: Origin) -> None:
-        request = await self._load(request_id, origin)
-        if request is None or say_request.uncertain(request) is not Uncertainty.UNKNOWN:
-            await self._nothing_to_follow_up(origin, request, request_id)
-            return
-        if not await self._may_follow_up(request, origin.user_id):
-            await self.cards.refuse(origin, request, _refused(Refusal.NOT_AN_APPROVER, request))
+        request = await self._follow_up(request_id, origin, Uncertainty.UNKNOWN)
+        if request is None:
             return
         verdict = await actions.reconcile(
             self._client, request, await self._delivered_secrets(request)
@@ -471,12 +479,16 @@ class ChangeWorkflow:
                 result={"reconciled": verdict.message},
                 error=None,
                 error_code=None,
+                **_grace_fields(verdict.grace_until),
             )
         else:
+            # Untouched: it may run again. Otherwise the account shows what did happen (a
+            # key created and disabled…): the outcome is known, and nothing is left to check.
+            rest = {k: v for k, v in (request.result or {}).items() if k != "outcome"}
+            if verdict.untouched:
+                rest["outcome"] = Uncertainty.NOTHING_HAPPENED.value
             settled = await self._store.update_fields(
-                request.id,
-                result={**(request.result or {}), "outcome": Uncertainty.NOTHING_HAPPENED.value},
-                error=scrub(verdict.message),
+                request.id, result=rest or None, error=scrub(verdict.message)
             )
         if settled is None:
             return
@@ -484,7 +496,10 @@ class ChangeWorkflow:
         await self.cards.answer(
             origin,
             say_request.checked(
-                settled, verdict.message, happened=verdict.state is State.SUCCEEDED
+                settled,
+                verdict.message,
+                happened=verdict.state is State.SUCCEEDED,
+                untouched=verdict.untouched,
             ),
         )
         await self.cards.show(settled)
@@ -492,12 +507,8 @@ class ChangeWorkflow:
             await self.cards.tell(settled)
 
     async def _retry(self, request_id: str, origin: Origin) -> None:
-        request = await self._load(request_id, origin)
-        if request is None or say_request.uncertain(request) is not Uncertainty.NOTHING_HAPPENED:
-            await self._nothing_to_follow_up(origin, request, request_id)
-            return
-        if not await self._may_follow_up(request, origin.user_id):
-            await self.cards.refuse(origin, request, _refused(Refusal.NOT_AN_APPROVER, request))
+        request = await self._follow_up(request_id, origin, Uncertainty.NOTHING_HAPPENED)
+        if request is None:
             return
         again = await self._store.transition(
             request.id,
@@ -777,13 +788,12 @@ class ChangeWorkflow:
         await self.cards.finish(final)
 
     async def _delivered_secrets(self, request: ChangeRequest) -> frozenset[str]:
-        """The resources whose secret the audit trail says reached the requester."""
-        events = await self._store.audit(limit=100, request_id=request.id)
-        return frozenset(
-            replies.secret_delivered_resource(e.detail)
-            for e in events
-            if e.kind == "secret_delivered"
+        """The resources whose secret the audit trail says reached the requester (asked
+        for by kind: refused clicks can bury them under any number of other events)."""
+        events = await self._store.audit(
+            limit=MAX_SECRETS, request_id=request.id, kind="secret_delivered"
         )
+        return frozenset(replies.secret_delivered_resource(e.detail) for e in events)
 
     async def remind(self, request: ChangeRequest, *, limit: int) -> None:
         """Remind the people who may still approve, in the card's thread (users only, never a
@@ -946,6 +956,8 @@ class ChangeWorkflow:
 
 #: Reminders mention at most this many people (the rest see the card anyway).
 MAX_MENTIONS = 10
+#: More secrets than one change ever delivers (a create or a rotation delivers one).
+MAX_SECRETS = 20
 
 
 def _grace_fields(until: datetime | None) -> dict[str, Any]:

@@ -85,9 +85,10 @@ _SO_FAR: Mapping[State, str] = {
     State.SUCCEEDED: "been approved and carried out",
     State.FAILED: "been approved but failed when it ran",
     State.DENIED: "been denied",
+    State.WITHDRAWN: "been withdrawn by its requester",
     State.EXPIRED: "expired",
 }
-_WILL_NOT_RUN = frozenset({State.DENIED, State.EXPIRED})
+_WILL_NOT_RUN = frozenset({State.DENIED, State.WITHDRAWN, State.EXPIRED})
 
 
 def _utc_time(at: datetime | None) -> str:
@@ -327,7 +328,11 @@ def _consequence_line(req: ChangeRequest) -> str | None:
     )
 
 
-def _buttons(req: ChangeRequest) -> Block:
+def decision_buttons(
+    req: ChangeRequest, *, block_id: str | None = ids.REQUEST_ACTIONS_BLOCK
+) -> Block:
+    """Approve and Deny for ``req``, wherever they are shown (its card, App Home); a
+    destructive change's Approve asks for confirmation first."""
     warning = consequence(req.action, req.params)
     dialog = None
     if warning is not None:
@@ -340,7 +345,7 @@ def _buttons(req: ChangeRequest) -> Block:
     return actions(
         button("Approve", action_id=ids.APPROVE, value=req.id, style="primary", confirm=dialog),
         button("Deny", action_id=ids.DENY, value=req.id, style="danger"),
-        block_id=ids.REQUEST_ACTIONS_BLOCK,
+        block_id=block_id,
     )
 
 
@@ -400,8 +405,8 @@ def render_change_request(
     blocks.append(section(status_line(req, now), block_id=ids.REQUEST_STATUS_BLOCK))
     if pending:
         if approvers:
-            blocks.append(context(f"Needs {req.approvals_missing} more of: {people(approvers)}"))
-        blocks.append(_buttons(req))
+            blocks.append(context(f"Who may approve: {people(approvers)}"))
+        blocks.append(decision_buttons(req))
     follow_up = _follow_up(req)
     if follow_up is not None:
         blocks.append(follow_up)
@@ -572,10 +577,13 @@ def held_back(error_code: str) -> str:
     return HELD_BACK.format(code=code(error_code, 100))
 
 
-def checked(req: ChangeRequest, verdict: str, *, happened: bool) -> Message:
-    """The answer to Check now: what the account shows."""
+def checked(req: ChangeRequest, verdict: str, *, happened: bool, untouched: bool) -> Message:
+    """The answer to Check now: what the account shows — the change happened, it never
+    reached Fingerprint (``untouched``: it may run again), or part of it did."""
     if happened:
         text = f":white_check_mark: {req.id} did happen after all: {one_line(verdict)}"
+    elif not untouched:
+        text = f":mag: {req.id} did not complete: {one_line(verdict)}"
     else:
         text = (
             f":mag: {req.id} did not happen: {one_line(verdict)} It can run again with the "

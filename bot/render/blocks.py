@@ -208,14 +208,17 @@ def section(
     *,
     fields: Sequence[str] = (),
     block_id: str | None = None,
+    accessory: dict[str, Any] | None = None,
 ) -> Block:
     """A section of mrkdwn ``text`` and/or up to 10 ``fields`` (extra fields are dropped:
-    callers with more use `field_sections`)."""
+    callers with more use `field_sections`), with an ``accessory`` (a ⋯ menu, say)."""
     block: Block = {"type": "section"}
     if text is not None:
         block["text"] = mrkdwn(text or " ", SECTION_TEXT)
     if fields:
         block["fields"] = [mrkdwn(f or " ", FIELD_TEXT) for f in fields[:MAX_FIELDS]]
+    if accessory is not None:
+        block["accessory"] = accessory
     return _with_block_id(block, block_id)
 
 

@@ -43,7 +43,10 @@ _SUMMARIES: dict[type[FingerprintError], str] = {
     Conflict: "Fingerprint refused the change because it conflicts with the account's state",
     ValidationFailed: "Fingerprint refused the values given",
     PlanLimitReached: "The Fingerprint plan's limit is reached",
-    RateLimited: "Fingerprint's rate limit was exceeded for too long",
+    RateLimited: (
+        "Fingerprint kept refusing fpbot's key for going over its rate limit, which everyone "
+        "using fpbot shares"
+    ),
     ServerError: "Fingerprint's Management API failed",
     Unavailable: "Fingerprint's Management API is unavailable",
     TransportError: "fpbot could not reach Fingerprint's Management API",
@@ -91,7 +94,9 @@ def render_error(err: FingerprintError, *, what: str) -> Message:
         lines.append(
             f":key: {said}An admin must set a valid `FP_MANAGEMENT_API_KEY` and restart fpbot."
         )
-    if err.message and err.message != summary_of(err):
+    # A 429's own words ("You are sending too many requests") blame a person who sent one
+    # command: the key is fpbot's, and the summary says so.
+    if err.message and err.message != summary_of(err) and not isinstance(err, RateLimited):
         lines.append(f"> {inline(err.message, DETAIL_MAX)}")
     for violation in err.violations[:MAX_VIOLATIONS]:
         lines.append(f"• {code(violation.property, 100)}: {inline(violation.message, 300)}")

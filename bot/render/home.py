@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain import ChangeRequest
 from bot.render import ids
-from bot.render.approvals import status_line
+from bot.render.approvals import decision_buttons, status_line
 from bot.render.blocks import (
     Block,
     actions,
@@ -25,6 +25,7 @@ from bot.render.blocks import (
     home,
     mention,
     one_line,
+    people,
     section,
 )
 from bot.render.replies import plural
@@ -45,9 +46,12 @@ class Glance:
 
 
 def _count(count: int | None, limit: int | None = None) -> str:
+    """ "7/10" against the default plan's limit; an account past it is on a larger plan."""
     if count is None:
         return "—"
-    return f"{count}/{limit}" if limit is not None else str(count)
+    if limit is None:
+        return str(count)
+    return f"{count}/{limit}" if count <= limit else f"{count} (the default plan allows {limit})"
 
 
 def _request_line(req: ChangeRequest, *, by: bool) -> str:
@@ -79,12 +83,7 @@ def render_home(
                     f"Needs {plural(missing, 'more approval')} · expires {date(req.expires_at)}"
                 )
             )
-            blocks.append(
-                actions(
-                    button("Approve", action_id=ids.APPROVE, value=req.id, style="primary"),
-                    button("Deny", action_id=ids.DENY, value=req.id, style="danger"),
-                )
-            )
+            blocks.append(decision_buttons(req, block_id=None))
         if len(waiting) > SHOWN:
             blocks.append(context(f"… and {len(waiting) - SHOWN} more: `/fp requests`"))
         blocks.append(divider())
@@ -112,3 +111,17 @@ def render_home(
         )
     blocks.append(context(f"Updated {date(now)} · `/fp help` lists the commands."))
     return home(blocks)
+
+
+def render_home_without_role(admins: Sequence[str]) -> dict[str, Any]:
+    """The tab of someone fpbot's policy grants nothing: how to get a role, nothing else."""
+    who = f"an fpbot admin ({people(admins)})" if admins else "an fpbot admin"
+    return home(
+        [
+            header("fpbot — Fingerprint changes"),
+            section(
+                "fpbot lets your team ask for Fingerprint changes and approve them here in "
+                f"Slack. You have no role in it yet: ask {who} to grant you one."
+            ),
+        ]
+    )

@@ -4,13 +4,21 @@ A listing is complete or it is an error: every item appears exactly once, one co
 each, packed into sections and split across as many messages as Slack's limits require
 (interface.md §8, "nothing is ever dropped"). Secrets are never read here — not a public key's
 token either — so no listing can leak one.
+
+A listing of up to `ROW_MENUS_UP_TO` items gives each row its own ⋯ menu of the changes the
+person who asked for it may request (Rename, Enable or Disable, Rotate, Delete), which opens
+that change's form with the row already picked. A row with a menu is a section of its own, and
+a message holds fifty: beyond that many items the rows are packed, a few dozen to a section,
+and the listing says how to change one (menus would cost one message per 48 rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bot.fingerprint.models import ApiKey, Environment, LimitMode, Status, Webhook
+from bot.render import ids
 from bot.render.blocks import (
     MAX_BLOCKS,
     MESSAGE_CHARS,
@@ -26,6 +34,9 @@ from bot.render.blocks import (
     header,
     inline,
     mention,
+    option,
+    overflow,
+    paginate,
     paginate_lines,
     section,
 )
@@ -39,19 +50,39 @@ ENV_NAME_MAX = 300
 
 SEPARATOR = " · "
 WORKSPACE_WIDE = "_workspace-wide_"
+#: Listings this long or shorter give each row its ⋯ menu.
+ROW_MENUS_UP_TO = 150
+ROWS_PACKED = (
+    "To change one of these, type its command without arguments (`/fp envs rename`) or "
+    "`/fp new`: the form's menus find it by name or id."
+)
+
+#: The ⋯ menu's entries, by the change command (class name) each opens; the row's kind
+#: decides which apply.
+Menus = frozenset[str]
 
 
-def _paged(title: str, lines: Sequence[str], intro: Sequence[Block] = ()) -> list[Message]:
+def _paged(
+    title: str,
+    lines: Sequence[str],
+    intro: Sequence[Block] = (),
+    menus: Sequence[dict[str, Any] | None] | None = None,
+) -> list[Message]:
     """Lay ``lines`` out as sections and split them into messages under one header.
 
     The first message carries ``intro`` (e.g. the filters); later ones say which part they
-    are, "(continued, 2/3)", so a reader scrolling the channel knows nothing is missing.
+    are, "(continued, 2/3)", so a reader scrolling the channel knows nothing is missing. With
+    ``menus`` (one per line, or ``None`` for a line without), each line is a section with its
+    menu.
     """
     widest_header = header("x" * 150)
     reserve = block_size(widest_header) + sum(block_size(b) for b in intro)
-    pages = paginate_lines(
-        lines, max_blocks=MAX_BLOCKS - 1 - len(intro), max_chars=MESSAGE_CHARS - reserve
-    )
+    max_blocks, max_chars = MAX_BLOCKS - 1 - len(intro), MESSAGE_CHARS - reserve
+    if menus is not None:
+        rows = [section(line, accessory=menu) for line, menu in zip(lines, menus, strict=True)]
+        pages = paginate(rows, max_blocks=max_blocks, max_chars=max_chars)
+    else:
+        pages = paginate_lines(lines, max_blocks=max_blocks, max_chars=max_chars)
     messages: list[Message] = []
     for number, page in enumerate(pages, start=1):
         if number == 1:
@@ -62,6 +93,64 @@ def _paged(title: str, lines: Sequence[str], intro: Sequence[Block] = ()) -> lis
             head = [header(title_line)]
         messages.append(Message(text=fallback(title_line), blocks=[*head, *page]))
     return messages
+
+
+def _with_menus(
+    title: str,
+    lines: Sequence[str],
+    menus: Sequence[dict[str, Any] | None],
+    intro: Sequence[Block] = (),
+) -> list[Message]:
+    """Rows with their ⋯ menus when the listing is short enough and the person may change
+    something; packed rows, with a word on how to change one, otherwise."""
+    if not any(menus):
+        return _paged(title, lines, intro)
+    if len(lines) <= ROW_MENUS_UP_TO:
+        return _paged(title, lines, intro, menus)
+    return _paged(title, lines, [*intro, context(ROWS_PACKED)])
+
+
+def _menu(entries: Sequence[tuple[str, str, str]], allowed: Menus) -> dict[str, Any] | None:
+    """A row's ⋯ menu: (label, change command, value) entries the person may use."""
+    options = [option(label, value) for label, change, value in entries if change in allowed]
+    return overflow(ids.ROW_MENU, options) if options else None
+
+
+def _environment_menu(env: Environment, allowed: Menus) -> dict[str, Any] | None:
+    return _menu(
+        [
+            ("Rename", "RenameEnv", f"RenameEnv:{env.id}"),
+            ("Delete", "DeleteEnv", f"DeleteEnv:{env.id}"),
+        ],
+        allowed,
+    )
+
+
+def _key_menu(key: ApiKey, allowed: Menus) -> dict[str, Any] | None:
+    flip = Status.ENABLED if key.status is Status.DISABLED else Status.DISABLED
+    return _menu(
+        [
+            ("Rename", "RenameKey", f"RenameKey:{key.id}"),
+            (_FLIP[flip], "SetKeyStatus", f"SetKeyStatus:{key.id}:{flip.value}"),
+            ("Rotate", "RotateKey", f"RotateKey:{key.id}"),
+            ("Delete", "DeleteKey", f"DeleteKey:{key.id}"),
+        ],
+        allowed,
+    )
+
+
+def _webhook_menu(hook: Webhook, allowed: Menus) -> dict[str, Any] | None:
+    flip = Status.ENABLED if hook.status is Status.DISABLED else Status.DISABLED
+    return _menu(
+        [
+            (_FLIP[flip], "SetWebhookStatus", f"SetWebhookStatus:{hook.id}:{flip.value}"),
+            ("Delete", "DeleteWebhook", f"DeleteWebhook:{hook.id}"),
+        ],
+        allowed,
+    )
+
+
+_FLIP = {Status.ENABLED: "Enable", Status.DISABLED: "Disable"}
 
 
 def _empty(text: str) -> list[Message]:
@@ -102,8 +191,13 @@ def _environment_line(env: Environment) -> str:
     )
 
 
-def render_environments(envs: Sequence[Environment]) -> list[Message]:
+def render_environments(
+    envs: Sequence[Environment], *, menus: Menus = frozenset()
+) -> list[Message]:
     """Every environment, sorted by name (case-insensitive), one line each.
+
+    Args:
+        menus: the changes (command class names) the rows' ⋯ menus may offer.
 
     Returns:
         One message when the listing fits, otherwise several in order.
@@ -111,7 +205,11 @@ def render_environments(envs: Sequence[Environment]) -> list[Message]:
     if not envs:
         return _empty("No environments in this Fingerprint workspace yet.")
     ordered = sorted(envs, key=lambda e: (e.name.casefold(), e.name, e.id))
-    return _paged(f"Environments ({len(envs)})", [_environment_line(e) for e in ordered])
+    return _with_menus(
+        f"Environments ({len(envs)})",
+        [_environment_line(e) for e in ordered],
+        [_environment_menu(e, menus) for e in ordered],
+    )
 
 
 def _environment_label(env_id: str | None, env_names: Mapping[str, str]) -> tuple[str, str]:
@@ -153,7 +251,11 @@ def _environment_order(env_id: str | None, env_names: Mapping[str, str]) -> tupl
 
 
 def render_api_keys(
-    keys: Sequence[ApiKey], env_names: Mapping[str, str], *, filters: str = ""
+    keys: Sequence[ApiKey],
+    env_names: Mapping[str, str],
+    *,
+    filters: str = "",
+    menus: Menus = frozenset(),
 ) -> list[Message]:
     """API keys sorted by environment name then key name; tokens are never shown.
 
@@ -172,7 +274,9 @@ def render_api_keys(
         key=lambda k: (*_environment_order(k.environment, env_names), k.name.casefold(), k.id),
     )
     lines = [_key_line(k, env_names) for k in ordered]
-    return _paged(f"API keys ({len(keys)})", lines, intro)
+    return _with_menus(
+        f"API keys ({len(keys)})", lines, [_key_menu(k, menus) for k in ordered], intro
+    )
 
 
 def _webhook_line(hook: Webhook, env_names: Mapping[str, str]) -> str:
@@ -191,7 +295,9 @@ def _webhook_line(hook: Webhook, env_names: Mapping[str, str]) -> str:
     )
 
 
-def render_webhooks(hooks: Sequence[Webhook], env_names: Mapping[str, str]) -> list[Message]:
+def render_webhooks(
+    hooks: Sequence[Webhook], env_names: Mapping[str, str], *, menus: Menus = frozenset()
+) -> list[Message]:
     """Webhooks sorted by environment name then URL; signing keys are never shown."""
     if not hooks:
         return _empty("No webhooks in this workspace.")
@@ -200,7 +306,9 @@ def render_webhooks(hooks: Sequence[Webhook], env_names: Mapping[str, str]) -> l
         key=lambda h: (*_environment_order(h.environment, env_names), h.url.casefold(), h.id),
     )
     lines = [_webhook_line(h, env_names) for h in ordered]
-    return _paged(f"Webhooks ({len(hooks)})", lines)
+    return _with_menus(
+        f"Webhooks ({len(hooks)})", lines, [_webhook_menu(h, menus) for h in ordered]
+    )
 
 
 def render_fetching(what: str) -> Message:

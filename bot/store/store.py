@@ -672,11 +672,15 @@ class Store:
                 )
             )
 
-    async def audit(self, limit: int = 20, request_id: str | None = None) -> list[AuditEvent]:
-        """The last ``limit`` events (of one request, if given), newest first."""
+    async def audit(
+        self, limit: int = 20, request_id: str | None = None, kind: str | None = None
+    ) -> list[AuditEvent]:
+        """The last ``limit`` events (of one request, of one kind, if given), newest first."""
         query = select(audit_events)
         if request_id is not None:
             query = query.where(audit_events.c.request_id == request_id)
+        if kind is not None:
+            query = query.where(audit_events.c.kind == kind)
         query = query.order_by(audit_events.c.at.desc(), audit_events.c.id.desc()).limit(limit)
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()

@@ -155,9 +155,16 @@ def get_api_key(call: Call) -> Reply:
     return Reply(200, key.to_json(), camel=_single_key_camel(call))
 
 
+#: What a create answers with the ``terse_creates`` knob: Fingerprint's CLI fixtures' fields.
+TERSE_KEY_FIELDS = ("id", "type", "status", "token")
+
+
 def create_api_key(call: Call) -> Reply:
     key = call.fake.workspace.create_api_key(call.body())
-    return Reply(201, key.to_json(created=True), camel=_single_key_camel(call))
+    answer = key.to_json(created=True)
+    if call.fake.faults.terse_creates:
+        answer = {name: answer[name] for name in TERSE_KEY_FIELDS if name in answer}
+    return Reply(201, answer, camel=_single_key_camel(call))
 
 
 def update_api_key(call: Call) -> Reply:

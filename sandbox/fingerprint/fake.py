@@ -51,6 +51,8 @@ class Faults:
             envelope, as Fingerprint's MCP server reads it.
         camel_case: every answer in camelCase (``createdAt``, ``nextCursor``), as older
             examples show, whatever the version.
+        terse_creates: ``POST /api-keys`` answers ``{id, type, status, token}`` only, as
+            Fingerprint's own CLI fixtures do (no name, no environment).
     """
 
     latency: float = 0.0
@@ -67,6 +69,7 @@ class Faults:
     subdomains_disabled: bool = False
     bare_test_result: bool = False
     camel_case: bool = False
+    terse_creates: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

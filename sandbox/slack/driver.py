@@ -184,7 +184,8 @@ class SlackDriver:
             action_id: the button's ``action_id``.
             user: who clicks (any channel member can click a channel message; only the person a
                 view was opened for sees it).
-            value: overrides the button's ``value`` (a tampered payload).
+            value: the button's ``value``: picks the button among several sharing the
+                ``action_id`` (one per row), else overrides its value (a tampered payload).
             values: what ``user`` entered in the modal so far (see `submit_view`).
             timestamp: overrides ``X-Slack-Request-Timestamp``.
             signature: overrides ``X-Slack-Signature``.
@@ -194,7 +195,7 @@ class SlackDriver:
             LookupError: the target has no element with that ``action_id``.
             ValueError: the message is deleted, or is someone else's (ephemeral message or view).
         """
-        button = self._element(target, action_id, user)
+        button = self._element(target, action_id, user, offering=value)
         action = self._action(button, value if value is not None else button.get("value"))
         if isinstance(target, RecordedView):
             self._enter(target, values or {})
@@ -235,7 +236,8 @@ class SlackDriver:
             LookupError: no such element, or no such option.
             ValueError: the element offers no options, or the target is not ``user``'s.
         """
-        element = self._element(target, action_id, user)
+        offering = option if isinstance(option, str) else None
+        element = self._element(target, action_id, user, offering=offering)
         if element.get("type") == "overflow":
             picked = option_for(option, options_of(element), action_id)
             chosen: dict[str, Any] = {"type": "overflow", "selected_option": picked}
@@ -563,19 +565,22 @@ class SlackDriver:
             self._check_ack(what, response)
         return response
 
-    def _element(self, target: Target, action_id: str, user: str) -> dict[str, Any]:
-        """The element ``action_id`` in ``target`` (with its ``block_id``), if ``user`` sees it."""
+    def _element(
+        self, target: Target, action_id: str, user: str, *, offering: str | None = None
+    ) -> dict[str, Any]:
+        """The element ``action_id`` in ``target`` (with its ``block_id``), if ``user`` sees it;
+        in a message that repeats it, the one ``offering`` an option of that value."""
         if isinstance(target, RecordedView):
             if target.closed:
                 raise ValueError(f"view {target.id} is closed")
             if target.user != user:
                 raise ValueError(f"only {target.user} sees view {target.id}")
-            found = find_element(target.view["blocks"], action_id)
+            found = find_element(target.view["blocks"], action_id, offering=offering)
             element = None if found is None else {**found[1], "block_id": found[0]["block_id"]}
             where = f"view {target.id}"
             blocks = target.view["blocks"]
         else:
-            element = find_button(target, action_id)
+            element = find_button(target, action_id, offering=offering)
             where = f"message {target.channel}/{target.ts}"
             blocks = target.blocks
         if element is None:

@@ -95,7 +95,7 @@ _JSON_ARGS = ("blocks", "attachments", "view")
 #: The app's global shortcuts (the manifest's ``features.shortcuts``), for the console's ⚡ menu.
 DEFAULT_SHORTCUTS: list[dict[str, str]] = [
     {
-        "name": "Request a Fingerprint change",
+        "name": "Request a change",
         "type": "global",
         "callback_id": "request_change",
         "description": "Ask for a change to environments, API keys or webhooks",
@@ -998,14 +998,23 @@ class FakeSlack:
         return await _console_send(driver.command(text, user=user, channel=channel))
 
     async def _handle_console_click(self, request: web.Request) -> web.StreamResponse:
-        """``{channel, ts, action_id, user}``: click a button as ``user``."""
+        """``{channel, ts, action_id, user, value?}``: click a button as ``user`` (``value``:
+        which one, when a message repeats its ``action_id`` row by row)."""
         body = await _console_body(request)
         user = str(body.get("user", ""))
         message = self.message(str(body.get("channel", "")), str(body.get("ts", "")))
         if message is None or message.deleted:
             return _console_error(404, "no such message")
         driver = self._console_driver()
-        return await _console_send(driver.click(message, str(body.get("action_id", "")), user=user))
+        value = body.get("value")
+        return await _console_send(
+            driver.click(
+                message,
+                str(body.get("action_id", "")),
+                user=user,
+                value=str(value) if value is not None else None,
+            )
+        )
 
     async def _handle_console_choose(self, request: web.Request) -> web.StreamResponse:
         """``{channel, ts, action_id, user, value}``: choose an option of a menu in a message."""
@@ -1072,7 +1081,16 @@ class FakeSlack:
             return await _console_send(
                 driver.choose(view, action_id, body.get("value"), user=user, values=values)
             )
-        return await _console_send(driver.click(view, action_id, user=user, values=values))
+        value = body.get("value")
+        return await _console_send(
+            driver.click(
+                view,
+                action_id,
+                user=user,
+                values=values,
+                value=str(value) if value is not None else None,
+            )
+        )
 
     async def _handle_console_view_submit(self, request: web.Request) -> web.StreamResponse:
         """``{user, view_id, values}``: submit the modal ``user`` sees. Fields Slack's client

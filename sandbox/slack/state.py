@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sandbox.slack.views import Kind, RecordedView, elements
+from sandbox.slack.views import Kind, RecordedView, elements, find_element
 
 #: Identity of the workspace and of the bot the fake plays host to.
 TEAM_ID = "T0FPBOT"
@@ -150,18 +150,22 @@ class Trigger:
     used: bool = False
 
 
-def find_button(message: RecordedMessage | dict[str, Any], action_id: str) -> dict[str, Any] | None:
+def find_button(
+    message: RecordedMessage | dict[str, Any], action_id: str, *, offering: str | None = None
+) -> dict[str, Any] | None:
     """The interactive element with ``action_id`` in a message, with its ``block_id`` added.
 
-    Looks in ``actions`` blocks, section accessories and input blocks, where elements live.
+    Looks in ``actions`` blocks, section accessories and input blocks, where elements live;
+    ``offering`` picks among repeated ones (`sandbox.slack.views.find_element`).
     """
     blocks = message.blocks if isinstance(message, RecordedMessage) else message.get("blocks", [])
-    for block, element in elements(blocks or []):
-        if element.get("action_id") == action_id:
-            found = copy.deepcopy(element)
-            found.setdefault("block_id", block.get("block_id"))
-            return found
-    return None
+    found = find_element(blocks or [], action_id, offering=offering)
+    if found is None:
+        return None
+    block, element = found
+    copied = copy.deepcopy(element)
+    copied.setdefault("block_id", block.get("block_id"))
+    return copied
 
 
 class SlackState:

@@ -179,13 +179,24 @@ def elements(blocks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dic
 
 
 def find_element(
-    blocks: list[dict[str, Any]], action_id: str
+    blocks: list[dict[str, Any]], action_id: str, *, offering: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The block and the element with ``action_id``, if any."""
+    """The block and the element with ``action_id``, if any.
+
+    An ``action_id`` is unique only within its block, so a list may repeat one button or menu
+    per row: ``offering`` picks the one whose value, or one of whose options, is that (the row
+    a person clicked); else the first.
+    """
+    first = None
     for block, element in elements(blocks):
-        if element.get("action_id") == action_id:
+        if element.get("action_id") != action_id:
+            continue
+        if offering is None or offering == element.get("value"):
             return block, element
-    return None
+        if offering in {o.get("value") for o in options_of(element)}:
+            return block, element
+        first = first or (block, element)
+    return first
 
 
 def options_of(element: dict[str, Any]) -> list[dict[str, Any]]:

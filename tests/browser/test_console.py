@@ -232,6 +232,70 @@ def test_fault_buttons_change_the_stand_in_api(page: Page, sandbox: Sandbox) -> 
     assert sandbox.fingerprint.faults.latency == 0
 
 
+def test_a_rename_through_a_row_menu_approved_from_app_home_then_a_withdrawal(
+    page: Page, sandbox: Sandbox
+) -> None:
+    """A new user changes something without typing an id, an approver decides from their Home
+    tab, and a requester takes a request back."""
+    messages = page.get_by_test_id("messages")
+    modal = page.get_by_test_id("modal")
+    target = "Partners EU 0020"
+
+    # The operator lists the environments and opens the ⋯ menu on one row: Rename.
+    act_as(page, "U0OPERATOR", "Omar")
+    open_channel(page, "ops")
+    type_command(page, "/fp envs")
+    row = messages.locator(".bk-section", has=page.locator("b", has_text=target)).last
+    row.locator(".bk-overflow-button").click()
+    row.locator(".bk-menu-item", has_text="Rename").click()
+
+    # The form opens with the environment picked; a new name and a reason, then submit.
+    expect(page.get_by_test_id("modal-title")).to_have_text("Rename environment")
+    expect(modal.locator("[data-typeahead] input")).to_have_value(target)
+    modal.locator("[data-input='name']").fill("Partners EU West")
+    modal.locator("[data-input='reason']").fill("The team moved to the west office")
+    shoot(page, "console-form.png")
+    page.get_by_test_id("modal-submit").click()
+    expect(modal).to_be_hidden()
+    receipt = messages.locator(".msg.ephemeral", has_text="created").last
+    expect(receipt).to_contain_text("Partners EU West")
+    request_id = re.search(r"CR-\w+", receipt.inner_text())
+    assert request_id is not None, receipt.inner_text()
+
+    # An approver opens fpbot's Home tab: the request waits there, with its reason.
+    act_as(page, "U0APPROVER1", "Ada")
+    page.get_by_test_id("channel-fpbot").click()
+    page.get_by_test_id("app-home-tab").click()
+    home = page.get_by_test_id("home-view")
+    expect(home).to_contain_text(request_id[0])
+    expect(home).to_contain_text("The team moved to the west office")
+    shoot(page, "console-app-home.png")
+    home.locator(".bk-button[data-action-id='approve_request']").first.click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    if dialog.is_visible():
+        dialog.locator("#confirm-ok").click()
+    expect(home).to_contain_text("Nothing waits for your approval", timeout=15_000)
+    page.get_by_test_id("app-messages-tab").click()
+    open_channel(page, "approvals")
+    card = messages.locator(".msg", has_text=f"Change request {request_id[0]}")
+    expect(card).to_contain_text("Succeeded")
+
+    # The operator asks for another change and withdraws it from the receipt.
+    act_as(page, "U0OPERATOR", "Omar")
+    open_channel(page, "ops")
+    type_command(page, "/fp envs create Never Mind")
+    receipt = messages.locator(".msg.ephemeral", has_text="Never Mind").last
+    receipt.locator(".bk-button[data-action-id='cancel_request']").click()
+    expect(
+        messages.locator(".msg.ephemeral", has_text="withdrawn; nothing will run")
+    ).to_be_visible()
+    open_channel(page, "approvals")
+    withdrawn = messages.locator(".msg", has_text="Never Mind").first
+    expect(withdrawn).to_contain_text("Withdrawn")
+    expect(withdrawn.locator(".bk-button")).to_have_count(0)
+    assert sandbox.slack.violations == []
+
+
 #: mrkdwn as the bot sends it → the text the console shows (``innerText`` of the rendering).
 MRKDWN = [
     ("*bold* _italic_ ~gone~ `co*de*`", "bold italic gone co*de*"),

@@ -527,8 +527,15 @@ class FakeStore:
     async def record(self, event: AuditEvent) -> None:
         self.events.append(event)
 
-    async def audit(self, limit: int = 20, request_id: str | None = None) -> list[AuditEvent]:
-        events = [e for e in self.events if request_id is None or e.request_id == request_id]
+    async def audit(
+        self, limit: int = 20, request_id: str | None = None, kind: str | None = None
+    ) -> list[AuditEvent]:
+        events = [
+            e
+            for e in self.events
+            if (request_id is None or e.request_id == request_id)
+            and (kind is None or e.kind == kind)
+        ]
         return list(reversed(events))[:limit]
 
     def kinds(self, request_id: str) -> list[str]:

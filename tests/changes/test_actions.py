@@ -945,7 +945,7 @@ async def test_reconcile_without_a_trace_says_nothing_changed(
     api = seeded()
     request = await planned(api, command)
     outcome = await actions.reconcile(api, request)
-    assert outcome == Reconciliation(State.FAILED, say.NEVER_REACHED)
+    assert outcome == Reconciliation(State.FAILED, say.NEVER_REACHED, untouched=True)
     assert api.writes == []
 
 

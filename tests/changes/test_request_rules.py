@@ -16,7 +16,7 @@ from bot.fingerprint.errors import RateLimited
 from bot.fingerprint.models import Status
 from bot.policy import parse_policy
 from bot.ports import Posted
-from tests.changes.world import ALICE, BOB, REQUESTER, VIEWER, Groups, World
+from tests.changes.world import ALICE, BOB, POLICY_TEXT, REQUESTER, VIEWER, Groups, World
 
 CAROL = "U0CAROL"
 
@@ -246,25 +246,6 @@ async def test_without_remind_after_nobody_is_reminded() -> None:
 
 
 # ── the policy in force decides ──────────────────────────────────────────────────────────────
-
-
-POLICY_TEXT = """
-roles:
-  operator: [envs.*, keys.*, webhooks.*]
-  approver: [requests.approve]
-  viewer:   [envs.list]
-grants:
-  U0REQUESTER: [operator]
-  U0ALICE: [approver]
-  U0BOB: [approver]
-  U0VIEWER: [viewer]
-channels:
-  approvals: C0APPROVALS
-approvals:
-  required: 1
-  required_for: {envs.delete: 2}
-  expires_after: 1h
-"""
 
 
 async def test_a_policy_asking_more_approvals_now_makes_a_waiting_request_wait_for_them() -> None:

@@ -19,8 +19,7 @@ from tests.changes.fakes import NOW, FakeApi, FakeConversation, FakeStore, seede
 
 REQUESTER, ALICE, BOB, VIEWER = "U0REQUESTER", "U0ALICE", "U0BOB", "U0VIEWER"
 
-POLICY = parse_policy(
-    """
+POLICY_TEXT = """
 roles:
   operator: [envs.*, keys.*, webhooks.*]
   approver: [requests.approve]
@@ -37,7 +36,7 @@ approvals:
   required_for: {envs.delete: 2}
   expires_after: 1h
 """
-)
+POLICY = parse_policy(POLICY_TEXT)
 
 
 class Groups:

@@ -255,3 +255,69 @@ def test_any_key_listing_is_complete_within_limits_and_without_tokens(
     for k in keys:
         assert text.count(f"`{k.id}`") == 1
     assert "SECRETTOKEN" not in dump(messages)
+
+
+# ── the ⋯ menu on each row ─────────────────────────────────────────────────────────────────
+
+EVERY_CHANGE = frozenset(
+    {"RenameEnv", "DeleteEnv", "RenameKey", "SetKeyStatus", "RotateKey", "DeleteKey"}
+    | {"SetWebhookStatus", "DeleteWebhook"}
+)
+
+
+def menus_of(messages: list) -> list[list[tuple[str, str]]]:  # type: ignore[type-arg]
+    """Each row's menu, as (label, value) pairs, in the order shown."""
+    return [
+        [(o["text"]["text"], o["value"]) for o in block["accessory"]["options"]]
+        for message in messages
+        for block in message.blocks
+        if block.get("accessory", {}).get("type") == "overflow"
+    ]
+
+
+def test_each_row_offers_the_changes_the_person_may_ask_for() -> None:
+    keys = [
+        key(1, "ae_1", name="Live", status=Status.ENABLED),
+        key(2, "ae_1", name="Old", status=Status.DISABLED),
+    ]
+    messages = render_api_keys(keys, {"ae_1": "Production"}, menus=EVERY_CHANGE)
+    assert_within_limits(messages)
+    live, old = menus_of(messages)
+    assert [label for label, _ in live] == ["Rename", "Disable", "Rotate", "Delete"]
+    assert ("Enable", f"SetKeyStatus:{keys[1].id}:enabled") in old
+    assert all(value.endswith(keys[0].id) or ":disabled" in value for _, value in live)
+
+
+def test_a_person_who_may_change_nothing_gets_no_menus() -> None:
+    messages = render_environments([env(i) for i in range(5)], menus=frozenset())
+    assert menus_of(messages) == []
+
+
+def test_menus_offer_only_what_the_policy_allows() -> None:
+    envs = [env(i) for i in range(3)]
+    messages = render_environments(envs, menus=frozenset({"RenameEnv"}))
+    assert all(
+        menu == [("Rename", f"RenameEnv:{e.id}")]
+        for menu, e in zip(
+            menus_of(messages), sorted(envs, key=lambda e: e.name.casefold()), strict=True
+        )
+    )
+
+
+def test_150_rows_have_menus_in_as_many_messages_as_slack_needs() -> None:
+    envs = [env(i) for i in range(150)]
+    messages = render_environments(envs, menus=EVERY_CHANGE)
+    assert_within_limits(messages)
+    assert len(menus_of(messages)) == 150
+    text = visible_text(messages)
+    assert sorted(ids_in_order(text, "ae")) == sorted(e.id for e in envs)
+
+
+def test_beyond_150_rows_are_packed_and_the_listing_says_how_to_change_one() -> None:
+    envs = [env(i) for i in range(151)]
+    messages = render_environments(envs, menus=EVERY_CHANGE)
+    assert_within_limits(messages)
+    assert menus_of(messages) == []
+    assert len(messages) <= 2
+    assert "`/fp new`" in visible_text(messages[:1])
+    assert sorted(ids_in_order(visible_text(messages), "ae")) == sorted(e.id for e in envs)

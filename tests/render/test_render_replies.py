@@ -59,6 +59,27 @@ def test_whoami_shows_roles_and_permissions_or_the_default_deny() -> None:
     assert "denies everything" in render_whoami("U0NOBODY", [], []).text
 
 
+def test_help_tells_requesters_about_forms_and_reasons_and_approvers_how_to_approve() -> None:
+    entries = [("/fp envs rename <env_id> <new name>", "Ask to rename an environment")]
+    requester = visible_text([render_help(entries, changes=True)])
+    assert "`/fp new`" in requester and "exact name" in requester and "--reason" in requester
+    assert "approve or deny" not in requester
+    approver = visible_text([render_help(entries, approves_in="C0APPROVALS")])
+    assert "buttons on a request's card in <#C0APPROVALS>" in approver
+    assert "`/fp requests`" in approver and "Home tab" in approver
+    strict = visible_text([render_help(entries, changes=True, reason_required=True)])
+    assert "Every change needs `--reason <text>`" in strict
+
+
+def test_help_and_whoami_name_the_admins_to_ask() -> None:
+    assert "Ask an fpbot admin (<@U0ADMIN>)" in render_help([], admins=["U0ADMIN"]).text
+    assert (
+        "*fpbot admins:* <@U0ADMIN>, <!subteam^S0OPS>"
+        in render_whoami("U0X", [], [], admins=["U0ADMIN", "S0OPS"]).text
+    )
+    assert "not named in the policy" in render_whoami("U0X", [], []).text
+
+
 def test_usage_error_says_what_was_wrong_and_the_usage() -> None:
     message = render_usage_error('unbalanced quote in "Staging', "/fp envs create <name>")
     assert message.text == (
@@ -128,6 +149,13 @@ def test_many_violations_are_counted_not_listed_forever() -> None:
 def test_rate_limited_error_says_when_to_retry() -> None:
     err = RateLimited("slow down", status=429, retry_after=7)
     assert "Try again in 7 seconds." in visible_text([render_error(err, what="list keys")])
+
+
+def test_a_rate_limit_is_fpbots_key_not_the_person_who_asked_once() -> None:
+    err = RateLimited("You are sending too many requests", status=429, code="rate-limit.exceeded")
+    text = visible_text([render_error(err, what="list keys")])
+    assert "You are sending" not in text, "the person sent one command"
+    assert "fpbot's key" in text and "everyone" in text
 
 
 def _request(i: int, **changes: object) -> ChangeRequest:

@@ -1311,6 +1311,17 @@ async def test_the_camel_case_knob_answers_everything_in_camel_case(
     assert {"nextToken", "lastRotatedAt"} <= keys[0].keys()
 
 
+async def test_the_terse_creates_knob_answers_a_key_create_as_the_cli_fixtures_do(
+    client: httpx.AsyncClient, server: StandInServer
+) -> None:
+    server.fake.faults.terse_creates = True
+    answer = await client.post(
+        "/api-keys", json={"type": "secret", "name": "Billing"}, headers=V2025_HEADERS
+    )
+    assert answer.status_code == 201
+    assert answer.json()["data"].keys() == {"id", "type", "status", "token"}
+
+
 async def test_plan_limits_can_be_given_as_the_plan_has_them() -> None:
     from sandbox.fingerprint import PlanLimits
 

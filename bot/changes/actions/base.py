@@ -192,20 +192,33 @@ class Postponed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Reconciliation:
-    """The verdict on a request interrupted while executing; ``message`` is mrkdwn;
-    ``grace_until`` as for `Execution`."""
+    """The verdict on a request interrupted while executing (or whose write got no answer);
+    ``message`` is mrkdwn.
+
+    Attributes:
+        untouched: the account shows no trace of the change — it never reached Fingerprint,
+            so it may run again as approved. A failed verdict without it found something
+            (a resource created and disabled, half a rotation) and says what.
+        grace_until: as for `Execution`.
+    """
 
     state: Literal[State.SUCCEEDED, State.FAILED]
     message: str
+    untouched: bool = False
     grace_until: datetime | None = None
 
 
 def succeeded(message: str, *, grace_until: datetime | None = None) -> Reconciliation:
-    return Reconciliation(State.SUCCEEDED, message, grace_until)
+    return Reconciliation(State.SUCCEEDED, message, grace_until=grace_until)
 
 
 def failed(message: str) -> Reconciliation:
     return Reconciliation(State.FAILED, message)
+
+
+def never_reached() -> Reconciliation:
+    """The account shows no trace of the change: nothing happened."""
+    return Reconciliation(State.FAILED, say.NEVER_REACHED, untouched=True)
 
 
 # ── one kind of change ──────────────────────────────────────────────────────────────────────
@@ -310,7 +323,7 @@ class Removal(Action, ABC):
     ) -> Reconciliation:
         resource_id = request.params[self.id_param]
         if await self.find(client, resource_id) is not None:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         return succeeded(self.deleted(request, resource_id))
 
 

@@ -34,6 +34,7 @@ from bot.changes.actions.base import (
     failed,
     find_env,
     hand_over,
+    never_reached,
     started,
     succeeded,
     write,
@@ -44,7 +45,6 @@ from bot.domain import ChangeRequest
 from bot.fingerprint.errors import NotFound
 from bot.fingerprint.models import EncryptionKey, Status
 from bot.ports import Account
-from bot.render import changes as say
 from bot.render import enckeys as said
 
 
@@ -140,7 +140,7 @@ class SetEncKeyStatus(Action):
         except NotFound:
             return failed(said.gone(key_id))
         if key.status != status:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         return succeeded(said.status_set(key_id, Status(status), token_sent=key_id in delivered))
 
 
@@ -195,7 +195,7 @@ class RotateEncKey(Action):
         except NotFound:
             return failed(said.gone(key_id))
         if key.last_rotated_at is None or aware(key.last_rotated_at) < started(request):
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         until = grace_end(request)
         return succeeded(
             said.rotated(key_id, token_sent=key_id in delivered, grace_until=until),

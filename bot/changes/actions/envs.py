@@ -21,6 +21,7 @@ from bot.changes.actions.base import (
     expect,
     failed,
     find_env,
+    never_reached,
     same_name,
     started,
     succeeded,
@@ -95,7 +96,7 @@ class CreateEnvironment(Action):
         for env in await client.list_environments():
             if env.name == name and created_since(env.created_at, since):
                 return succeeded(say.created_environment(env.name, env.id))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class RenameEnvironment(Action):
@@ -147,7 +148,7 @@ class RenameEnvironment(Action):
             return failed(say.environment_gone(env_id, "renamed"))
         if env.name == name:
             return succeeded(say.environment_renamed_to(env_id, name))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class DeleteEnvironment(Removal):
@@ -249,7 +250,7 @@ class SetEnvironmentLimit(Action):
         wanted = said.limit_text(request.params["limit_mode"], request.params.get("limit_value"))
         if said.limit_text(env.limit_mode, env.limit_value) == wanted:
             return succeeded(said.environment_limit_set(env_id, wanted))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class EnvironmentUpdates(Composite):

@@ -31,6 +31,7 @@ from bot.changes.actions.base import (
     failed,
     find_env,
     hand_over,
+    never_reached,
     started,
     succeeded,
     was_refused,
@@ -258,7 +259,7 @@ class CreateKey(Action):
     ) -> Reconciliation:
         key = await created_key(client, request)
         if key is None:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         label = say.key_label(key)
         if secret_kind(KeyType(request.params["type"])) is None or key.id in delivered:
             return succeeded(say.created_key(label, token_sent=key.id in delivered))
@@ -378,15 +379,15 @@ class UpdateKey(Action):
             return failed(say.key_gone(key_id))
         name, status = request.params.get("name"), request.params.get("status")
         if name is not None and key.name != name:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         if status is not None and key.status != status:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         rate_limit = request.params.get("rate_limit")
         description = request.params.get("description")
         if rate_limit is not None and key.rate_limit != rate_limit:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         if description is not None and key.description != description:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         if status is not None:
             return succeeded(say.key_is(key.name, key.id, status))
         if rate_limit is not None:
@@ -568,7 +569,7 @@ class RotateKey(Action):
         old_active = old is not None and old.status is not Status.DISABLED
         if replacement is None:
             if old_active:
-                return failed(say.NEVER_REACHED)
+                return never_reached()
             return failed(say.rotation_never_created(old_id))
         if not old_active:
             # The old key is disabled only after the replacement's token was delivered.
@@ -648,7 +649,7 @@ class RevertRotation(Action):
             if new is None or new.status is Status.DISABLED:
                 return succeeded(said.reverted_rotation(old_id, new_id))
             return failed(said.both_enabled_after_revert(new_id))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 def _status_of(key: ApiKey) -> str | None:

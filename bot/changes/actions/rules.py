@@ -35,6 +35,7 @@ from bot.changes.actions.base import (
     expect,
     failed,
     find_env,
+    never_reached,
     started,
     succeeded,
     write,
@@ -54,7 +55,6 @@ from bot.fingerprint.models import (
     Status,
 )
 from bot.ports import Account
-from bot.render import changes as say
 from bot.render import rules as said
 
 RULE_ID_PREFIX = "tr_"
@@ -175,7 +175,7 @@ class ChangeOrigin(Action):
             return failed(said.cannot_tell(env_id))
         if (origin in named(getattr(lists, kind.value))) == self.add:
             return succeeded(said.origin_changed(origin, kind, env_id, add=self.add))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class RemoveOrigin(ChangeOrigin):
@@ -357,7 +357,7 @@ class AddRule(Action):
                 and created_since(rule.created_at, started(request))
             ):
                 return succeeded(said.rule_added(rule.name, rule.id, p["env_id"]))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class ChangeRule(Action):
@@ -439,7 +439,7 @@ class ChangeRule(Action):
             return failed(said.rule_gone(p["rule_id"]))
         for field in ("name", "expression", "action", "status"):
             if field in p and str(getattr(rule, field)) != p[field]:
-                return failed(say.NEVER_REACHED)
+                return never_reached()
         return succeeded(said.rule_changed(rule.id))
 
 
@@ -496,7 +496,7 @@ class MoveRule(Action):
         rules = await environment_rules(client, rule.environment or "")
         if [r.id for r in rules][position : position + 1] == [rule_id]:
             return succeeded(said.rule_moved(rule_id, position + 1))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class RemoveRule(Action):
@@ -544,7 +544,7 @@ class RemoveRule(Action):
             await client.get_filtering_rule(rule_id)
         except NotFound:
             return succeeded(said.rule_removed(rule_id))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class RuleCreations(Composite):

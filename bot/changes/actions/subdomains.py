@@ -25,6 +25,7 @@ from bot.changes.actions.base import (
     expect,
     failed,
     hand_over,
+    never_reached,
     started,
     succeeded,
     write,
@@ -35,7 +36,6 @@ from bot.fingerprint.errors import NotFound
 from bot.fingerprint.limits import PLAN_LIMITS
 from bot.fingerprint.models import Subdomain, SubdomainStatus
 from bot.ports import Account
-from bot.render import changes as say
 from bot.render import subdomains as said
 
 SUBDOMAIN_ID_PREFIX = "certv2_"
@@ -123,7 +123,7 @@ class CreateSubdomain(Action):
                 subdomain.created_at, started(request)
             ):
                 return succeeded(said.created_looked_up(hostname, subdomain.id))
-        return failed(say.NEVER_REACHED)
+        return never_reached()
 
 
 class VerifySubdomain(Action):

@@ -28,6 +28,7 @@ from bot.changes.actions.base import (
     failed,
     find_env,
     hand_over,
+    never_reached,
     started,
     succeeded,
     write,
@@ -196,7 +197,7 @@ class CreateWebhook(Action):
         url = request.params["url"]
         hook = await created_webhook(client, request)
         if hook is None:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         if hook.id in delivered:
             return succeeded(say.created_webhook(say.webhook_label(hook.id, url), key_sent=True))
         if hook.status is not Status.DISABLED:
@@ -248,7 +249,7 @@ class SetWebhookStatus(Action):
         if hook is None:
             return failed(say.webhook_gone(hook_id))
         if hook.status != status:
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         return succeeded(say.webhook_is(hook_id, status))
 
 
@@ -354,7 +355,7 @@ class UpdateWebhookFields(Action):
             if k in request.params
         }
         if any(getattr(hook, k) != v for k, v in fields.items()):
-            return failed(say.NEVER_REACHED)
+            return never_reached()
         return succeeded(said.webhook_updated(hook_id, ", ".join(sorted(fields))))
 
 

@@ -25,8 +25,8 @@ export const api = {
   /** Type ``/fp <text>`` as ``user`` in ``channel``; resolves once the bot acknowledged. */
   command: (user, channel, text) => call("POST", "/_console/command", { user, channel, text }),
   /** Click a button as ``user``; resolves once the bot acknowledged. */
-  click: (user, channel, ts, actionId) =>
-    call("POST", "/_console/click", { user, channel, ts, action_id: actionId }),
+  click: (user, channel, ts, actionId, value) =>
+    call("POST", "/_console/click", { user, channel, ts, action_id: actionId, value }),
   /** Choose an option of an overflow or select menu in a message. */
   choose: (user, channel, ts, actionId, value) =>
     call("POST", "/_console/choose", { user, channel, ts, action_id: actionId, value }),
@@ -41,8 +41,14 @@ export const api = {
   suggest: (user, where, actionId, typed, values) =>
     call("POST", "/_console/suggest", { user, ...where, action_id: actionId, typed, values }),
   /** Click a button in a modal or the Home tab, with what the form holds so far. */
-  viewClick: (user, viewId, actionId, values) =>
-    call("POST", "/_console/view/click", { user, view_id: viewId, action_id: actionId, values }),
+  viewClick: (user, viewId, actionId, values, value) =>
+    call("POST", "/_console/view/click", {
+      user,
+      view_id: viewId,
+      action_id: actionId,
+      values,
+      value,
+    }),
   /** Choose an option of a menu in a modal or the Home tab. */
   viewChoose: (user, viewId, actionId, value, values) =>
     call("POST", "/_console/view/choose", {

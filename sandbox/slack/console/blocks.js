@@ -78,13 +78,15 @@ function button(item, ctx) {
   const busy = ctx.isPending?.(item.action_id) ?? false;
   const classes = ["bk-button", style, busy && "busy"].filter(Boolean).join(" ");
   return html`<button type="button" class="${classes}" data-action-id="${item.action_id}"
+    data-block-id="${ctx.blockId ?? ""}" data-value="${item.value ?? ""}"
     ${item.confirm && raw('data-confirm="yes"')} ${busy && raw("disabled")}
     >${text(item.text)}</button>`;
 }
 
 /** ⋯ and, when open, its small menu of up to five options. */
 function overflow(item, ctx) {
-  const open = ctx.openMenu === item.action_id;
+  // A list repeats its rows' menus under one action_id: the block tells them apart.
+  const open = ctx.openMenu === `${ctx.blockId ?? ""}/${item.action_id}`;
   const menu =
     open &&
     html`<div class="bk-menu" role="menu">${(item.options ?? []).map(
@@ -93,7 +95,8 @@ function overflow(item, ctx) {
         >${text(option.text)}</button>`,
     )}</div>`;
   return html`<span class="bk-overflow${open ? " open" : ""}"><button type="button"
-    class="bk-overflow-button" data-overflow="${item.action_id}" aria-haspopup="menu"
+    class="bk-overflow-button" data-overflow="${item.action_id}"
+    data-block-id="${ctx.blockId ?? ""}" aria-haspopup="menu"
     aria-expanded="${String(open)}" title="More actions">⋯</button>${menu}</span>`;
 }
 
@@ -183,13 +186,14 @@ const RENDERERS = {
 
 /**
  * Blocks → HTML. ``ctx`` carries users, channels, persona, now, isPending(action_id), and for
- * interactive surfaces openMenu (the open overflow's action_id), values (form drafts) and errors.
+ * interactive surfaces openMenu (the open overflow's "block_id/action_id"), values (form drafts)
+ * and errors. Each block's elements also get ``blockId``.
  */
 export function renderBlocks(blocks, ctx) {
   return String(
     html`${(blocks ?? []).map((block) => {
       const render = RENDERERS[block?.type];
-      if (render) return render(block, ctx);
+      if (render) return render(block, { ...ctx, blockId: block.block_id ?? "" });
       const note = `[${block?.type} block: not drawn by the console]`;
       return html`<div class="bk-unsupported">${note}</div>`;
     })}`,
@@ -227,13 +231,14 @@ export function renderMessageBody(message, ctx) {
 }
 
 /** The element ``action_id`` in a message or view (actions, section accessories, inputs). */
-export function findButton(message, actionId) {
+export function findButton(message, actionId, blockId = null) {
   for (const block of message.blocks ?? []) {
+    if (blockId && block.block_id !== blockId) continue;
     const candidates = block.type === "actions" ? [...(block.elements ?? [])] : [];
     if (block.accessory) candidates.push(block.accessory);
     if (block.type === "input" && block.element) candidates.push(block.element);
     const found = candidates.find((item) => item.action_id === actionId);
     if (found) return { ...found, block };
   }
-  return null;
+  return blockId ? findButton(message, actionId) : null;
 }

@@ -169,16 +169,16 @@ function reportAnswer(answer, what) {
   toast(`${what} failed: ${why}`, "bad");
 }
 
-async function clickButton(messageElement, actionId) {
+async function clickButton(messageElement, actionId, blockId) {
   const key = `${messageElement.dataset.channel}/${messageElement.dataset.ts}`;
   const message = store.messages.get(key);
-  const button = message && findButton(message, actionId);
+  const button = message && findButton(message, actionId, blockId);
   if (!button) return;
   if (button.confirm && !(await confirmDialog(button.confirm))) return;
   const pending = `${key}/${actionId}`;
   ui.pending.add(pending);
   render();
-  const answer = await api.click(ui.persona, message.channel, message.ts, actionId);
+  const answer = await api.click(ui.persona, message.channel, message.ts, actionId, button.value);
   ui.pending.delete(pending);
   render();
   reportAnswer(answer, `Your click on “${button.text?.text ?? actionId}”`);
@@ -190,7 +190,10 @@ const CLICKS = [
   ["[data-open-channel]", (el) => openChannel(el.dataset.openChannel)],
   ["[data-persona]", (el) => switchPersona(el.dataset.persona)],
   ["#persona-button", togglePersonaMenu],
-  [".bk-button:not(:disabled)", (el) => clickButton(el.closest(".msg"), el.dataset.actionId)],
+  [
+    ".bk-button:not(:disabled)",
+    (el) => clickButton(el.closest(".msg"), el.dataset.actionId, el.dataset.blockId),
+  ],
   [
     "[data-open-thread]",
     (el) => {

@@ -67,7 +67,7 @@ async function sendChoice(surface, actionId, value) {
 function toggleOverflow(button) {
   const surface = surfaceOf(button);
   if (!surface) return;
-  const key = `${surface.key}/${button.dataset.overflow}`;
+  const key = `${surface.key}/${button.dataset.blockId ?? ""}/${button.dataset.overflow}`;
   ui.openMenu = ui.openMenu === key ? null : key;
   render();
 }
@@ -180,13 +180,14 @@ async function closeModal() {
 async function clickInView(button) {
   const surface = surfaceOf(button);
   const actionId = button.dataset.actionId;
-  const element = surface && findButton({ blocks: surface.blocks }, actionId);
+  const element = surface && findButton({ blocks: surface.blocks }, actionId, button.dataset.blockId);
   if (!element) return;
   if (element.confirm && !(await confirmDialog(element.confirm))) return;
   const pending = `${surface.key}/${actionId}`;
   ui.pending.add(pending);
   render();
-  const answer = await api.viewClick(ui.persona, surface.key, actionId, draftsOf(surface.key));
+  const drafts = draftsOf(surface.key);
+  const answer = await api.viewClick(ui.persona, surface.key, actionId, drafts, element.value);
   ui.pending.delete(pending);
   render();
   report(answer, `Your click on “${element.text ? textObject(element.text) : actionId}”`);
