@@ -871,10 +871,10 @@ class ChangeWorkflow:
         try:
             request = await self.request(command, origin)
         except actions.PlanError as exc:
-            await self.cards.answer(origin, replies.render_form_refused(str(exc)))
+            await self.cards.answer(origin, replies.render_refusal(str(exc)))
             return
         except FingerprintError as exc:
-            await self.cards.answer(origin, replies.render_form_refused(summary_of(exc)))
+            await self.cards.answer(origin, replies.render_refusal(summary_of(exc)))
             return
         await self.cards.answer(origin, await self.receipt(request))
 

@@ -74,6 +74,14 @@ _CONSEQUENCES: Mapping[tuple[str, str | None], str] = {
 def consequence(action: str, params: Mapping[str, Any]) -> str | None:
     """What approving a change will break, or ``None`` when it is not destructive."""
     kind = destructive_kind(action, params)
+    if kind == ("keys.rotate", None):
+        if params.get("op") == "revert":
+            return "The replacement key will be disabled; apps already using it stop working."
+        if params.get("grace_seconds"):
+            return (
+                "The old key will be disabled when the grace period ends; apps still using it "
+                "stop working then."
+            )
     return None if kind is None else _CONSEQUENCES[kind]
 
 

@@ -19,6 +19,7 @@ from bot.fingerprint.models import (
     Subdomain,
 )
 from bot.render import render_api_keys, render_change_request, render_environments
+from bot.render.approvals import consequence
 from bot.render.enckeys import render_encryption_keys
 from bot.render.ids import END_GRACE, REVERT_ROTATION
 from bot.render.rules import render_filtering_rules, render_origin_rules
@@ -185,3 +186,11 @@ def test_a_closed_grace_says_how_it_ended_and_offers_nothing() -> None:
         message = render_change_request(_rotation(state), now=NOW)
         assert buttons(message) == []
         assert words in visible_text([message])
+
+
+def test_the_approve_confirmation_of_a_rotation_says_when_what_stops() -> None:
+    assert "at once" not in (consequence("keys.rotate", {}) or "")
+    assert "grace period ends" in (consequence("keys.rotate", {"grace_seconds": 60}) or "")
+    assert "replacement key will be disabled" in (
+        consequence("keys.rotate", {"op": "revert"}) or ""
+    )
