@@ -37,7 +37,7 @@ from typing import ClassVar, NoReturn, TypeAlias
 from urllib.parse import urlsplit
 
 from bot.domain.secrets import SecretRefused, refuse_secrets
-from bot.fingerprint.models import KeyType, Status
+from bot.fingerprint.models import KeyType, LimitMode, RuleAction, Status
 
 SLASH_COMMAND = "/fp"
 MAX_TEXT_LENGTH = 4000
@@ -50,6 +50,18 @@ CHANGES_DEFAULT = 20
 #: The longest ``--since`` a log is read back over.
 SINCE_MAX = timedelta(days=366)
 REASON_MAX = 500
+EXPRESSION_MAX = 4096
+HOSTNAME_MAX = 253
+#: A rule's place in its environment's order, as people count (1 = evaluated first).
+POSITION_MIN, POSITION_MAX = 1, 1000
+#: Requests per second an API key may be given (the API's minimum; no maximum is documented).
+RATE_LIMIT_MIN, RATE_LIMIT_MAX = 0.1, 1_000_000.0
+LIMIT_VALUE_MAX = 10**12
+#: The longest grace period a rotation may keep the old key enabled.
+GRACE_MAX = timedelta(days=30)
+#: The Management API versions, as ``X-API-Version`` names them (`bot.fingerprint.client`).
+API_2024 = "2024-05-20"
+API_2025 = "2025-11-20"
 
 
 class UsageError(ValueError):
@@ -89,6 +101,8 @@ class _Spec:
     #: Help and whoami answer even a stranger, who learns from them how to get access.
     open_to_anyone: ClassVar[bool] = False
     makes_change: ClassVar[bool] = False
+    #: The one Management API version the command exists in (``None``: both).
+    api_version: ClassVar[str | None] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +164,18 @@ class DeleteEnv(_Spec):
 
 
 @dataclass(frozen=True, slots=True)
+class SetEnvLimit(_Spec):
+    permission = "envs.update"
+    usage = "envs limit <env_id> <none|notify|restrict> [<requests_per_month>]"
+    summary = "Ask to set an environment's monthly usage limit (notify by email, or restrict)"
+    makes_change = True
+    env: str
+    mode: LimitMode
+    value: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ListKeys(_Spec):
     permission = "keys.list"
     usage = "keys [--env <env_id>] [--type public|secret|proxy] [--status enabled|disabled]"
@@ -162,13 +188,14 @@ class ListKeys(_Spec):
 @dataclass(frozen=True, slots=True)
 class CreateKey(_Spec):
     permission = "keys.create"
-    usage = "keys create <public|secret|proxy> <name> [--env <env_id>]"
+    usage = "keys create <public|secret|proxy> <name> [--env <env_id>] [--description <text>]"
     summary = "Ask to create an API key"
     makes_change = True
     type: KeyType
     name: str
     environment: str | None = None
     reason: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +218,8 @@ class SetKeyStatus(_Spec):
     key: str
     status: Status
     reason: str | None = None
+    #: The rotation whose grace period this ends ("Disable old key now"), if any.
+    grace_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +235,52 @@ class DeleteKey(_Spec):
 @dataclass(frozen=True, slots=True)
 class RotateKey(_Spec):
     permission = "keys.rotate"
-    usage = "keys rotate <key_id>"
-    summary = "Ask to replace an API key with a new one of the same type, then disable it"
+    usage = "keys rotate <key_id> [--grace <duration>]"
+    summary = (
+        "Ask to replace an API key with a new one of the same type, then disable it "
+        "(after the grace period, e.g. --grace 24h)"
+    )
     makes_change = True
     key: str
+    reason: str | None = None
+    #: How long the old key stays enabled (``None``: the policy's default; zero: none).
+    grace: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetKeyRateLimit(_Spec):
+    permission = "keys.update"
+    usage = "keys rate-limit <key_id> <requests_per_second>"
+    summary = "Ask to change how many requests per second an API key may make"
+    makes_change = True
+    key: str
+    rate_limit: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeKey(_Spec):
+    permission = "keys.update"
+    usage = "keys describe <key_id> <description>"
+    summary = "Ask to change an API key's description"
+    makes_change = True
+    key: str
+    description: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevertKeyRotation(_Spec):
+    """The Revert button of a rotation in its grace period: enable the old key again and
+    disable its replacement. Made from the rotation's request, never typed."""
+
+    permission = "keys.rotate"
+    usage = "keys rotate <key_id> --grace <duration>, then Revert on its card"
+    summary = "Ask to undo a rotation during its grace period"
+    makes_change = True
+    rotation: str
+    key: str
+    replacement: str
     reason: str | None = None
 
 
@@ -225,13 +296,17 @@ class ListWebhooks(_Spec):
 @dataclass(frozen=True, slots=True)
 class CreateWebhook(_Spec):
     permission = "webhooks.create"
-    usage = "webhooks create <https url> [--description <text>] [--env <env_id>]"
+    usage = (
+        "webhooks create <https url> [--description <text>] [--env <env_id>] "
+        "[--status enabled|disabled]"
+    )
     summary = "Ask to create a webhook"
     makes_change = True
     url: str
     description: str | None = None
     environment: str | None = None
     reason: str | None = None
+    status: Status | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +327,228 @@ class DeleteWebhook(_Spec):
     summary = "Ask to delete a webhook (by id or URL)"
     makes_change = True
     webhook: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateWebhook(_Spec):
+    permission = "webhooks.update"
+    usage = (
+        "webhooks update <webhook_id> [--url <https url>] [--description <text>] [--env <env_id>]"
+    )
+    summary = "Ask to change a webhook's URL, description or environment"
+    makes_change = True
+    webhook: str
+    url: str | None = None
+    description: str | None = None
+    environment: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyWebhook(_Spec):
+    permission = "webhooks.update"
+    usage = "webhooks verify <webhook_id>"
+    summary = "Ask Fingerprint to call a webhook's URL and mark it verified if it answers"
+    makes_change = True
+    webhook: str
+    reason: str | None = None
+
+
+# Filtering rules: origin lists under 2024-05-20, ordered expression rules under 2025-11-20.
+
+
+@dataclass(frozen=True, slots=True)
+class ListRules(_Spec):
+    permission = "rules.list"
+    usage = "rules [--env <env_id>]"
+    summary = "List filtering rules, in the channel (origin lists or expression rules)"
+    environment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddOrigin(_Spec):
+    permission = "rules.create"
+    api_version = API_2024
+    usage = "rules add <env_id> allow|deny <origin>"
+    summary = "Ask to add an origin to an environment's allow or deny list"
+    makes_change = True
+    env: str
+    kind: RuleAction
+    origin: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveOrigin(_Spec):
+    permission = "rules.delete"
+    api_version = API_2024
+    usage = "rules remove <env_id> allow|deny <origin>"
+    summary = "Ask to remove an origin from an environment's allow or deny list"
+    makes_change = True
+    env: str
+    kind: RuleAction
+    origin: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddRule(_Spec):
+    permission = "rules.create"
+    api_version = API_2025
+    usage = (
+        "rules add <env_id> <expression> [--action block|allow] [--position N] "
+        "[--name <name>] [--test <request_id>]"
+    )
+    summary = "Ask to add an expression rule (evaluated in order; the first match decides)"
+    makes_change = True
+    env: str
+    expression: str
+    action: RuleAction = RuleAction.DENY
+    position: int | None = None
+    name: str | None = None
+    test: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRule(_Spec):
+    permission = "rules.update"
+    api_version = API_2025
+    usage = (
+        "rules change <rule_id> [<expression>] [--action block|allow] [--name <name>] "
+        "[--status enabled|disabled] [--test <request_id>]"
+    )
+    summary = "Ask to change an expression rule"
+    makes_change = True
+    rule: str
+    expression: str | None = None
+    action: RuleAction | None = None
+    name: str | None = None
+    status: Status | None = None
+    test: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRule(_Spec):
+    permission = "rules.update"
+    api_version = API_2025
+    usage = "rules move <rule_id> <position> [--test <request_id>]"
+    summary = "Ask to move an expression rule in its environment's order (1 = first)"
+    makes_change = True
+    rule: str
+    position: int
+    test: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveRule(_Spec):
+    permission = "rules.delete"
+    api_version = API_2025
+    usage = "rules remove <rule_id> [--test <request_id>]"
+    summary = "Ask to delete an expression rule"
+    makes_change = True
+    rule: str
+    test: str | None = None
+    reason: str | None = None
+
+
+# Encryption keys for Sealed Results (2025-11-20): one per environment.
+
+
+@dataclass(frozen=True, slots=True)
+class ListEncKeys(_Spec):
+    permission = "enckeys.list"
+    api_version = API_2025
+    usage = "enckeys [--env <env_id>] [--status enabled|disabled]"
+    summary = "List encryption keys, in the channel (their tokens are never shown)"
+    environment: str | None = None
+    status: Status | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RotateEncKey(_Spec):
+    permission = "enckeys.rotate"
+    api_version = API_2025
+    usage = "enckeys rotate <key_id> [--grace <duration>]"
+    summary = (
+        "Ask to rotate an encryption key (by id, name or environment); Revert stays "
+        "possible during the grace period"
+    )
+    makes_change = True
+    key: str
+    reason: str | None = None
+    grace: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RevertEncKey(_Spec):
+    permission = "enckeys.rotate"
+    api_version = API_2025
+    usage = "enckeys revert <key_id>"
+    summary = "Ask to undo an encryption key's last rotation"
+    makes_change = True
+    key: str
+    reason: str | None = None
+    #: The rotation whose grace period this Revert ends, if any.
+    grace_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetEncKeyStatus(_Spec):
+    permission = "enckeys.update"
+    api_version = API_2025
+    usage = "enckeys enable|disable <key_id>"
+    summary = "Ask to activate or deactivate an encryption key"
+    makes_change = True
+    key: str
+    status: Status
+    reason: str | None = None
+
+
+# Custom subdomains (2025-11-20).
+
+
+@dataclass(frozen=True, slots=True)
+class ListSubdomains(_Spec):
+    permission = "subdomains.list"
+    api_version = API_2025
+    usage = "subdomains"
+    summary = "List custom subdomains and their status, in the channel"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSubdomain(_Spec):
+    permission = "subdomains.create"
+    api_version = API_2025
+    usage = "subdomains create <hostname>"
+    summary = "Ask to serve Fingerprint from a subdomain of yours (you get its DNS records)"
+    makes_change = True
+    hostname: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifySubdomain(_Spec):
+    permission = "subdomains.update"
+    api_version = API_2025
+    usage = "subdomains verify <subdomain_id>"
+    summary = "Ask Fingerprint to check a subdomain's DNS records now"
+    makes_change = True
+    subdomain: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteSubdomain(_Spec):
+    permission = "subdomains.delete"
+    api_version = API_2025
+    usage = "subdomains delete <subdomain_id>"
+    summary = "Ask to stop serving from a subdomain and revoke its certificate"
+    makes_change = True
+    subdomain: str
     reason: str | None = None
 
 
@@ -317,14 +614,32 @@ ChangeCommand: TypeAlias = (
     CreateEnv
     | RenameEnv
     | DeleteEnv
+    | SetEnvLimit
     | CreateKey
     | RenameKey
     | SetKeyStatus
+    | SetKeyRateLimit
+    | DescribeKey
     | DeleteKey
     | RotateKey
+    | RevertKeyRotation
     | CreateWebhook
     | SetWebhookStatus
+    | UpdateWebhook
+    | VerifyWebhook
     | DeleteWebhook
+    | AddOrigin
+    | RemoveOrigin
+    | AddRule
+    | ChangeRule
+    | MoveRule
+    | RemoveRule
+    | RotateEncKey
+    | RevertEncKey
+    | SetEncKeyStatus
+    | CreateSubdomain
+    | VerifySubdomain
+    | DeleteSubdomain
 )
 
 
@@ -347,6 +662,9 @@ Command: TypeAlias = (
     | ListEnvs
     | ListKeys
     | ListWebhooks
+    | ListRules
+    | ListEncKeys
+    | ListSubdomains
     | ChangeCommand
     | ListRequests
     | WithdrawRequest
@@ -365,16 +683,36 @@ COMMANDS: tuple[type[Command], ...] = (
     CreateEnv,
     RenameEnv,
     DeleteEnv,
+    SetEnvLimit,
     ListKeys,
     CreateKey,
     RenameKey,
     SetKeyStatus,
+    SetKeyRateLimit,
+    DescribeKey,
     DeleteKey,
     RotateKey,
     ListWebhooks,
     CreateWebhook,
     SetWebhookStatus,
+    UpdateWebhook,
+    VerifyWebhook,
     DeleteWebhook,
+    ListRules,
+    AddOrigin,
+    RemoveOrigin,
+    AddRule,
+    ChangeRule,
+    MoveRule,
+    RemoveRule,
+    ListEncKeys,
+    RotateEncKey,
+    RevertEncKey,
+    SetEncKeyStatus,
+    ListSubdomains,
+    CreateSubdomain,
+    VerifySubdomain,
+    DeleteSubdomain,
     NewRequest,
     ListRequests,
     WithdrawRequest,
@@ -639,7 +977,9 @@ _ENV_ID = _IdKind("an environment id", "environment", ("ae_", "env_"))
 _KEY_ID = _IdKind("a key id", "key", ("tok_",))
 _WEBHOOK_ID = _IdKind("a webhook id", "webhook", ("wh_",))
 _REQUEST_ID = _IdKind("a change request id", "change request", ("CR-",))
-_ID_KINDS = (_ENV_ID, _KEY_ID, _WEBHOOK_ID)
+_RULE_ID = _IdKind("a filtering rule id", "rule", ("tr_",))
+_SUBDOMAIN_ID = _IdKind("a subdomain id", "subdomain", ("certv2_",))
+_ID_KINDS = (_ENV_ID, _KEY_ID, _WEBHOOK_ID, _RULE_ID, _SUBDOMAIN_ID)
 _ID_BODY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _LINK = re.compile(r"<([^<>|]*)(?:\|[^<>]*)?>")
 _STRIP = " \t\r\n`"
@@ -825,6 +1165,154 @@ def _reason(args: _Args) -> str | None:
     return None if value is None else _check_reason(value, args.usage)
 
 
+_ORIGIN_FORM = re.compile(r"(https?://)?(\*\.)?[A-Za-z0-9.\-]+(:\d+)?")
+_HOSTNAME_FORM = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_TEST_REQUEST_FORM = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_NUMBER_FORM = re.compile(r"\d{1,13}(\.\d{1,6})?")
+_DURATION_FORM = re.compile(r"(?:\d{1,6}[smhd])+")
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(value: str) -> timedelta:
+    """``30s``, ``5m``, ``24h``, ``7d`` (or sums such as ``1h30m``) as a timedelta; ``0`` is
+    zero.
+
+    Raises:
+        ValueError: not a duration of that form.
+    """
+    text = value.strip().lower()
+    if text == "0":
+        return timedelta(0)
+    if not _DURATION_FORM.fullmatch(text):
+        raise ValueError(f"{value!r} is not a duration")
+    parts = dict.fromkeys(_DURATION_UNITS.values(), 0)
+    for number, unit in _DURATION_PART.findall(text):
+        parts[_DURATION_UNITS[unit]] += int(number)
+    return timedelta(**parts)
+
+
+def _check_grace(value: str, usage: str) -> timedelta:
+    try:
+        grace = parse_duration(value)
+    except ValueError:
+        _fail(f"“{_excerpt(value)}” is not a duration like 30m, 24h or 7d (or 0 for none)", usage)
+    if grace > GRACE_MAX:
+        _fail(f"the grace period may be at most {GRACE_MAX.days}d", usage)
+    return grace
+
+
+def _check_origin(value: str, usage: str) -> str:
+    """An origin as the origin lists hold it: ``https://shop.example``, ``*.example.com``."""
+    origin = _unlinked(value)
+    if origin == "*":
+        _fail("“*” is not an origin: fpbot keeps the other list's “*” by itself", usage)
+    if len(origin) > HOSTNAME_MAX or not _ORIGIN_FORM.fullmatch(origin):
+        _fail(
+            f"“{_excerpt(origin)}” is not an origin (e.g. https://shop.example or *.example.com)",
+            usage,
+        )
+    return origin
+
+
+def _check_hostname(value: str, usage: str) -> str:
+    hostname = _unlinked(value).lower().rstrip(".")
+    if not _HOSTNAME_FORM.fullmatch(hostname):
+        _fail(f"“{_excerpt(hostname)}” is not a hostname such as metrics.example.com", usage)
+    return hostname
+
+
+def _check_expression(value: str, usage: str) -> str:
+    expression = _plain_text(value, "the expression", usage)
+    if not expression:
+        _fail("missing the expression", usage)
+    if len(expression) > EXPRESSION_MAX:
+        _fail(
+            f"the expression is {len(expression)} characters long; at most {EXPRESSION_MAX}",
+            usage,
+        )
+    return expression
+
+
+def _check_test_request(value: str, usage: str) -> str:
+    request_id = _unlinked(value)
+    if not _TEST_REQUEST_FORM.fullmatch(request_id):
+        _fail(f"“{_excerpt(request_id)}” is not an identification request id", usage)
+    return request_id
+
+
+def _check_position(value: str, usage: str) -> int:
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 4:
+        _fail(f"“{_excerpt(value)}” is not a position (1 = evaluated first)", usage)
+    position = int(text)
+    if not POSITION_MIN <= position <= POSITION_MAX:
+        _fail(f"the position must be {POSITION_MIN} to {POSITION_MAX}, not {position}", usage)
+    return position
+
+
+def _check_rate_limit(value: str, usage: str) -> float:
+    text = value.strip()
+    if not _NUMBER_FORM.fullmatch(text):
+        _fail(f"“{_excerpt(value)}” is not a number of requests per second", usage)
+    rate = float(text)
+    if not RATE_LIMIT_MIN <= rate <= RATE_LIMIT_MAX:
+        _fail(f"the rate limit must be {RATE_LIMIT_MIN:g} to {RATE_LIMIT_MAX:,.0f}", usage)
+    return rate
+
+
+def _check_limit_value(value: str, usage: str) -> int:
+    text = value.strip().replace(",", "").replace("_", "")
+    if not (text.isascii() and text.isdigit()) or len(text) > 13:
+        _fail(f"“{_excerpt(value)}” is not a whole number of requests", usage)
+    number = int(text)
+    if not 1 <= number <= LIMIT_VALUE_MAX:
+        _fail(f"the limit must be 1 to {LIMIT_VALUE_MAX:,}", usage)
+    return number
+
+
+def _limit_mode(value: str, usage: str) -> LimitMode:
+    mode = value.strip().lower()
+    choices = [m.value for m in LimitMode]
+    if mode not in choices:
+        _fail(f"“{_excerpt(value)}” is not a limit mode ({'|'.join(choices)})", usage)
+    return LimitMode(mode)
+
+
+def _origin_list(value: str, usage: str) -> RuleAction:
+    kind = value.strip().lower()
+    if kind not in ("allow", "deny"):
+        _fail(f"“{_excerpt(value)}” is not a list (allow|deny)", usage)
+    return RuleAction(kind)
+
+
+def _rule_action(value: str, usage: str) -> RuleAction:
+    """``block`` (or ``deny``, the API's word) or ``allow``."""
+    action = value.strip().lower()
+    if action in ("block", "deny"):
+        return RuleAction.DENY
+    if action == "allow":
+        return RuleAction.ALLOW
+    _fail(f"“{_excerpt(value)}” is not a rule action (block|allow)", usage)
+
+
+def _check_enckey_ref(value: str, usage: str) -> str:
+    """An encryption key: its id, its name, or its environment (id or name) — an environment
+    has exactly one."""
+    value = _unlinked(value)
+    if value.startswith(_ENV_ID.prefixes):
+        return _check_id(value, _ENV_ID, usage)
+    return _check_ref(value, _KEY_ID, usage)
+
+
+def _check_subdomain_ref(value: str, usage: str) -> str:
+    """A subdomain: its id (``certv2_…``) or its hostname."""
+    value = _unlinked(value)
+    if value.startswith(_SUBDOMAIN_ID.prefixes):
+        return _check_id(value, _SUBDOMAIN_ID, usage)
+    return _check_hostname(value, usage)
+
+
 # --------------------------------------------------------------------------------------------
 # The grammar: sub-command words → (options, builder)
 
@@ -833,9 +1321,18 @@ _Builder: TypeAlias = Callable[[_Args], Command]
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
+    """One sub-command: the command it makes, the options it takes, how it is built, and
+    the commands it makes instead when its words say so (``rules add <env> allow <origin>``
+    is an origin list's, ``rules add <env> <expression>`` an expression rule's)."""
+
     command: type[Command]
     options: Mapping[str, _Takes]
     build: _Builder
+    also: tuple[type[Command], ...] = ()
+
+    @property
+    def usage(self) -> str:
+        return "\n".join(c.usage for c in (*self.also, self.command))
 
 
 def _help(a: _Args) -> Help:
@@ -891,7 +1388,10 @@ def _list_keys(a: _Args) -> ListKeys:
 def _create_key(a: _Args) -> CreateKey:
     key_type = _key_type(a.word(0, "the key type (public, secret or proxy)"), a.usage)
     name = _check_name(a.rest(1, "the name of the key"), a.usage)
-    return CreateKey(key_type, name, _optional_env(a), _reason(a))
+    description = a.options.get("description")
+    if description is not None:
+        description = _check_name(description, a.usage, "the description")
+    return CreateKey(key_type, name, _optional_env(a), _reason(a), description)
 
 
 def _key_ref(a: _Args) -> str:
@@ -918,13 +1418,200 @@ def _create_webhook(a: _Args) -> CreateWebhook:
     description = a.options.get("description")
     if description is not None:
         description = _check_description(description, WEBHOOK_DESCRIPTION_MAX, a.usage)
-    return CreateWebhook(url, description, _optional_env(a), _reason(a))
+    status = a.options.get("status")
+    return CreateWebhook(
+        url,
+        description,
+        _optional_env(a),
+        _reason(a),
+        None if status is None else _status(status, a.usage),
+    )
 
 
 def _webhook_ref(a: _Args) -> str:
     webhook = _check_webhook_ref(a.word(0, "the webhook"), a.usage)
     a.end(1)
     return webhook
+
+
+def _env_limit(a: _Args) -> SetEnvLimit:
+    env = _check_ref(a.word(0, "the environment"), _ENV_ID, a.usage)
+    mode = _limit_mode(a.word(1, "the limit mode (none, notify or restrict)"), a.usage)
+    value = None
+    if len(a.positionals) > 2:
+        value = _check_limit_value(a.word(2, "the limit"), a.usage)
+        a.end(3)
+    if mode is not LimitMode.NONE and value is None:
+        _fail(f"a {mode} limit needs the number of requests per month", a.usage)
+    if mode is LimitMode.NONE and value is not None:
+        _fail("the mode none takes no number", a.usage)
+    return SetEnvLimit(env, mode, value, _reason(a))
+
+
+def _key_rate_limit(a: _Args) -> SetKeyRateLimit:
+    key = _check_ref(a.word(0, "the key"), _KEY_ID, a.usage)
+    rate = _check_rate_limit(a.word(1, "the requests per second"), a.usage)
+    a.end(2)
+    return SetKeyRateLimit(key, rate, _reason(a))
+
+
+def _describe_key(a: _Args) -> DescribeKey:
+    key = _check_ref(a.word(0, "the key"), _KEY_ID, a.usage)
+    description = _check_name(a.rest(1, "the description"), a.usage, "the description")
+    return DescribeKey(key, description, _reason(a))
+
+
+def _rotate_key(a: _Args) -> RotateKey:
+    grace = a.options.get("grace")
+    return RotateKey(
+        _key_ref(a), _reason(a), None if grace is None else _check_grace(grace, a.usage)
+    )
+
+
+def _update_webhook(a: _Args) -> UpdateWebhook:
+    webhook = _webhook_ref(a)
+    url = a.options.get("url")
+    description = a.options.get("description")
+    if url is None and description is None and "env" not in a.options:
+        _fail("say what to change: --url, --description or --env", a.usage)
+    return UpdateWebhook(
+        webhook,
+        None if url is None else _check_url(url, a.usage),
+        None
+        if description is None
+        else _check_description(description, WEBHOOK_DESCRIPTION_MAX, a.usage),
+        _optional_env(a),
+        _reason(a),
+    )
+
+
+def _list_rules(a: _Args) -> ListRules:
+    a.end(0)
+    return ListRules(_optional_env(a))
+
+
+#: The options only expression rules (2025-11-20) take.
+_EXPRESSION_OPTIONS = ("action", "position", "name", "test")
+
+
+def _is_origin_form(a: _Args) -> bool:
+    """``<env> allow|deny <origin>``: the words of an origin list (2024-05-20)."""
+    return (
+        len(a.positionals) == 3
+        and not a.positionals[1].quoted
+        and a.positionals[1].value.lower() in ("allow", "deny")
+    )
+
+
+def _origin_args(a: _Args) -> tuple[str, RuleAction, str]:
+    given = [f"--{o}" for o in _EXPRESSION_OPTIONS if o in a.options]
+    if given:
+        _fail(
+            f"{', '.join(given)} is for expression rules (Management API {API_2025}), "
+            "not origin lists",
+            a.usage,
+        )
+    env = _check_ref(a.word(0, "the environment"), _ENV_ID, a.usage)
+    return (
+        env,
+        _origin_list(a.word(1, "allow or deny"), a.usage),
+        _check_origin(a.word(2, ""), a.usage),
+    )
+
+
+def _optional_test(a: _Args) -> str | None:
+    test = a.options.get("test")
+    return None if test is None else _check_test_request(test, a.usage)
+
+
+def _add_rule(a: _Args) -> AddOrigin | AddRule:
+    if _is_origin_form(a):
+        env, kind, origin = _origin_args(a)
+        return AddOrigin(env, kind, origin, _reason(a))
+    env = _check_ref(a.word(0, "the environment"), _ENV_ID, a.usage)
+    expression = _check_expression(a.rest(1, "the expression (or allow|deny <origin>)"), a.usage)
+    action = a.options.get("action")
+    position = a.options.get("position")
+    name = a.options.get("name")
+    return AddRule(
+        env,
+        expression,
+        RuleAction.DENY if action is None else _rule_action(action, a.usage),
+        None if position is None else _check_position(position, a.usage),
+        None if name is None else _check_name(name, a.usage),
+        _optional_test(a),
+        _reason(a),
+    )
+
+
+def _change_rule(a: _Args) -> ChangeRule:
+    rule = _check_ref(a.word(0, "the rule"), _RULE_ID, a.usage)
+    expression = (
+        _check_expression(a.rest(1, "the expression"), a.usage) if len(a.positionals) > 1 else None
+    )
+    action, name, status = (a.options.get(o) for o in ("action", "name", "status"))
+    if expression is None and action is None and name is None and status is None:
+        _fail("say what to change: a new expression, --action, --name or --status", a.usage)
+    return ChangeRule(
+        rule,
+        expression,
+        None if action is None else _rule_action(action, a.usage),
+        None if name is None else _check_name(name, a.usage),
+        None if status is None else _status(status, a.usage),
+        _optional_test(a),
+        _reason(a),
+    )
+
+
+def _move_rule(a: _Args) -> MoveRule:
+    rule = _check_ref(a.word(0, "the rule"), _RULE_ID, a.usage)
+    position = _check_position(a.word(1, "the new position (1 = first)"), a.usage)
+    a.end(2)
+    return MoveRule(rule, position, _optional_test(a), _reason(a))
+
+
+def _remove_rule(a: _Args) -> RemoveOrigin | RemoveRule:
+    if _is_origin_form(a):
+        env, kind, origin = _origin_args(a)
+        return RemoveOrigin(env, kind, origin, _reason(a))
+    rule = _check_ref(a.rest(0, "the rule"), _RULE_ID, a.usage)
+    return RemoveRule(rule, _optional_test(a), _reason(a))
+
+
+def _list_enckeys(a: _Args) -> ListEncKeys:
+    a.end(0)
+    status = a.options.get("status")
+    return ListEncKeys(_optional_env(a), None if status is None else _status(status, a.usage))
+
+
+def _enckey_ref(a: _Args) -> str:
+    key = _check_enckey_ref(a.word(0, "the encryption key"), a.usage)
+    a.end(1)
+    return key
+
+
+def _rotate_enckey(a: _Args) -> RotateEncKey:
+    grace = a.options.get("grace")
+    return RotateEncKey(
+        _enckey_ref(a), _reason(a), None if grace is None else _check_grace(grace, a.usage)
+    )
+
+
+def _list_subdomains(a: _Args) -> ListSubdomains:
+    a.end(0)
+    return ListSubdomains()
+
+
+def _create_subdomain(a: _Args) -> CreateSubdomain:
+    hostname = _check_hostname(a.word(0, "the hostname"), a.usage)
+    a.end(1)
+    return CreateSubdomain(hostname, _reason(a))
+
+
+def _subdomain_ref(a: _Args) -> str:
+    subdomain = _check_subdomain_ref(a.word(0, "the subdomain"), a.usage)
+    a.end(1)
+    return subdomain
 
 
 def _list_requests(a: _Args) -> ListRequests:
@@ -1021,6 +1708,16 @@ _REASON = {"reason": _Takes.TEXT}
 _ENV_OPTION = {"env": _Takes.WORD}
 _KEY_FILTERS = {"env": _Takes.WORD, "type": _Takes.WORD, "status": _Takes.WORD}
 _WEBHOOK_FILTERS = {"status": _Takes.WORD, "env": _Takes.WORD}
+_GRACE = {"grace": _Takes.WORD}
+_TEST = {"test": _Takes.WORD}
+_RULE_OPTIONS = {
+    "action": _Takes.WORD,
+    "position": _Takes.WORD,
+    "name": _Takes.TEXT,
+    **_TEST,
+    **_REASON,
+}
+_ENCKEY_FILTERS = {"env": _Takes.WORD, "status": _Takes.WORD}
 
 _GRAMMAR: Mapping[tuple[str, ...], _Rule] = {
     ("help",): _Rule(Help, _NO_OPTIONS, _help),
@@ -1030,9 +1727,12 @@ _GRAMMAR: Mapping[tuple[str, ...], _Rule] = {
     ("envs", "create"): _Rule(CreateEnv, {"description": _Takes.TEXT, **_REASON}, _create_env),
     ("envs", "rename"): _Rule(RenameEnv, _REASON, _rename_env),
     ("envs", "delete"): _Rule(DeleteEnv, _REASON, _delete_env),
+    ("envs", "limit"): _Rule(SetEnvLimit, _REASON, _env_limit),
     ("keys",): _Rule(ListKeys, _KEY_FILTERS, _list_keys),
     ("keys", "list"): _Rule(ListKeys, _KEY_FILTERS, _list_keys),
-    ("keys", "create"): _Rule(CreateKey, {**_ENV_OPTION, **_REASON}, _create_key),
+    ("keys", "create"): _Rule(
+        CreateKey, {**_ENV_OPTION, "description": _Takes.TEXT, **_REASON}, _create_key
+    ),
     ("keys", "rename"): _Rule(RenameKey, _REASON, _rename_key),
     ("keys", "enable"): _Rule(
         SetKeyStatus, _REASON, lambda a: SetKeyStatus(_key_ref(a), Status.ENABLED, _reason(a))
@@ -1041,13 +1741,23 @@ _GRAMMAR: Mapping[tuple[str, ...], _Rule] = {
         SetKeyStatus, _REASON, lambda a: SetKeyStatus(_key_ref(a), Status.DISABLED, _reason(a))
     ),
     ("keys", "delete"): _Rule(DeleteKey, _REASON, lambda a: DeleteKey(_key_ref(a), _reason(a))),
-    ("keys", "rotate"): _Rule(RotateKey, _REASON, lambda a: RotateKey(_key_ref(a), _reason(a))),
+    ("keys", "rotate"): _Rule(RotateKey, {**_GRACE, **_REASON}, _rotate_key),
+    ("keys", "rate-limit"): _Rule(SetKeyRateLimit, _REASON, _key_rate_limit),
+    ("keys", "describe"): _Rule(DescribeKey, _REASON, _describe_key),
     ("webhooks",): _Rule(ListWebhooks, _WEBHOOK_FILTERS, _list_webhooks),
     ("webhooks", "list"): _Rule(ListWebhooks, _WEBHOOK_FILTERS, _list_webhooks),
     ("webhooks", "create"): _Rule(
         CreateWebhook,
-        {"description": _Takes.TEXT, **_ENV_OPTION, **_REASON},
+        {"description": _Takes.TEXT, **_ENV_OPTION, "status": _Takes.WORD, **_REASON},
         _create_webhook,
+    ),
+    ("webhooks", "update"): _Rule(
+        UpdateWebhook,
+        {"url": _Takes.WORD, "description": _Takes.TEXT, **_ENV_OPTION, **_REASON},
+        _update_webhook,
+    ),
+    ("webhooks", "verify"): _Rule(
+        VerifyWebhook, _REASON, lambda a: VerifyWebhook(_webhook_ref(a), _reason(a))
     ),
     ("webhooks", "enable"): _Rule(
         SetWebhookStatus,
@@ -1061,6 +1771,43 @@ _GRAMMAR: Mapping[tuple[str, ...], _Rule] = {
     ),
     ("webhooks", "delete"): _Rule(
         DeleteWebhook, _REASON, lambda a: DeleteWebhook(_webhook_ref(a), _reason(a))
+    ),
+    ("rules",): _Rule(ListRules, _ENV_OPTION, _list_rules),
+    ("rules", "list"): _Rule(ListRules, _ENV_OPTION, _list_rules),
+    ("rules", "add"): _Rule(AddRule, _RULE_OPTIONS, _add_rule, also=(AddOrigin,)),
+    ("rules", "change"): _Rule(
+        ChangeRule,
+        {"action": _Takes.WORD, "name": _Takes.TEXT, "status": _Takes.WORD, **_TEST, **_REASON},
+        _change_rule,
+    ),
+    ("rules", "move"): _Rule(MoveRule, {**_TEST, **_REASON}, _move_rule),
+    ("rules", "remove"): _Rule(
+        RemoveRule, {**_TEST, **_REASON}, _remove_rule, also=(RemoveOrigin,)
+    ),
+    ("enckeys",): _Rule(ListEncKeys, _ENCKEY_FILTERS, _list_enckeys),
+    ("enckeys", "list"): _Rule(ListEncKeys, _ENCKEY_FILTERS, _list_enckeys),
+    ("enckeys", "rotate"): _Rule(RotateEncKey, {**_GRACE, **_REASON}, _rotate_enckey),
+    ("enckeys", "revert"): _Rule(
+        RevertEncKey, _REASON, lambda a: RevertEncKey(_enckey_ref(a), _reason(a))
+    ),
+    ("enckeys", "enable"): _Rule(
+        SetEncKeyStatus,
+        _REASON,
+        lambda a: SetEncKeyStatus(_enckey_ref(a), Status.ENABLED, _reason(a)),
+    ),
+    ("enckeys", "disable"): _Rule(
+        SetEncKeyStatus,
+        _REASON,
+        lambda a: SetEncKeyStatus(_enckey_ref(a), Status.DISABLED, _reason(a)),
+    ),
+    ("subdomains",): _Rule(ListSubdomains, _NO_OPTIONS, _list_subdomains),
+    ("subdomains", "list"): _Rule(ListSubdomains, _NO_OPTIONS, _list_subdomains),
+    ("subdomains", "create"): _Rule(CreateSubdomain, _REASON, _create_subdomain),
+    ("subdomains", "verify"): _Rule(
+        VerifySubdomain, _REASON, lambda a: VerifySubdomain(_subdomain_ref(a), _reason(a))
+    ),
+    ("subdomains", "delete"): _Rule(
+        DeleteSubdomain, _REASON, lambda a: DeleteSubdomain(_subdomain_ref(a), _reason(a))
     ),
     ("new",): _Rule(NewRequest, _NO_OPTIONS, _new),
     ("requests",): _Rule(ListRequests, _NO_OPTIONS, _list_requests),
@@ -1084,7 +1831,7 @@ def _topics_of(command: type[Command]) -> frozenset[str]:
     return frozenset(
         " ".join(words[:n])
         for words, rule in _GRAMMAR.items()
-        if rule.command is command
+        if rule.command is command or command in rule.also
         for n in range(1, len(words) + 1)
     )
 
@@ -1100,7 +1847,7 @@ def _usage_guess(line: str) -> str:
     """The usage to show when the line could not even be split into words."""
     words = tuple(word.lower() for word in line.split()[:2])
     if words in _GRAMMAR:
-        return _GRAMMAR[words].command.usage
+        return _GRAMMAR[words].usage
     if words[:1] in _GRAMMAR:
         return _group_usage(words[0])
     return _GENERAL_USAGE
@@ -1128,6 +1875,20 @@ class FieldKind(Enum):
     KEY_TYPE = "key_type"
     STATUS = "status"
     REASON = "reason"
+    RULE = "rule"  # picked from its filtering rules (2025-11-20)
+    ENCKEY = "enckey"  # picked from its encryption keys
+    SUBDOMAIN = "subdomain"  # picked from its custom subdomains
+    ORIGIN_LIST = "origin_list"  # allow or deny
+    RULE_ACTION = "rule_action"  # block or allow
+    LIMIT_MODE = "limit_mode"
+    EXPRESSION = "expression"
+    ORIGIN = "origin"
+    HOSTNAME = "hostname"
+    POSITION = "position"
+    RATE = "rate"  # requests per second
+    COUNT = "count"  # requests per month
+    DURATION = "duration"
+    TEST_REQUEST = "test_request"  # an identification request id
 
 
 @dataclass(frozen=True, slots=True)
@@ -1142,23 +1903,101 @@ FORMS: Mapping[type[ChangeCommand], tuple[Field, ...]] = {
     CreateEnv: (Field("name", FieldKind.TEXT), Field("description", FieldKind.LONG_TEXT, True)),
     RenameEnv: (Field("env", FieldKind.ENV), Field("name", FieldKind.TEXT)),
     DeleteEnv: (Field("env", FieldKind.ENV),),
+    SetEnvLimit: (
+        Field("env", FieldKind.ENV),
+        Field("mode", FieldKind.LIMIT_MODE),
+        Field("value", FieldKind.COUNT, True),
+    ),
     CreateKey: (
         Field("type", FieldKind.KEY_TYPE),
         Field("name", FieldKind.TEXT),
         Field("environment", FieldKind.ENV, True),
+        Field("description", FieldKind.TEXT, True),
     ),
     RenameKey: (Field("key", FieldKind.KEY), Field("name", FieldKind.TEXT)),
     SetKeyStatus: (Field("key", FieldKind.KEY), Field("status", FieldKind.STATUS)),
+    SetKeyRateLimit: (Field("key", FieldKind.KEY), Field("rate_limit", FieldKind.RATE)),
+    DescribeKey: (Field("key", FieldKind.KEY), Field("description", FieldKind.TEXT)),
     DeleteKey: (Field("key", FieldKind.KEY),),
-    RotateKey: (Field("key", FieldKind.KEY),),
+    RotateKey: (Field("key", FieldKind.KEY), Field("grace", FieldKind.DURATION, True)),
     CreateWebhook: (
         Field("url", FieldKind.URL),
         Field("description", FieldKind.LONG_TEXT, True),
         Field("environment", FieldKind.ENV, True),
+        Field("status", FieldKind.STATUS, True),
     ),
     SetWebhookStatus: (Field("webhook", FieldKind.WEBHOOK), Field("status", FieldKind.STATUS)),
+    UpdateWebhook: (
+        Field("webhook", FieldKind.WEBHOOK),
+        Field("url", FieldKind.URL, True),
+        Field("description", FieldKind.LONG_TEXT, True),
+        Field("environment", FieldKind.ENV, True),
+    ),
+    VerifyWebhook: (Field("webhook", FieldKind.WEBHOOK),),
     DeleteWebhook: (Field("webhook", FieldKind.WEBHOOK),),
+    AddOrigin: (
+        Field("env", FieldKind.ENV),
+        Field("kind", FieldKind.ORIGIN_LIST),
+        Field("origin", FieldKind.ORIGIN),
+    ),
+    RemoveOrigin: (
+        Field("env", FieldKind.ENV),
+        Field("kind", FieldKind.ORIGIN_LIST),
+        Field("origin", FieldKind.ORIGIN),
+    ),
+    AddRule: (
+        Field("env", FieldKind.ENV),
+        Field("expression", FieldKind.EXPRESSION),
+        Field("action", FieldKind.RULE_ACTION, True),
+        Field("position", FieldKind.POSITION, True),
+        Field("name", FieldKind.TEXT, True),
+        Field("test", FieldKind.TEST_REQUEST, True),
+    ),
+    ChangeRule: (
+        Field("rule", FieldKind.RULE),
+        Field("expression", FieldKind.EXPRESSION, True),
+        Field("action", FieldKind.RULE_ACTION, True),
+        Field("name", FieldKind.TEXT, True),
+        Field("status", FieldKind.STATUS, True),
+        Field("test", FieldKind.TEST_REQUEST, True),
+    ),
+    MoveRule: (
+        Field("rule", FieldKind.RULE),
+        Field("position", FieldKind.POSITION),
+        Field("test", FieldKind.TEST_REQUEST, True),
+    ),
+    RemoveRule: (Field("rule", FieldKind.RULE), Field("test", FieldKind.TEST_REQUEST, True)),
+    RotateEncKey: (Field("key", FieldKind.ENCKEY), Field("grace", FieldKind.DURATION, True)),
+    RevertEncKey: (Field("key", FieldKind.ENCKEY),),
+    SetEncKeyStatus: (Field("key", FieldKind.ENCKEY), Field("status", FieldKind.STATUS)),
+    CreateSubdomain: (Field("hostname", FieldKind.HOSTNAME),),
+    VerifySubdomain: (Field("subdomain", FieldKind.SUBDOMAIN),),
+    DeleteSubdomain: (Field("subdomain", FieldKind.SUBDOMAIN),),
 }
+
+#: The same change in the other API version: a form opened for one is shown as its twin
+#: when fpbot speaks the other version (``rules add`` is an origin list's in 2024-05-20).
+VERSION_TWINS: Mapping[type[ChangeCommand], type[ChangeCommand]] = {
+    AddRule: AddOrigin,
+    AddOrigin: AddRule,
+    RemoveRule: RemoveOrigin,
+    RemoveOrigin: RemoveRule,
+}
+
+
+def for_version(change: type[ChangeCommand], api_version: str) -> type[ChangeCommand]:
+    """``change``, or its twin when ``change`` exists only in the other API version."""
+    if change.api_version in (None, api_version):
+        return change
+    return VERSION_TWINS.get(change, change)
+
+
+def needs_other_version(command: Command | type[Command], api_version: str) -> str | None:
+    """The API version ``command`` needs, when fpbot speaks another one; else ``None``."""
+    needed = command.api_version
+    return needed if needed is not None and needed != api_version else None
+
+
 REASON_FIELD = Field("reason", FieldKind.REASON, optional=True)
 
 
@@ -1190,6 +2029,34 @@ def _field_value(field: Field, raw: str, usage: str, descriptions: int) -> objec
             return _status(raw, usage)
         case FieldKind.REASON:
             return _check_reason(raw, usage)
+        case FieldKind.RULE:
+            return _check_ref(raw, _RULE_ID, usage)
+        case FieldKind.ENCKEY:
+            return _check_enckey_ref(raw, usage)
+        case FieldKind.SUBDOMAIN:
+            return _check_subdomain_ref(raw, usage)
+        case FieldKind.ORIGIN_LIST:
+            return _origin_list(raw, usage)
+        case FieldKind.RULE_ACTION:
+            return _rule_action(raw, usage)
+        case FieldKind.LIMIT_MODE:
+            return _limit_mode(raw, usage)
+        case FieldKind.EXPRESSION:
+            return _check_expression(raw, usage)
+        case FieldKind.ORIGIN:
+            return _check_origin(raw, usage)
+        case FieldKind.HOSTNAME:
+            return _check_hostname(raw, usage)
+        case FieldKind.POSITION:
+            return _check_position(raw, usage)
+        case FieldKind.RATE:
+            return _check_rate_limit(raw, usage)
+        case FieldKind.COUNT:
+            return _check_limit_value(raw, usage)
+        case FieldKind.DURATION:
+            return _check_grace(raw, usage)
+        case FieldKind.TEST_REQUEST:
+            return _check_test_request(raw, usage)
     raise AssertionError(f"unhandled field kind {field.kind}")  # pragma: no cover
 
 
@@ -1226,12 +2093,15 @@ def from_form(change: type[ChangeCommand], values: Mapping[str, str | None]) -> 
         if not raw:
             if not field.optional:
                 problems[field.name] = "Required."
-            checked[field.name] = None
-            continue
+            continue  # an optional field left empty keeps the command's default
         try:
             checked[field.name] = _field_value(field, raw, change.usage, limit)
         except UsageError as error:
             problems[field.name] = as_field_error(error)
+    if not problems and change is SetEnvLimit:
+        mode, value = checked.get("mode"), checked.get("value")
+        if mode is not LimitMode.NONE and value is None:
+            problems["value"] = f"A {mode} limit needs the number of requests per month."
     if problems:
         raise FormErrors(problems)
     return change(**checked)  # type: ignore[arg-type]  # the fields are the command's
@@ -1290,5 +2160,5 @@ def parse(text: str) -> Command:
     rule = _GRAMMAR[words]
     if not rest and rule.command.makes_change:
         return OpenForm(rule.command)  # type: ignore[arg-type]  # makes_change ⇒ a change
-    args = _split(line, rest, rule.options, rule.command.usage)
+    args = _split(line, rest, rule.options, rule.usage)
     return rule.build(args)

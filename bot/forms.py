@@ -42,6 +42,9 @@ _KIND_OF_ACTION: Mapping[str, cmd.FieldKind] = {
     ids.PICK_ENV: cmd.FieldKind.ENV,
     ids.PICK_KEY: cmd.FieldKind.KEY,
     ids.PICK_WEBHOOK: cmd.FieldKind.WEBHOOK,
+    ids.PICK_RULE: cmd.FieldKind.RULE,
+    ids.PICK_ENCKEY: cmd.FieldKind.ENCKEY,
+    ids.PICK_SUBDOMAIN: cmd.FieldKind.SUBDOMAIN,
 }
 _CHANGES_BY_NAME: Mapping[str, type[cmd.ChangeCommand]] = {c.__name__: c for c in cmd.FORMS}
 
@@ -93,6 +96,14 @@ class Forms:
         origin: Origin,
         initial: Mapping[str, Any] | None = None,
     ) -> None:
+        change = cmd.for_version(change, self._client.api_version)
+        needed = cmd.needs_other_version(change, self._client.api_version)
+        if needed is not None:
+            await self._slack.answer(
+                origin,
+                replies.render_wrong_version(change.usage, needed, self._client.api_version),
+            )
+            return
         decision = decide(self._policy, actor, change, origin.channel_id or None)
         if not decision.allowed:
             await self._slack.answer(origin, replies.render_denial(decision))
@@ -161,7 +172,13 @@ class Forms:
     def _allowed(self, actor: Actor, origin: Origin) -> list[type[cmd.ChangeCommand]]:
         """The changes ``actor`` may ask for here, in the picker's order."""
         channel = origin.channel_id or None
-        return [c for c in views.CHOICES if decide(self._policy, actor, c, channel).allowed]
+        version = self._client.api_version
+        return [
+            c
+            for c in views.CHOICES
+            if cmd.needs_other_version(c, version) is None
+            and decide(self._policy, actor, c, channel).allowed
+        ]
 
     async def _open(self, origin: Origin, view: dict[str, Any]) -> None:
         if not origin.trigger_id:
@@ -199,8 +216,36 @@ class Forms:
             found = [e for e in envs if wanted in e.name.casefold() or wanted in e.id.casefold()]
             found.sort(key=lambda e: (e.name.casefold(), e.id))
             return [views.environment_option(e) for e in found[:MAX_OPTIONS]]
+        names = {e.id: e.name for e in envs}
+        if kind is cmd.FieldKind.RULE:
+            rules = [
+                r
+                for r in await self._client.list_filtering_rules()
+                if wanted in r.name.casefold()
+                or wanted in r.id.casefold()
+                or wanted in r.expression.casefold()
+            ]
+            rules.sort(key=lambda r: (names.get(r.environment or "", ""), r.position or 0))
+            return [views.rule_option(r, names) for r in rules[:MAX_OPTIONS]]
+        if kind is cmd.FieldKind.ENCKEY:
+            enckeys = [
+                k
+                for k in await self._client.list_encryption_keys()
+                if wanted in (k.name or "").casefold()
+                or wanted in k.id.casefold()
+                or wanted in names.get(k.environment or "", "").casefold()
+            ]
+            enckeys.sort(key=lambda k: ((k.name or "").casefold(), k.id))
+            return [views.enckey_option(k, names) for k in enckeys[:MAX_OPTIONS]]
+        if kind is cmd.FieldKind.SUBDOMAIN:
+            subdomains = [
+                d
+                for d in await self._client.list_subdomains()
+                if wanted in d.subdomain.casefold() or wanted in d.id.casefold()
+            ]
+            subdomains.sort(key=lambda d: (d.subdomain, d.id))
+            return [views.subdomain_option(d) for d in subdomains[:MAX_OPTIONS]]
         if kind is cmd.FieldKind.KEY:
-            names = {e.id: e.name for e in envs}
             keys = [
                 k
                 for k in await self._client.list_api_keys()

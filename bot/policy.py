@@ -63,6 +63,8 @@ DEFAULT_EXPIRES_AFTER = timedelta(hours=24)
 MAX_EXPIRES_AFTER = timedelta(days=365)
 DEFAULT_MAX_PENDING = 20
 DEFAULT_WATCH_INTERVAL = timedelta(minutes=5)
+#: The longest ``approvals.rotation_grace`` (and ``--grace``) may be.
+MAX_ROTATION_GRACE = timedelta(days=30)
 #: Reminders stop after this many, whatever ``remind_after`` says.
 MAX_REMINDERS = 3
 
@@ -137,6 +139,9 @@ class ApprovalRules:
     remind_after: timedelta | None = None
     routes: tuple[Route, ...] = ()
     max_pending_per_person: int = DEFAULT_MAX_PENDING
+    #: How long a rotated key (or encryption key) stays usable when ``--grace`` is not given;
+    #: ``None``: the old key is disabled at once.
+    rotation_grace: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,12 +728,18 @@ class _Reader:
                 rules = replace(rules, routes=self.routes(value))
             elif key.value == "max_pending_per_person":
                 rules = replace(rules, max_pending_per_person=self.positive_int(value, name))
+            elif key.value == "rotation_grace":
+                grace = self.duration(value, name, allow_zero=True)
+                if grace > MAX_ROTATION_GRACE:
+                    self.fail(value, f"{name} is longer than {MAX_ROTATION_GRACE.days}d")
+                rules = replace(rules, rotation_grace=grace or None)
             else:
                 self.unknown_key(
                     key,
                     "approvals",
                     "required, required_for, allow_self_approval, expires_after, "
-                    "reason_required, remind_after, routes, max_pending_per_person",
+                    "reason_required, remind_after, routes, max_pending_per_person, "
+                    "rotation_grace",
                 )
         return rules
 

@@ -11,13 +11,29 @@ message landed. Neither holds a Slack type.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from bot.domain import ApprovalResult, AuditEvent, ChangeRequest, State
-from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from bot.domain import ApprovalResult, AuditEvent, ChangeRequest, GraceState, State
+from bot.fingerprint.models import (
+    ApiKey,
+    EncryptionKey,
+    Environment,
+    FilteringRule,
+    KeyType,
+    LimitMode,
+    OriginRules,
+    Placement,
+    RuleAction,
+    RuleSpec,
+    RuleTestResult,
+    SampleRequest,
+    Status,
+    Subdomain,
+    Webhook,
+)
 from bot.render.blocks import Message
 
 
@@ -167,6 +183,12 @@ class RequestStore(Protocol):
 
     async def without_card(self, older_than: datetime) -> list[ChangeRequest]: ...
 
+    async def graces_due(self, until: datetime) -> list[ChangeRequest]: ...
+
+    async def move_grace(
+        self, request_id: str, expected: Iterable[GraceState], new: GraceState
+    ) -> ChangeRequest | None: ...
+
     async def set_card(self, request_id: str, channel: str, ts: str) -> bool: ...
 
     async def release_claim(self, request_id: str) -> None: ...
@@ -188,7 +210,14 @@ class RequestStore(Protocol):
 
 class Account(Protocol):
     """The calls of the Management API client (`bot.fingerprint.ManagementClient`) that the
-    core makes; structural, so tests pass an in-memory account."""
+    core makes; structural, so tests pass an in-memory account.
+
+    ``api_version`` is the one version the client speaks: some resources exist in one only
+    (origin lists in ``2024-05-20``; expression rules, encryption keys and subdomains in
+    ``2025-11-20``)."""
+
+    @property
+    def api_version(self) -> str: ...
 
     async def list_environments(self) -> list[Environment]: ...
 
@@ -197,7 +226,13 @@ class Account(Protocol):
     ) -> Environment: ...
 
     async def update_environment(
-        self, env_id: str, *, name: str | None = None, description: str | None = None
+        self,
+        env_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        limit_mode: LimitMode | None = None,
+        limit_value: int | None = None,
     ) -> Environment: ...
 
     async def delete_environment(self, env_id: str) -> None: ...
@@ -240,7 +275,12 @@ class Account(Protocol):
     async def get_webhook(self, webhook_id: str) -> Webhook: ...
 
     async def create_webhook(
-        self, *, url: str, description: str | None = None, environment: str | None = None
+        self,
+        *,
+        url: str,
+        description: str | None = None,
+        environment: str | None = None,
+        status: Status | None = None,
     ) -> Webhook: ...
 
     async def update_webhook(
@@ -250,6 +290,99 @@ class Account(Protocol):
         url: str | None = None,
         description: str | None = None,
         status: Status | None = None,
+        environment: str | None = None,
     ) -> Webhook: ...
 
     async def delete_webhook(self, webhook_id: str) -> None: ...
+
+    async def verify_webhook(self, webhook_id: str) -> Webhook | None: ...
+
+    # filtering rules, 2024-05-20
+    async def origin_rules(self, environment: str) -> OriginRules: ...
+
+    async def patch_origin_rules(
+        self,
+        environment: str,
+        *,
+        permission: Literal["allow", "deny"],
+        op: Literal["add", "remove"],
+        items: Iterable[str],
+    ) -> OriginRules: ...
+
+    # filtering rules, 2025-11-20
+    async def list_filtering_rules(
+        self,
+        *,
+        environment: str | None = None,
+        status: Status | None = None,
+        name: str | None = None,
+    ) -> list[FilteringRule]: ...
+
+    async def get_filtering_rule(self, rule_id: str) -> FilteringRule: ...
+
+    async def create_filtering_rule(
+        self,
+        *,
+        name: str,
+        environment: str,
+        expression: str,
+        action: RuleAction,
+        status: Status | None = None,
+        deny_with: str | None = None,
+        placement: Placement | None = None,
+    ) -> FilteringRule: ...
+
+    async def update_filtering_rule(
+        self,
+        rule_id: str,
+        *,
+        name: str | None = None,
+        environment: str | None = None,
+        expression: str | None = None,
+        action: RuleAction | None = None,
+        status: Status | None = None,
+        deny_with: str | None = None,
+        placement: Placement | None = None,
+    ) -> FilteringRule: ...
+
+    async def delete_filtering_rule(self, rule_id: str) -> None: ...
+
+    async def test_filtering_rules(
+        self,
+        *,
+        environment: str | None = None,
+        rules: Sequence[RuleSpec] | None = None,
+        test_request_id: str | None = None,
+        request: SampleRequest | None = None,
+    ) -> RuleTestResult: ...
+
+    # encryption keys, 2025-11-20
+    async def list_encryption_keys(
+        self, *, status: Status | None = None, environment: str | None = None
+    ) -> list[EncryptionKey]: ...
+
+    async def get_encryption_key(self, key_id: str) -> EncryptionKey: ...
+
+    async def update_encryption_key(
+        self,
+        key_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        status: Status | None = None,
+    ) -> EncryptionKey: ...
+
+    async def rotate_encryption_key(self, key_id: str) -> EncryptionKey: ...
+
+    async def revert_encryption_key(self, key_id: str) -> EncryptionKey: ...
+
+    # subdomains, 2025-11-20
+    async def list_subdomains(self) -> list[Subdomain]: ...
+
+    async def get_subdomain(self, subdomain_id: str) -> Subdomain: ...
+
+    async def create_subdomain(self, subdomain: str) -> Subdomain: ...
+
+    async def verify_subdomain(self, subdomain_id: str) -> Subdomain: ...
+
+    async def delete_subdomain(self, subdomain_id: str) -> None: ...

@@ -22,7 +22,8 @@ from bot.changes.cards import card_of
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain import State
 from bot.domain.incidents import Cause
-from bot.fingerprint.errors import FingerprintError
+from bot.fingerprint.errors import FingerprintError, OriginRulesUnreadable, WrongApiVersion
+from bot.fingerprint.models import OriginRules
 from bot.forms import Forms
 from bot.ledger import Ledger
 from bot.log import get_logger
@@ -52,7 +53,10 @@ from bot.render import (
     render_whoami,
     replies,
 )
+from bot.render.enckeys import render_encryption_keys
 from bot.render.errors import summary_of
+from bot.render.rules import render_filtering_rules, render_origin_rules
+from bot.render.subdomains import render_subdomains
 from bot.singleflight import SingleFlight
 from bot.store import StoreUnavailable
 from bot.watch.digest import Digest
@@ -61,6 +65,8 @@ log = get_logger(__name__)
 
 #: ``/fp requests`` links at most this many cards (one ``chat.getPermalink`` each).
 LINKED = 20
+#: Origin lists read at once for ``/fp rules`` under 2024-05-20 (the rate budget paces them).
+ORIGIN_READS = 5
 
 
 class CommandRunner:
@@ -150,6 +156,15 @@ class CommandRunner:
             await self._slack.answer(origin, replies.render_denial(decision))
             return False
         log.info("command_accepted")
+        needed = cmd.needs_other_version(command, self._client.api_version)
+        if needed is not None:
+            # Not an error of Fingerprint's, nor the operators' concern: the command is for
+            # the other API version.
+            await self._slack.answer(
+                origin,
+                replies.render_wrong_version(command.usage, needed, self._client.api_version),
+            )
+            return False
         match command:
             case cmd.Help(topic=topic):
                 await self._slack.answer(origin, self._help(actor, origin.channel_id, topic))
@@ -180,6 +195,16 @@ class CommandRunner:
                 await self._listing(
                     origin, "webhooks", (hooks, menus), lambda: self._webhooks(hooks, menus)
                 )
+            case cmd.ListRules():
+                rules = replace(command, environment=await self._env_id(command.environment))
+                await self._listing(origin, "filtering rules", rules, lambda: self._rules(rules))
+            case cmd.ListEncKeys():
+                enckeys = replace(command, environment=await self._env_id(command.environment))
+                await self._listing(
+                    origin, "encryption keys", enckeys, lambda: self._enckeys(enckeys)
+                )
+            case cmd.ListSubdomains():
+                await self._listing(origin, "custom subdomains", command, self._subdomains)
             case cmd.ListRequests():
                 await self._slack.answer(origin, await self._requests(actor))
             case cmd.WithdrawRequest(request_id=request_id):
@@ -208,13 +233,16 @@ class CommandRunner:
     # ── read commands ───────────────────────────────────────────────────────────────────
 
     def _help(self, actor: Actor, channel_id: str, topic: str | None) -> Message:
-        """Only what this caller may use here: the same `decide`, as a dry run."""
+        """Only what this caller may use here (the same `decide`, as a dry run), in the
+        Management API version fpbot speaks."""
         if not roles_of(self._policy, actor):
             return render_help([], admins=self._policy.admins)
         entries: list[tuple[str, str]] = []
         elsewhere: frozenset[str] = frozenset()
         changes = False
         for line in cmd.usage_lines(topic):
+            if cmd.needs_other_version(line.command, self._client.api_version):
+                continue  # a command of the other Management API version would only refuse
             decision = decide(self._policy, actor, line.command, channel_id)
             if decision.allowed:
                 entries.append((f"{cmd.SLASH_COMMAND} {line.usage}", line.summary))
@@ -281,6 +309,36 @@ class CommandRunner:
         )
         return render_webhooks(hooks, names, menus=menus)
 
+    async def _rules(self, command: cmd.ListRules) -> list[Message]:
+        """An environment's filtering rules, or every environment's: origin lists under
+        ``2024-05-20`` (one read per environment, as the API has no listing of them),
+        expression rules under ``2025-11-20``."""
+        names = await self._env_names()
+        if self._client.api_version == cmd.API_2025:
+            rules = await self._client.list_filtering_rules(environment=command.environment)
+            total = len(rules) if command.environment is None else None
+            return render_filtering_rules(rules, names, total=total)
+        wanted = [command.environment] if command.environment else list(names)
+        gate = asyncio.Semaphore(ORIGIN_READS)
+
+        async def read(env_id: str) -> OriginRules:
+            async with gate:
+                return await self._client.origin_rules(env_id)
+
+        return render_origin_rules(await asyncio.gather(*map(read, wanted)), names)
+
+    async def _enckeys(self, command: cmd.ListEncKeys) -> list[Message]:
+        keys, names = await asyncio.gather(
+            self._client.list_encryption_keys(
+                status=command.status, environment=command.environment
+            ),
+            self._env_names(),
+        )
+        return render_encryption_keys(keys, names)
+
+    async def _subdomains(self) -> list[Message]:
+        return render_subdomains(await self._client.list_subdomains())
+
     async def _requests(self, actor: Actor) -> Message:
         """The pending requests the caller may still act on: their own (to withdraw), and
         those they may approve and have not (the environment's route decides), each with a
@@ -323,6 +381,8 @@ class CommandRunner:
             exc.correlation_id = origin.correlation_id
         label = command_label(command)
         await self._slack.answer(origin, render_error(exc, what=f"run `/fp {label}`"))
+        if isinstance(exc, OriginRulesUnreadable | WrongApiVersion):
+            return  # what the API version can do, not a failure the operators can fix
         await self._notifier.report(
             Failure(
                 title=summary_of(exc),

@@ -1,10 +1,11 @@
 """Buttons and menus: ack at once, then hand the click to the core.
 
 Approve, Deny (which opens a form asking why), Withdraw, Check now and Retry on cards, receipts
-and App Home; the ⋯ menu on a listing's rows; the picker inside a form; Acknowledge, Revert and
-Keep on a change the account watch found made outside fpbot. Buttons on a channel
-message can be clicked by anyone in the channel, so who clicked is checked by the core at click
-time — the message being visible proves nothing.
+and App Home; "Disable old key now" and "Revert" on a rotation in its grace period; the ⋯ menu
+on a listing's rows; the picker inside a form; Acknowledge, Revert and Keep on a change the
+account watch found made outside fpbot. Buttons on a channel message can be clicked by anyone in
+the channel, so who clicked is checked by the core at click time — the message being visible
+proves nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ BUTTONS: dict[str, Work] = {
     ids.OUTSIDE_ACK: lambda s, value, origin: s.outside.acknowledge(value, origin),
     ids.OUTSIDE_REVERT: lambda s, value, origin: s.outside.revert(value, origin),
     ids.OUTSIDE_KEEP: lambda s, value, origin: s.outside.keep(value, origin),
+    ids.END_GRACE: lambda s, value, origin: s.changes.follow_up_rotation(
+        value, revert=False, origin=origin
+    ),
+    ids.REVERT_ROTATION: lambda s, value, origin: s.changes.follow_up_rotation(
+        value, revert=True, origin=origin
+    ),
 }
 
 

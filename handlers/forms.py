@@ -27,7 +27,14 @@ log = get_logger(__name__)
 def register(app: AsyncApp, services: Services) -> None:
     app.view(re.compile("^" + re.escape(ids.FORM_PREFIX)))(_submitted(services))
     app.view(ids.DENY_FORM)(_denied(services))
-    for action_id in (ids.PICK_ENV, ids.PICK_KEY, ids.PICK_WEBHOOK):
+    for action_id in (
+        ids.PICK_ENV,
+        ids.PICK_KEY,
+        ids.PICK_WEBHOOK,
+        ids.PICK_RULE,
+        ids.PICK_ENCKEY,
+        ids.PICK_SUBDOMAIN,
+    ):
         app.options(action_id)(_options(services, action_id))
     app.shortcut(ids.SHORTCUT)(_shortcut(services))
 

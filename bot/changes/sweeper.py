@@ -4,7 +4,9 @@ Every pass finds what is due and hands it to the workflow: pending requests past
 (edited to "expired" within a minute), approved requests whose approver's process died before
 running them, or that Fingerprint held back (run them: nothing ran yet), executing requests
 whose lease lapsed (something may have run: reconcile against the API, never rerun), cards
-Slack refused to post (post them again, backing off), and reminders due in cards' threads.
+Slack refused to post (post them again, backing off), reminders due in cards' threads, and
+rotations whose grace period ends within the hour (warned in the thread) or has ended (the
+old key disabled) — one that ended while fpbot was down is acted on by the first pass.
 Replicas sweep concurrently; the store's conditional moves and claims make each item one
 replica's.
 """
@@ -17,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.changes.workflow import ChangeWorkflow
-from bot.domain import ChangeRequest, State
+from bot.domain import ChangeRequest, GraceState, State
 from bot.domain.incidents import Cause
 from bot.log import get_logger
 from bot.notify import Failure, describe
@@ -36,6 +38,8 @@ SWEEP_CONCURRENCY = 8
 #: A card Slack refused is posted again after this, then after twice as long, and so on.
 CARD_RETRY = timedelta(minutes=1)
 CARD_RETRY_MAX = timedelta(minutes=30)
+#: The card's thread is told this long before a rotation's grace period ends.
+GRACE_WARNING = timedelta(hours=1)
 
 
 class Sweeper:
@@ -86,6 +90,11 @@ class Sweeper:
         if remind_after is not None:
             due = await self._store.due_for_reminder(now, remind_after, MAX_REMINDERS)
             await self._each("remind", due, self._remind, stop)
+        graces = await self._store.graces_due(now + GRACE_WARNING)
+        ended = [r for r in graces if r.grace_ends_at is not None and r.grace_ends_at <= now]
+        warned = [r for r in graces if r not in ended and r.grace_state is GraceState.OPEN]
+        await self._each("warn", warned, workflow.warn_grace, stop)
+        await self._each("end grace", ended, workflow.end_grace, stop)
 
     def _cards_due(self, missing: list[ChangeRequest], now: datetime) -> list[ChangeRequest]:
         """The cards to try again now, each backing off from one minute to half an hour."""

@@ -36,8 +36,9 @@ import structlog
 from bot.changes import actions
 from bot.changes.cards import SYSTEM, RequestCards, card_of
 from bot.changes.lease import EXECUTION_LEASE, Lease, held
-from bot.commands import ChangeCommand
-from bot.domain import ApprovalResult, ChangeRequest, State, Uncertainty
+from bot.commands import ChangeCommand, RevertEncKey, RevertKeyRotation, RotateEncKey, RotateKey
+from bot.commands import SetKeyStatus as DisableKeyNow
+from bot.domain import ApprovalResult, ChangeRequest, GraceState, State, Uncertainty
 from bot.domain.approvals import (
     Denied,
     Refusal,
@@ -46,7 +47,8 @@ from bot.domain.approvals import (
     on_deny,
     on_withdraw,
 )
-from bot.fingerprint.errors import FingerprintError
+from bot.fingerprint.errors import FingerprintError, NotFound
+from bot.fingerprint.models import Status
 from bot.log import get_logger, scrub
 from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
@@ -62,10 +64,12 @@ from bot.policy import (
 from bot.ports import Account, Conversation, Origin, RequestStore
 from bot.render import approvals as say_request
 from bot.render import changes as say
+from bot.render import grace as say_grace
 from bot.render import notifications as titles
 from bot.render import render_secret_delivery, replies
 from bot.render.blocks import Message
 from bot.render.errors import summary_of
+from bot.render.subdomains import render_instructions
 from bot.store import DuplicateRequest, StoreUnavailable, new_request_id
 
 log = get_logger(__name__)
@@ -132,6 +136,8 @@ class ChangeWorkflow:
             raise actions.PlanError(say_request.REASON_REQUIRED)
         if await self._store.count_pending(origin.user_id) >= rules.max_pending_per_person:
             raise actions.PlanError(say_request.too_many_pending(rules.max_pending_per_person))
+        if isinstance(command, RotateKey | RotateEncKey) and command.grace is None:
+            command = replace(command, grace=rules.rotation_grace)
         plan = await actions.plan(self._client, command)
         existing = await self._store.pending_duplicate(plan.action, plan.target)
         if existing is not None:
@@ -486,6 +492,7 @@ class ChangeWorkflow:
                 result={"reconciled": verdict.message},
                 error=None,
                 error_code=None,
+                **_grace_fields(verdict.grace_until),
             )
         else:
             # Untouched: it may run again. Otherwise the account shows what did happen (a
@@ -600,11 +607,17 @@ class ChangeWorkflow:
             State.SUCCEEDED,
             result=execution.result,
             finished_at=self._clock(),
+            **_grace_fields(execution.grace_until),
         )
         if done is not None:
             await self.cards.audit("succeeded", SYSTEM, done, execution.message)
             await self._succeeded(done)
             await self.cards.finish(done)
+            if execution.instructions:
+                await self.cards.slack.tell(
+                    done.requester, render_instructions(execution.instructions)
+                )
+            await self._close_grace_of(done)
 
     async def _succeeded(self, request: ChangeRequest) -> None:
         if self._on_succeeded is not None:
@@ -768,6 +781,7 @@ class ChangeWorkflow:
                 State.SUCCEEDED,
                 result={"reconciled": outcome.message},
                 **fields,
+                **_grace_fields(outcome.grace_until),
             )
         else:
             final = await self._store.transition(
@@ -848,11 +862,149 @@ class ChangeWorkflow:
     async def _reload(self, request: ChangeRequest) -> ChangeRequest:
         return await self._store.get(request.id) or request
 
+    # ── rotations with a grace period ───────────────────────────────────────────────────
+
+    async def follow_up_rotation(self, request_id: str, *, revert: bool, origin: Origin) -> None:
+        """The requester's "Disable old key now" or "Revert" on a rotation in its grace
+        period: a change request of its own, under the policy's usual rules; never raises."""
+        button = "Revert" if revert else "Disable old key now"
+        await self.guarded(
+            button, request_id, origin, self._follow_up_rotation(request_id, revert, origin)
+        )
+
+    async def _follow_up_rotation(self, request_id: str, revert: bool, origin: Origin) -> None:
+        rotation = await self._store.get(request_id)
+        if rotation is None or rotation.requester != origin.user_id:
+            await self.cards.answer(origin, say_grace.render_not_yours(request_id))
+            return
+        if rotation.grace_state is None or not rotation.grace_state.is_open:
+            await self.cards.answer(origin, say_grace.render_grace_over(rotation))
+            return
+        command = _follow_up_command(rotation, revert=revert)
+        if command is None:
+            await self.cards.answer(origin, say_grace.render_grace_over(rotation))
+            return
+        actor = await actor_of(self._policy, self._groups, origin.user_id)
+        decision = decide(self._policy, actor, command, command_is_channel_guarded=False)
+        if not decision.allowed:
+            await self.cards.answer(origin, replies.render_denial(decision))
+            return
+        try:
+            request = await self.request(command, origin)
+        except actions.PlanError as exc:
+            await self.cards.answer(origin, replies.render_refusal(str(exc)))
+            return
+        except FingerprintError as exc:
+            await self.cards.answer(origin, replies.render_refusal(summary_of(exc)))
+            return
+        await self.cards.answer(origin, await self.receipt(request))
+
+    async def _close_grace_of(self, request: ChangeRequest) -> None:
+        """A Revert or "Disable old key now" that ran closes its rotation's grace period,
+        so the sweeper leaves the old key as it now is."""
+        rotation_id = request.params.get("grace_of")
+        if not rotation_id:
+            return
+        reverted = request.action.endswith(".rotate")
+        closed = await self._store.move_grace(
+            str(rotation_id),
+            (GraceState.OPEN, GraceState.WARNED),
+            GraceState.REVERTED if reverted else GraceState.FINISHED,
+        )
+        if closed is None:
+            return
+        await self.cards.audit(
+            "grace_closed", SYSTEM, closed, say_grace.closed_by(request.id, reverted=reverted)
+        )
+        await self.cards.show(closed)
+        card = card_of(closed)
+        if card is not None:
+            await self.cards.slack.post(
+                card.channel,
+                say_grace.render_closed(closed, request.id, reverted=reverted),
+                thread_ts=card.ts,
+            )
+
+    async def warn_grace(self, rotation: ChangeRequest) -> None:
+        """An hour (or less) before a grace period ends: say so in the card's thread, once."""
+        warned = await self._store.move_grace(rotation.id, (GraceState.OPEN,), GraceState.WARNED)
+        if warned is None:
+            return
+        card = card_of(warned)
+        if card is not None:
+            await self.cards.slack.post(
+                card.channel, say_grace.render_ending_soon(warned), thread_ts=card.ts
+            )
+        await self.cards.show(warned)
+
+    async def end_grace(self, rotation: ChangeRequest) -> None:
+        """A grace period that has ended: disable the old key (asked again at every pass
+        until Fingerprint takes it; disabling twice is harmless), then close the grace — of
+        replicas racing, one posts the news. An encryption key keeps one object: its
+        rotation simply becomes final."""
+        old_key = rotation.params.get("key_id")
+        if rotation.action == "keys.rotate" and old_key:
+            try:
+                await self._client.update_api_key(str(old_key), status=Status.DISABLED)
+            except NotFound:
+                pass  # deleted meanwhile: nothing left to disable
+            except FingerprintError as exc:
+                log.warning("grace_end_postponed", request_id=rotation.id, error=exc.error_code)
+                await self.cards.report(
+                    Failure(
+                        title=titles.GRACE_NOT_ENDED,
+                        operation=f"{rotation.id} {rotation.action}",
+                        error_code=exc.error_code,
+                        detail=describe(exc),
+                        correlation_id=exc.correlation_id or rotation.correlation_id,
+                    )
+                )
+                return
+        ended = await self._store.move_grace(
+            rotation.id, (GraceState.OPEN, GraceState.WARNED), GraceState.ENDED
+        )
+        if ended is None:
+            return
+        await self.cards.audit("grace_ended", SYSTEM, ended, say_grace.ended_detail(ended))
+        await self.cards.show(ended)
+        card = card_of(ended)
+        if card is not None:
+            await self.cards.slack.post(
+                card.channel, say_grace.render_ended(ended), thread_ts=card.ts
+            )
+        await self.cards.slack.tell(ended.requester, say_grace.render_ended(ended))
+
 
 #: Reminders mention at most this many people (the rest see the card anyway).
 MAX_MENTIONS = 10
 #: More secrets than one change ever delivers (a create or a rotation delivers one).
 MAX_SECRETS = 20
+
+
+def _grace_fields(until: datetime | None) -> dict[str, Any]:
+    """The columns a rotation with a grace period starts it with."""
+    if until is None:
+        return {}
+    return {"grace_ends_at": until, "grace_state": GraceState.OPEN}
+
+
+def _follow_up_command(
+    rotation: ChangeRequest, *, revert: bool
+) -> RevertKeyRotation | RevertEncKey | DisableKeyNow | None:
+    """The change a button on a rotation in its grace period asks for."""
+    params, result = rotation.params, rotation.result or {}
+    if rotation.action == "keys.rotate":
+        old, new = params.get("key_id"), result.get("replacement_id")
+        if not old:
+            return None
+        if not revert:
+            return DisableKeyNow(str(old), Status.DISABLED, grace_of=rotation.id)
+        if not new:
+            return None
+        return RevertKeyRotation(rotation.id, str(old), str(new))
+    if rotation.action == "enckeys.rotate" and revert and params.get("key_id"):
+        return RevertEncKey(str(params["key_id"]), grace_of=rotation.id)
+    return None
 
 
 def _refused(reason: Refusal, request: ChangeRequest) -> Refused:

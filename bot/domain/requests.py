@@ -78,6 +78,10 @@ DESTRUCTIVE: frozenset[tuple[str, str | None]] = frozenset(
         ("keys.update", "disabled"),
         ("webhooks.update", "disabled"),
         ("webhooks.delete", None),
+        ("rules.delete", None),
+        ("enckeys.update", "disabled"),
+        ("enckeys.rotate", None),
+        ("subdomains.delete", None),
     }
 )
 
@@ -87,6 +91,21 @@ def destructive_kind(action: str, params: Mapping[str, Any]) -> tuple[str, str |
     status = params.get("status")
     kind = (action, None if status is None else str(status).lower())
     return kind if kind in DESTRUCTIVE else None
+
+
+class GraceState(StrEnum):
+    """Where a rotation's grace period stands (``ChangeRequest.grace_state``): the old key
+    stays usable while it is open, and the requester may revert or end it early."""
+
+    OPEN = "open"
+    WARNED = "warned"  # open, and the card's thread was told it ends within the hour
+    ENDED = "ended"  # it ran out: the old key was disabled
+    FINISHED = "finished"  # ended early by a "Disable old key now" request
+    REVERTED = "reverted"  # ended by a Revert request
+
+    @property
+    def is_open(self) -> bool:
+        return self in (GraceState.OPEN, GraceState.WARNED)
 
 
 class Uncertainty(StrEnum):
@@ -141,6 +160,8 @@ class ChangeRequest:
         reminders_sent, reminded_at: the reminders posted in the card's thread so far.
         card_error: Slack's refusal when the card could not be posted (the sweeper tries
             again; the requester and ``/fp requests`` are told).
+        grace_ends_at, grace_state: a rotation that keeps the old key usable for a while:
+            when that ends and where it stands (`GraceState`); ``None`` for any other.
     """
 
     id: str
@@ -176,6 +197,8 @@ class ChangeRequest:
     reminders_sent: int = 0
     reminded_at: datetime | None = None
     card_error: str | None = None
+    grace_ends_at: datetime | None = None
+    grace_state: GraceState | None = None
     version: int = field(default=0, compare=False)
 
     @property

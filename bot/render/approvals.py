@@ -38,6 +38,9 @@ from bot.render.blocks import (
     people,
     section,
 )
+from bot.render.grace import grace_blocks
+from bot.render.rules import card_blocks as rules_card_blocks
+from bot.render.rules import test_block as rule_test_block
 
 SUMMARY_MAX = 1000
 VALUE_MAX = 250
@@ -54,12 +57,31 @@ _CONSEQUENCES: Mapping[tuple[str, str | None], str] = {
         "Its events stop being sent until the webhook is enabled again."
     ),
     ("webhooks.delete", None): "Deleting a webhook cannot be undone; its events stop being sent.",
+    ("rules.delete", None): "Deleting a rule cannot be undone; the requests it matched are no "
+    "longer filtered by it.",
+    ("enckeys.update", "disabled"): (
+        "Sealed Results stop being encrypted with this key until it is enabled again."
+    ),
+    ("enckeys.rotate", None): (
+        "Apps decrypting with the current token need the new one (sent to the requester)."
+    ),
+    ("subdomains.delete", None): (
+        "Deleting a subdomain revokes its certificate; Fingerprint stops serving from it."
+    ),
 }
 
 
 def consequence(action: str, params: Mapping[str, Any]) -> str | None:
     """What approving a change will break, or ``None`` when it is not destructive."""
     kind = destructive_kind(action, params)
+    if kind == ("keys.rotate", None):
+        if params.get("op") == "revert":
+            return "The replacement key will be disabled; apps already using it stop working."
+        if params.get("grace_seconds"):
+            return (
+                "The old key will be disabled when the grace period ends; apps still using it "
+                "stop working then."
+            )
     return None if kind is None else _CONSEQUENCES[kind]
 
 
@@ -166,6 +188,9 @@ def change_fields(req: ChangeRequest) -> list[str]:
     A create shows what will exist, a delete what will go, an update only what differs.
     """
     before, after = without_secrets(req.before), without_secrets(req.after)
+    # An environment's rules are shown whole, in order (`bot.render.rules.card_blocks`).
+    before.pop("rules", None)
+    after.pop("rules", None)
     label = {k: f"*{inline(k.replace('_', ' '), 100)}*" for k in (*before, *after)}
     if req.before is None:
         return [f"{label[k]}\n{_value(v)}" for k, v in after.items()]
@@ -298,8 +323,13 @@ def risks(req: ChangeRequest, *, production: bool) -> list[str]:
 
 def _consequence_line(req: ChangeRequest) -> str | None:
     """For a rotation, when the old key stops working."""
-    if req.action != "keys.rotate":
+    if req.action != "keys.rotate" or req.params.get("op") == "revert":
         return None
+    if req.params.get("grace_seconds"):
+        return (
+            "The old key keeps working during the grace period, then fpbot disables it; the "
+            "requester may disable it sooner or revert the rotation (each asks for approval)."
+        )
     return (
         "The old key stops working as soon as the replacement is created and its token "
         "delivered to the requester."
@@ -364,6 +394,8 @@ def render_change_request(
         blocks.append(section(fields=fields[:MAX_FIELDS]))
         if len(fields) > MAX_FIELDS:
             blocks.append(context(f"… and {len(fields) - MAX_FIELDS} more fields"))
+    blocks.extend(rules_card_blocks(req.before, req.after))
+    blocks.extend(rule_test_block(req.params))
     where = f" · environment {bold(req.environment_name, 300)}" if req.environment_name else ""
     blocks.append(
         context(
@@ -386,6 +418,7 @@ def render_change_request(
     follow_up = _follow_up(req)
     if follow_up is not None:
         blocks.append(follow_up)
+    blocks.extend(grace_blocks(req))
     state = "expired" if _overdue(req, now) else req.state.value
     text = f"Change request {req.id} from {mention(req.requester)}: {_summary(req)} ({state})"
     return Message(text=fallback(text), blocks=blocks)
@@ -453,6 +486,7 @@ def render_request_result(req: ChangeRequest) -> Message:
     blocks: list[Block] = [section(text)]
     if req.reason:
         blocks.append(context(f"Asked for because: {inline(req.reason, 1000)}"))
+    blocks.extend(grace_blocks(req))
     return Message(text=fallback(text), blocks=blocks)
 
 

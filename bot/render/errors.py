@@ -18,6 +18,7 @@ from bot.fingerprint.errors import (
     Forbidden,
     InvalidResponse,
     NotFound,
+    OriginRulesUnreadable,
     PaginationLoop,
     PlanLimitReached,
     RateLimited,
@@ -27,6 +28,7 @@ from bot.fingerprint.errors import (
     Unauthorized,
     Unavailable,
     ValidationFailed,
+    WrongApiVersion,
 )
 from bot.render.blocks import Block, Message, code, context, fallback, inline, pack_lines, section
 
@@ -55,6 +57,14 @@ _SUMMARIES: dict[type[FingerprintError], str] = {
     ),
     InvalidResponse: "Fingerprint's Management API answered something fpbot could not read",
     PaginationLoop: "Fingerprint's Management API returned a repeated page cursor",
+    WrongApiVersion: (
+        "This is part of the other Management API version than the one fpbot speaks "
+        "(FP_API_VERSION)"
+    ),
+    OriginRulesUnreadable: (
+        "Fingerprint cannot show origin lists back under Management API 2024-05-20; "
+        "the dashboard shows them"
+    ),
 }
 
 

@@ -13,7 +13,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot import commands as cmd
-from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from bot.fingerprint.models import (
+    ApiKey,
+    EncryptionKey,
+    Environment,
+    FilteringRule,
+    KeyType,
+    LimitMode,
+    Status,
+    Subdomain,
+    Webhook,
+)
 from bot.render import ids
 from bot.render.blocks import (
     Block,
@@ -41,6 +51,23 @@ TITLES: Mapping[type[cmd.ChangeCommand], str] = {
     cmd.CreateWebhook: "Create webhook",
     cmd.SetWebhookStatus: "Enable or disable hook",
     cmd.DeleteWebhook: "Delete webhook",
+    cmd.SetEnvLimit: "Environment usage limit",
+    cmd.SetKeyRateLimit: "API key rate limit",
+    cmd.DescribeKey: "Describe API key",
+    cmd.UpdateWebhook: "Change webhook",
+    cmd.VerifyWebhook: "Verify webhook",
+    cmd.AddOrigin: "Add an origin",
+    cmd.RemoveOrigin: "Remove an origin",
+    cmd.AddRule: "Add filtering rule",
+    cmd.ChangeRule: "Change filtering rule",
+    cmd.MoveRule: "Move filtering rule",
+    cmd.RemoveRule: "Delete filtering rule",
+    cmd.RotateEncKey: "Rotate encryption key",
+    cmd.RevertEncKey: "Revert encryption key",
+    cmd.SetEncKeyStatus: "Encryption key on/off",
+    cmd.CreateSubdomain: "Create subdomain",
+    cmd.VerifySubdomain: "Verify subdomain",
+    cmd.DeleteSubdomain: "Delete subdomain",
 }
 
 #: The picker's wording of each change, as a choice in its menu.
@@ -56,6 +83,23 @@ CHOICES: Mapping[type[cmd.ChangeCommand], str] = {
     cmd.CreateWebhook: "Create a webhook",
     cmd.SetWebhookStatus: "Enable or disable a webhook",
     cmd.DeleteWebhook: "Delete a webhook",
+    cmd.SetEnvLimit: "Set an environment's usage limit",
+    cmd.SetKeyRateLimit: "Change an API key's rate limit",
+    cmd.DescribeKey: "Change an API key's description",
+    cmd.UpdateWebhook: "Change a webhook's URL, description or environment",
+    cmd.VerifyWebhook: "Verify a webhook",
+    cmd.AddOrigin: "Add an origin to an allow or deny list",
+    cmd.RemoveOrigin: "Remove an origin from an allow or deny list",
+    cmd.AddRule: "Add a filtering rule",
+    cmd.ChangeRule: "Change a filtering rule",
+    cmd.MoveRule: "Move a filtering rule",
+    cmd.RemoveRule: "Delete a filtering rule",
+    cmd.RotateEncKey: "Rotate an encryption key",
+    cmd.RevertEncKey: "Revert an encryption key's rotation",
+    cmd.SetEncKeyStatus: "Activate or deactivate an encryption key",
+    cmd.CreateSubdomain: "Create a custom subdomain",
+    cmd.VerifySubdomain: "Verify a custom subdomain",
+    cmd.DeleteSubdomain: "Delete a custom subdomain",
 }
 
 _LABELS: Mapping[str, str] = {
@@ -69,20 +113,52 @@ _LABELS: Mapping[str, str] = {
     "type": "Key type",
     "status": "Status",
     "reason": "Why is this change needed?",
+    "mode": "Limit mode",
+    "value": "Requests per month",
+    "rate_limit": "Requests per second",
+    "grace": "Grace period (e.g. 24h; 0 for none)",
+    "kind": "List",
+    "origin": "Origin (e.g. https://shop.example)",
+    "expression": "Expression",
+    "action": "Action",
+    "position": "Position (1 = evaluated first)",
+    "test": "Test against request id (optional)",
+    "rule": "Filtering rule",
+    "subdomain": "Subdomain",
+    "hostname": "Hostname (e.g. metrics.example.com)",
 }
 _NEW_NAME = "New name"
 _PICK_ACTIONS: Mapping[cmd.FieldKind, str] = {
     cmd.FieldKind.ENV: ids.PICK_ENV,
     cmd.FieldKind.KEY: ids.PICK_KEY,
     cmd.FieldKind.WEBHOOK: ids.PICK_WEBHOOK,
+    cmd.FieldKind.RULE: ids.PICK_RULE,
+    cmd.FieldKind.ENCKEY: ids.PICK_ENCKEY,
+    cmd.FieldKind.SUBDOMAIN: ids.PICK_SUBDOMAIN,
 }
 _PLACEHOLDERS: Mapping[cmd.FieldKind, str] = {
     cmd.FieldKind.ENV: "Type part of a name or id",
     cmd.FieldKind.KEY: "Type part of a key's name or id",
     cmd.FieldKind.WEBHOOK: "Type part of a URL or id",
+    cmd.FieldKind.RULE: "Type part of a rule's name, expression or id",
+    cmd.FieldKind.ENCKEY: "Type part of a key's name or environment",
+    cmd.FieldKind.SUBDOMAIN: "Type part of a hostname",
+}
+#: The choices of the fixed menus: (value, label).
+_STATIC: Mapping[cmd.FieldKind, tuple[tuple[str, str], ...]] = {
+    cmd.FieldKind.KEY_TYPE: tuple((t.value, t.value) for t in KeyType),
+    cmd.FieldKind.STATUS: tuple((s.value, s.value) for s in Status),
+    cmd.FieldKind.ORIGIN_LIST: (("allow", "allow list"), ("deny", "deny list")),
+    cmd.FieldKind.RULE_ACTION: (("deny", "block"), ("allow", "allow")),
+    cmd.FieldKind.LIMIT_MODE: tuple((m.value, m.value) for m in LimitMode),
 }
 _HINTS: Mapping[str, str] = {
     "environment": "Leave empty for the default environment (public keys) or workspace-wide.",
+    "value": "Needed unless the mode is none.",
+    "grace": "How long the old key stays enabled; empty: the policy's default.",
+    "test": "An identification request of the last 3 months: the card shows what the rules "
+    "would do to it.",
+    "position": "Empty: evaluated after the others.",
 }
 
 
@@ -121,31 +197,31 @@ def _field(
         label = _NEW_NAME
     optional = field.optional and not (field.kind is cmd.FieldKind.REASON and reason_required)
     chosen = initial.get(field.name)
+    if field.kind in _PICK_ACTIONS:
+        element = external_select(
+            _PICK_ACTIONS[field.kind],
+            placeholder=_PLACEHOLDERS[field.kind],
+            initial=chosen if isinstance(chosen, dict) else None,
+        )
+        return input_block(
+            field.name, label, element, optional=optional, hint=_HINTS.get(field.name)
+        )
+    if field.kind in _STATIC:
+        choices = [option(label_, value) for value, label_ in _STATIC[field.kind]]
+        element = static_select(
+            field.name,
+            choices,
+            placeholder=" or ".join(label_ for _, label_ in _STATIC[field.kind]),
+            initial=_one(choices, chosen),
+        )
+        return input_block(
+            field.name, label, element, optional=optional, hint=_HINTS.get(field.name)
+        )
     match field.kind:
-        case cmd.FieldKind.ENV | cmd.FieldKind.KEY | cmd.FieldKind.WEBHOOK:
-            element = external_select(
-                _PICK_ACTIONS[field.kind],
-                placeholder=_PLACEHOLDERS[field.kind],
-                initial=chosen if isinstance(chosen, dict) else None,
+        case cmd.FieldKind.LONG_TEXT | cmd.FieldKind.REASON | cmd.FieldKind.EXPRESSION:
+            limit = {cmd.FieldKind.REASON: cmd.REASON_MAX, cmd.FieldKind.EXPRESSION: 3000}.get(
+                field.kind
             )
-        case cmd.FieldKind.KEY_TYPE:
-            choices = [option(t.value, t.value) for t in KeyType]
-            element = static_select(
-                field.name,
-                choices,
-                placeholder="public, secret or proxy",
-                initial=_one(choices, chosen),
-            )
-        case cmd.FieldKind.STATUS:
-            choices = [option(s.value, s.value) for s in Status]
-            element = static_select(
-                field.name,
-                choices,
-                placeholder="enabled or disabled",
-                initial=_one(choices, chosen),
-            )
-        case cmd.FieldKind.LONG_TEXT | cmd.FieldKind.REASON:
-            limit = cmd.REASON_MAX if field.kind is cmd.FieldKind.REASON else None
             element = text_input(field.name, multiline=True, max_length=limit)
         case _:
             element = text_input(
@@ -248,3 +324,19 @@ def key_option(key: ApiKey, env_names: Mapping[str, str]) -> dict[str, Any]:
 
 def webhook_option(hook: Webhook) -> dict[str, Any]:
     return option(hook.url, hook.id, hook.description or hook.id)
+
+
+def rule_option(rule: FilteringRule, env_names: Mapping[str, str]) -> dict[str, Any]:
+    where = env_names.get(rule.environment or "", rule.environment or "workspace")
+    position = f"#{rule.position + 1} · " if rule.position is not None else ""
+    return option(rule.name or rule.id, rule.id, f"{position}{where} · {rule.expression}"[:75])
+
+
+def enckey_option(key: EncryptionKey, env_names: Mapping[str, str]) -> dict[str, Any]:
+    where = env_names.get(key.environment or "", key.environment or "")
+    status = " · disabled" if key.status is Status.DISABLED else ""
+    return option(key.name or key.id, key.id, f"{where}{status}"[:75] or key.id)
+
+
+def subdomain_option(subdomain: Subdomain) -> dict[str, Any]:
+    return option(subdomain.subdomain or subdomain.id, subdomain.id, str(subdomain.status or ""))

@@ -16,6 +16,13 @@ CANCEL: Final = "cancel_request"
 CHECK: Final = "check_request"
 RETRY: Final = "retry_request"
 
+#: On a rotation in its grace period (its card, its result): the requester asks to disable
+#: the old key now, or to revert the rotation; value: the rotation's request id.
+END_GRACE: Final = "end_grace"
+REVERT_ROTATION: Final = "revert_rotation"
+#: The actions block that holds them.
+GRACE_ACTIONS_BLOCK: Final = "grace_actions"
+
 #: The actions block of a pending approval message (holds APPROVE and DENY).
 REQUEST_ACTIONS_BLOCK: Final = "request_actions"
 #: The actions block of a requester's receipt (holds CANCEL).
@@ -36,6 +43,9 @@ DENY_FORM: Final = "fp_deny"
 PICK_ENV: Final = "pick_env"
 PICK_KEY: Final = "pick_key"
 PICK_WEBHOOK: Final = "pick_webhook"
+PICK_RULE: Final = "pick_rule"
+PICK_ENCKEY: Final = "pick_enckey"
+PICK_SUBDOMAIN: Final = "pick_subdomain"
 #: The ⋯ menu on a listing's rows; an option's value is ``<command>:<id>``.
 ROW_MENU: Final = "row_menu"
 #: The global shortcut "Request a Fingerprint change" (manifest: callback_id).

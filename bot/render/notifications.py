@@ -34,6 +34,7 @@ CHANGE_RECONCILED = "A change was interrupted by a restart and has been reconcil
 SWEEPER_FAILED = "The change-request sweeper failed"
 WATCH_FAILED = "The account watch could not read the account"
 DIGEST_FAILED = "The daily digest could not be posted"
+GRACE_NOT_ENDED = "A rotation's grace period ended, but the old key could not be disabled yet"
 
 
 def sweep_step_failed(step: str) -> str:

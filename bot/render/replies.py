@@ -190,6 +190,14 @@ def render_denial(decision: Decision) -> Message:
     return render_refusal(denial(decision))
 
 
+def render_wrong_version(usage: str, needed: str, speaking: str) -> Message:
+    """A command of the Management API version fpbot does not speak: which one it needs."""
+    return render_refusal(
+        f"{code('/fp ' + usage, 300)} needs Management API version {code(needed, 20)}; "
+        f"fpbot speaks {code(speaking, 20)} (its FP_API_VERSION setting), so nothing was done."
+    )
+
+
 def _with_correlation(text: str, correlation_id: str) -> Message:
     return render_refusal(f"{text} Correlation id: {code(correlation_id, 100)}.")
 

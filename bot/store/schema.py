@@ -113,7 +113,10 @@ change_requests = Table(
     Column("reminders_sent", Integer, nullable=False, server_default="0"),
     Column("reminded_at", UTCDateTime),
     Column("card_error", String(128)),
+    Column("grace_ends_at", UTCDateTime),  # 0008
+    Column("grace_state", String(16)),
     Index("ix_change_requests_state_expires_at", "state", "expires_at"),
+    Index("ix_change_requests_grace", "grace_state", "grace_ends_at"),
     Index("ix_change_requests_requester", "requester"),
     Index("ix_change_requests_target", "target"),
 )

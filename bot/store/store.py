@@ -54,6 +54,7 @@ from bot.domain import (
     ApprovalResult,
     AuditEvent,
     ChangeRequest,
+    GraceState,
     State,
     can_transition,
     refuse_secrets,
@@ -104,6 +105,8 @@ MUTABLE_FIELDS = frozenset(
         "approval_ts",
         "decision_note",
         "card_error",
+        "grace_ends_at",
+        "grace_state",
     }
 )
 _GUARDED_FIELDS = (
@@ -548,6 +551,40 @@ class Store:
         async with self._write() as conn:
             result = await conn.execute(statement)
         return bool(result.rowcount == 1)
+
+    async def graces_due(self, until: datetime) -> list[ChangeRequest]:
+        """Rotations whose grace period is still open and ends at or before ``until``,
+        soonest first (the sweeper warns an hour ahead, and acts once it has ended)."""
+        query = (
+            select(change_requests)
+            .where(
+                change_requests.c.grace_state.in_([GraceState.OPEN.value, GraceState.WARNED.value]),
+                change_requests.c.grace_ends_at <= until,
+            )
+            .order_by(change_requests.c.grace_ends_at)
+        )
+        async with self._read() as conn:
+            return await _load_many(conn, query)
+
+    async def move_grace(
+        self, request_id: str, expected: Iterable[GraceState], new: GraceState
+    ) -> ChangeRequest | None:
+        """Move a rotation's grace period on if it is still in one of ``expected``: of
+        replicas (or a Revert and the sweeper) racing, exactly one wins and gets the request;
+        the others get ``None``."""
+        statement = (
+            update(change_requests)
+            .where(
+                change_requests.c.id == request_id,
+                change_requests.c.grace_state.in_([g.value for g in expected]),
+            )
+            .values(grace_state=new.value, version=change_requests.c.version + 1)
+        )
+        async with self._write() as conn:
+            result = await conn.execute(statement)
+            if result.rowcount != 1:
+                return None
+            return await _load(conn, request_id)
 
     async def without_card(self, older_than: datetime) -> list[ChangeRequest]:
         """Pending requests made at or before ``older_than`` whose card is still not posted."""
@@ -1432,6 +1469,8 @@ def _row_of(request: ChangeRequest) -> dict[str, Any]:
         "reminders_sent": request.reminders_sent,
         "reminded_at": request.reminded_at,
         "card_error": request.card_error,
+        "grace_ends_at": request.grace_ends_at,
+        "grace_state": request.grace_state.value if request.grace_state else None,
     }
 
 
@@ -1546,6 +1585,8 @@ def _request_of(row: Row[Any], approved: Sequence[Approval]) -> ChangeRequest:
         reminders_sent=row.reminders_sent,
         reminded_at=row.reminded_at,
         card_error=row.card_error,
+        grace_ends_at=row.grace_ends_at,
+        grace_state=GraceState(row.grace_state) if row.grace_state else None,
         version=row.version,
     )
 

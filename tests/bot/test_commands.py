@@ -31,6 +31,7 @@ from bot.commands import (
     RenameEnv,
     RenameKey,
     RotateKey,
+    SetEnvLimit,
     SetKeyStatus,
     SetWebhookStatus,
     UsageError,
@@ -499,6 +500,17 @@ def test_every_command_class_declares_its_permission_usage_and_summary() -> None
         "webhooks.create",
         "webhooks.update",
         "webhooks.delete",
+        "rules.list",
+        "rules.create",
+        "rules.update",
+        "rules.delete",
+        "enckeys.list",
+        "enckeys.update",
+        "enckeys.rotate",
+        "subdomains.list",
+        "subdomains.create",
+        "subdomains.update",
+        "subdomains.delete",
         "audit.read",
     }
     for command in COMMANDS:
@@ -523,6 +535,7 @@ def test_usage_lines_follow_the_registry_order_and_filter_by_topic() -> None:
         CreateEnv,
         RenameEnv,
         DeleteEnv,
+        SetEnvLimit,
     }
 
 

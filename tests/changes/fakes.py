@@ -18,11 +18,12 @@ from bot.domain import (
     ApprovalResult,
     AuditEvent,
     ChangeRequest,
+    GraceState,
     State,
     can_transition,
 )
 from bot.fingerprint.errors import FingerprintError, NotFound
-from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from bot.fingerprint.models import ApiKey, Environment, KeyType, LimitMode, Status, Webhook
 from bot.ports import Origin, Posted
 from bot.render import Message
 from bot.store import DuplicateRequest
@@ -36,6 +37,9 @@ Write = tuple[str, str | None, dict[str, Any]]
 class FakeApi:
     """An account held in dicts. Writes are recorded as ``(operation, target, fields)``;
     ``fail(op, error, target=)`` makes the next matching call raise (after being recorded)."""
+
+    #: The Management API version the fake speaks (`bot.ports.Account.api_version`).
+    api_version = "2024-05-20"
 
     def __init__(self) -> None:
         self.now = NOW + timedelta(seconds=1)
@@ -120,10 +124,30 @@ class FakeApi:
         return env
 
     async def update_environment(
-        self, env_id: str, *, name: str | None = None, description: str | None = None
+        self,
+        env_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        limit_mode: LimitMode | None = None,
+        limit_value: int | None = None,
     ) -> Environment:
-        self._write("update_environment", env_id, name=name, description=description)
-        env = self.envs[env_id].model_copy(update={"name": name or self.envs[env_id].name})
+        self._write(
+            "update_environment",
+            env_id,
+            name=name,
+            description=description,
+            limit_mode=limit_mode,
+            limit_value=limit_value,
+        )
+        old = self.envs[env_id]
+        env = old.model_copy(
+            update={
+                "name": name or old.name,
+                "limit_mode": limit_mode or old.limit_mode,
+                "limit_value": limit_value if limit_mode else old.limit_value,
+            }
+        )
         self.envs[env_id] = env
         return env
 
@@ -139,7 +163,14 @@ class FakeApi:
         description: str | None = None,
         environment: str | None = None,
     ) -> ApiKey:
-        self._write("create_api_key", None, type=type, name=name, environment=environment)
+        self._write(
+            "create_api_key",
+            None,
+            type=type,
+            name=name,
+            environment=environment,
+            description=description,
+        )
         key_id = self._id("tok")
         token = None if self.omit_secrets else f"TOPSECRET-{type}-{key_id}"
         if token and type is not KeyType.PUBLIC:
@@ -165,11 +196,25 @@ class FakeApi:
         status: Status | None = None,
         rate_limit: float | None = None,
     ) -> ApiKey:
-        self._write("update_api_key", key_id, name=name, status=status)
+        self._write(
+            "update_api_key",
+            key_id,
+            name=name,
+            status=status,
+            rate_limit=rate_limit,
+            description=description,
+        )
         if key_id not in self.keys:
             raise NotFound("API key not found", status=404, code="general.not-found")
         old = self.keys[key_id]
-        key = old.model_copy(update={"name": name or old.name, "status": status or old.status})
+        key = old.model_copy(
+            update={
+                "name": name or old.name,
+                "status": status or old.status,
+                "rate_limit": old.rate_limit if rate_limit is None else rate_limit,
+                "description": old.description if description is None else description,
+            }
+        )
         self.keys[key_id] = key
         return key
 
@@ -178,10 +223,20 @@ class FakeApi:
         del self.keys[key_id]
 
     async def create_webhook(
-        self, *, url: str, description: str | None = None, environment: str | None = None
+        self,
+        *,
+        url: str,
+        description: str | None = None,
+        environment: str | None = None,
+        status: Status | None = None,
     ) -> Webhook:
         self._write(
-            "create_webhook", None, url=url, description=description, environment=environment
+            "create_webhook",
+            None,
+            url=url,
+            description=description,
+            environment=environment,
+            status=status,
         )
         hook_id = self._id("wh")
         signing_key = None if self.omit_secrets else f"TOPSECRET-signing-{hook_id}"
@@ -191,7 +246,7 @@ class FakeApi:
             id=hook_id,
             url=url,
             description=description,
-            status=Status.ENABLED,
+            status=status or Status.ENABLED,
             environment=environment,
             signing_key=signing_key,
             created_at=self.now,
@@ -206,10 +261,25 @@ class FakeApi:
         url: str | None = None,
         description: str | None = None,
         status: Status | None = None,
+        environment: str | None = None,
     ) -> Webhook:
-        self._write("update_webhook", webhook_id, status=status)
+        self._write(
+            "update_webhook",
+            webhook_id,
+            status=status,
+            url=url,
+            description=description,
+            environment=environment,
+        )
         old = self.hooks[webhook_id]
-        hook = old.model_copy(update={"status": status or old.status})
+        hook = old.model_copy(
+            update={
+                "status": status or old.status,
+                "url": url or old.url,
+                "description": old.description if description is None else description,
+                "environment": environment or old.environment,
+            }
+        )
         self.hooks[webhook_id] = hook
         return hook
 
@@ -380,6 +450,29 @@ class FakeStore:
             for r in self.requests.values()
             if r.state is State.PENDING and r.approval_ts is None and r.created_at <= older_than
         ]
+
+    async def graces_due(self, until: datetime) -> list[ChangeRequest]:
+        return sorted(
+            (
+                r
+                for r in self.requests.values()
+                if r.grace_state is not None
+                and r.grace_state.is_open
+                and r.grace_ends_at is not None
+                and r.grace_ends_at <= until
+            ),
+            key=lambda r: r.grace_ends_at or until,
+        )
+
+    async def move_grace(
+        self, request_id: str, expected: Iterable[GraceState], new: GraceState
+    ) -> ChangeRequest | None:
+        request = self.requests.get(request_id)
+        if request is None or request.grace_state not in set(expected):
+            return None
+        moved = replace(request, grace_state=new, version=request.version + 1)
+        self.requests[request_id] = moved
+        return moved
 
     async def set_card(self, request_id: str, channel: str, ts: str) -> bool:
         request = self.requests[request_id]

@@ -58,6 +58,7 @@ def policy_yaml(
     expires_after: str = "24h",
     allow_self_approval: bool = False,
     requester_approves: bool = False,
+    rotation_grace: str | None = None,
 ) -> str:
     """The sample policy with the approval knobs the scenarios turn.
 
@@ -65,12 +66,14 @@ def policy_yaml(
         expires_after: ``approvals.expires_after``.
         allow_self_approval: ``approvals.allow_self_approval``.
         requester_approves: the requester (U0OPERATOR) also holds ``requests.approve``.
+        rotation_grace: ``approvals.rotation_grace``, if any.
     """
+    grace = f"\n  rotation_grace: {rotation_grace}" if rotation_grace else ""
     operator_roles = "[viewer, operator, approver]" if requester_approves else "[viewer, operator]"
     return f"""
 roles:
-  viewer:   [envs.list, keys.list, webhooks.list]
-  operator: [envs.*, keys.*, webhooks.*]
+  viewer:   [envs.list, keys.list, webhooks.list, rules.list, enckeys.list, subdomains.list]
+  operator: [envs.*, keys.*, webhooks.*, rules.*, enckeys.*, subdomains.*]
   approver: [requests.approve]
   auditor:  [audit.read]
 grants:
@@ -90,7 +93,7 @@ approvals:
     envs.delete: 2
     keys.delete: 2
   allow_self_approval: {"true" if allow_self_approval else "false"}
-  expires_after: {expires_after}
+  expires_after: {expires_after}{grace}
 """
 
 

@@ -4,6 +4,10 @@
 the sample policy, a fresh SQLite store and every log line captured, so a test can assert what
 Slack received, what the API received, and what was logged. `make_stack` builds variants (another
 policy, PostgreSQL, Redis, a slower API).
+
+The Management API version the bot speaks is the ``api_version`` fixture: the default one,
+unless a module runs under both with ``pytestmark = BOTH_VERSIONS`` (the modules about
+commands, listings and changes do; those about Slack, transport and approvals need not).
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/{database}"
 
 StackFactory = Callable[..., AbstractAsyncContextManager[Sandbox]]
 
+API_2024 = "2024-05-20"
+API_2025 = "2025-11-20"
+#: Run a module's scenarios under each Management API version fpbot speaks.
+BOTH_VERSIONS = pytest.mark.parametrize("api_version", [API_2024, API_2025], indirect=True)
+
+
+@pytest.fixture
+def api_version(request: pytest.FixtureRequest) -> str:
+    """The ``FP_API_VERSION`` of the stacks a test builds (the default unless parametrized)."""
+    return str(getattr(request, "param", API_2024))
+
 
 @pytest.fixture
 def log_buffer() -> Iterator[io.StringIO]:
@@ -37,7 +52,7 @@ def log_buffer() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-def make_stack(tmp_path: Path, log_buffer: io.StringIO) -> StackFactory:
+def make_stack(tmp_path: Path, log_buffer: io.StringIO, api_version: str) -> StackFactory:
     """Build a `Sandbox` with overrides: ``policy`` (YAML text), ``environments``, settings…"""
 
     @asynccontextmanager
@@ -48,6 +63,7 @@ def make_stack(tmp_path: Path, log_buffer: io.StringIO) -> StackFactory:
             kwargs["policy_path"] = path
         kwargs.setdefault("database_url", f"sqlite:///{tmp_path / secrets.token_hex(3)}.sqlite3")
         kwargs.setdefault("log_level", "DEBUG")
+        kwargs.setdefault("fp_api_version", api_version)
         async with Sandbox(**kwargs) as sandbox:
             yield sandbox
 

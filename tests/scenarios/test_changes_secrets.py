@@ -30,7 +30,10 @@ from tests.scenarios.change_helpers import (
     public_messages,
     status_of,
 )
-from tests.scenarios.conftest import StackFactory
+from tests.scenarios.conftest import BOTH_VERSIONS, StackFactory
+
+#: Every scenario here runs under both Management API versions.
+pytestmark = BOTH_VERSIONS
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

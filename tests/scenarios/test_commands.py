@@ -32,7 +32,10 @@ from tests.scenarios.bot_helpers import (
     settled,
     visible,
 )
-from tests.scenarios.conftest import StackFactory
+from tests.scenarios.conftest import BOTH_VERSIONS, StackFactory
+
+#: Every scenario here runs under both Management API versions.
+pytestmark = BOTH_VERSIONS
 
 ENV_ID = re.compile(r"`(ae_[A-Za-z0-9]+)`")
 KEY_ID = re.compile(r"`(tok_[A-Za-z0-9]+)`")
@@ -64,6 +67,21 @@ async def test_help_shows_a_viewer_only_the_listings_and_an_operator_the_changes
     assert {"envs create", "envs delete", "keys rotate", "webhooks create"} <= operator_commands
     assert "audit" not in viewer_commands | operator_commands
     assert api_calls(stack) == 0
+
+
+async def test_help_offers_only_the_commands_of_the_api_version_fpbot_speaks(
+    stack: Sandbox, api_version: str
+) -> None:
+    await fp(stack, "help", user=OPERATOR)
+    help_text = visible(await reply_to(stack, OPERATOR))
+    commands = _commands_in_help(help_text)
+    assert {"rules", "rules add", "rules remove", "envs limit", "keys rotate"} <= commands
+    if api_version == "2024-05-20":
+        assert not {"enckeys", "subdomains", "rules move"} & commands
+        assert "allow|deny &lt;origin&gt;" in help_text and "&lt;expression&gt;" not in help_text
+    else:
+        assert {"enckeys", "enckeys rotate", "subdomains create", "rules move"} <= commands
+        assert "&lt;expression&gt;" in help_text and "allow|deny <origin>" not in help_text
 
 
 async def test_help_outside_the_command_channel_lists_only_what_works_there(

@@ -1,8 +1,10 @@
 """What each kind of change does to the Fingerprint account, in three steps.
 
 Every change fpbot can make is one entry of `ACTIONS`, keyed by the permission it needs
-(``envs.create`` … ``webhooks.delete``), and lives in the module of its resource (`envs`,
-`keys`, `webhooks`), so a reader finds "what does ``keys.rotate`` do" in one place. The shape
+(``envs.create`` … ``subdomains.delete``), and lives in the module of its resource (`envs`,
+`keys`, `webhooks`, `rules`, `enckeys`, `subdomains`), so a reader finds "what does
+``keys.rotate`` do" in one place. Where one permission covers several kinds of change
+(``rules.update`` changes a rule or moves it) its entry is a `base.Composite` of them. The shape
 they share — plan, execute once, reconcile after a crash — and who retries what is `base`.
 """
 
@@ -25,9 +27,12 @@ from bot.changes.actions.base import (
     failed,
     find_env,
 )
-from bot.changes.actions.envs import CreateEnvironment, DeleteEnvironment, RenameEnvironment
-from bot.changes.actions.keys import CreateKey, DeleteKey, RotateKey, UpdateKey, rotation_name
-from bot.changes.actions.webhooks import CreateWebhook, DeleteWebhook, SetWebhookStatus
+from bot.changes.actions.enckeys import EncKeyRotations, SetEncKeyStatus
+from bot.changes.actions.envs import CreateEnvironment, DeleteEnvironment, EnvironmentUpdates
+from bot.changes.actions.keys import CreateKey, DeleteKey, KeyRotations, UpdateKey, rotation_name
+from bot.changes.actions.rules import RuleCreations, RuleRemovals, RuleUpdates
+from bot.changes.actions.subdomains import CreateSubdomain, DeleteSubdomain, VerifySubdomain
+from bot.changes.actions.webhooks import CreateWebhook, DeleteWebhook, WebhookUpdates
 from bot.domain import ChangeRequest
 from bot.log import get_logger
 from bot.ports import Account
@@ -39,15 +44,23 @@ ACTIONS: Mapping[str, Action] = {
     action.permission: action
     for action in (
         CreateEnvironment(),
-        RenameEnvironment(),
+        EnvironmentUpdates(),
         DeleteEnvironment(),
         CreateKey(),
         UpdateKey(),
         DeleteKey(),
-        RotateKey(),
+        KeyRotations(),
         CreateWebhook(),
-        SetWebhookStatus(),
+        WebhookUpdates(),
         DeleteWebhook(),
+        RuleCreations(),
+        RuleUpdates(),
+        RuleRemovals(),
+        SetEncKeyStatus(),
+        EncKeyRotations(),
+        CreateSubdomain(),
+        VerifySubdomain(),
+        DeleteSubdomain(),
     )
 }
 """Every change fpbot can make, keyed by the permission it needs."""

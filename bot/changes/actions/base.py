@@ -31,7 +31,7 @@ The sentences they carry are written by `bot.render.changes`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
@@ -58,7 +58,13 @@ CLOCK_SKEW = timedelta(minutes=2)
 
 MAX_NAME = 255
 
-SecretKind = Literal["secret key token", "proxy key token", "webhook signing key"]
+SecretKind = Literal[
+    "secret key token",
+    "proxy key token",
+    "webhook signing key",
+    "encryption key",
+    "subdomain webhook secret",
+]
 
 
 # ── what the three steps return ─────────────────────────────────────────────────────────────
@@ -124,10 +130,19 @@ DeliverSecret = Callable[[SecretDelivery], Awaitable[bool]]
 @dataclass(frozen=True, slots=True)
 class Execution:
     """A change that ran: ``result`` holds new ids and names (raw, no secret), ``message`` says
-    what happened in one sentence of mrkdwn."""
+    what happened in one sentence of mrkdwn.
+
+    Attributes:
+        grace_until: a rotation that keeps the old key usable: when that ends (the sweeper
+            then finishes it).
+        instructions: what the requester must do next (a subdomain's DNS records), mrkdwn,
+            sent to them by direct message.
+    """
 
     result: dict[str, Any]
     message: str
+    grace_until: datetime | None = None
+    instructions: str | None = None
 
 
 class ExecutionFailed(Exception):
@@ -184,15 +199,17 @@ class Reconciliation:
         untouched: the account shows no trace of the change — it never reached Fingerprint,
             so it may run again as approved. A failed verdict without it found something
             (a resource created and disabled, half a rotation) and says what.
+        grace_until: as for `Execution`.
     """
 
     state: Literal[State.SUCCEEDED, State.FAILED]
     message: str
     untouched: bool = False
+    grace_until: datetime | None = None
 
 
-def succeeded(message: str) -> Reconciliation:
-    return Reconciliation(State.SUCCEEDED, message)
+def succeeded(message: str, *, grace_until: datetime | None = None) -> Reconciliation:
+    return Reconciliation(State.SUCCEEDED, message, grace_until=grace_until)
 
 
 def failed(message: str) -> Reconciliation:
@@ -308,6 +325,38 @@ class Removal(Action, ABC):
         if await self.find(client, resource_id) is not None:
             return never_reached()
         return succeeded(self.deleted(request, resource_id))
+
+
+class Composite(Action):
+    """Several kinds of change under one permission (``rules.update`` both changes and moves
+    a rule): ``plan`` picks the variant by the command's type; execute and reconcile by the
+    ``op`` its plan put in the request's params (a request without one is ``default``'s,
+    as every request stored before the variants existed is)."""
+
+    variants: ClassVar[Mapping[str, tuple[tuple[type[commands.Command], ...], Action]]]
+    default: ClassVar[str]
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        for op, (shapes, action) in self.variants.items():
+            if isinstance(command, shapes):
+                plan = await action.plan(client, command)
+                if op != self.default:
+                    plan.params["op"] = op
+                return plan
+        raise TypeError(f"{type(command).__name__} is not a command for {self.permission}")
+
+    def variant(self, request: ChangeRequest) -> Action:
+        return self.variants[str(request.params.get("op", self.default))][1]
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        return await self.variant(request).execute(client, request, deliver_secret)
+
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
+        return await self.variant(request).reconcile(client, request, delivered)
 
 
 # ── helpers the actions share ───────────────────────────────────────────────────────────────

@@ -7,6 +7,7 @@ from typing import Any
 from bot import commands
 from bot.changes.actions.base import (
     Action,
+    Composite,
     DeliverSecret,
     Execution,
     ExecutionFailed,
@@ -27,9 +28,10 @@ from bot.changes.actions.base import (
     write,
 )
 from bot.domain import ChangeRequest
-from bot.fingerprint.models import Environment, Status
+from bot.fingerprint.models import Environment, LimitMode, Status
 from bot.ports import Account
 from bot.render import changes as say
+from bot.render import updates as said
 
 #: Names of a default environment, which Fingerprint refuses to delete. The API has no flag
 #: for it, so it is recognised by the name Fingerprint gives it.
@@ -190,3 +192,73 @@ class DeleteEnvironment(Removal):
 
     def deleted(self, request: ChangeRequest, resource_id: str) -> str:
         return say.deleted_environment(before_name(request, resource_id), resource_id)
+
+
+class SetEnvironmentLimit(Action):
+    """``envs limit <env_id> <mode> [<value>]``: the monthly usage limit (notify by email, or
+    restrict — Enterprise only, Fingerprint refuses it otherwise); it must change."""
+
+    permission = "envs.update"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.SetEnvLimit, self.permission)
+        env = find_env(await client.list_environments(), cmd.env)
+        mode = LimitMode(cmd.mode)
+        now = said.limit_text(env.limit_mode, env.limit_value)
+        wanted = said.limit_text(mode, cmd.value)
+        if now == wanted:
+            raise PlanError(said.environment_limit_already(env.name, env.id, now))
+        return Plan(
+            action=self.permission,
+            params={
+                "op": "limit",
+                "env_id": env.id,
+                "limit_mode": str(mode),
+                "limit_value": cmd.value,
+            },
+            summary=said.set_environment_limit(env.name, env.id, wanted),
+            before={"name": env.name, "usage limit": now},
+            after={"name": env.name, "usage limit": wanted},
+            environment=env.id,
+            target=f"environment:{env.id}:limit",
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        env_id = request.params["env_id"]
+        mode = LimitMode(request.params["limit_mode"])
+        value = request.params.get("limit_value")
+        await write(
+            client.update_environment(env_id, limit_mode=mode, limit_value=value),
+            failed=said.setting_limit_failed(env_id),
+            check=said.check_environment(env_id),
+        )
+        limit = said.limit_text(mode, value)
+        return Execution(
+            result={"env_id": env_id, "usage limit": limit},
+            message=said.environment_limit_set(env_id, limit),
+        )
+
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
+        env_id = request.params["env_id"]
+        env = next((e for e in await client.list_environments() if e.id == env_id), None)
+        if env is None:
+            return failed(say.environment_gone(env_id, "limited"))
+        wanted = said.limit_text(request.params["limit_mode"], request.params.get("limit_value"))
+        if said.limit_text(env.limit_mode, env.limit_value) == wanted:
+            return succeeded(said.environment_limit_set(env_id, wanted))
+        return never_reached()
+
+
+class EnvironmentUpdates(Composite):
+    """``envs.update``: a new name, or a new monthly usage limit."""
+
+    permission = "envs.update"
+    default = "rename"
+    variants = {
+        "rename": ((commands.RenameEnv,), RenameEnvironment()),
+        "limit": ((commands.SetEnvLimit,), SetEnvironmentLimit()),
+    }

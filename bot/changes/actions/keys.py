@@ -6,13 +6,14 @@ the requester's DMs at once or the new key is disabled (an unreachable secret is
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot import commands
 from bot.changes.actions.base import (
     MAX_NAME,
     Action,
+    Composite,
     DeliverSecret,
     Execution,
     ExecutionFailed,
@@ -41,6 +42,7 @@ from bot.fingerprint.errors import FingerprintError, NotFound
 from bot.fingerprint.models import ApiKey, Environment, KeyType, Status
 from bot.ports import Account
 from bot.render import changes as say
+from bot.render import updates as said
 
 KEY_ID_PREFIX = "tok_"
 
@@ -173,21 +175,29 @@ class CreateKey(Action):
             found = find_env(envs, cmd.environment)
             env = (found.name, found.id)
         default = cmd.environment is None and key_type is KeyType.PUBLIC
+        params: dict[str, Any] = {
+            "type": str(key_type),
+            "name": cmd.name,
+            "environment": env and env[1],
+        }
+        after: dict[str, Any] = {
+            "name": cmd.name,
+            "type": str(key_type),
+            "status": str(Status.ENABLED),
+            "environment": (
+                say.DEFAULT_ENVIRONMENT if default else env_label(envs, env and env[1])
+            ),
+        }
+        if cmd.description is not None:
+            params["description"] = after["description"] = cmd.description
         return Plan(
             action=self.permission,
-            params={"type": str(key_type), "name": cmd.name, "environment": env and env[1]},
+            params=params,
             summary=say.create_key(
                 key_type, cmd.name, say.key_where(env, default_environment=default)
             ),
             before=None,
-            after={
-                "name": cmd.name,
-                "type": str(key_type),
-                "status": str(Status.ENABLED),
-                "environment": (
-                    say.DEFAULT_ENVIRONMENT if default else env_label(envs, env and env[1])
-                ),
-            },
+            after=after,
             environment=env and env[1],
             target=f"key-name:{env[1] if env else 'default'}:{key_type}:{cmd.name.casefold()}",
         )
@@ -201,7 +211,10 @@ class CreateKey(Action):
         try:
             key = await write(
                 client.create_api_key(
-                    type=key_type, name=name, environment=request.params.get("environment")
+                    type=key_type,
+                    name=name,
+                    environment=request.params.get("environment"),
+                    description=request.params.get("description"),
                 ),
                 failed=say.creating_key_failed(key_type, name),
                 check=say.check_new_key(name) if kind is not None else say.CHECK_KEYS,
@@ -262,6 +275,10 @@ class UpdateKey(Action):
     async def plan(self, client: Account, command: commands.Command) -> Plan:
         if isinstance(command, commands.SetKeyStatus):
             return await self._plan_status(client, command)
+        if isinstance(command, commands.SetKeyRateLimit):
+            return await self._plan_rate(client, command)
+        if isinstance(command, commands.DescribeKey):
+            return await self._plan_description(client, command)
         cmd = expect(command, commands.RenameKey, self.permission)
         key = await existing_key(client, cmd.key)
         if key.name == cmd.name:
@@ -276,14 +293,47 @@ class UpdateKey(Action):
             target=f"key:{key.id}:name",
         )
 
+    async def _plan_rate(self, client: Account, cmd: commands.SetKeyRateLimit) -> Plan:
+        key = await existing_key(client, cmd.key)
+        label = say.key_label(key)
+        if key.rate_limit == cmd.rate_limit:
+            raise PlanError(said.key_rate_already(label, cmd.rate_limit))
+        return Plan(
+            action=self.permission,
+            params={"key_id": key.id, "rate_limit": cmd.rate_limit},
+            summary=said.set_key_rate(label, cmd.rate_limit),
+            before={"name": key.name, "rate limit": said.rate(key.rate_limit)},
+            after={"name": key.name, "rate limit": said.rate(cmd.rate_limit)},
+            environment=key.environment,
+            target=f"key:{key.id}:rate_limit",
+        )
+
+    async def _plan_description(self, client: Account, cmd: commands.DescribeKey) -> Plan:
+        key = await existing_key(client, cmd.key)
+        label = say.key_label(key)
+        if key.description == cmd.description:
+            raise PlanError(said.key_description_already(label))
+        return Plan(
+            action=self.permission,
+            params={"key_id": key.id, "description": cmd.description},
+            summary=said.describe_key(label),
+            before={"name": key.name, "description": key.description},
+            after={"name": key.name, "description": cmd.description},
+            environment=key.environment,
+            target=f"key:{key.id}:description",
+        )
+
     async def _plan_status(self, client: Account, cmd: commands.SetKeyStatus) -> Plan:
         status = Status(cmd.status)
         key = await existing_key(client, cmd.key)
         if key.status is status:
             raise PlanError(say.key_already(say.key_label(key), status))
+        params: dict[str, Any] = {"key_id": key.id, "status": str(status)}
+        if cmd.grace_of is not None:
+            params["grace_of"] = cmd.grace_of
         return Plan(
             action=self.permission,
-            params={"key_id": key.id, "status": str(status)},
+            params=params,
             summary=say.set_key_status(say.key_label(key), status),
             before={"name": key.name, "status": str(key.status) if key.status else None},
             after={"name": key.name, "status": str(status)},
@@ -296,14 +346,26 @@ class UpdateKey(Action):
     ) -> Execution:
         key_id = request.params["key_id"]
         name, status = request.params.get("name"), request.params.get("status")
+        rate_limit = request.params.get("rate_limit")
+        description = request.params.get("description")
         old = before_name(request, key_id)
         key = await write(
-            client.update_api_key(key_id, name=name, status=Status(status) if status else None),
+            client.update_api_key(
+                key_id,
+                name=name,
+                status=Status(status) if status else None,
+                rate_limit=rate_limit,
+                description=description,
+            ),
             failed=say.updating_key_failed(old, key_id),
             check=say.check_key(key_id),
         )
         if status:
             message = say.key_status_set(say.key_label(key), Status(status))
+        elif rate_limit is not None:
+            message = said.key_fields_set(key.id, said.rate(rate_limit))
+        elif description is not None:
+            message = said.key_fields_set(key.id, "its new description")
         else:
             message = say.renamed_key(key.id, old, key.name)
         return Execution(result={"key_id": key.id, "name": key.name}, message=message)
@@ -320,8 +382,18 @@ class UpdateKey(Action):
             return never_reached()
         if status is not None and key.status != status:
             return never_reached()
+        rate_limit = request.params.get("rate_limit")
+        description = request.params.get("description")
+        if rate_limit is not None and key.rate_limit != rate_limit:
+            return never_reached()
+        if description is not None and key.description != description:
+            return never_reached()
         if status is not None:
             return succeeded(say.key_is(key.name, key.id, status))
+        if rate_limit is not None:
+            return succeeded(said.key_fields_set(key_id, said.rate(rate_limit)))
+        if description is not None:
+            return succeeded(said.key_fields_set(key_id, "its new description"))
         return succeeded(say.key_renamed_to(key_id, key.name))
 
 
@@ -355,6 +427,12 @@ class DeleteKey(Removal):
         return say.deleted_key(before_name(request, resource_id), resource_id)
 
 
+def grace_end(request: ChangeRequest) -> datetime | None:
+    """When a rotation's grace period ends (counted from when it ran), if it has one."""
+    seconds = request.params.get("grace_seconds")
+    return started(request) + timedelta(seconds=int(seconds)) if seconds else None
+
+
 class RotateKey(Action):
     """``keys rotate <key_id>``: create a replacement (same type, same environment), deliver
     its token privately, then disable the old key — in that order, so that at every step at
@@ -372,19 +450,27 @@ class RotateKey(Action):
             raise PlanError(say.rotating_disabled_key(label))
         envs = await client.list_environments()
         before = key_fields(key, envs)
+        params: dict[str, Any] = {
+            "key_id": key.id,
+            "type": str(key.type),
+            "name": key.name,
+            "environment": key.environment,
+        }
+        grace = cmd.grace or timedelta(0)
+        if grace:
+            params["grace_seconds"] = int(grace.total_seconds())
         return Plan(
             action=self.permission,
-            params={
-                "key_id": key.id,
-                "type": str(key.type),
-                "name": key.name,
-                "environment": key.environment,
-            },
-            summary=say.rotate_key(label, key.type),
+            params=params,
+            summary=(
+                said.rotate_key_with_grace(label, key.type, grace)
+                if grace
+                else say.rotate_key(label, key.type)
+            ),
             before=before,
             after={
                 **before,
-                "status": str(Status.DISABLED),
+                "status": said.disabled_after(grace) if grace else str(Status.DISABLED),
                 "replaced by": say.replacement_of(key.type),
             },
             environment=key.environment,
@@ -441,6 +527,16 @@ class RotateKey(Action):
                     say.the_replacement(new.id),
                     postscript=say.old_key_untouched(old_id),
                 )
+        grace_until = grace_end(request)
+        if grace_until is not None:
+            # The old key stays enabled: the sweeper disables it when the grace ends.
+            return Execution(
+                result={"key_id": old_id, "replacement_id": new.id, "replacement_name": new.name},
+                message=said.rotated_key_with_grace(
+                    old_id, new.name, new.id, grace_until, token_sent=kind is not None
+                ),
+                grace_until=grace_until,
+            )
         try:
             await client.update_api_key(old_id, status=Status.DISABLED)
         except FingerprintError as e:
@@ -478,7 +574,94 @@ class RotateKey(Action):
         if not old_active:
             # The old key is disabled only after the replacement's token was delivered.
             return succeeded(say.rotation_complete(old_id, replacement.name, replacement.id))
+        grace_until = grace_end(request)
         if secret_kind(key_type) is None or replacement.id in delivered:
+            if grace_until is not None:
+                return succeeded(
+                    said.rotation_in_grace(old_id, replacement.name, replacement.id, grace_until),
+                    grace_until=grace_until,
+                )
             return failed(say.rotation_stopped_before_disabling(replacement.id, old_id))
         await disable_lost_secret_key(client, replacement)
         return failed(say.rotation_lost_token(replacement.id, old_id))
+
+
+class RevertRotation(Action):
+    """The Revert of a rotation during its grace period: enable the old key again (it may
+    have been disabled early), then disable the replacement — in that order, so a working
+    key exists at every step."""
+
+    permission = "keys.rotate"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.RevertKeyRotation, self.permission)
+        old = await key_or_none(client, cmd.key)
+        new = await key_or_none(client, cmd.replacement)
+        if old is None:
+            raise PlanError(said.key_gone_for_revert(cmd.key))
+        if new is None:
+            raise PlanError(said.key_gone_for_revert(cmd.replacement))
+        if old.status is Status.ENABLED and new.status is Status.DISABLED:
+            raise PlanError(said.nothing_to_revert(old.id, new.id))
+        return Plan(
+            action=self.permission,
+            params={
+                "op": "revert",
+                "key_id": old.id,
+                "replacement_id": new.id,
+                "grace_of": cmd.rotation,
+            },
+            summary=said.revert_rotation(cmd.rotation, old.id, new.id),
+            before={"old key": _status_of(old), "replacement": _status_of(new)},
+            after={"old key": str(Status.ENABLED), "replacement": str(Status.DISABLED)},
+            environment=old.environment,
+            target=f"key:{old.id}:revert",
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        old_id, new_id = request.params["key_id"], request.params["replacement_id"]
+        await write(
+            client.update_api_key(old_id, status=Status.ENABLED),
+            failed=said.reverting_failed(old_id),
+            check=said.check_revert(old_id),
+        )
+        try:
+            await client.update_api_key(new_id, status=Status.DISABLED)
+        except FingerprintError as e:
+            raise ExecutionFailed(
+                said.replacement_not_disabled(new_id, old_id, e),
+                cause=e,
+                state_of_account=said.both_enabled_after_revert(new_id),
+            ) from e
+        return Execution(
+            result={"key_id": old_id, "replacement_id": new_id},
+            message=said.reverted_rotation(old_id, new_id),
+        )
+
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
+        old_id, new_id = request.params["key_id"], request.params["replacement_id"]
+        old, new = await key_or_none(client, old_id), await key_or_none(client, new_id)
+        if old is not None and old.status is Status.ENABLED:
+            if new is None or new.status is Status.DISABLED:
+                return succeeded(said.reverted_rotation(old_id, new_id))
+            return failed(said.both_enabled_after_revert(new_id))
+        return never_reached()
+
+
+def _status_of(key: ApiKey) -> str | None:
+    return str(key.status) if key.status else None
+
+
+class KeyRotations(Composite):
+    """``keys.rotate``: a rotation, or the Revert of one in its grace period."""
+
+    permission = "keys.rotate"
+    default = "rotate"
+    variants = {
+        "rotate": ((commands.RotateKey,), RotateKey()),
+        "revert": ((commands.RevertKeyRotation,), RevertRotation()),
+    }

@@ -11,6 +11,7 @@ from typing import Any
 from bot import commands
 from bot.changes.actions.base import (
     Action,
+    Composite,
     DeliverSecret,
     Execution,
     ExecutionFailed,
@@ -37,6 +38,7 @@ from bot.fingerprint.errors import FingerprintError, NotFound
 from bot.fingerprint.models import Environment, Status, Webhook
 from bot.ports import Account
 from bot.render import changes as say
+from bot.render import updates as said
 
 
 async def webhook_or_none(client: Account, webhook_id: str) -> Webhook | None:
@@ -114,19 +116,22 @@ class CreateWebhook(Action):
         for hook in await client.list_webhooks():
             if hook.url == cmd.url:
                 raise PlanError(say.webhook_url_taken(hook.id, cmd.url))
+        params: dict[str, Any] = {
+            "url": cmd.url,
+            "description": cmd.description,
+            "environment": env and env[1],
+        }
+        if cmd.status is not None:
+            params["status"] = str(cmd.status)
         return Plan(
             action=self.permission,
-            params={
-                "url": cmd.url,
-                "description": cmd.description,
-                "environment": env and env[1],
-            },
+            params=params,
             summary=say.create_webhook(cmd.url, env),
             before=None,
             after={
                 "url": cmd.url,
                 "description": cmd.description,
-                "status": str(Status.ENABLED),
+                "status": str(cmd.status or Status.ENABLED),
                 "environment": env_label(envs, env and env[1]),
             },
             environment=env and env[1],
@@ -150,6 +155,7 @@ class CreateWebhook(Action):
                     url=url,
                     description=request.params.get("description"),
                     environment=request.params.get("environment"),
+                    status=Status(status) if (status := request.params.get("status")) else None,
                 ),
                 failed=say.creating_webhook_failed(url),
                 check=say.CHECK_WEBHOOKS,
@@ -274,3 +280,138 @@ class DeleteWebhook(Removal):
 
     def deleted(self, request: ChangeRequest, resource_id: str) -> str:
         return say.deleted_webhook(resource_id)
+
+
+class UpdateWebhookFields(Action):
+    """``webhooks update <webhook_id> [--url] [--description] [--env]``: only what differs
+    is sent; a new URL must be https and not another webhook's."""
+
+    permission = "webhooks.update"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.UpdateWebhook, self.permission)
+        hook = await existing_webhook(client, cmd.webhook)
+        label = say.webhook_label(hook.id, hook.url)
+        envs = await client.list_environments()
+        changes: dict[str, Any] = {}
+        if cmd.url is not None and cmd.url != hook.url:
+            if not cmd.url.lower().startswith("https://"):
+                raise PlanError(say.webhook_not_https(cmd.url))
+            for other in await client.list_webhooks():
+                if other.url == cmd.url and other.id != hook.id:
+                    raise PlanError(say.webhook_url_taken(other.id, cmd.url))
+            changes["url"] = cmd.url
+        if cmd.description is not None and cmd.description != hook.description:
+            changes["description"] = cmd.description
+        if cmd.environment is not None:
+            env = find_env(envs, cmd.environment)
+            if env.id != hook.environment:
+                changes["environment"] = env.id
+        if not changes:
+            raise PlanError(said.webhook_unchanged(label))
+        before = webhook_fields(hook, envs)
+        after = {**before, **changes}
+        if "environment" in changes:
+            after["environment"] = env_label(envs, changes["environment"])
+        return Plan(
+            action=self.permission,
+            params={"op": "fields", "webhook_id": hook.id, **changes},
+            summary=said.update_webhook(label, ", ".join(sorted(changes))),
+            before=before,
+            after=after,
+            environment=hook.environment,
+            target=f"webhook:{hook.id}:fields",
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        hook_id = request.params["webhook_id"]
+        fields = {
+            k: request.params[k]
+            for k in ("url", "description", "environment")
+            if k in request.params
+        }
+        hook = await write(
+            client.update_webhook(hook_id, **fields),
+            failed=said.updating_webhook_failed(hook_id),
+            check=say.CHECK_WEBHOOKS,
+        )
+        return Execution(
+            result={"webhook_id": hook.id, "url": hook.url or fields.get("url")},
+            message=said.webhook_updated(hook_id, ", ".join(sorted(fields))),
+        )
+
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
+        hook_id = request.params["webhook_id"]
+        hook = await webhook_or_none(client, hook_id)
+        if hook is None:
+            return failed(say.webhook_gone(hook_id))
+        fields = {
+            k: request.params[k]
+            for k in ("url", "description", "environment")
+            if k in request.params
+        }
+        if any(getattr(hook, k) != v for k, v in fields.items()):
+            return never_reached()
+        return succeeded(said.webhook_updated(hook_id, ", ".join(sorted(fields))))
+
+
+class VerifyWebhook(Action):
+    """``webhooks verify <webhook_id>``: Fingerprint calls the URL and records whether it
+    answered; asking again does no harm."""
+
+    permission = "webhooks.update"
+
+    async def plan(self, client: Account, command: commands.Command) -> Plan:
+        cmd = expect(command, commands.VerifyWebhook, self.permission)
+        hook = await existing_webhook(client, cmd.webhook)
+        label = say.webhook_label(hook.id, hook.url)
+        verified = None if hook.verified is None else ("yes" if hook.verified else "no")
+        return Plan(
+            action=self.permission,
+            params={"op": "verify", "webhook_id": hook.id},
+            summary=said.verify_webhook(label),
+            before={"url": hook.url, "verified": verified},
+            after={"url": hook.url, "verified": "checked by Fingerprint"},
+            environment=hook.environment,
+            target=f"webhook:{hook.id}:verify",
+        )
+
+    async def execute(
+        self, client: Account, request: ChangeRequest, deliver_secret: DeliverSecret
+    ) -> Execution:
+        hook_id = request.params["webhook_id"]
+        hook = await write(
+            client.verify_webhook(hook_id),
+            failed=said.verifying_webhook_failed(hook_id),
+            check=say.CHECK_WEBHOOKS,
+        )
+        verified = hook.verified if hook is not None else None
+        return Execution(
+            result={"webhook_id": hook_id, "verified": verified},
+            message=said.webhook_verified(hook_id, verified),
+        )
+
+    async def reconcile(
+        self, client: Account, request: ChangeRequest, delivered: frozenset[str] = frozenset()
+    ) -> Reconciliation:
+        hook_id = request.params["webhook_id"]
+        hook = await webhook_or_none(client, hook_id)
+        if hook is None:
+            return failed(say.webhook_gone(hook_id))
+        return succeeded(said.webhook_verified(hook_id, hook.verified))
+
+
+class WebhookUpdates(Composite):
+    """``webhooks.update``: its status, its other fields, or a verification."""
+
+    permission = "webhooks.update"
+    default = "status"
+    variants = {
+        "status": ((commands.SetWebhookStatus,), SetWebhookStatus()),
+        "fields": ((commands.UpdateWebhook,), UpdateWebhookFields()),
+        "verify": ((commands.VerifyWebhook,), VerifyWebhook()),
+    }
