@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import gc
 import resource
 import signal
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
@@ -62,6 +64,12 @@ KEEPALIVE_TIMEOUT = 75.0
 #: to Slack and Fingerprint.
 MAX_CONNECTIONS = 256
 FD_SHARE = 4
+#: Connections accepted per turn of the event loop, at most: each is admitted (or refused) by
+#: the gate before the next is accepted, and those it closes to make room are let go within a
+#: turn, so a burst holds at most this many descriptors beyond the cap.
+ACCEPT_BATCH = 16
+#: Seconds accepting pauses when the process is out of file descriptors.
+ACCEPT_RETRY_DELAY = 0.2
 
 
 def default_max_connections() -> int:
@@ -266,15 +274,17 @@ class _Connection(asyncio.Protocol):
         self._gate = gate
         self._inner = inner
         self._transport: asyncio.Transport | None = None
+        self._made = False  # aiohttp's protocol has seen it open
         self._timer: asyncio.TimerHandle | None = None
         self._next_request_started = False  # bytes came in while one was being answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not self._gate.admit(self):
-            cast(asyncio.Transport, transport).abort()
-            return
         self._transport = cast(asyncio.Transport, transport)
+        if self.stage is _Stage.CLOSED:  # dropped between its accept and now
+            self._transport.abort()
+            return
         self._arm()
+        self._made = True
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
@@ -298,7 +308,7 @@ class _Connection(asyncio.Protocol):
         self._disarm()
         self._gate.release(self)
         self.stage = _Stage.CLOSED
-        if self._transport is not None:  # admitted: aiohttp's protocol saw it open
+        if self._made:  # aiohttp's protocol saw it open
             self._inner.connection_lost(exc)
 
     def arrived(self) -> None:
@@ -374,13 +384,23 @@ async def _connection_stages(
 
 
 class _GuardedSite(web.BaseSite):
-    """aiohttp's TCP site, each connection behind the `ConnectionGate`."""
+    """aiohttp's TCP site, accepting connections itself so that each is counted by the
+    `ConnectionGate` the moment it is accepted.
+
+    asyncio's own accept loop takes up to the whole listen backlog in one go and only then
+    lets the protocols see their connections: a burst queued behind a busy event loop would
+    hold a hundred descriptors before the gate could close a single one, and a process with a
+    small limit would run out ("Too many open files", logged once per refused accept). Here a
+    connection is admitted (or refused, its socket closed at once) as it is accepted, at most
+    `ACCEPT_BATCH` per turn of the loop, so the descriptors in use stay near the cap.
+    """
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, gate: ConnectionGate):
         super().__init__(runner)
         self._host = host
         self._port = port
         self._gate = gate
+        self._log = Throttle(REFUSAL_LOG_INTERVAL)
 
     @property
     def name(self) -> str:
@@ -388,12 +408,55 @@ class _GuardedSite(web.BaseSite):
 
     async def start(self) -> None:
         await super().start()
-        server = self._runner.server
-        assert server is not None
-        gate = self._gate
-        self._server = await asyncio.get_running_loop().create_server(
-            lambda: _Connection(gate, server()), self._host, self._port, backlog=self._backlog
-        )
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.create_server((self._host, self._port), family=family, backlog=self._backlog)
+        sock.setblocking(False)
+        # An asyncio server that never serves by itself: aiohttp's runner reads its address
+        # and closes it, which stops the reader below and closes the socket.
+        self._server = await loop.create_server(asyncio.Protocol, sock=sock, start_serving=False)
+        self._listen(loop, sock)
+
+    def _listen(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        loop.add_reader(sock.fileno(), self._accept, loop, sock)
+
+    def _accept(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        factory = self._runner.server
+        assert factory is not None
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return  # none left waiting
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                # Out of descriptors all the same (the store's, Slack's, Fingerprint's
+                # sockets count too): the queued connections wait in the kernel a moment.
+                self._log.warning(log, "accept_paused", key="accept", reason=exc.strerror)
+                loop.remove_reader(sock.fileno())
+                loop.call_later(ACCEPT_RETRY_DELAY, self._resume, loop, sock)
+                return
+            connection = _Connection(self._gate, factory())
+            if not self._gate.admit(connection):
+                conn.close()
+                continue
+            conn.setblocking(False)
+            loop.create_task(self._connect(loop, conn, connection))
+
+    def _resume(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        if self._server is not None and sock.fileno() != -1:  # not closed meanwhile
+            self._listen(loop, sock)
+
+    @staticmethod
+    async def _connect(
+        loop: asyncio.AbstractEventLoop, conn: socket.socket, connection: _Connection
+    ) -> None:
+        try:
+            await loop.connect_accepted_socket(lambda: connection, sock=conn)
+        except OSError:  # the peer went away before the transport was made
+            connection.drop()
+            conn.close()
 
 
 class BotServer:

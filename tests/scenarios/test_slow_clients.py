@@ -14,7 +14,7 @@ import json
 import resource
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -183,17 +183,30 @@ async def test_connections_beyond_the_cap_close_the_oldest_slow_ones_and_the_bot
     assert 1 <= len([r for r in logged if r["event"] == "connections_at_capacity"]) <= 3
 
 
-def low_fd_limit() -> None:
-    """In the child: 256 file descriptors, as a small container would give."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+def low_fd_limit(limit: int) -> Callable[[], None]:
+    """In the child: ``limit`` file descriptors, as a small container would give."""
+
+    def limited() -> None:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+
+    return limited
 
 
+@pytest.mark.parametrize(
+    ("fds", "paused"),
+    [(256, False), (128, True)],
+    ids=["dribbling", "a-burst-queued-while-paused"],
+)
 async def test_hundreds_of_dribbling_sockets_do_not_starve_fpbot_serve_of_file_descriptors(
-    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path
+    stand_ins: tuple[FakeSlack, StandInServer], tmp_path: Path, fds: int, paused: bool
 ) -> None:
-    """300 slow sockets against a process allowed 256 descriptors: a listing still reaches the
-    API and the channel, and nothing says "Too many open files"."""
+    """300 slow sockets against a process allowed few descriptors: a listing still reaches the
+    API and the channel, and nothing says "Too many open files".
+
+    ``paused``: the process is stopped while the sockets connect, so that the whole listen
+    queue waits to be accepted at once when it resumes — as a busy event loop meets a burst.
+    """
     slack, api = stand_ins
     port = free_port()
     process = await asyncio.create_subprocess_exec(
@@ -205,23 +218,32 @@ async def test_hundreds_of_dribbling_sockets_do_not_starve_fpbot_serve_of_file_d
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        preexec_fn=low_fd_limit,
+        preexec_fn=low_fd_limit(fds),
     )
     try:
         url = f"http://127.0.0.1:{port}"
         await wait_until_serving(url, process)
         slow = [Dribbler(port, every=0.5) for _ in range(300)]
-        async with dribbling(slow), SlackDriver(slack, url + "/slack/events", SIGNING_SECRET) as d:
-            assert_acked_at_once(await d.command("envs", user=VIEWER, channel=OPS))
-            await slack.wait_for(
-                lambda: any(m.text.startswith("Environments") for m in slack.channel_messages(OPS)),
-                WAIT,
-                what="the listing",
-            )
+        if paused:
+            process.send_signal(signal.SIGSTOP)
+        async with dribbling(slow):
+            if paused:  # the burst is let in before the command (whose SYN would queue behind)
+                process.send_signal(signal.SIGCONT)
+                await asyncio.sleep(0.5)
+            async with SlackDriver(slack, url + "/slack/events", SIGNING_SECRET) as d:
+                assert_acked_at_once(await d.command("envs", user=VIEWER, channel=OPS))
+                await slack.wait_for(
+                    lambda: any(
+                        m.text.startswith("Environments") for m in slack.channel_messages(OPS)
+                    ),
+                    WAIT,
+                    what="the listing",
+                )
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), 15)
     finally:
         if process.returncode is None:
+            process.send_signal(signal.SIGCONT)
             process.kill()
             await process.communicate()  # not wait(): a full stdout pipe would block it
 
