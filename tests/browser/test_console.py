@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.log import configure_logging
-from sandbox.run import Sandbox
+from sandbox.run import Sandbox, sample_policy_path
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 Page = playwright_sync.Page
@@ -40,6 +40,8 @@ SCREENSHOTS = Path(
     os.environ.get("FPBOT_SCREENSHOTS") or Path(__file__).resolve().parent / "screenshots"
 )
 VIEWPORT = {"width": 1280, "height": 800}
+#: How often the sandbox's account watch reads the account here.
+WATCH_INTERVAL = "2s"
 #: The browser's time zone; Slack dates must be shown in it, not the server's.
 TIMEZONE = "Europe/Paris"
 
@@ -52,7 +54,8 @@ pytestmark = [
 class SandboxThread:
     """`Sandbox` running in a thread of its own until `stop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy_path: Path) -> None:
+        self.policy_path = policy_path
         self.sandbox: Sandbox | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,16 +87,21 @@ class SandboxThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with Sandbox(log_level="WARNING") as sandbox:
+        async with Sandbox(log_level="WARNING", policy_path=self.policy_path) as sandbox:
             self.sandbox = sandbox
             self._ready.set()
             await self._stop.wait()
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The sample policy, but the account watch looks every two seconds (not every minute)."""
     configure_logging("WARNING", "console")
-    runner = SandboxThread()
+    sample = sample_policy_path().read_text()
+    assert "  interval: 1m\n" in sample
+    policy = tmp_path_factory.mktemp("policy") / "fpbot.yml"
+    policy.write_text(sample.replace("  interval: 1m\n", f"  interval: {WATCH_INTERVAL}\n"))
+    runner = SandboxThread(policy)
     yield runner.start()
     runner.stop()
 
@@ -311,6 +319,16 @@ def test_a_change_in_the_dashboard_is_made_in_the_stand_in_outside_fpbot(
     )
     assert env.name == f"{name} (renamed in the dashboard)"
     shoot(page, "console-dashboard.png")
+
+    # The watch reports it in #alerts, with the way back.
+    open_channel(page, "alerts")
+    report = page.get_by_test_id("messages").locator(".msg", has_text="outside fpbot").last
+    expect(report).to_contain_text(f"{name} (renamed in the dashboard)", timeout=15_000)
+    expect(report.locator(".bk-button", has_text="Revert")).to_be_visible()
+    expect(page.locator(".toast")).to_have_count(0)  # gone after six seconds
+    shoot(page, "console-outside-change.png")
+    report.locator(".bk-button", has_text="Acknowledge").click()
+    expect(report).to_contain_text("Acknowledged by")
 
     rename.click()  # and back, for the other tests
     expect(page.locator(".toast", has_text=f"to “{name}”")).to_be_visible()
