@@ -70,7 +70,13 @@ from bot.render import render_secret_delivery, replies
 from bot.render.blocks import Message
 from bot.render.errors import summary_of
 from bot.render.subdomains import render_instructions
-from bot.store import DuplicateRequest, StoreUnavailable, new_request_id
+from bot.store import (
+    DuplicateRequest,
+    PendingDuplicate,
+    StoreUnavailable,
+    TooManyPending,
+    new_request_id,
+)
 
 log = get_logger(__name__)
 
@@ -141,9 +147,7 @@ class ChangeWorkflow:
         plan = await actions.plan(self._client, command)
         existing = await self._store.pending_duplicate(plan.action, plan.target)
         if existing is not None:
-            card = card_of(existing)
-            link = await self.cards.slack.permalink(card) if card else None
-            raise actions.PlanError(say_request.duplicate(existing, link))
+            raise await self._duplicate(existing)
         now = self._clock()
         request = ChangeRequest(
             id=new_request_id(),
@@ -164,10 +168,16 @@ class ChangeWorkflow:
             environment_name=await self._environment_name(plan.environment),
             target=plan.target,
         )
+        # The checks above spared planning and posting in the common case; the store checks
+        # again as it inserts, which is what holds against the same request sent twice at once.
         for attempt in range(1, ID_ATTEMPTS + 1):
             try:
-                await self._store.create(request)
+                await self._store.create(request, max_pending=rules.max_pending_per_person)
                 break
+            except PendingDuplicate as twin:
+                raise await self._duplicate(twin.existing) from None
+            except TooManyPending as cap:
+                raise actions.PlanError(say_request.too_many_pending(cap.limit)) from None
             except DuplicateRequest:
                 if attempt == ID_ATTEMPTS:
                     raise
@@ -176,6 +186,12 @@ class ChangeWorkflow:
         detail = request.summary + (f" — {request.reason}" if request.reason else "")
         await self.cards.audit("requested", origin.user_id, request, detail)
         return await self.post_card(request)
+
+    async def _duplicate(self, existing: ChangeRequest) -> actions.PlanError:
+        """The refusal of a request ``existing`` already makes, linking its card."""
+        card = card_of(existing)
+        link = await self.cards.slack.permalink(card) if card else None
+        return actions.PlanError(say_request.duplicate(existing, link))
 
     async def receipt(self, request: ChangeRequest) -> Message:
         """The requester's receipt for a new request, linking its card."""

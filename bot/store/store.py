@@ -18,6 +18,10 @@ statements.
   against the committed row; on SQLite writers are serialised by the database lock.
 * `Store.claim_triggers` is one ``INSERT … ON CONFLICT DO NOTHING`` keyed by Slack's
   ``trigger_id``: of any number of deliveries of one payload, on any replicas, one is handled.
+* `Store.create` checks, in the transaction that inserts, that no pending request makes the
+  same change and that the requester is under their cap: on SQLite the write lock makes the
+  check and the insert one step; on PostgreSQL the transaction first takes advisory locks on
+  the change and on the requester, so two replicas asked the same thing at once insert one.
 
 SQLite notes: write transactions begin ``IMMEDIATE`` (taking the write lock up front, so a
 transaction never fails trying to upgrade a read lock), the database runs in WAL mode so
@@ -29,6 +33,7 @@ operations are serialised in-process.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import sqlite3
 import time
@@ -152,6 +157,22 @@ class StoreUnavailable(StoreError):
 
 class DuplicateRequest(StoreError):
     """A request with this id already exists."""
+
+
+class PendingDuplicate(StoreError):
+    """A pending request already makes the same change (``existing``)."""
+
+    def __init__(self, existing: ChangeRequest) -> None:
+        super().__init__(f"change request {existing.id} makes the same change")
+        self.existing = existing
+
+
+class TooManyPending(StoreError):
+    """The requester already has ``limit`` requests waiting."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the requester already has {limit} pending requests")
+        self.limit = limit
 
 
 class UnknownRequest(StoreError, LookupError):
@@ -324,11 +345,18 @@ class Store:
 
     # ── change requests ─────────────────────────────────────────────────────────────────
 
-    async def create(self, request: ChangeRequest) -> None:
-        """Store a new request (at version 1) with any approvals it already carries.
+    async def create(self, request: ChangeRequest, *, max_pending: int | None = None) -> None:
+        """Store a new request (at version 1) with any approvals it already carries — unless a
+        pending request with its action and target exists, or its requester already has
+        ``max_pending`` requests waiting (a pending ``request`` only).
+
+        The caller has usually asked `pending_duplicate` and `count_pending` already, to spare
+        planning; only this check, made where the insert is, holds against a concurrent one.
 
         Raises:
             DuplicateRequest: the id is taken.
+            PendingDuplicate: a pending request makes the same change.
+            TooManyPending: the requester has ``max_pending`` requests waiting.
             SecretRefused: a field holds something that looks like a secret.
         """
         _refuse_secrets_in({f: getattr(request, f) for f in _GUARDED_FIELDS})
@@ -336,6 +364,8 @@ class Store:
         row["version"] = 1
         try:
             async with self._write() as conn:
+                if request.state is State.PENDING:
+                    await self._hold_back_twins(conn, request, max_pending)
                 await conn.execute(change_requests.insert().values(**row))
                 if request.approvals:
                     await conn.execute(
@@ -347,6 +377,26 @@ class Store:
                     )
         except sa_exc.IntegrityError as exc:
             raise DuplicateRequest(f"change request {request.id} already exists") from exc
+
+    async def _hold_back_twins(
+        self, conn: AsyncConnection, request: ChangeRequest, max_pending: int | None
+    ) -> None:
+        """Raise if a pending request makes ``request``'s change or its requester is at the
+        cap, holding (on PostgreSQL) the locks that keep it so until the insert commits."""
+        if self._dialect == "postgresql":
+            keys = {_lock_key("requester", request.requester)}
+            if request.target is not None:
+                keys.add(_lock_key("change", request.action, request.target))
+            for key in sorted(keys):  # one order everywhere: no deadlock between two creates
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        if request.target is not None:
+            twin = await _load_many(conn, _pending_twins(request.action, request.target))
+            if twin:
+                raise PendingDuplicate(twin[0])
+        if max_pending is not None:
+            waiting = await conn.execute(_pending_of(request.requester))
+            if int(waiting.scalar_one()) >= max_pending:
+                raise TooManyPending(max_pending)
 
     async def get(self, request_id: str) -> ChangeRequest | None:
         """The request with its approvals (oldest first), or ``None``."""
@@ -497,28 +547,14 @@ class Store:
 
     async def pending_duplicate(self, action: str, target: str) -> ChangeRequest | None:
         """A pending request for the same action on the same target, if there is one."""
-        query = (
-            select(change_requests)
-            .where(
-                change_requests.c.state == State.PENDING.value,
-                change_requests.c.action == action,
-                change_requests.c.target == target,
-            )
-            .order_by(change_requests.c.created_at)
-            .limit(1)
-        )
         async with self._read() as conn:
-            found = await _load_many(conn, query)
+            found = await _load_many(conn, _pending_twins(action, target))
         return found[0] if found else None
 
     async def count_pending(self, requester: str) -> int:
         """How many requests ``requester`` has waiting for approval."""
-        query = select(func.count()).where(
-            change_requests.c.state == State.PENDING.value,
-            change_requests.c.requester == requester,
-        )
         async with self._read() as conn:
-            return int((await conn.execute(query)).scalar_one())
+            return int((await conn.execute(_pending_of(requester))).scalar_one())
 
     async def due_for_reminder(
         self, now: datetime, after: timedelta, limit: int
@@ -1595,6 +1631,34 @@ async def _load(conn: AsyncConnection, request_id: str) -> ChangeRequest | None:
     query = select(change_requests).where(change_requests.c.id == request_id)
     found = await _load_many(conn, query)
     return found[0] if found else None
+
+
+def _pending_twins(action: str, target: str) -> Any:
+    """The pending requests for ``action`` on ``target``, the oldest first."""
+    return (
+        select(change_requests)
+        .where(
+            change_requests.c.state == State.PENDING.value,
+            change_requests.c.action == action,
+            change_requests.c.target == target,
+        )
+        .order_by(change_requests.c.created_at)
+        .limit(1)
+    )
+
+
+def _pending_of(requester: str) -> Any:
+    """How many requests ``requester`` has waiting."""
+    return select(func.count()).where(
+        change_requests.c.state == State.PENDING.value,
+        change_requests.c.requester == requester,
+    )
+
+
+def _lock_key(*parts: str) -> int:
+    """A PostgreSQL advisory-lock key (a signed 64-bit integer) for ``parts``."""
+    digest = hashlib.blake2b("\0".join(("fpbot", *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 async def _load_many(conn: AsyncConnection, query: Any) -> list[ChangeRequest]:

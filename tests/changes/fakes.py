@@ -26,7 +26,7 @@ from bot.fingerprint.errors import FingerprintError, NotFound
 from bot.fingerprint.models import ApiKey, Environment, KeyType, LimitMode, Status, Webhook
 from bot.ports import Origin, Posted
 from bot.render import Message
-from bot.store import DuplicateRequest
+from bot.store import DuplicateRequest, PendingDuplicate, TooManyPending
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 EARLIER = NOW - timedelta(days=30)
@@ -349,10 +349,20 @@ class FakeStore:
         if hook is not None:
             await hook()
 
-    async def create(self, request: ChangeRequest) -> None:
+    async def create(self, request: ChangeRequest, *, max_pending: int | None = None) -> None:
         await self._hook("create")
         if request.id in self.requests:
             raise DuplicateRequest(request.id)
+        if request.state is State.PENDING:
+            if request.target is not None:
+                twin = await self.pending_duplicate(request.action, request.target)
+                if twin is not None:
+                    raise PendingDuplicate(twin)
+            if (
+                max_pending is not None
+                and await self.count_pending(request.requester) >= max_pending
+            ):
+                raise TooManyPending(max_pending)
         self.requests[request.id] = replace(request, version=1)
 
     async def get(self, request_id: str) -> ChangeRequest | None:

@@ -4,6 +4,7 @@ against the in-memory fakes."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -16,7 +17,16 @@ from bot.fingerprint.errors import RateLimited
 from bot.fingerprint.models import Status
 from bot.policy import parse_policy
 from bot.ports import Posted
-from tests.changes.world import ALICE, BOB, POLICY_TEXT, REQUESTER, VIEWER, Groups, World
+from tests.changes.world import (
+    ALICE,
+    BOB,
+    POLICY_TEXT,
+    REQUESTER,
+    VIEWER,
+    Groups,
+    World,
+    meet,
+)
 
 CAROL = "U0CAROL"
 
@@ -107,6 +117,38 @@ async def test_the_same_change_asked_twice_is_refused_with_a_link_to_the_pending
     assert first.id in refused.value.message
     assert "https://slack.test/archives/C0APPROVALS/p" in refused.value.message
     assert len(world.store.requests) == 1
+
+
+async def test_the_same_change_asked_twice_at_once_makes_one_request() -> None:
+    """Both asks find nothing pending (held together just before storing); the store's own
+    check, made as it inserts, refuses the second with a link to the first's card."""
+    world = World()
+    world.store.hooks["create"] = meet(2)
+    asked = await asyncio.gather(
+        world.ask(commands.RenameEnv("ae_stage", "Stage EU")),
+        world.ask(commands.RenameEnv("Staging", "Stage EU")),
+        return_exceptions=True,
+    )
+    made = [a for a in asked if not isinstance(a, BaseException)]
+    refused = [a for a in asked if isinstance(a, actions.PlanError)]
+    assert len(made) == 1 and len(refused) == 1, asked
+    assert made[0].id in refused[0].message
+    assert len(world.store.requests) == 1
+
+
+async def test_a_person_asking_for_two_changes_at_once_at_the_cap_gets_one(
+    routed: World,
+) -> None:
+    await routed.ask(commands.CreateEnv("QA one"))
+    routed.store.hooks["create"] = meet(2)
+    asked = await asyncio.gather(
+        routed.ask(commands.CreateEnv("QA two")),
+        routed.ask(commands.CreateEnv("QA three")),
+        return_exceptions=True,
+    )
+    refused = [a for a in asked if isinstance(a, actions.PlanError)]
+    assert len(refused) == 1 and "You have 2 requests waiting" in refused[0].message, asked
+    assert len(routed.store.requests) == 2
 
 
 async def test_a_decided_request_no_longer_blocks_asking_again() -> None:

@@ -9,8 +9,10 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.domain import AuditEvent, ChangeRequest, State
-from bot.store import Store
+from bot.store import PendingDuplicate, Store, TooManyPending
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
@@ -36,21 +38,65 @@ async def executing(store: Store, factory: Factory, since: datetime) -> ChangeRe
 # ── one pending request per change, and a cap per person ───────────────────────────────────
 
 
-async def test_a_pending_request_for_the_same_change_is_found_the_oldest_first(
+async def test_a_second_pending_request_for_the_same_change_is_refused_naming_the_first(
     store: Store, request_factory: Factory
 ) -> None:
     target = "environment-name:twin env"
     first = await made(store, request_factory, action="envs.create", target=target)
-    await made(
-        store,
-        request_factory,
-        action="envs.create",
-        target=target,
-        created_at=T0 + timedelta(minutes=1),
-    )
+    with pytest.raises(PendingDuplicate) as refused:
+        await made(
+            store,
+            request_factory,
+            action="envs.create",
+            target=target,
+            created_at=T0 + timedelta(minutes=1),
+        )
 
+    assert refused.value.existing.id == first.id
     found = await store.pending_duplicate("envs.create", target)
     assert found is not None and found.id == first.id
+    assert len(await store.list_requests(states=[State.PENDING])) == 1
+
+
+async def test_the_same_change_asked_on_several_replicas_at_once_is_stored_once(
+    database_url: str, request_factory: Factory
+) -> None:
+    """Each replica has found nothing pending; their inserts race. (On PostgreSQL the advisory
+    locks order them; on SQLite the write lock does.)"""
+    stores = [await Store.connect(database_url) for _ in range(4)]
+    try:
+        target = "environment:ae_123:name"
+        outcomes = await asyncio.gather(
+            *(
+                s.create(request_factory(action="envs.update", target=target, requester=who))
+                for s, who in zip(stores, ["U0A", "U0B", "U0C", "U0D"], strict=True)
+            ),
+            return_exceptions=True,
+        )
+        assert sum(o is None for o in outcomes) == 1, outcomes
+        assert all(isinstance(o, PendingDuplicate) for o in outcomes if o is not None)
+        assert len(await stores[0].list_requests(states=[State.PENDING])) == 1
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_person_at_the_cap_is_refused_even_by_several_replicas_at_once(
+    database_url: str, request_factory: Factory
+) -> None:
+    stores = [await Store.connect(database_url) for _ in range(3)]
+    try:
+        await stores[0].create(request_factory(requester="U0ALICE"), max_pending=2)
+        outcomes = await asyncio.gather(
+            *(s.create(request_factory(requester="U0ALICE"), max_pending=2) for s in stores),
+            return_exceptions=True,
+        )
+        assert sum(o is None for o in outcomes) == 1, outcomes
+        assert all(isinstance(o, TooManyPending) for o in outcomes if o is not None)
+        assert await stores[0].count_pending("U0ALICE") == 2
+    finally:
+        for s in stores:
+            await s.close()
 
 
 async def test_a_request_for_another_change_or_no_longer_pending_is_no_duplicate(
