@@ -109,6 +109,9 @@ class Conversation(Protocol):
             DeliveryFailed: Slack did not take the edit.
         """
 
+    async def take_back(self, posted: Posted) -> None:
+        """Delete a message fpbot posted; never raises (what stays is logged)."""
+
     async def tell(self, user_id: str, message: Message) -> None:
         """A direct message to one person; never raises."""
 

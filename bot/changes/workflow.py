@@ -243,6 +243,11 @@ class ChangeWorkflow:
             return await self._reload(request)
         recorded = await self._store.set_card(request.id, posted.channel, posted.ts)
         current = await self._reload(request)
+        if not recorded and card_of(current) != posted:
+            # Another replica's sweeper posted this card again too, and recorded its own
+            # first: one card per request, so this one is taken back.
+            await self.cards.slack.take_back(posted)
+            return current
         if current.state is not State.PENDING or current.approvers != request.approvers:
             await self.cards.show(current)
             if recorded and current.state.is_final:

@@ -150,6 +150,12 @@ class SlackConversation:
     async def edit(self, posted: Posted, message: Message) -> None:
         await self.messenger.update(posted.channel, posted.ts, message)
 
+    async def take_back(self, posted: Posted) -> None:
+        try:
+            await self.messenger.delete(posted.channel, posted.ts)
+        except SlackDeliveryError as exc:
+            log.warning("message_not_deleted", error=exc.error)
+
     async def tell(self, user_id: str, message: Message) -> None:
         try:
             await self.messenger.dm(user_id, message)

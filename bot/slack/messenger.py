@@ -159,6 +159,10 @@ class SlackMessenger:
             "chat.update", channel=channel, ts=ts, text=message.text, blocks=message.blocks
         )
 
+    async def delete(self, channel: str, ts: str) -> None:
+        """Delete a message the bot posted (a second card for one request)."""
+        await self._call("chat.delete", channel=channel, ts=ts)
+
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
         """Whisper to one person in a channel (used when no ``response_url`` is at hand)."""
         await self._call(

@@ -485,6 +485,7 @@ class FakeStore:
         return moved
 
     async def set_card(self, request_id: str, channel: str, ts: str) -> bool:
+        await self._hook("set_card")
         request = self.requests[request_id]
         if request.approval_ts is not None:
             return False
@@ -566,6 +567,8 @@ class FakeConversation:
         self.secrets: list[tuple[str, Message]] = []
         self.forms: list[tuple[str, dict[str, Any]]] = []  # (trigger_id, view)
         self.homes: dict[str, dict[str, Any]] = {}  # user → their App Home as published
+        self.taken_back: list[Posted] = []
+        self._sent = 0
 
     async def answer(self, origin: Origin, message: Message) -> None:
         self.answers.append((origin.user_id, message))
@@ -577,9 +580,14 @@ class FakeConversation:
             await self.post(origin.channel_id, message)
 
     async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> Posted:
-        ts = f"1700000000.{len(self.posts):06d}"
+        ts = f"1700000000.{self._sent:06d}"
+        self._sent += 1
         self.posts[ts] = (channel, message, thread_ts)
         return Posted(channel, ts)
+
+    async def take_back(self, posted: Posted) -> None:
+        self.posts.pop(posted.ts, None)
+        self.taken_back.append(posted)
 
     async def edit(self, posted: Posted, message: Message) -> None:
         self.edits.append((posted, message))

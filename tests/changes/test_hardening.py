@@ -420,6 +420,30 @@ async def test_the_sweeper_posts_a_refused_card_again_backing_off_until_slack_ta
     assert (APPROVE, request.id) in buttons(card_now(world, posted))
 
 
+async def test_two_replicas_posting_a_refused_card_again_at_once_leave_one_card() -> None:
+    """Both sweepers post before either records its card: the one that records second takes
+    its message back, so approvers never see a card that no longer moves."""
+    world = World()
+    slack = Refusing(world)
+    request = await world.ask(commands.CreateEnv("QA"))
+    slack.accept()
+    world.clock.now = NOW + timedelta(minutes=2)
+    sweepers = [Sweeper(world.workflow, world.store, world.policy) for _ in range(2)]
+    world.store.hooks["set_card"] = meet(2)
+
+    await asyncio.gather(*(s.sweep() for s in sweepers))
+
+    posted = await world.now(request)
+    assert slack.attempts == 3  # the refused post, then one by each replica
+    cards = [
+        ts
+        for ts, (channel, _, thread) in world.slack.posts.items()
+        if channel == APPROVALS and thread is None
+    ]
+    assert cards == [posted.approval_ts]
+    assert len(world.slack.taken_back) == 1 and world.slack.taken_back[0].ts != posted.approval_ts
+
+
 async def test_requests_lists_a_request_without_a_card_with_the_buttons_to_decide_it() -> None:
     world = World()
     Refusing(world)

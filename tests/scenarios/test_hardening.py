@@ -19,6 +19,7 @@ from bot.domain import State
 from bot.ports import Posted
 from bot.render.blocks import Message
 from bot.render.ids import APPROVE, CANCEL, DENY
+from bot.slack.conversation import SlackConversation
 from sandbox.run import Sandbox
 from sandbox.slack import RecordedMessage
 from tests.scenarios.change_helpers import (
@@ -98,6 +99,20 @@ async def test_an_approval_clicked_before_the_cards_post_answers_is_shown_and_to
 
 
 # ── fault 9: the approvals channel refuses the card ─────────────────────────────────────────
+
+
+async def test_a_card_posted_twice_is_taken_back_from_the_channel_and_a_second_try_only_logs(
+    desk: Desk,
+) -> None:
+    """What the sweeper that lost the race for a card does with its own copy, through the
+    real adapter: the message leaves the channel; one already gone is no error."""
+    slack = SlackConversation(desk.messenger)
+    posted = await slack.post(APPROVALS, Message(text="a second card", blocks=[]))
+    assert [m.text for m in desk.slack.channel_messages(APPROVALS)] == ["a second card"]
+
+    await slack.take_back(posted)
+    assert desk.slack.channel_messages(APPROVALS) == []
+    await slack.take_back(posted)  # message_not_found: logged, not raised
 
 
 def listing_for(desk: Desk, user: str) -> RecordedMessage:
