@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from bot.fingerprint.models import EncryptionKey, Status
 from bot.render.blocks import Message, bold, code, date
-from bot.render.listings import _empty, _join, _paged, _status
+from bot.render.listings import empty_listing, join_parts, paged, status_part
 from bot.render.updates import rotation_grace
 
 CHECK = "`/fp enckeys`"
@@ -26,8 +26,8 @@ def _line(key: EncryptionKey, env_names: Mapping[str, str]) -> str:
     env = env_names.get(key.environment or "")
     where = bold(env, 300) if env else (code(key.environment) if key.environment else None)
     rotated = f"rotated {date(key.last_rotated_at, time=False)}" if key.last_rotated_at else None
-    return "• " + _join(
-        [bold(key.name or key.id, 500), code(key.id), _status(key.status), where, rotated]
+    return "• " + join_parts(
+        [bold(key.name or key.id, 500), code(key.id), status_part(key.status), where, rotated]
     )
 
 
@@ -36,9 +36,9 @@ def render_encryption_keys(
 ) -> list[Message]:
     """Every encryption key, by environment name; "enabled" means Sealed Results are on."""
     if not keys:
-        return _empty("No encryption keys match.")
+        return empty_listing("No encryption keys match.")
     ordered = sorted(keys, key=lambda k: (env_names.get(k.environment or "", "").casefold(), k.id))
-    return _paged(f"Encryption keys ({len(keys)})", [_line(k, env_names) for k in ordered])
+    return paged(f"Encryption keys ({len(keys)})", [_line(k, env_names) for k in ordered])
 
 
 def no_key(key_id: str) -> str:

@@ -1,4 +1,5 @@
-"""Listings posted to the channel: environments, API keys, webhooks.
+"""Listings posted to the channel: environments, API keys, webhooks — and the layout the other
+listings share (`paged`, `empty_listing`, `join_parts`, `status_part`).
 
 A listing is complete or it is an error: every item appears exactly once, one compact line
 each, packed into sections and split across as many messages as Slack's limits require
@@ -62,7 +63,7 @@ ROWS_PACKED = (
 Menus = frozenset[str]
 
 
-def _paged(
+def paged(
     title: str,
     lines: Sequence[str],
     intro: Sequence[Block] = (),
@@ -104,10 +105,10 @@ def _with_menus(
     """Rows with their ⋯ menus when the listing is short enough and the person may change
     something; packed rows, with a word on how to change one, otherwise."""
     if not any(menus):
-        return _paged(title, lines, intro)
+        return paged(title, lines, intro)
     if len(lines) <= ROW_MENUS_UP_TO:
-        return _paged(title, lines, intro, menus)
-    return _paged(title, lines, [*intro, context(ROWS_PACKED)])
+        return paged(title, lines, intro, menus)
+    return paged(title, lines, [*intro, context(ROWS_PACKED)])
 
 
 def _menu(entries: Sequence[tuple[str, str, str]], allowed: Menus) -> dict[str, Any] | None:
@@ -153,11 +154,13 @@ def _webhook_menu(hook: Webhook, allowed: Menus) -> dict[str, Any] | None:
 _FLIP = {Status.ENABLED: "Enable", Status.DISABLED: "Disable"}
 
 
-def _empty(text: str) -> list[Message]:
+def empty_listing(text: str) -> list[Message]:
+    """A listing with nothing in it: one line saying so, never an empty message."""
     return [Message(text=fallback(text), blocks=[section(f":information_source: {text}")])]
 
 
-def _join(parts: Sequence[str | None]) -> str:
+def join_parts(parts: Sequence[str | None]) -> str:
+    """One row from its parts, the missing ones left out."""
     return SEPARATOR.join(p for p in parts if p)
 
 
@@ -180,7 +183,7 @@ def _limit(env: Environment) -> str | None:
 
 
 def _environment_line(env: Environment) -> str:
-    return "• " + _join(
+    return "• " + join_parts(
         [
             bold(env.name, NAME_MAX),
             code(env.id, ID_MAX),
@@ -203,7 +206,7 @@ def render_environments(
         One message when the listing fits, otherwise several in order.
     """
     if not envs:
-        return _empty("No environments in this Fingerprint workspace yet.")
+        return empty_listing("No environments in this Fingerprint workspace yet.")
     ordered = sorted(envs, key=lambda e: (e.name.casefold(), e.name, e.id))
     return _with_menus(
         f"Environments ({len(envs)})",
@@ -223,7 +226,8 @@ def _environment_label(env_id: str | None, env_names: Mapping[str, str]) -> tupl
     return (name.casefold(), inline(name, ENV_NAME_MAX))
 
 
-def _status(status: Status | None) -> str | None:
+def status_part(status: Status | None) -> str | None:
+    """A row's status: a disabled item stands out, an unknown status says nothing."""
     if status is Status.DISABLED:
         return ":no_entry_sign: *disabled*"
     return "enabled" if status is Status.ENABLED else None
@@ -231,12 +235,12 @@ def _status(status: Status | None) -> str | None:
 
 def _key_line(key: ApiKey, env_names: Mapping[str, str]) -> str:
     _, env_label = _environment_label(key.environment, env_names)
-    return "• " + _join(
+    return "• " + join_parts(
         [
             bold(key.name, NAME_MAX),
             code(key.id, ID_MAX),
             key.type.value if key.type else None,
-            _status(key.status),
+            status_part(key.status),
             env_label,
             _created(key),
             _description(key.description),
@@ -267,7 +271,7 @@ def render_api_keys(
     filters = filters.strip()
     if not keys:
         suffix = f" match {inline(filters, 500)}" if filters else " in this workspace"
-        return _empty(f"No API keys{suffix}.")
+        return empty_listing(f"No API keys{suffix}.")
     intro = [context(f"Filters: {inline(filters, 1000)}")] if filters else []
     ordered = sorted(
         keys,
@@ -282,11 +286,11 @@ def render_api_keys(
 def _webhook_line(hook: Webhook, env_names: Mapping[str, str]) -> str:
     _, env_label = _environment_label(hook.environment, env_names)
     verified = None if hook.verified is None else ("verified" if hook.verified else "not verified")
-    return "• " + _join(
+    return "• " + join_parts(
         [
             code(hook.url, NAME_MAX),
             code(hook.id, ID_MAX),
-            _status(hook.status),
+            status_part(hook.status),
             verified,
             env_label,
             _created(hook),
@@ -300,7 +304,7 @@ def render_webhooks(
 ) -> list[Message]:
     """Webhooks sorted by environment name then URL; signing keys are never shown."""
     if not hooks:
-        return _empty("No webhooks in this workspace.")
+        return empty_listing("No webhooks in this workspace.")
     ordered = sorted(
         hooks,
         key=lambda h: (*_environment_order(h.environment, env_names), h.url.casefold(), h.id),

@@ -24,7 +24,7 @@ from bot.render.blocks import (
     inline,
     section,
 )
-from bot.render.listings import _empty, _paged
+from bot.render.listings import empty_listing, paged
 
 UNREADABLE = "not readable back"
 EXPRESSION_SHOWN = 300
@@ -111,7 +111,7 @@ def render_origin_rules(
     out, and say so."""
     having = [r for r in lists if r.allow or r.deny]
     if not having:
-        return _empty("No environment has origin rules: every origin is allowed.")
+        return empty_listing("No environment has origin rules: every origin is allowed.")
     lines = []
     for rules in sorted(having, key=lambda r: env_names.get(r.environment or "", "").casefold()):
         allow = [o for o in rules.allow if o != "*"]
@@ -123,7 +123,7 @@ def render_origin_rules(
         shown = ", ".join(code(o, 300) for o in origins) or "nothing"
         lines.append(f"• {_env(rules.environment, env_names)} {kind} {shown}")
     intro = [context("Origin lists (Management API 2024-05-20); changes apply within 5 minutes.")]
-    return _paged(f"Filtering rules ({len(having)} environments)", lines, intro)
+    return paged(f"Filtering rules ({len(having)} environments)", lines, intro)
 
 
 def render_filtering_rules(
@@ -131,7 +131,7 @@ def render_filtering_rules(
 ) -> list[Message]:
     """Expression rules (``2025-11-20``) by environment, each in its evaluation order."""
     if not rules:
-        return _empty("No filtering rules: every request is allowed.")
+        return empty_listing("No filtering rules: every request is allowed.")
     by_env: dict[str | None, list[FilteringRule]] = {}
     for rule in rules:
         by_env.setdefault(rule.environment, []).append(rule)
@@ -148,7 +148,7 @@ def render_filtering_rules(
             f"{count} of {PLAN_LIMITS.filtering_rules} rules the plan allows."
         )
     ]
-    return _paged(f"Filtering rules ({len(rules)})", lines, intro)
+    return paged(f"Filtering rules ({len(rules)})", lines, intro)
 
 
 # ── what fpbot says about a change ──────────────────────────────────────────────────────────

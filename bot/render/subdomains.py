@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from bot.fingerprint.limits import PLAN_LIMITS
 from bot.fingerprint.models import DnsRecord, Subdomain, SubdomainStatus
 from bot.render.blocks import Block, Message, code, context, date, fallback, header, section
-from bot.render.listings import _empty, _join, _paged
+from bot.render.listings import empty_listing, join_parts, paged
 
 CHECK = "`/fp subdomains`"
 AFTER_CHECK = "as the check finds it"
@@ -28,10 +28,10 @@ def status_text(status: SubdomainStatus | None) -> str:
 def render_subdomains(subdomains: Sequence[Subdomain]) -> list[Message]:
     """Every custom subdomain, by hostname, with its status."""
     if not subdomains:
-        return _empty("No custom subdomains in this workspace.")
+        return empty_listing("No custom subdomains in this workspace.")
     lines = [
         "• "
-        + _join(
+        + join_parts(
             [
                 code(s.subdomain or s.id, 300),
                 code(s.id),
@@ -42,7 +42,7 @@ def render_subdomains(subdomains: Sequence[Subdomain]) -> list[Message]:
         for s in sorted(subdomains, key=lambda s: (s.subdomain, s.id))
     ]
     intro = [context(f"{len(subdomains)} of {PLAN_LIMITS.subdomains} the plan allows.")]
-    return _paged(f"Custom subdomains ({len(subdomains)})", lines, intro)
+    return paged(f"Custom subdomains ({len(subdomains)})", lines, intro)
 
 
 def _record(record: DnsRecord) -> str:
