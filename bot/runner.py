@@ -197,14 +197,24 @@ class CommandRunner:
                 )
             case cmd.ListRules():
                 rules = replace(command, environment=await self._env_id(command.environment))
-                await self._listing(origin, "filtering rules", rules, lambda: self._rules(rules))
+                menus = self._menus(actor, origin)
+                await self._listing(
+                    origin, "filtering rules", (rules, menus), lambda: self._rules(rules, menus)
+                )
             case cmd.ListEncKeys():
                 enckeys = replace(command, environment=await self._env_id(command.environment))
+                menus = self._menus(actor, origin)
                 await self._listing(
-                    origin, "encryption keys", enckeys, lambda: self._enckeys(enckeys)
+                    origin,
+                    "encryption keys",
+                    (enckeys, menus),
+                    lambda: self._enckeys(enckeys, menus),
                 )
             case cmd.ListSubdomains():
-                await self._listing(origin, "custom subdomains", command, self._subdomains)
+                menus = self._menus(actor, origin)
+                await self._listing(
+                    origin, "custom subdomains", (command, menus), lambda: self._subdomains(menus)
+                )
             case cmd.ListRequests():
                 await self._slack.answer(origin, await self._requests(actor))
             case cmd.WithdrawRequest(request_id=request_id):
@@ -309,7 +319,7 @@ class CommandRunner:
         )
         return render_webhooks(hooks, names, menus=menus)
 
-    async def _rules(self, command: cmd.ListRules) -> list[Message]:
+    async def _rules(self, command: cmd.ListRules, menus: frozenset[str]) -> list[Message]:
         """An environment's filtering rules, or every environment's: origin lists under
         ``2024-05-20`` (one read per environment, as the API has no listing of them),
         expression rules under ``2025-11-20``."""
@@ -317,7 +327,7 @@ class CommandRunner:
         if self._client.api_version == cmd.API_2025:
             rules = await self._client.list_filtering_rules(environment=command.environment)
             total = len(rules) if command.environment is None else None
-            return render_filtering_rules(rules, names, total=total)
+            return render_filtering_rules(rules, names, total=total, menus=menus)
         wanted = [command.environment] if command.environment else list(names)
         gate = asyncio.Semaphore(ORIGIN_READS)
 
@@ -325,19 +335,19 @@ class CommandRunner:
             async with gate:
                 return await self._client.origin_rules(env_id)
 
-        return render_origin_rules(await asyncio.gather(*map(read, wanted)), names)
+        return render_origin_rules(await asyncio.gather(*map(read, wanted)), names, menus=menus)
 
-    async def _enckeys(self, command: cmd.ListEncKeys) -> list[Message]:
+    async def _enckeys(self, command: cmd.ListEncKeys, menus: frozenset[str]) -> list[Message]:
         keys, names = await asyncio.gather(
             self._client.list_encryption_keys(
                 status=command.status, environment=command.environment
             ),
             self._env_names(),
         )
-        return render_encryption_keys(keys, names)
+        return render_encryption_keys(keys, names, menus=menus)
 
-    async def _subdomains(self) -> list[Message]:
-        return render_subdomains(await self._client.list_subdomains())
+    async def _subdomains(self, menus: frozenset[str]) -> list[Message]:
+        return render_subdomains(await self._client.list_subdomains(), menus=menus)
 
     async def _requests(self, actor: Actor) -> Message:
         """The pending requests the caller may still act on: their own (to withdraw), and

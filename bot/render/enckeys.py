@@ -7,10 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.fingerprint.models import EncryptionKey, Status
 from bot.render.blocks import Message, bold, code, date
-from bot.render.listings import empty_listing, join_parts, paged, status_part
+from bot.render.listings import (
+    Menus,
+    empty_listing,
+    flip_entry,
+    join_parts,
+    row_menu,
+    status_part,
+    with_menus,
+)
 from bot.render.updates import rotation_grace
 
 CHECK = "`/fp enckeys`"
@@ -31,14 +40,33 @@ def _line(key: EncryptionKey, env_names: Mapping[str, str]) -> str:
     )
 
 
+def _menu(key: EncryptionKey, allowed: Menus) -> dict[str, Any] | None:
+    return row_menu(
+        [
+            ("Rotate", "RotateEncKey", f"RotateEncKey:{key.id}"),
+            ("Revert", "RevertEncKey", f"RevertEncKey:{key.id}"),
+            flip_entry("SetEncKeyStatus", key.id, key.status),
+        ],
+        allowed,
+    )
+
+
 def render_encryption_keys(
-    keys: Sequence[EncryptionKey], env_names: Mapping[str, str]
+    keys: Sequence[EncryptionKey], env_names: Mapping[str, str], *, menus: Menus = frozenset()
 ) -> list[Message]:
-    """Every encryption key, by environment name; "enabled" means Sealed Results are on."""
+    """Every encryption key, by environment name; "enabled" means Sealed Results are on.
+
+    Args:
+        menus: the changes (command class names) the rows' ⋯ menus may offer.
+    """
     if not keys:
         return empty_listing("No encryption keys match.")
     ordered = sorted(keys, key=lambda k: (env_names.get(k.environment or "", "").casefold(), k.id))
-    return paged(f"Encryption keys ({len(keys)})", [_line(k, env_names) for k in ordered])
+    return with_menus(
+        f"Encryption keys ({len(keys)})",
+        [_line(k, env_names) for k in ordered],
+        [_menu(k, menus) for k in ordered],
+    )
 
 
 def no_key(key_id: str) -> str:

@@ -1,5 +1,5 @@
 """Listings posted to the channel: environments, API keys, webhooks — and the layout the other
-listings share (`paged`, `empty_listing`, `join_parts`, `status_part`).
+listings share (`paged`, `with_menus`, `row_menu`, `empty_listing`, `join_parts`, `status_part`).
 
 A listing is complete or it is an error: every item appears exactly once, one compact line
 each, packed into sections and split across as many messages as Slack's limits require
@@ -96,7 +96,7 @@ def paged(
     return messages
 
 
-def _with_menus(
+def with_menus(
     title: str,
     lines: Sequence[str],
     menus: Sequence[dict[str, Any] | None],
@@ -111,14 +111,14 @@ def _with_menus(
     return paged(title, lines, [*intro, context(ROWS_PACKED)])
 
 
-def _menu(entries: Sequence[tuple[str, str, str]], allowed: Menus) -> dict[str, Any] | None:
+def row_menu(entries: Sequence[tuple[str, str, str]], allowed: Menus) -> dict[str, Any] | None:
     """A row's ⋯ menu: (label, change command, value) entries the person may use."""
     options = [option(label, value) for label, change, value in entries if change in allowed]
     return overflow(ids.ROW_MENU, options) if options else None
 
 
 def _environment_menu(env: Environment, allowed: Menus) -> dict[str, Any] | None:
-    return _menu(
+    return row_menu(
         [
             ("Rename", "RenameEnv", f"RenameEnv:{env.id}"),
             ("Delete", "DeleteEnv", f"DeleteEnv:{env.id}"),
@@ -127,12 +127,20 @@ def _environment_menu(env: Environment, allowed: Menus) -> dict[str, Any] | None
     )
 
 
+_FLIP = {Status.ENABLED: "Enable", Status.DISABLED: "Disable"}
+
+
+def flip_entry(change: str, resource_id: str, status: Status | None) -> tuple[str, str, str]:
+    """A ⋯ menu's Enable or Disable entry: the opposite of ``status``, for ``change``."""
+    to = Status.ENABLED if status is Status.DISABLED else Status.DISABLED
+    return (_FLIP[to], change, f"{change}:{resource_id}:{to.value}")
+
+
 def _key_menu(key: ApiKey, allowed: Menus) -> dict[str, Any] | None:
-    flip = Status.ENABLED if key.status is Status.DISABLED else Status.DISABLED
-    return _menu(
+    return row_menu(
         [
             ("Rename", "RenameKey", f"RenameKey:{key.id}"),
-            (_FLIP[flip], "SetKeyStatus", f"SetKeyStatus:{key.id}:{flip.value}"),
+            flip_entry("SetKeyStatus", key.id, key.status),
             ("Rotate", "RotateKey", f"RotateKey:{key.id}"),
             ("Delete", "DeleteKey", f"DeleteKey:{key.id}"),
         ],
@@ -141,17 +149,16 @@ def _key_menu(key: ApiKey, allowed: Menus) -> dict[str, Any] | None:
 
 
 def _webhook_menu(hook: Webhook, allowed: Menus) -> dict[str, Any] | None:
-    flip = Status.ENABLED if hook.status is Status.DISABLED else Status.DISABLED
-    return _menu(
+    verify = [] if hook.verified else [("Verify", "VerifyWebhook", f"VerifyWebhook:{hook.id}")]
+    return row_menu(
         [
-            (_FLIP[flip], "SetWebhookStatus", f"SetWebhookStatus:{hook.id}:{flip.value}"),
+            ("Change", "UpdateWebhook", f"UpdateWebhook:{hook.id}"),
+            flip_entry("SetWebhookStatus", hook.id, hook.status),
+            *verify,
             ("Delete", "DeleteWebhook", f"DeleteWebhook:{hook.id}"),
         ],
         allowed,
     )
-
-
-_FLIP = {Status.ENABLED: "Enable", Status.DISABLED: "Disable"}
 
 
 def empty_listing(text: str) -> list[Message]:
@@ -208,7 +215,7 @@ def render_environments(
     if not envs:
         return empty_listing("No environments in this Fingerprint workspace yet.")
     ordered = sorted(envs, key=lambda e: (e.name.casefold(), e.name, e.id))
-    return _with_menus(
+    return with_menus(
         f"Environments ({len(envs)})",
         [_environment_line(e) for e in ordered],
         [_environment_menu(e, menus) for e in ordered],
@@ -278,7 +285,7 @@ def render_api_keys(
         key=lambda k: (*_environment_order(k.environment, env_names), k.name.casefold(), k.id),
     )
     lines = [_key_line(k, env_names) for k in ordered]
-    return _with_menus(
+    return with_menus(
         f"API keys ({len(keys)})", lines, [_key_menu(k, menus) for k in ordered], intro
     )
 
@@ -310,9 +317,7 @@ def render_webhooks(
         key=lambda h: (*_environment_order(h.environment, env_names), h.url.casefold(), h.id),
     )
     lines = [_webhook_line(h, env_names) for h in ordered]
-    return _with_menus(
-        f"Webhooks ({len(hooks)})", lines, [_webhook_menu(h, menus) for h in ordered]
-    )
+    return with_menus(f"Webhooks ({len(hooks)})", lines, [_webhook_menu(h, menus) for h in ordered])
 
 
 def render_fetching(what: str) -> Message:

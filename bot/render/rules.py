@@ -24,7 +24,7 @@ from bot.render.blocks import (
     inline,
     section,
 )
-from bot.render.listings import empty_listing, paged
+from bot.render.listings import Menus, empty_listing, row_menu, with_menus
 
 UNREADABLE = "not readable back"
 EXPRESSION_SHOWN = 300
@@ -104,15 +104,43 @@ def _env(env_id: str | None, env_names: Mapping[str, str]) -> str:
     return f"{bold(name, 300)} ({code(env_id)})" if name else code(env_id)
 
 
+def _origins_menu(env_id: str | None, allowed: Menus) -> dict[str, Any] | None:
+    if env_id is None:
+        return None
+    return row_menu(
+        [
+            ("Add an origin", "AddOrigin", f"AddOrigin:{env_id}"),
+            ("Remove an origin", "RemoveOrigin", f"RemoveOrigin:{env_id}"),
+        ],
+        allowed,
+    )
+
+
+def _rule_menu(rule: FilteringRule, allowed: Menus) -> dict[str, Any] | None:
+    return row_menu(
+        [
+            ("Change", "ChangeRule", f"ChangeRule:{rule.id}"),
+            ("Move", "MoveRule", f"MoveRule:{rule.id}"),
+            ("Remove", "RemoveRule", f"RemoveRule:{rule.id}"),
+        ],
+        allowed,
+    )
+
+
 def render_origin_rules(
-    lists: Sequence[OriginRules], env_names: Mapping[str, str]
+    lists: Sequence[OriginRules], env_names: Mapping[str, str], *, menus: Menus = frozenset()
 ) -> list[Message]:
     """Each environment's origin lists (``2024-05-20``); environments without any are left
-    out, and say so."""
+    out, and say so.
+
+    Args:
+        menus: the changes (command class names) the rows' ⋯ menus may offer.
+    """
     having = [r for r in lists if r.allow or r.deny]
     if not having:
         return empty_listing("No environment has origin rules: every origin is allowed.")
     lines = []
+    row_menus = []
     for rules in sorted(having, key=lambda r: env_names.get(r.environment or "", "").casefold()):
         allow = [o for o in rules.allow if o != "*"]
         deny = [o for o in rules.deny if o != "*"]
@@ -122,25 +150,38 @@ def render_origin_rules(
             kind, origins = "denies", deny
         shown = ", ".join(code(o, 300) for o in origins) or "nothing"
         lines.append(f"• {_env(rules.environment, env_names)} {kind} {shown}")
+        row_menus.append(_origins_menu(rules.environment, menus))
     intro = [context("Origin lists (Management API 2024-05-20); changes apply within 5 minutes.")]
-    return paged(f"Filtering rules ({len(having)} environments)", lines, intro)
+    return with_menus(f"Filtering rules ({len(having)} environments)", lines, row_menus, intro)
 
 
 def render_filtering_rules(
-    rules: Sequence[FilteringRule], env_names: Mapping[str, str], *, total: int | None = None
+    rules: Sequence[FilteringRule],
+    env_names: Mapping[str, str],
+    *,
+    total: int | None = None,
+    menus: Menus = frozenset(),
 ) -> list[Message]:
-    """Expression rules (``2025-11-20``) by environment, each in its evaluation order."""
+    """Expression rules (``2025-11-20``) by environment, each in its evaluation order.
+
+    Args:
+        total: how many rules the workspace has, when ``rules`` are one environment's.
+        menus: the changes (command class names) the rows' ⋯ menus may offer.
+    """
     if not rules:
         return empty_listing("No filtering rules: every request is allowed.")
     by_env: dict[str | None, list[FilteringRule]] = {}
     for rule in rules:
         by_env.setdefault(rule.environment, []).append(rule)
-    lines = []
+    lines: list[str] = []
+    row_menus: list[dict[str, Any] | None] = []
     for env_id in sorted(by_env, key=lambda e: env_names.get(e or "", e or "").casefold()):
         lines.append(f"*{_env(env_id, env_names)}*")
+        row_menus.append(None)
         ordered = sorted(by_env[env_id], key=lambda r: r.position if r.position is not None else 0)
         for number, rule in enumerate(ordered, start=1):
             lines.append(f"{inline(rule_line(number, rule), 800)} · {code(rule.id)}")
+            row_menus.append(_rule_menu(rule, menus))
     count = total if total is not None else len(rules)
     intro = [
         context(
@@ -148,7 +189,7 @@ def render_filtering_rules(
             f"{count} of {PLAN_LIMITS.filtering_rules} rules the plan allows."
         )
     ]
-    return paged(f"Filtering rules ({len(rules)})", lines, intro)
+    return with_menus(f"Filtering rules ({len(rules)})", lines, row_menus, intro)
 
 
 # ── what fpbot says about a change ──────────────────────────────────────────────────────────

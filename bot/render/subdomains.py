@@ -4,11 +4,12 @@ instructions the requester gets by direct message), and what fpbot says about a 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.fingerprint.limits import PLAN_LIMITS
 from bot.fingerprint.models import DnsRecord, Subdomain, SubdomainStatus
 from bot.render.blocks import Block, Message, code, context, date, fallback, header, section
-from bot.render.listings import empty_listing, join_parts, paged
+from bot.render.listings import Menus, empty_listing, join_parts, row_menu, with_menus
 
 CHECK = "`/fp subdomains`"
 AFTER_CHECK = "as the check finds it"
@@ -25,10 +26,28 @@ def status_text(status: SubdomainStatus | None) -> str:
     return _STATUS.get(status, "unknown") if status is not None else "unknown"
 
 
-def render_subdomains(subdomains: Sequence[Subdomain]) -> list[Message]:
-    """Every custom subdomain, by hostname, with its status."""
+def _menu(subdomain: Subdomain, allowed: Menus) -> dict[str, Any] | None:
+    verify = (
+        []
+        if subdomain.status is SubdomainStatus.ACTIVE
+        else [("Verify", "VerifySubdomain", f"VerifySubdomain:{subdomain.id}")]
+    )
+    return row_menu(
+        [*verify, ("Delete", "DeleteSubdomain", f"DeleteSubdomain:{subdomain.id}")], allowed
+    )
+
+
+def render_subdomains(
+    subdomains: Sequence[Subdomain], *, menus: Menus = frozenset()
+) -> list[Message]:
+    """Every custom subdomain, by hostname, with its status.
+
+    Args:
+        menus: the changes (command class names) the rows' ⋯ menus may offer.
+    """
     if not subdomains:
         return empty_listing("No custom subdomains in this workspace.")
+    ordered = sorted(subdomains, key=lambda s: (s.subdomain, s.id))
     lines = [
         "• "
         + join_parts(
@@ -39,10 +58,12 @@ def render_subdomains(subdomains: Sequence[Subdomain]) -> list[Message]:
                 f"created {date(s.created_at, time=False)}" if s.created_at else None,
             ]
         )
-        for s in sorted(subdomains, key=lambda s: (s.subdomain, s.id))
+        for s in ordered
     ]
     intro = [context(f"{len(subdomains)} of {PLAN_LIMITS.subdomains} the plan allows.")]
-    return paged(f"Custom subdomains ({len(subdomains)})", lines, intro)
+    return with_menus(
+        f"Custom subdomains ({len(subdomains)})", lines, [_menu(s, menus) for s in ordered], intro
+    )
 
 
 def _record(record: DnsRecord) -> str:

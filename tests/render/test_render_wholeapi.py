@@ -17,8 +17,14 @@ from bot.fingerprint.models import (
     RuleAction,
     Status,
     Subdomain,
+    Webhook,
 )
-from bot.render import render_api_keys, render_change_request, render_environments
+from bot.render import (
+    render_api_keys,
+    render_change_request,
+    render_environments,
+    render_webhooks,
+)
 from bot.render.approvals import consequence
 from bot.render.enckeys import render_encryption_keys
 from bot.render.ids import END_GRACE, REVERT_ROTATION
@@ -92,6 +98,84 @@ def test_encryption_keys_are_listed_without_any_token() -> None:
     )
     text = visible_text(render_encryption_keys([key], {"ae_1": "Prod"}))
     assert "Prod key" in text and "rotated" in text and "SECRET" not in text
+
+
+# ── the ⋯ menu on each row ─────────────────────────────────────────────────────────────────
+
+ALL_CHANGES = frozenset(
+    {"AddOrigin", "RemoveOrigin", "ChangeRule", "MoveRule", "RemoveRule"}
+    | {"RotateEncKey", "RevertEncKey", "SetEncKeyStatus", "VerifySubdomain", "DeleteSubdomain"}
+    | {"UpdateWebhook", "VerifyWebhook", "SetWebhookStatus", "DeleteWebhook"}
+)
+
+
+def menus_of(messages: list) -> list[list[tuple[str, str]]]:  # type: ignore[type-arg]
+    """Each row's menu, as (label, value) pairs, in the order shown."""
+    return [
+        [(o["text"]["text"], o["value"]) for o in block["accessory"]["options"]]
+        for message in messages
+        for block in message.blocks
+        if block.get("accessory", {}).get("type") == "overflow"
+    ]
+
+
+def test_each_expression_rule_row_offers_change_move_remove_and_headers_nothing() -> None:
+    rules = [
+        FilteringRule(id="tr_1", name="A", environment="ae_1", expression="a", position=0),
+        FilteringRule(id="tr_2", name="B", environment="ae_2", expression="b", position=0),
+    ]
+    messages = render_filtering_rules(rules, {"ae_1": "Prod", "ae_2": "QA"}, menus=ALL_CHANGES)
+    assert_within_limits(messages)
+    assert menus_of(messages) == [
+        [("Change", f"ChangeRule:{r}"), ("Move", f"MoveRule:{r}"), ("Remove", f"RemoveRule:{r}")]
+        for r in ("tr_1", "tr_2")
+    ]
+    only_remove = render_filtering_rules(rules, {}, menus=frozenset({"RemoveRule"}))
+    assert [m for menu in menus_of(only_remove) for m in menu] == [
+        ("Remove", "RemoveRule:tr_1"),
+        ("Remove", "RemoveRule:tr_2"),
+    ]
+    assert menus_of(render_filtering_rules(rules, {})) == []
+
+
+def test_each_environments_origin_lists_offer_adding_and_removing_an_origin() -> None:
+    lists = [OriginRules(environment="ae_1", allow=["*"], deny=["https://evil.example"])]
+    (menu,) = menus_of(render_origin_rules(lists, {"ae_1": "Prod"}, menus=ALL_CHANGES))
+    assert menu == [("Add an origin", "AddOrigin:ae_1"), ("Remove an origin", "RemoveOrigin:ae_1")]
+
+
+def test_an_encryption_keys_row_offers_rotate_revert_and_the_other_status() -> None:
+    keys = [
+        EncryptionKey(id="tok_on", environment="ae_1", status=Status.ENABLED),
+        EncryptionKey(id="tok_off", environment="ae_2", status=Status.DISABLED),
+    ]
+    on, off = menus_of(render_encryption_keys(keys, {"ae_1": "A", "ae_2": "B"}, menus=ALL_CHANGES))
+    assert on == [
+        ("Rotate", "RotateEncKey:tok_on"),
+        ("Revert", "RevertEncKey:tok_on"),
+        ("Disable", "SetEncKeyStatus:tok_on:disabled"),
+    ]
+    assert off[-1] == ("Enable", "SetEncKeyStatus:tok_off:enabled")
+
+
+def test_a_subdomain_not_yet_active_offers_verify_an_active_one_only_delete() -> None:
+    subdomains = [
+        Subdomain.model_validate({"id": "c_1", "subdomain": "a.example.com", "status": "pending"}),
+        Subdomain.model_validate({"id": "c_2", "subdomain": "b.example.com", "status": "active"}),
+    ]
+    pending, active = menus_of(render_subdomains(subdomains, menus=ALL_CHANGES))
+    assert pending == [("Verify", "VerifySubdomain:c_1"), ("Delete", "DeleteSubdomain:c_1")]
+    assert active == [("Delete", "DeleteSubdomain:c_2")]
+
+
+def test_an_unverified_webhooks_row_offers_verify_and_every_row_change() -> None:
+    hooks = [
+        Webhook(id="wh_new", url="https://a.example", status=Status.ENABLED, verified=False),
+        Webhook(id="wh_ok", url="https://b.example", status=Status.ENABLED, verified=True),
+    ]
+    new, ok = menus_of(render_webhooks(hooks, {}, menus=ALL_CHANGES))
+    assert [label for label, _ in new] == ["Change", "Disable", "Verify", "Delete"]
+    assert [label for label, _ in ok] == ["Change", "Disable", "Delete"]
 
 
 def test_dns_instructions_say_what_to_create_and_what_to_do_next() -> None:

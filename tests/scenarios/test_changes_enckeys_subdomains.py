@@ -12,13 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands import RotateEncKey
 from bot.domain import State
+from bot.render import ids
+from bot.render.forms import form_callback
 from sandbox.fingerprint import FakeFingerprint
 from sandbox.fingerprint.state import EncryptionKey
 from tests.scenarios.change_helpers import (
+    APPROVALS,
     APPROVER_1,
     FAST_SETTINGS,
+    OPS,
     REQUESTER,
+    WAIT,
     Desk,
     database_holds,
     everything,
@@ -69,6 +75,50 @@ async def test_the_encryption_key_listing_never_shows_a_token(desk: Desk) -> Non
     assert prod.id in answer and "Production" in answer and "rotated" in answer
     for key in fp.workspace.encryption_keys.values():
         assert key.token not in answer and key.next_token not in answer
+
+
+@ONLY_2025
+async def test_a_row_menu_of_the_listing_opens_the_rotation_form_and_makes_the_request(
+    desk: Desk,
+) -> None:
+    prod = enckey_of(desk.fingerprint, "Production")
+    await desk.command("enckeys --env Production")
+    listing = next(m for m in desk.slack.channel_messages(OPS) if prod.id in str(m.blocks))
+    driver = desk.replicas[0].driver
+
+    await driver.choose(listing, ids.ROW_MENU, f"RotateEncKey:{prod.id}", user=REQUESTER)
+    callback = form_callback(RotateEncKey)
+    await desk.slack.wait_for(
+        lambda: (view := desk.slack.modal(REQUESTER)) is not None and view.callback_id == callback,
+        WAIT,
+        what="the rotation form",
+    )
+    await driver.suggest(ids.PICK_ENCKEY, prod.id, user=REQUESTER)
+    await driver.submit_view(user=REQUESTER, values={ids.PICK_ENCKEY: prod.id})
+
+    await desk.slack.wait_for(
+        lambda: bool(desk.slack.channel_messages(APPROVALS)), WAIT, what="the card"
+    )
+    (made,) = await desk.store.list_requests()
+    assert made.action == "enckeys.rotate" and prod.id in str(made.params)
+
+
+@ONLY_2025
+async def test_a_pending_subdomains_row_offers_verify_and_delete_an_active_ones_delete(
+    desk: Desk,
+) -> None:
+    await desk.command("subdomains")
+    listing = next(m for m in desk.slack.channel_messages(OPS) if "Custom subdomains" in m.text)
+    menus = {
+        str(block["accessory"]["options"][-1]["value"]).split(":")[1]: [
+            o["text"]["text"] for o in block["accessory"]["options"]
+        ]
+        for block in listing.blocks
+        if block.get("accessory", {}).get("type") == "overflow"
+    }
+    for subdomain in desk.fingerprint.workspace.subdomains.values():
+        expected = ["Delete"] if subdomain.status == "active" else ["Verify", "Delete"]
+        assert menus[subdomain.id] == expected
 
 
 @ONLY_2025
