@@ -378,6 +378,7 @@ async def test_requests_finds_a_requesters_own_request_behind_many_newer_ones(de
                 requester="U0COLLEAGUE",
                 summary=f"Create environment *Busy {n}*",
                 params={"name": f"Busy {n}"},
+                target=f"{first.target}-busy-{n}",
                 created_at=first.created_at + timedelta(seconds=n + 1),
                 approval_channel=None,
                 approval_ts=None,
