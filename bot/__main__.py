@@ -1,4 +1,4 @@
-"""The ``fpbot`` command line (interface.md §1).
+"""The ``fpbot`` command line.
 
 ``serve`` (HTTP) and ``serve --socket`` run the bot; ``check`` validates everything an operator
 can get wrong before the first Slack request does; ``sandbox`` runs the bot against local

@@ -6,7 +6,7 @@ total: any string either becomes one of the frozen command objects below or rais
 to Slack or the Management API, so an id that has the right *form* may still not exist;
 `bot.changes.actions.plan` checks it against the account before a change request is made.
 
-Reading rules (interface.md §4 and §8, "Grammar"):
+Reading rules:
 
 * Slack's HTML escapes (``&amp; &lt; &gt;``) are undone first; non-breaking and other Unicode
   spaces count as spaces.

@@ -2,10 +2,9 @@
 
 Only the store is required: without it no request can be recorded, so the answer is 503 and a
 load balancer takes the replica out. A Management API, Redis or Slack outage makes the answer
-``degraded`` with 200 — an upstream outage must not take every replica out at once
-(interface.md §8).
+``degraded`` with 200 — an upstream outage must not take every replica out at once.
 
-The Slack bot token is checked too (``auth.test``, interface.md §9): a token Slack no longer
+The Slack bot token is checked too (``auth.test``, cached): a token Slack no longer
 accepts (revoked, the app reinstalled, the workspace gone) leaves fpbot acknowledging commands
 it can never answer. It makes the answer ``degraded`` and is reported to the alerts channel
 once, when it starts — through that same token, so it is the log line that is sure to arrive.

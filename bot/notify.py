@@ -8,8 +8,7 @@ and people it hit, carrying the fix for operators and mentioning whoever is on c
 and opened again, on the same card, if the cause returns within the grouping window, so a
 flapping cause is never a flood of cards. A change request that failed keeps a card of its
 own, linked to the incident of its cause. Any other failure is grouped as before: the same
-operation and error code within ten minutes edits the first card with a count
-(interface.md §8).
+operation and error code within ten minutes edits the first card with a count.
 
 Incidents and groups live in the store, so replicas share them; when the store itself is what
 failed, per-process ones stand in. Never silence instead of a message: the replica that opens

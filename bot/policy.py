@@ -1,6 +1,6 @@
 """Who may do what, and where: the policy file and the one function that decides.
 
-The policy file (interface.md §3) is read once at start-up. It is checked against the YAML node
+The policy file is read once at start-up. It is checked against the YAML node
 tree rather than the loaded data so that every refusal names the line of the offending key or
 value: a platform engineer fixing a deployment should never have to bisect a file.
 

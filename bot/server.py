@@ -2,14 +2,12 @@
 Mode.
 
 `BotServer` is used by ``fpbot serve``, the sandbox and the tests alike, so what is tested is
-what runs. Shutdown follows interface.md §1: stop taking requests, finish in-flight work within
-ten seconds, exit 0.
+what runs. Shutdown: stop taking requests, finish in-flight work within ten seconds, exit 0.
 
-Whoever can reach the port can open connections, so the web server holds them to account
-(interface.md §9): a request has `REQUEST_DEADLINE` seconds for its headers and body to arrive,
-and at most ``max_connections`` are open at once (`ConnectionGate`) — a few hundred sockets
-dribbling a header line now and then must not take every file descriptor the bot needs to
-reach Slack, Fingerprint and its store.
+Whoever can reach the port can open connections, so the web server holds them to account: a request
+has `REQUEST_DEADLINE` seconds for its headers and body to arrive, and at most ``max_connections``
+are open at once (`ConnectionGate`) — a few hundred sockets dribbling a header line now and then
+must not take every file descriptor the bot needs to reach Slack, Fingerprint and its store.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from bot.watch import AccountWatch, Digest, OutsideChanges
 
 #: Seconds one Redis command (or connecting) may take. Every Management API call waits on Redis
 #: for its rate-limit slot, so a Redis that stops answering must fail the call quickly, well
-#: inside the read retry budget (interface.md §8), rather than hang it: redis-py's default is
+#: inside the read retry budget, rather than hang it: redis-py's default is
 #: no timeout at all (5.x) or 5 s (8.x), depending on the version installed.
 REDIS_TIMEOUT = 2.0
 #: A pooled connection idle for longer than this is pinged before it is used again, so one

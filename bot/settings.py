@@ -1,4 +1,4 @@
-"""Every setting fpbot reads, in one place (interface.md §2).
+"""Every setting fpbot reads, in one place.
 
 Nothing else in the code reads ``os.environ``: a setting that is missing or malformed stops
 start-up here with one line naming the variable, instead of a traceback later.

@@ -1,4 +1,4 @@
-"""What a request to fpbot must prove before any listener sees it (interface.md §9).
+"""What a request to fpbot must prove before any listener sees it.
 
 Over HTTP, Slack signs every request: `SignatureCheck` verifies the signature and the freshness
 of the timestamp on the raw bytes, before anything parses them, so a stranger's garbage costs

@@ -1,4 +1,4 @@
-"""Settings (interface.md §2): defaults, the URL forms operators use, one clear line for a bad
+"""Settings: defaults, the URL forms operators use, one clear line for a bad
 value, secrets kept as SecretStr."""
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ Decisions the interface leaves open, settled here:
   then the request's state and expiry, then self-approval, then a repeated approval — so a
   person without the permission learns nothing but that, and an approver clicking a finished
   request is told what happened to it rather than a rule that no longer matters.
-* Deny follows the same rule as Approve (interface.md §5: a click is accepted only from someone
-  holding ``requests.approve`` who is not the requester, unless ``allow_self_approval``). A
+* Deny follows the same rule as Approve (a click is accepted only from someone holding
+  ``requests.approve`` who is not the requester, unless ``allow_self_approval``). A
   requester cannot withdraw their own request by clicking Deny; it expires on its own, or an
   approver denies it. Where the policy allows self-approval, a requester who holds
   ``requests.approve`` may deny (withdraw) their own request as well.

@@ -1,7 +1,7 @@
 """What counts as a secret, in one place, and the last line of defence against storing one.
 
 A secret key's token or a webhook's signing key is shown to the requester once, by direct
-message, and must never be stored, logged or posted to a channel (interface.md §2, §8). Every
+message, and must never be stored, logged or posted to a channel. Every
 layer that could leak one asks this module: the store refuses to write a value that looks like
 a secret (`refuse_secrets`), the renderers and the shared listing cache leave out fields with a
 secret's name (`is_secret_field`), and the log scrubber redacts them.

@@ -2,7 +2,7 @@
 
 Listings are read far more often than they change (every ``/fp envs``, every id check before a
 change request), and the rate budget is small, so a listing is kept for a few seconds. Two
-rules keep it honest (interface.md §8, "Stale data"):
+rules keep it honest:
 
 * nothing is served older than the TTL — an entry's age counts from the moment its fetch
   *started*, since the data may reflect any instant after that;

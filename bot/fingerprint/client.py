@@ -290,7 +290,7 @@ class ManagementClient:
     def from_settings(
         cls, settings: ClientSettings, redis: Redis | None = None
     ) -> ManagementClient:
-        """Build the client the settings describe (interface.md §2).
+        """Build the client the settings describe.
 
         Raises:
             ValueError: no Management API key is set (settings check this before serving).

@@ -1,6 +1,6 @@
 """Typed resources of the Management API, and the few typed inputs its calls take.
 
-Responses are read leniently (management-api.md, "Real samples"): camelCase and snake_case
+Responses are read leniently: camelCase and snake_case
 alike, missing optional fields, ids without the usual prefix, ``limit_value: 0``, timestamps
 with or without milliseconds. Only ``id`` is required: a change that succeeded upstream must
 not fail because its answer left out a name. What users *type* is validated elsewhere

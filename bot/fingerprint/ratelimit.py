@@ -1,4 +1,4 @@
-"""The rate budget of one Management API key (interface.md §8, "Rate budget").
+"""The rate budget of one Management API key.
 
 Fingerprint allows a key a few requests per second and answers 429 above that. fpbot keeps
 itself under the limit instead of relying on retries: never more than ``rate`` requests in

@@ -2,7 +2,7 @@
 
 The approval message is edited in place as the request moves on, so one function renders it
 for every state: buttons only while it can still be approved, and afterwards a line that says
-plainly what happened — an expired request says "expired", never "denied" (interface.md §5).
+plainly what happened — an expired request says "expired", never "denied".
 ``req.summary`` and ``req.error`` are mrkdwn written by fpbot (`bot.changes.actions`), with the
 names people typed already escaped once where they were written, so they are shown as they are
 (`one_line`); the raw values of ``before``, ``after`` and ``result`` are escaped here.

@@ -1,7 +1,7 @@
 """Block Kit building bricks that cannot produce a message Slack would refuse.
 
 Everything fpbot shows in Slack is built from these few builders. Each one enforces the limit
-of the field it fills (slack-platform.md, "Limits of a message") by clipping *safely*: never in
+of the field it fills by clipping *safely*: never in
 the middle of an ``&amp;`` entity or of a ``<…>`` token (mention, date, link), so a clipped text
 still renders. Listings that may be long never clip: they split into several sections
 (`pack_lines`) and several messages (`paginate`), so nothing is dropped.

@@ -1,6 +1,6 @@
 """Action and block ids: the only strings the Slack handlers and the renderers must agree on.
 
-``APPROVE`` and ``DENY`` are fixed by the interface (interface.md §5); their buttons' ``value``
+``APPROVE`` and ``DENY`` are fixed by the interface; their buttons' ``value``
 is the change request id and nothing else.
 """
 

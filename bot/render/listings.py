@@ -2,8 +2,8 @@
 listings share (`paged`, `with_menus`, `row_menu`, `empty_listing`, `join_parts`, `status_part`).
 
 A listing is complete or it is an error: every item appears exactly once, one compact line
-each, packed into sections and split across as many messages as Slack's limits require
-(interface.md §8, "nothing is ever dropped"). Secrets are never read here — not a public key's
+each, packed into sections and split across as many messages as Slack's limits require —
+nothing is ever dropped. Secrets are never read here — not a public key's
 token either — so no listing can leak one.
 
 A listing of up to `ROW_MENUS_UP_TO` items gives each row its own ⋯ menu of the changes the

@@ -2,7 +2,7 @@
 
 One message per failure kind (operation + error code); when the same failure repeats within
 the grouping window the notifier edits that message with this renderer and a higher count,
-so the channel gets a counter instead of a flood (interface.md §6, §8).
+so the channel gets a counter instead of a flood.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Stand-in for Fingerprint's Management API, for tests, benchmarks and the local sandbox.
 
-It behaves as ``management-api.md`` describes the real API — gatekeeping order, envelope,
+It behaves as the real API does — gatekeeping order, envelope,
 cursor pagination, both versions (each request answered by the version its
 ``X-API-Version`` names) and their casings, business rules, plan limits, a per-key token
 bucket — and adds fault knobs, request counters and changes "made in the dashboard".

@@ -376,7 +376,7 @@ class Subdomain:
 
 @dataclass
 class PlanLimits:
-    """How many of each thing the workspace's plan allows (management-api.md defaults)."""
+    """How many of each thing the workspace's plan allows."""
 
     api_keys: int = 10
     webhooks: int = 5

@@ -1,11 +1,11 @@
 """Slack's limits on a message or a view, checked the way Slack would refuse them.
 
 Slack publishes no JSON schema, and slack_sdk's block classes check only some limits (not the
-50-block cap, and nothing at all for plain dicts). The fake Slack runs every message and every
-view through `check_message` so a scenario test fails on a payload real Slack would have refused
-(``invalid_blocks`` for a message, ``invalid_arguments`` for a view). The rules are those of
-``slack-platform.md`` ("Limits of a message" and "Modals, select menus, shortcuts, App Home");
-each problem is reported in Slack's own style: ``[ERROR] <what> [json-pointer:/blocks/0/text]``.
+50-block cap, and nothing at all for plain dicts). The fake Slack runs every message and every view
+through `check_message` so a scenario test fails on a payload real Slack would have refused
+(``invalid_blocks`` for a message, ``invalid_arguments`` for a view). The rules are Slack's
+documented limits of a message and of modals, select menus, shortcuts and App Home; each problem is
+reported in Slack's own style: ``[ERROR] <what> [json-pointer:/blocks/0/text]``.
 
 Pure functions only: no I/O, so the table of rules is tested directly.
 """

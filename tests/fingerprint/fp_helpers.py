@@ -11,7 +11,7 @@ import httpx
 
 from bot.fingerprint import ManagementClient
 
-# Copies of shared/ref/samples/fingerprint (sources in its SOURCES.md), byte for byte.
+# Fingerprint's own response samples (from its CLI and MCP server fixtures), byte for byte.
 SAMPLES = Path(__file__).parent / "samples"
 
 API_KEY = "fp_mgmt_unit_test_key_0123456789"

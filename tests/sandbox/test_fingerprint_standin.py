@@ -1,4 +1,4 @@
-"""The stand-in Management API behaves as management-api.md describes the real one.
+"""The stand-in Management API behaves as the real one does.
 
 Everything goes over real HTTP on loopback (httpx against `StandInServer`), so what is
 checked here is what fpbot's client will see: status codes, error codes, envelope, casing,
@@ -29,14 +29,11 @@ from bot.fingerprint.models import (
     Webhook,
 )
 from sandbox.fingerprint import FakeFingerprint, StandInServer
+from tests.fingerprint.fp_helpers import sample
 
 V2024 = "2024-05-20"
 V2025 = "2025-11-20"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-SAMPLE_DIRS = (
-    Path(__file__).resolve().parents[1] / "fingerprint" / "samples",
-    Path("/work/shared/ref/samples/fingerprint"),
-)
 
 
 def headers(key: str, version: str | None = V2024) -> dict[str, str]:
@@ -1156,7 +1153,7 @@ async def test_subdomains_are_created_listed_verified_and_deleted(
     listed = (await client.get("/subdomains", headers=V2025_HEADERS)).json()
     item = next(s for s in listed["data"] if s["id"] == data["id"])
     assert item.keys() == {"id", "subdomain", "status", "created_at", "updated_at"}
-    assert listed.keys() == _sample("list-page1-of-2-subdomains-2025.json").keys()
+    assert listed.keys() == sample("list-page1-of-2-subdomains-2025.json").keys()
     fetched = (await client.get(f"/subdomains/{data['id']}", headers=V2025_HEADERS)).json()
     assert "webhook_secret" not in fetched["data"] and "dns_records" in fetched["data"]
     verified = await client.post(f"/subdomains/{data['id']}/verify", headers=V2025_HEADERS)
@@ -1210,11 +1207,11 @@ async def test_subdomain_errors_are_those_the_cli_expects(
     server.fake.faults.subdomains_disabled = True
     off = await client.get("/subdomains", headers=V2025_HEADERS)
     assert error_of(off) == (503, "general.unavailable")
-    assert off.json() == _sample("error-unavailable.json")
+    assert off.json() == sample("error-unavailable.json")
 
 
-def test_the_default_subdomain_limit_is_the_one_in_the_sample() -> None:
-    assert _sample("error-limit-reached-400.json")["error"]["message"].endswith(
+def test_the_default_subdomain_limit_is_the_one_in_thesample() -> None:
+    assert sample("error-limit-reached-400.json")["error"]["message"].endswith(
         f": {FakeFingerprint().workspace.limits.subdomains}"
     )
 
@@ -1600,40 +1597,33 @@ async def test_control_endpoints_need_no_auth_and_are_not_counted(server: StandI
 # Shapes the client reads
 
 
-def _sample(name: str) -> Any:
-    for directory in SAMPLE_DIRS:
-        if (directory / name).exists():
-            return json.loads((directory / name).read_text())
-    pytest.skip(f"sample {name} not available")
-
-
 async def test_answers_have_the_samples_keys_and_parse_with_the_client_models(
     client: httpx.AsyncClient,
 ) -> None:
     v2025 = {"X-API-Version": V2025}
     envs = (await client.get("/environments", headers=v2025)).json()
-    sample_envs = _sample("environments-list-2025.json")
+    sample_envs = sample("environments-list-2025.json")
     assert envs.keys() == sample_envs.keys()
     assert envs["data"][0].keys() == sample_envs["data"][0].keys()
     assert envs["metadata"]["pagination"].keys() == sample_envs["metadata"]["pagination"].keys()
     Environment.model_validate(envs["data"][0])
 
     keys = (await client.get("/api-keys", headers=v2025)).json()
-    assert keys["data"][0].keys() == _sample("api-keys-list-2025.json")["data"][0].keys()
+    assert keys["data"][0].keys() == sample("api-keys-list-2025.json")["data"][0].keys()
     created = (
         await client.post("/api-keys", json={"type": "secret", "name": "Shape"}, headers=v2025)
     ).json()
-    assert created["data"].keys() == _sample("api-key-create-secret-2025.json")["data"].keys()
+    assert created["data"].keys() == sample("api-key-create-secret-2025.json")["data"].keys()
     assert ApiKey.model_validate(created["data"]).token
 
     key_id = keys["data"][0]["id"]
     camel = (await client.get(f"/api-keys/{key_id}")).json()["data"]
-    assert _sample("api-key-item-get-camel.json").keys() <= camel.keys()
+    assert sample("api-key-item-get-camel.json").keys() <= camel.keys()
     snake = (await client.get("/api-keys")).json()["data"][0]
-    assert _sample("api-key-item-list-snake.json").keys() <= snake.keys()
+    assert sample("api-key-item-list-snake.json").keys() <= snake.keys()
 
     refused = await client.get("/hello", headers={"Authorization": "Bearer nope"})
-    assert refused.json() == _sample("error-unauthorized.json")
+    assert refused.json() == sample("error-unauthorized.json")
 
 
 async def test_timestamps_are_utc_with_milliseconds_and_z(client: httpx.AsyncClient) -> None:

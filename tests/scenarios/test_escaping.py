@@ -2,7 +2,7 @@
 
 Slack sends the command text escaped (``&amp;``, ``&lt;``, ``&gt;``); fpbot unescapes it, asks
 the API for the name as typed (quotes inside it included), and escapes it exactly once
-wherever it shows it in mrkdwn (interface.md §8, "Escaping"): ``&amp;`` in the payload, which
+wherever it shows it in mrkdwn: ``&amp;`` in the payload, which
 Slack shows as ``&`` — never ``&amp;amp;``, which Slack would show as ``&amp;``. Quotes and
 apostrophes are sent as they are. And what must not be kept at all (a Slack webhook URL, a URL
 with credentials) is refused as a usage error before anything is stored.

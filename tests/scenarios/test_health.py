@@ -1,4 +1,4 @@
-"""``/healthz`` and the bot when a dependency stops answering (interface.md §8).
+"""``/healthz`` and the bot when a dependency stops answering.
 
 A load balancer's probe gives up after about a second, and a probe that times out takes the
 replica out just like a 503. Only the store may do that; a Redis that hangs makes the answer

@@ -1,4 +1,4 @@
-"""Slow clients (interface.md §9): a request whose headers and body have not fully arrived
+"""Slow clients: a request whose headers and body have not fully arrived
 within the deadline is dropped, and open connections are capped, so hundreds of sockets
 dribbling a header line now and then never starve the bot of file descriptors.
 
