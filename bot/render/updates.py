@@ -1,6 +1,6 @@
-"""What fpbot says about the changes of the second round to existing resources: environment
-limits, an API key's rate limit and description, a webhook's URL, description, environment and
-verification, and rotations with a grace period (and their Revert).
+"""What fpbot says about the changes to fields of existing resources: environment limits, an API
+key's rate limit and description, a webhook's URL, description, environment and verification, and
+rotations with a grace period (and their Revert).
 
 Like `bot.render.changes`, whose conventions these follow, the sentences are stored with the
 request and shown as they are: outside names and ids are escaped here, once.

@@ -233,7 +233,7 @@ ACCEPTED: list[tuple[str, str, Command]] = [
     ("webhooks enable", "webhooks enable wh_1", SetWebhookStatus("wh_1", Status.ENABLED)),
     ("webhooks disable", "webhooks disable wh_1", SetWebhookStatus("wh_1", Status.DISABLED)),
     ("webhooks delete", "webhooks delete wh_1", DeleteWebhook("wh_1")),
-    # the second round: forms, names for ids, reasons, withdrawal
+    # forms, names for ids, reasons, withdrawal
     ("a change typed bare opens its form", "envs rename", OpenForm(RenameEnv)),
     ("keys create typed bare opens its form", "keys create", OpenForm(CreateKey)),
     ("webhooks create typed bare opens its form", "WEBHOOKS create", OpenForm(CreateWebhook)),

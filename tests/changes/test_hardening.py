@@ -1,8 +1,8 @@
-"""Issue 10's workflow-level faults, each as a person would notice it, against the in-memory
-fakes: a click that lands before Slack answers the card's post, creates whose answer is lost,
-requests whose card Slack refuses, names that collide after planning, and what was left open
-(a lease lost mid-write, delivered secrets, a reconcile Fingerprint did not answer, Check now
-and Retry).
+"""The workflow faults found by attacking fpbot (the README's fault table), each as a person would
+notice it, against the in-memory fakes: a click that lands before Slack answers the card's post,
+creates whose answer is lost, requests whose card Slack refuses, names that collide after planning,
+and what was left open (a lease lost mid-write, delivered secrets, a reconcile Fingerprint did not
+answer, Check now and Retry).
 
 Races are interleaved deterministically: a Slack post held until the test releases it, store
 hooks, and API calls that do something else (a sweep, a write) before answering.

@@ -1,4 +1,4 @@
-"""The second round's rules for a request's life: reasons, one pending request per change, a cap
+"""The rules of a request's life: reasons, one pending request per change, a cap
 per person, routes by environment, withdrawal, reminders, and the policy in force deciding —
 against the in-memory fakes."""
 

@@ -1,5 +1,5 @@
-"""Issue 10's workflow faults where only the whole stack shows them: signed HTTP from the fake
-Slack to a running fpbot, its real store and the stand-in API.
+"""The faults found by attacking fpbot (the README's fault table) that only the whole stack shows:
+signed HTTP from the fake Slack to a running fpbot, its real store and the stand-in API.
 
 A click that Slack delivers before fpbot hears where its card was posted (the payload's
 ``container.message_ts`` is all fpbot knows of the card), and an approvals channel that refuses

@@ -1,6 +1,6 @@
-"""The store's queries behind the second round's rules and issue 10's hardening, on SQLite and
-PostgreSQL alike: one pending request per change, a cap per person, reminders claimed once,
-cards Slack refused and cards a click recorded first, a reconciler's claim given back, and a
+"""The store's queries behind a request's rules and the hardening in the README's fault table, on
+SQLite and PostgreSQL alike: one pending request per change, a cap per person, reminders claimed
+once, cards Slack refused and cards a click recorded first, a reconciler's claim given back, and a
 run that starts on a fresh lease."""
 
 from __future__ import annotations
