@@ -17,6 +17,7 @@ import contextlib
 import enum
 import errno
 import gc
+import hmac
 import resource
 import signal
 import socket
@@ -90,10 +91,12 @@ def make_web_app(
     signature: SignatureCheck | None = None,
     refusals: Refusals | None = None,
     metrics: Metrics | None = None,
+    metrics_token: str | None = None,
 ) -> web.Application:
     """The aiohttp application: Slack's endpoint (HTTP mode only), the health check and, with
     ``metrics``, ``GET /metrics`` (Prometheus' text format; the time to acknowledge each Slack
-    request is one of them).
+    request is one of them). The port is public wherever Slack must reach it, so with
+    ``metrics_token`` the metrics are shown only to a scraper that sends it as a bearer token.
 
     With ``signature``, every request to Slack's endpoint proves it comes from Slack before its
     body is parsed: a bad or missing signature, or a timestamp that is not a number within five
@@ -160,8 +163,13 @@ def make_web_app(
         status, body = await health.report()
         return web.json_response(body, status=status)
 
-    async def exposition(_: web.Request) -> web.Response:
+    metrics_refused = Throttle(REFUSAL_LOG_INTERVAL)
+
+    async def exposition(request: web.Request) -> web.Response:
         assert metrics is not None
+        if metrics_token is not None and not _bearer_is(request, metrics_token):
+            metrics_refused.warning(log, "metrics_refused", key="token", status=401)
+            return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         body, content_type = metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
@@ -172,6 +180,12 @@ def make_web_app(
     if bolt is not None:
         app.router.add_post(EVENTS_PATH, events)
     return app
+
+
+def _bearer_is(request: web.Request, token: str) -> bool:
+    """Whether ``request`` carries ``Authorization: Bearer <token>`` (compared in constant time)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
 def _closing(response: web.Response) -> web.Response:
@@ -521,6 +535,9 @@ class BotServer:
             signature=signature,
             refusals=refusals,
             metrics=services.metrics,
+            metrics_token=(
+                settings.metrics_token.get_secret_value() if settings.metrics_token else None
+            ),
         )
         web_app.middlewares.append(_connection_stages)
         self._runner = web.AppRunner(

@@ -103,6 +103,7 @@ class Services:
             settings.slack_app_token,
             settings.fp_management_api_key,
             settings.redis_url,
+            settings.metrics_token,
         ):
             register_secret(secret.get_secret_value() if secret else None, permanent=True)
         policy = policy or load_policy(settings.fpbot_policy)

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     redis_url: SecretStr | None = None
 
+    # ``GET /metrics`` asks for ``Authorization: Bearer <this>`` when set; open when unset.
+    metrics_token: SecretStr | None = None
+
     host: str = "0.0.0.0"  # noqa: S104 — a server in a container listens on every interface
     port: int = Field(default=3000, ge=0, le=65535)  # 0: any free port (tests)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

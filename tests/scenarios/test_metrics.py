@@ -4,6 +4,8 @@ requests, outside changes, notifications, watch passes — and one registry per 
 
 from __future__ import annotations
 
+import io
+
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -15,11 +17,12 @@ from tests.scenarios.test_watch import passes, reports, watch_of, watching
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-async def scrape(sandbox: Sandbox) -> Samples:
+async def scrape(sandbox: Sandbox, token: str | None = None) -> Samples:
     assert sandbox.bot is not None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with (
         aiohttp.ClientSession() as session,
-        session.get(sandbox.bot.url + "/metrics") as response,
+        session.get(sandbox.bot.url + "/metrics", headers=headers) as response,
     ):
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
@@ -82,3 +85,24 @@ async def test_each_replica_counts_its_own(make_stack: StackFactory) -> None:
         first, second = await scrape(one), await scrape(two)
         assert value(first, "fpbot_commands_total", command="envs", outcome="ok") == 1
         assert value(second, "fpbot_commands_total", command="envs", outcome="ok") == 0
+
+
+async def test_with_a_metrics_token_only_a_scraper_sending_it_sees_the_metrics(
+    make_stack: StackFactory, log_buffer: io.StringIO
+) -> None:
+    token = "scrape-0123456789abcdef"
+    async with make_stack(metrics_token=token) as sandbox:
+        assert sandbox.bot is not None
+        url = sandbox.bot.url + "/metrics"
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+                async with session.get(url, headers=headers) as refused:
+                    assert refused.status == 401
+                    assert refused.headers["WWW-Authenticate"] == "Bearer"
+                    assert "fpbot_" not in await refused.text()
+        samples = await scrape(sandbox, token)
+        assert value(samples, "fpbot_notifications_posted_total") >= 0
+        assert any(name.startswith("fpbot_") for name, _ in samples)
+    refusals = [line for line in log_buffer.getvalue().splitlines() if "metrics_refused" in line]
+    assert len(refusals) == 1, "one throttled line, not one per refusal"
+    assert token not in log_buffer.getvalue()
