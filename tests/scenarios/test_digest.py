@@ -9,7 +9,14 @@ from datetime import UTC, datetime, time, timedelta
 from bot.watch import Digest
 from bot.watch.digest import next_at
 from sandbox.run import Sandbox
-from tests.scenarios.change_helpers import ALERTS, APPROVER_1, AUDITOR, REQUESTER, Desk
+from tests.scenarios.change_helpers import (
+    ALERTS,
+    APPROVER_1,
+    AUDITOR,
+    REQUESTER,
+    Desk,
+    policy_yaml,
+)
 from tests.scenarios.conftest import StackFactory
 
 
@@ -44,8 +51,15 @@ async def test_the_digest_counts_the_stand_ins_account_and_lists_what_waits(
 
 
 async def test_the_daily_digest_is_posted_once_across_replicas_at_its_time(
-    stack: Sandbox,
+    make_stack: StackFactory,
 ) -> None:
+    """Two replicas with their own clock. The stack's policy has no daily digest, so that the
+    running bot's own (on the real clock) never claims a day before them."""
+    async with make_stack(policy=policy_yaml()) as stack:
+        await _posted_once_across_replicas(stack)
+
+
+async def _posted_once_across_replicas(stack: Sandbox) -> None:
     desk = Desk.of(stack)
     services = stack.bot.services if stack.bot else None
     assert services is not None
