@@ -20,7 +20,6 @@ from bot.render.blocks import (
     Block,
     Message,
     block_size,
-    bold,
     code,
     context,
     date,
@@ -32,7 +31,7 @@ from bot.render.blocks import (
     one_line,
     section,
 )
-from bot.render.watch import NOUNS, field_line
+from bot.render.watch import NOUNS, field_line, subject
 
 #: Items listed per part; the rest are counted.
 LISTED = 10
@@ -97,8 +96,7 @@ def _change(logged: LoggedChange) -> str:
     change = logged.change
     who = "outside fpbot" if logged.source is Source.OUTSIDE else "by fpbot"
     line = (
-        f"• {date(logged.at)} {NOUNS[change.resource]} {code(change.id, 130)} "
-        f"{bold(change.name, 200)} {change.kind.value} {who}"
+        f"• {date(logged.at)} {NOUNS[change.resource]} {subject(change)} {change.kind.value} {who}"
     )
     if change.fields and change.kind.value == "updated":
         line += ": " + "; ".join(field_line(f) for f in change.fields)

@@ -49,7 +49,12 @@ NOUNS: Mapping[Resource, str] = {
     Resource.ENVIRONMENT: "Environment",
     Resource.API_KEY: "API key",
     Resource.WEBHOOK: "Webhook",
+    Resource.FILTERING_RULE: "Filtering rule",
+    Resource.ENCRYPTION_KEY: "Encryption key",
+    Resource.SUBDOMAIN: "Subdomain",
 }
+#: The field a resource is named by, already said with its id (not repeated on a creation).
+_NAMED_BY: Mapping[Resource, str] = {Resource.SUBDOMAIN: "hostname"}
 #: Fields by the names a person knows them by.
 FIELD_NAMES: Mapping[str, str] = {
     "limit_mode": "usage limit mode",
@@ -72,15 +77,24 @@ def field_line(change: FieldChange) -> str:
     return f"{inline(field_name(change.field))}: {_value(change.before)} → {_value(change.after)}"
 
 
+def subject(change: AccountChange) -> str:
+    """The resource's id, then its name in bold; a subdomain's hostname, then its id (the
+    hostname is what people know it by)."""
+    if change.resource is Resource.SUBDOMAIN:
+        return f"{code(change.name, 300)} ({code(change.id, 130)})"
+    return f"{code(change.id, 130)} {bold(change.name, 300)}"
+
+
 def _what(change: AccountChange) -> str:
     """``*API key* `tok_…` *Web*``."""
-    return f"*{NOUNS[change.resource]}* {code(change.id, 130)} {bold(change.name, 300)}"
+    return f"*{NOUNS[change.resource]}* {subject(change)}"
 
 
 def _fields_text(change: AccountChange) -> str:
     if change.kind is ChangeKind.UPDATED:
         return "\n".join(f"• {field_line(f)}" for f in change.fields)
-    shown = [f for f in change.fields if f.field != "name" or change.resource is Resource.WEBHOOK]
+    named_by = _NAMED_BY.get(change.resource, "name")
+    shown = [f for f in change.fields if f.field != named_by]
     values = ", ".join(
         f"{inline(field_name(f.field))} {_value(f.after if f.after is not None else f.before)}"
         for f in shown
@@ -100,13 +114,16 @@ def _decided(change: LoggedChange) -> str | None:
     return f":leftwards_arrow_with_hook: Revert requested by {who}{request}, {when}."
 
 
+_TOKENED = frozenset({Resource.API_KEY, Resource.ENCRYPTION_KEY})
+
+
 def cannot_undo(change: AccountChange, undoable: frozenset[str]) -> str | None:
     """Why fpbot cannot undo (all of) ``change``, or ``None`` when it can."""
     noun = NOUNS[change.resource].lower()
     if change.kind is ChangeKind.DELETED:
         return (
             f"fpbot cannot bring a deleted {noun} back (a new one would have another id"
-            f"{' and token' if change.resource is Resource.API_KEY else ''})."
+            f"{' and token' if change.resource in _TOKENED else ''})."
         )
     if change.kind is ChangeKind.CREATED:
         return None if undoable else f"fpbot has no command to delete this {noun}."
@@ -230,12 +247,20 @@ def _log_line(logged: LoggedChange) -> str:
         who = "*outside fpbot*"
     head = f"• {date(logged.at)} · {_what(change)} {change.kind.value} {who}"
     parts = [head]
-    if change.kind is ChangeKind.UPDATED:
-        parts.append("; ".join(field_line(f) for f in change.fields))
+    if change.kind is ChangeKind.UPDATED and change.fields:
+        parts.append("; ".join(_logged_field(logged, f) for f in change.fields))
     decided = _decided(logged)
     if decided:
         parts.append(decided)
     return " — ".join(parts)
+
+
+def _logged_field(logged: LoggedChange, change: FieldChange) -> str:
+    """A field fpbot set whose earlier value its request did not keep (a filtering rule's
+    card shows the environment's rules instead) reads ``status set to `disabled```."""
+    if logged.source is Source.FPBOT and change.before is None and change.after is not None:
+        return f"{inline(field_name(change.field))} set to {_value(change.after)}"
+    return field_line(change)
 
 
 def render_change_log(

@@ -4,8 +4,9 @@ Acknowledge records who has seen it (anyone the policy grants a role); Keep reco
 stays, and Revert asks for the change that undoes it — both need the permission that change
 would need, since deciding to keep a change is deciding not to undo it. A Revert is a change
 request like any other (`ChangeWorkflow.request`): planned against the account, approved by
-others under the policy, run once. What fpbot has no command for (a deletion, a description)
-is said on the message, not offered.
+others under the policy, run once. What fpbot has no command for (a deletion, a description,
+an encryption key's rename or rotation, a filtering rule's environment) is said on the
+message, not offered.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot import commands as cmd
 from bot.changes import actions
 from bot.changes.workflow import ChangeWorkflow
 from bot.domain.account import AccountChange, ChangeKind, Decision, LoggedChange, Resource, Source
-from bot.fingerprint.models import Status
+from bot.fingerprint.models import RuleAction, Status
 from bot.log import get_logger
 from bot.policy import Membership, Policy, actor_of, decide, roles_of
 from bot.ports import Conversation, Origin, Posted
@@ -41,11 +42,27 @@ UNDOABLE: Mapping[Resource, frozenset[str]] = {
     Resource.ENVIRONMENT: frozenset({"name"}),
     Resource.API_KEY: frozenset({"name", "status"}),
     Resource.WEBHOOK: frozenset({"status"}),
+    Resource.FILTERING_RULE: frozenset({"name", "expression", "action", "status"}),
+    Resource.ENCRYPTION_KEY: frozenset({"status"}),
+    Resource.SUBDOMAIN: frozenset(),
 }
+#: The resources fpbot has a command to delete (what undoes their creation).
+_DELETABLE = frozenset(
+    {
+        Resource.ENVIRONMENT,
+        Resource.API_KEY,
+        Resource.WEBHOOK,
+        Resource.FILTERING_RULE,
+        Resource.SUBDOMAIN,
+    }
+)
 _AREAS: Mapping[Resource, str] = {
     Resource.ENVIRONMENT: "envs",
     Resource.API_KEY: "keys",
     Resource.WEBHOOK: "webhooks",
+    Resource.FILTERING_RULE: "rules",
+    Resource.ENCRYPTION_KEY: "enckeys",
+    Resource.SUBDOMAIN: "subdomains",
 }
 
 
@@ -55,7 +72,7 @@ def undoable(change: AccountChange) -> frozenset[str]:
     if change.kind is ChangeKind.DELETED:
         return frozenset()
     if change.kind is ChangeKind.CREATED:
-        return frozenset({"*"})
+        return frozenset({"*"}) if change.resource in _DELETABLE else frozenset()
     can = UNDOABLE[change.resource]
     return frozenset(f.field for f in change.fields if f.field in can and f.before is not None)
 
@@ -69,10 +86,15 @@ def undo_commands(change: AccountChange, reason: str) -> list[cmd.ChangeCommand]
             Resource.ENVIRONMENT: cmd.DeleteEnv(change.id, reason),
             Resource.API_KEY: cmd.DeleteKey(change.id, reason),
             Resource.WEBHOOK: cmd.DeleteWebhook(change.id, reason),
+            Resource.FILTERING_RULE: cmd.RemoveRule(change.id, reason=reason),
+            Resource.SUBDOMAIN: cmd.DeleteSubdomain(change.id, reason),
         }
-        return [deletions[change.resource]]
-    commands: list[cmd.ChangeCommand] = []
+        deletion = deletions.get(change.resource)
+        return [] if deletion is None else [deletion]
     can = undoable(change)
+    if change.resource is Resource.FILTERING_RULE:
+        return _undo_rule(change, can, reason)
+    commands: list[cmd.ChangeCommand] = []
     for field in change.fields:
         before = field.before
         if field.field not in can or before is None:
@@ -86,13 +108,35 @@ def undo_commands(change: AccountChange, reason: str) -> list[cmd.ChangeCommand]
                 commands.append(cmd.SetKeyStatus(change.id, Status(before), reason))
             case Resource.WEBHOOK, "status":
                 commands.append(cmd.SetWebhookStatus(change.id, Status(before), reason))
+            case Resource.ENCRYPTION_KEY, "status":
+                commands.append(cmd.SetEncKeyStatus(change.id, Status(before), reason))
     return commands
 
 
+def _undo_rule(change: AccountChange, can: frozenset[str], reason: str) -> list[cmd.ChangeCommand]:
+    """One `cmd.ChangeRule` for every field of a rule that can be set back: one request, as
+    fpbot asks for one change of a rule at a time."""
+    before = {f.field: f.before for f in change.fields if f.field in can and f.before is not None}
+    if not before:
+        return []
+    status, action = before.get("status"), before.get("action")
+    return [
+        cmd.ChangeRule(
+            change.id,
+            expression=before.get("expression"),
+            action=RuleAction(action) if action is not None else None,
+            name=before.get("name"),
+            status=Status(status) if status is not None else None,
+            reason=reason,
+        )
+    ]
+
+
 def deciding_permission(change: AccountChange) -> str:
-    """What Keep and Revert need: the permission of the change that would undo it."""
-    verb = "delete" if change.kind is ChangeKind.CREATED else "update"
-    return f"{_AREAS[change.resource]}.{verb}"
+    """What Keep and Revert need: the permission of the change that would undo it (an
+    encryption key, which fpbot cannot delete: changing one)."""
+    deletes = change.kind is ChangeKind.CREATED and change.resource in _DELETABLE
+    return f"{_AREAS[change.resource]}.{'delete' if deletes else 'update'}"
 
 
 class OutsideChanges:

@@ -3,14 +3,20 @@ fpbot.
 
 One replica at a time holds the watch (a lease in the store, renewed while it lives and given
 up when it stops, so another replica takes over). When a pass is due, the holder reads the
-environments, API keys and webhooks as background reads (a fifth of the rate budget, behind
-every command), asks the store which of fpbot's requests may have written since the last
-pass, and diffs (`bot.domain.account`). The new snapshot, when the next pass is due, and what
-no request explains are recorded in one transaction, and only if the holder still holds the
-watch and nobody recorded a pass since: a pass is recorded once or not at all, so across
-restarts and replicas no change is reported twice and none is missed. The requests are asked
-for *after* the read: a change fpbot was writing while the pass read is executing, or finished,
-by then.
+environments, API keys and webhooks — and under ``2025-11-20`` the filtering rules, encryption
+keys and custom subdomains, one listing each — as background reads (a fifth of the rate
+budget, behind every command), asks the store which of fpbot's requests may have written
+since the last pass, and diffs (`bot.domain.account`). The new snapshot, when the next pass
+is due, and what no request explains are recorded in one transaction, and only if the holder
+still holds the watch and nobody recorded a pass since: a pass is recorded once or not at
+all, so across restarts and replicas no change is reported twice and none is missed. The
+requests are asked for *after* the read: a change fpbot was writing while the pass read is
+executing, or finished, by then.
+
+Under ``2024-05-20`` nothing more is read: its filtering rules are origin lists, readable one
+environment at a time, which would cost a request per environment every pass. Each snapshot
+records what it covers, so changing ``FP_API_VERSION`` reports nothing for what appears or
+vanishes with it.
 
 What a pass found is then posted, one message per pass, by whoever claims it in the store — at
 once, or after a restart if the process died between recording and posting.
@@ -30,11 +36,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.domain import refuse_secrets
-from bot.domain.account import Item, Resource, Snapshot, diff, outside, own_writes, text_of
+from bot.domain.account import (
+    BASE,
+    Item,
+    Resource,
+    Snapshot,
+    diff,
+    outside,
+    own_writes,
+    text_of,
+)
 from bot.domain.incidents import API_CAUSES, Cause
 from bot.domain.secrets import SecretRefused
 from bot.fingerprint.errors import FingerprintError
-from bot.fingerprint.models import ApiKey, Environment, KeyType, Status, Webhook
+from bot.fingerprint.models import (
+    ApiKey,
+    EncryptionKey,
+    Environment,
+    FilteringRule,
+    KeyType,
+    Status,
+    Subdomain,
+    Webhook,
+)
 from bot.log import get_logger, new_correlation_id
 from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
@@ -57,9 +81,14 @@ SKEW = timedelta(minutes=2)
 REPORT_GRACE = timedelta(seconds=30)
 #: After a failed pass, the next try waits the interval, but no longer than this.
 RETRY_MAX = 60.0
+#: The API version whose filtering rules, encryption keys and subdomains the watch reads.
+FULL_VERSION = "2025-11-20"
 
 
 class _Account(Protocol):
+    @property
+    def api_version(self) -> str: ...
+
     def background(self) -> AbstractContextManager[None]: ...
 
     async def list_environments(self) -> list[Environment]: ...
@@ -76,6 +105,20 @@ class _Account(Protocol):
         self, *, status: Status | None = None, environment: str | None = None
     ) -> list[Webhook]: ...
 
+    async def list_filtering_rules(
+        self,
+        *,
+        environment: str | None = None,
+        status: Status | None = None,
+        name: str | None = None,
+    ) -> list[FilteringRule]: ...
+
+    async def list_encryption_keys(
+        self, *, status: Status | None = None, environment: str | None = None
+    ) -> list[EncryptionKey]: ...
+
+    async def list_subdomains(self) -> list[Subdomain]: ...
+
 
 def _safe(value: object) -> str | None:
     """A value as the snapshot keeps it; one that looks like a secret is never stored."""
@@ -87,10 +130,28 @@ def _safe(value: object) -> str | None:
     return text
 
 
+def _when(at: datetime | None) -> str | None:
+    if at is None:
+        return None
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def snapshot_of(
-    envs: Sequence[Environment], keys: Sequence[ApiKey], hooks: Sequence[Webhook]
+    envs: Sequence[Environment],
+    keys: Sequence[ApiKey],
+    hooks: Sequence[Webhook],
+    *,
+    rules: Sequence[FilteringRule] | None = None,
+    enckeys: Sequence[EncryptionKey] | None = None,
+    subdomains: Sequence[Subdomain] | None = None,
 ) -> Snapshot:
-    """The account as the watch compares it."""
+    """The account as the watch compares it; the resources given as ``None`` were not read.
+
+    An encryption key's tokens are never read into it, and neither is a rule's position nor a
+    subdomain's status (`bot.domain.account.WATCHED` says why).
+    """
+    watched = set(BASE)
     items = [
         Item(
             Resource.ENVIRONMENT,
@@ -137,7 +198,53 @@ def snapshot_of(
         )
         for h in hooks
     ]
-    return Snapshot.of(items)
+    if rules is not None:
+        watched.add(Resource.FILTERING_RULE)
+        items += [
+            Item(
+                Resource.FILTERING_RULE,
+                r.id,
+                _safe(r.name) or "",
+                r.environment,
+                {
+                    "name": _safe(r.name),
+                    "expression": _safe(r.expression),
+                    "action": _safe(r.action),
+                    "status": _safe(r.status),
+                    "environment": _safe(r.environment),
+                },
+            )
+            for r in rules
+        ]
+    if enckeys is not None:
+        watched.add(Resource.ENCRYPTION_KEY)
+        items += [
+            Item(
+                Resource.ENCRYPTION_KEY,
+                k.id,
+                _safe(k.name) or "",
+                k.environment,
+                {
+                    "name": _safe(k.name),
+                    "status": _safe(k.status),
+                    "last_rotated": _when(k.last_rotated_at),
+                },
+            )
+            for k in enckeys
+        ]
+    if subdomains is not None:
+        watched.add(Resource.SUBDOMAIN)
+        items += [
+            Item(
+                Resource.SUBDOMAIN,
+                d.id,
+                _safe(d.subdomain) or "",
+                None,
+                {"hostname": _safe(d.subdomain)},
+            )
+            for d in subdomains
+        ]
+    return Snapshot.of(items, watched)
 
 
 def replica_name() -> str:
@@ -226,13 +333,7 @@ class AccountWatch:
         outcome = "failed"
         try:
             async with self._holding():
-                with self._client.background():
-                    envs, keys, hooks = await asyncio.gather(
-                        self._client.list_environments(),
-                        self._client.list_api_keys(),
-                        self._client.list_webhooks(),
-                    )
-                current = snapshot_of(envs, keys, hooks)
+                current = await self._read()
                 found = []
                 if schedule.snapshot is not None:
                     since = (schedule.read_at or read_at) - SKEW
@@ -285,6 +386,22 @@ class AccountWatch:
         if found:
             await self.post_reports()
         return number
+
+    async def _read(self) -> Snapshot:
+        """The account as it is now: one listing per resource the API version has."""
+        client = self._client
+        with client.background():
+            envs, keys, hooks = await asyncio.gather(
+                client.list_environments(), client.list_api_keys(), client.list_webhooks()
+            )
+            if client.api_version != FULL_VERSION:
+                return snapshot_of(envs, keys, hooks)
+            rules, enckeys, subdomains = await asyncio.gather(
+                client.list_filtering_rules(),
+                client.list_encryption_keys(),
+                client.list_subdomains(),
+            )
+        return snapshot_of(envs, keys, hooks, rules=rules, enckeys=enckeys, subdomains=subdomains)
 
     async def post_reports(self) -> None:
         """Post every pass's findings not posted yet, one message each, oldest first."""

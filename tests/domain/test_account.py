@@ -13,6 +13,7 @@ import pytest
 
 from bot.domain import ChangeRequest, State
 from bot.domain.account import (
+    BASE,
     AccountChange,
     ChangeKind,
     FieldChange,
@@ -31,6 +32,11 @@ T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ENV = Resource.ENVIRONMENT
 KEY = Resource.API_KEY
 HOOK = Resource.WEBHOOK
+RULE = Resource.FILTERING_RULE
+ENCKEY = Resource.ENCRYPTION_KEY
+SUB = Resource.SUBDOMAIN
+#: What a pass under 2025-11-20 covers.
+FULL = BASE | {RULE, ENCKEY, SUB}
 
 
 def env(env_id: str = "ae_1", name: str = "Production", **fields: str | None) -> Item:
@@ -47,6 +53,26 @@ def hook(hook_id: str = "wh_1", status: str = "enabled") -> Item:
     url = "https://example.com/hook"
     fields = {"url": url, "description": None, "status": status, "environment": None}
     return Item(HOOK, hook_id, url, None, fields)
+
+
+def rule(
+    rule_id: str = "tr_1", name: str = "Block bad IPs", status: str = "enabled", **f: Any
+) -> Item:
+    values = {"name": name, "expression": "ip == 1.2.3.4", "action": "deny", "status": status}
+    return Item(RULE, rule_id, name, "ae_1", {**values, "environment": "ae_1", **f})
+
+
+def enckey(key_id: str = "tok_e1", status: str = "enabled", **f: Any) -> Item:
+    values = {"name": "Sealed", "status": status, "last_rotated": None}
+    return Item(ENCKEY, key_id, "Sealed", "ae_1", {**values, **f})
+
+
+def sub(sub_id: str = "certv2_1", hostname: str = "metrics.example.com") -> Item:
+    return Item(SUB, sub_id, hostname, None, {"hostname": hostname})
+
+
+def full(*items: Item) -> Snapshot:
+    return Snapshot.of(items, FULL)
 
 
 def request(action: str, params: dict[str, Any], **extra: Any) -> ChangeRequest:
@@ -106,6 +132,67 @@ def test_a_snapshot_survives_the_store_as_json() -> None:
     snapshot = Snapshot.of([env(description="EU"), key(rate_limit="2.5"), hook()])
     assert Snapshot.from_json(snapshot.to_json()) == snapshot
     assert Snapshot.from_json(None) == Snapshot()
+
+
+def test_a_snapshot_keeps_what_it_covers_and_an_old_one_covers_what_the_watch_first_read() -> None:
+    snapshot = full(rule(), enckey(), sub(), env())
+    assert Snapshot.from_json(snapshot.to_json()) == snapshot
+    old = {"items": [{"resource": "environment", "id": "ae_1", "name": "P", "fields": {}}]}
+    assert Snapshot.from_json(old).watched == BASE == {ENV, KEY, HOOK}
+
+
+def test_a_resource_this_fpbot_does_not_know_is_left_out_of_a_stored_snapshot() -> None:
+    stored = {
+        "watched": ["environment", "origin_list"],
+        "items": [{"resource": "origin_list", "id": "ae_1", "name": "", "fields": {}}],
+    }
+    assert Snapshot.from_json(stored) == Snapshot({}, frozenset({ENV}))
+
+
+@pytest.mark.parametrize(
+    ("story", "before", "after", "reported"),
+    [
+        (
+            "switching to 2025-11-20: the rules, keys and subdomains that appear are not created",
+            Snapshot.of([env()]),
+            full(env(), rule(), enckey(), sub()),
+            [],
+        ),
+        (
+            "switching back to 2024-05-20: they do not vanish either",
+            full(env(), rule(), enckey(), sub()),
+            Snapshot.of([env()]),
+            [],
+        ),
+        (
+            "what both cover is still compared across the switch",
+            Snapshot.of([env()]),
+            full(env(name="Prod EU"), rule()),
+            [(ENV, "ae_1", ChangeKind.UPDATED)],
+        ),
+        (
+            "the pass after the switch compares them as any other",
+            full(rule(), enckey(), sub()),
+            full(
+                rule(status="disabled"), enckey(status="disabled"), sub("certv2_2", "x.example.com")
+            ),
+            [
+                (RULE, "tr_1", ChangeKind.UPDATED),
+                (ENCKEY, "tok_e1", ChangeKind.UPDATED),
+                (SUB, "certv2_1", ChangeKind.DELETED),
+                (SUB, "certv2_2", ChangeKind.CREATED),
+            ],
+        ),
+    ],
+)
+def test_only_the_resources_both_snapshots_cover_are_compared(
+    story: str,
+    before: Snapshot,
+    after: Snapshot,
+    reported: list[tuple[Resource, str, ChangeKind]],
+) -> None:
+    found = diff(before, after)
+    assert sorted((c.resource, c.id, c.kind) for c in found) == sorted(reported), story
 
 
 @pytest.mark.parametrize(
@@ -218,7 +305,123 @@ ENABLE = request("keys.update", {"key_id": "tok_1", "status": "enabled"})
             [],
         ),
         (
-            "changes fpbot does not make (rules, encryption keys) explain nothing",
+            "a filtering rule disabled by fpbot is fpbot's",
+            [rule()],
+            [rule(status="disabled")],
+            [request("rules.update", {"op": "change", "rule_id": "tr_1", "status": "disabled"})],
+            [],
+        ),
+        (
+            "a rule change stored before the variants had an op is a change all the same",
+            [rule()],
+            [rule(name="Renamed", action="allow")],
+            [request("rules.update", {"rule_id": "tr_1", "name": "Renamed", "action": "allow"})],
+            [],
+        ),
+        (
+            "a filtering rule disabled outside is reported, whatever fpbot did to another",
+            [rule(), rule("tr_2", "Other")],
+            [rule(status="disabled"), rule("tr_2", "Other", status="disabled")],
+            [request("rules.update", {"op": "change", "rule_id": "tr_1", "status": "disabled"})],
+            [("tr_2", ChangeKind.UPDATED, [("status", "enabled", "disabled")])],
+        ),
+        (
+            "a rule fpbot added is fpbot's, by the id its result names",
+            [],
+            [rule("tr_9", "New rule")],
+            [
+                request(
+                    "rules.create",
+                    {"env_id": "ae_1", "name": "New rule", "expression": "x", "action": "deny"},
+                    result={"rule_id": "tr_9", "name": "New rule"},
+                )
+            ],
+            [],
+        ),
+        (
+            "a rule being added is recognised by its name; one added outside is not",
+            [],
+            [rule("tr_8", "Theirs"), rule("tr_9", "New rule")],
+            [
+                request(
+                    "rules.create",
+                    {"env_id": "ae_1", "name": "New rule", "expression": "x", "action": "deny"},
+                    state=State.EXECUTING,
+                )
+            ],
+            [("tr_8", ChangeKind.CREATED, None)],
+        ),
+        (
+            "a rule fpbot removed is fpbot's",
+            [rule()],
+            [],
+            [request("rules.delete", {"op": "remove", "rule_id": "tr_1", "name": "Block"})],
+            [],
+        ),
+        (
+            "an origin fpbot added (2024-05-20) explains no expression rule",
+            [],
+            [rule("tr_9", "example.com")],
+            [
+                request(
+                    "rules.create",
+                    {"op": "origin_add", "env_id": "ae_1", "list": "deny", "origin": "example.com"},
+                )
+            ],
+            [("tr_9", ChangeKind.CREATED, None)],
+        ),
+        (
+            "an encryption key disabled by fpbot is fpbot's, not the name its request carries",
+            [enckey()],
+            [enckey(status="disabled", name="Renamed")],
+            [
+                request(
+                    "enckeys.update", {"key_id": "tok_e1", "name": "Renamed", "status": "disabled"}
+                )
+            ],
+            [("tok_e1", ChangeKind.UPDATED, [("name", "Sealed", "Renamed")])],
+        ),
+        (
+            "an encryption key fpbot rotated is fpbot's, whenever the rotation happened",
+            [enckey()],
+            [enckey(last_rotated="2026-12-01 09:05:00 UTC")],
+            [request("enckeys.rotate", {"op": "rotate", "key_id": "tok_e1", "name": "Sealed"})],
+            [],
+        ),
+        (
+            "a revert by fpbot is fpbot's, should it move the last rotation",
+            [enckey(last_rotated="2026-12-01 09:05:00 UTC")],
+            [enckey(last_rotated="2026-12-01 09:00:00 UTC")],
+            [request("enckeys.rotate", {"op": "revert", "key_id": "tok_e1", "name": "Sealed"})],
+            [],
+        ),
+        (
+            "an encryption key rotated outside is reported with when",
+            [enckey()],
+            [enckey(last_rotated="2026-12-01 09:05:00 UTC")],
+            [request("enckeys.update", {"key_id": "tok_e1", "name": "Sealed", "status": "x"})],
+            [("tok_e1", ChangeKind.UPDATED, [("last_rotated", None, "2026-12-01 09:05:00 UTC")])],
+        ),
+        (
+            "a subdomain being created by fpbot is recognised by its hostname",
+            [],
+            [sub()],
+            [
+                request(
+                    "subdomains.create", {"hostname": "metrics.example.com"}, state=State.EXECUTING
+                )
+            ],
+            [],
+        ),
+        (
+            "a subdomain fpbot deleted is fpbot's; one deleted outside is reported",
+            [sub(), sub("certv2_2", "other.example.com")],
+            [],
+            [request("subdomains.delete", {"subdomain_id": "certv2_1"})],
+            [("certv2_2", ChangeKind.DELETED, None)],
+        ),
+        (
+            "a change to another resource explains nothing of an environment's",
             [env()],
             [env(name="Prod EU")],
             [request("rules.create", {"env_id": "ae_1", "name": "Prod EU"})],
@@ -233,13 +436,29 @@ def test_only_what_fpbot_did_not_write_is_an_outside_change(
     requests: list[ChangeRequest],
     reported: list[tuple[str, ChangeKind, list[tuple[str, str | None, str | None]] | None]],
 ) -> None:
-    changes = diff(Snapshot.of(before), Snapshot.of(after))
+    changes = diff(Snapshot.of(before, FULL), Snapshot.of(after, FULL))
     writes = [w for r in requests for w in own_writes(r)]
     found = outside(changes, writes)
     assert [(c.id, c.kind) for c in found] == [(i, k) for i, k, _ in reported], story
     for change, (_, _, fields) in zip(found, reported, strict=True):
         if fields is not None:
             assert [(f.field, f.before, f.after) for f in change.fields] == fields, story
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [
+        ("rules.create", {"op": "origin_add", "env_id": "ae_1", "list": "allow", "origin": "a"}),
+        ("rules.delete", {"op": "origin_remove", "env_id": "ae_1", "list": "deny", "origin": "a"}),
+        ("rules.update", {"op": "move", "rule_id": "tr_1", "position": 0}),
+        ("subdomains.update", {"subdomain_id": "certv2_1", "hostname": "metrics.example.com"}),
+    ],
+)
+def test_what_writes_nothing_the_watch_compares_explains_nothing(
+    action: str, params: dict[str, Any]
+) -> None:
+    """Origin lists (2024-05-20), a rule's place in the order, a subdomain's verification."""
+    assert own_writes(request(action, params)) == []
 
 
 # ── the change log ──────────────────────────────────────────────────────────────────────
@@ -296,3 +515,47 @@ def test_a_created_webhook_is_logged_under_the_id_the_api_gave() -> None:
         ChangeKind.CREATED,
         "https://example.com/h",
     )
+
+
+def test_a_rule_change_is_logged_with_what_it_wrote_not_its_environments_rules() -> None:
+    changed = request(
+        "rules.update",
+        {"op": "change", "rule_id": "tr_1", "status": "disabled"},
+        before={"rules": ["1. block `x` — Block bad IPs"]},
+        after={"rules": ["1. block `x` — Block bad IPs (disabled)"]},
+        result={"rule_id": "tr_1", "name": "Block bad IPs"},
+        environment="ae_1",
+    )
+    assert own_changes(changed) == [
+        AccountChange(
+            RULE,
+            "tr_1",
+            "Block bad IPs",
+            "ae_1",
+            ChangeKind.UPDATED,
+            (FieldChange("status", None, "disabled"),),
+        )
+    ]
+
+
+def test_an_added_rule_and_a_created_subdomain_are_logged_field_by_field() -> None:
+    added = request(
+        "rules.create",
+        {"op": "add", "env_id": "ae_1", "name": "New", "expression": "x", "action": "deny"},
+        before={"rules": []},
+        after={"rules": ["1. block `x` — New"]},
+        result={"rule_id": "tr_9", "name": "New"},
+        environment="ae_1",
+    )
+    (rule_added,) = own_changes(added)
+    assert (rule_added.id, rule_added.name, rule_added.kind) == ("tr_9", "New", ChangeKind.CREATED)
+    assert [f.field for f in rule_added.fields] == ["name", "expression", "action", "environment"]
+    created = request(
+        "subdomains.create",
+        {"hostname": "m.example.com"},
+        after={"subdomain": "m.example.com", "status": "pending"},
+        result={"subdomain_id": "certv2_9", "status": "pending"},
+    )
+    (subdomain,) = own_changes(created)
+    assert (subdomain.id, subdomain.name) == ("certv2_9", "m.example.com")
+    assert subdomain.fields == (FieldChange("hostname", None, "m.example.com"),)

@@ -208,3 +208,64 @@ def test_an_incident_carries_the_fix_and_on_call_until_resolved() -> None:
     assert "Resolved at" in text and "FP_MANAGEMENT_API_KEY" not in text and "S0ONCALL" not in text
     many = replace(view, operations=[f"/fp x{n}" for n in range(50)])
     assert_within_limits([render_incident(many)])
+
+
+RULE_OFF = AccountChange(
+    Resource.FILTERING_RULE,
+    "tr_1",
+    "Block bad IPs",
+    "ae_1",
+    ChangeKind.UPDATED,
+    (FieldChange("status", "enabled", "disabled"),),
+)
+KEY_ROTATED = AccountChange(
+    Resource.ENCRYPTION_KEY,
+    "tok_e1",
+    "Sealed",
+    "ae_1",
+    ChangeKind.UPDATED,
+    (FieldChange("last_rotated", None, "2026-12-01 09:05:00 UTC"),),
+)
+SUBDOMAIN = AccountChange(
+    Resource.SUBDOMAIN,
+    "certv2_1",
+    "metrics.example.com",
+    None,
+    ChangeKind.CREATED,
+    (FieldChange("hostname", None, "metrics.example.com"),),
+)
+
+
+def test_rules_encryption_keys_and_subdomains_read_naturally() -> None:
+    message = render_outside_changes(
+        [logged(1, RULE_OFF), logged(2, KEY_ROTATED), logged(3, SUBDOMAIN)],
+        undoable={1: frozenset({"status"}), 2: frozenset(), 3: frozenset({"*"})},
+    )
+    text = visible_text([message])
+    assert "*Filtering rule* `tr_1` *Block bad IPs* updated outside fpbot" in text
+    assert "status: `enabled` → `disabled`" in text
+    assert "*Encryption key* `tok_e1` *Sealed* updated outside fpbot" in text
+    assert "last rotated: _(none)_ → `2026-12-01 09:05:00 UTC`" in text
+    assert "no command to set last rotated back" in text
+    assert "*Subdomain* `metrics.example.com` (`certv2_1`) created outside fpbot" in text
+    assert "hostname" not in text, "the hostname is said once, as its name"
+    assert [b["value"] for b in buttons(message) if b["action_id"] == ids.OUTSIDE_REVERT] == [
+        "1",
+        "3",
+    ]
+    assert "filtering rule tr_1 “Block bad IPs” updated: status enabled → disabled" in message.text
+    assert_within_limits([message])
+
+
+def test_the_change_log_says_what_fpbot_set_on_a_rule_without_inventing_what_was_there() -> None:
+    own = LoggedChange(
+        id=1,
+        at=T0,
+        source=Source.FPBOT,
+        change=replace(RULE_OFF, fields=(FieldChange("status", None, "disabled"),)),
+        request_id="CR-ABCDEF",
+    )
+    text = visible_text([render_change_log([own, logged(2, SUBDOMAIN)])])
+    assert "*Filtering rule* `tr_1` *Block bad IPs* updated by fpbot" in text
+    assert "status set to `disabled`" in text and "_(none)_" not in text
+    assert "*Subdomain* `metrics.example.com` (`certv2_1`) created *outside fpbot*" in text

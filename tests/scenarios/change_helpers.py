@@ -556,13 +556,14 @@ def public_messages(
     return [m for m in slack.messages() if m.channel not in private]
 
 
-async def restart(sandbox: Sandbox, *, grace: float = 0.2) -> Desk:
+async def restart(sandbox: Sandbox, *, grace: float = 0.2, **changed: object) -> Desk:
     """Stop the sandbox's bot (cancelling what it has not finished within ``grace`` seconds)
-    and start a new one with the same settings, store, Slack and API: a redeploy."""
+    and start a new one with the same settings (but those ``changed``), store, Slack and API:
+    a redeploy."""
     old = sandbox.bot
     assert old is not None
     await old.stop(grace)
-    new = BotServer(old.settings)
+    new = BotServer(old.settings.model_copy(update=changed) if changed else old.settings)
     await new.start()
     sandbox.bot = new
     if sandbox.slack.driver is not None:

@@ -4,7 +4,9 @@ The stand-in's ``outside_change`` plays the dashboard. The watch's interval is a
 "within two intervals" is counted in passes: a change is reported by the second pass after
 it at the latest. fpbot's own changes, made meanwhile, are never reported; a Revert is a
 change request like any other; a restart neither repeats nor misses a change; of two replicas
-one watches and one report is posted.
+one watches and one report is posted. Under ``2025-11-20`` the watch also reads filtering
+rules, encryption keys and subdomains; switching the API version reports nothing for what
+appears with it.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from tests.scenarios.change_helpers import (
     start_replica,
     stop_replica,
 )
-from tests.scenarios.conftest import StackFactory
+from tests.scenarios.conftest import API_2025, StackFactory
 
 INTERVAL = "1s"
 WAIT = 20.0
+ONLY_2025 = pytest.mark.parametrize("api_version", [API_2025], indirect=True)
 
 
 def watching(interval: str = INTERVAL, policy: str | None = None) -> str:
@@ -206,6 +209,68 @@ async def test_a_restart_between_two_passes_neither_repeats_nor_misses_a_change(
     assert sum("Before restart" in r for r in found) == 1
     assert sum("Unposted" in r for r in found) == 1
     assert sum("While restarting" in r for r in found) == 1
+
+
+@ONLY_2025
+async def test_a_rule_and_an_encryption_key_disabled_outside_are_reported_but_fpbots_rules_never(
+    watched: Sandbox,
+) -> None:
+    desk = Desk.of(watched)
+    watch = watch_of(watched)
+    fp = watched.fingerprint
+    rules = {r.name: r for r in fp.workspace.expression_rules.values()}
+    qa, crawlers = rules["Allow the QA app"], rules["Deny crawlers"]
+    key = next(k for k in fp.workspace.encryption_keys.values() if k.status == "enabled")
+    # fpbot's own: a rule added first in Production (renumbering the others) and another off.
+    added = await desk.request(
+        "rules add Production http.request.ip == '192.0.2.10' --position 1 --name Block the tester"
+    )
+    changed = await desk.request(f"rules change {crawlers.id} --status disabled")
+
+    fp.outside_change("filtering-rules", "update", qa.id, status="disabled")
+    fp.outside_change("encryption-keys", "update", key.id, status="disabled")
+    changed_at = watch.passes
+    for request_id in (added, changed):
+        await desk.decide(request_id, user=APPROVER_1, approve=True)
+        assert (await desk.settled(request_id)).state is State.SUCCEEDED
+
+    await desk.slack.wait_for(lambda: bool(reports(desk)), WAIT, what="the outside report")
+    await passes(watch, watch.passes + 3)
+    (report,) = reports(desk)
+    found = await desk.store.change_log(source=Source.OUTSIDE)
+    assert sorted(c.change.id for c in found) == sorted([qa.id, key.id]), "each once"
+    assert found[0].found_in is not None and found[0].found_in <= changed_at + 2
+    assert f"*Filtering rule* `{qa.id}` *Allow the QA app* updated outside fpbot" in report
+    assert f"*Encryption key* `{key.id}`" in report
+    assert report.count("status: `enabled` → `disabled`") == 2
+    alerts = "\n".join(everything(m) for m in desk.alerts())
+    for fpbots in ("Block the tester", "Deny crawlers", "Allow the office", "position"):
+        assert fpbots not in alerts, f"{fpbots}: fpbot's own, or renumbered by it"
+    assert key.token not in alerts and key.next_token not in alerts
+    log = await desk.command("changes", user=AUDITOR)
+    assert "Block the tester" in log and added in log and changed in log
+
+
+async def test_a_2024_snapshot_then_a_2025_pass_reports_nothing_and_the_next_compares_rules(
+    make_stack: StackFactory,
+) -> None:
+    """The rules, encryption keys and subdomains a 2025-11-20 pass reads first are not
+    "created"; a pass after it compares them."""
+    async with make_stack(policy=watching(), **FAST_SETTINGS) as sandbox:
+        Desk.of(sandbox)
+        await passes(watch_of(sandbox), 1)  # the baseline, under 2024-05-20
+        desk = await restart(sandbox, fp_api_version=API_2025)
+        watch = watch_of(sandbox)
+        await passes(watch, 2)
+        assert sandbox.fingerprint.count(path="/encryption-keys*") > 0
+        assert reports(desk) == []
+        assert await desk.store.change_log(source=Source.OUTSIDE) == []
+
+        rule = next(iter(sandbox.fingerprint.workspace.expression_rules.values()))
+        sandbox.fingerprint.outside_change("filtering-rules", "update", rule.id, name="Renamed")
+        await desk.slack.wait_for(lambda: bool(reports(desk)), WAIT, what="the outside report")
+        (report,) = reports(desk)
+        assert f"`{rule.id}`" in report and "→ `Renamed`" in report
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
