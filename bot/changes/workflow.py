@@ -931,6 +931,7 @@ class ChangeWorkflow:
             str(rotation_id),
             (GraceState.OPEN, GraceState.WARNED),
             GraceState.REVERTED if reverted else GraceState.FINISHED,
+            at=self._clock(),
         )
         if closed is None:
             return
@@ -948,7 +949,9 @@ class ChangeWorkflow:
 
     async def warn_grace(self, rotation: ChangeRequest) -> None:
         """An hour (or less) before a grace period ends: say so in the card's thread, once."""
-        warned = await self._store.move_grace(rotation.id, (GraceState.OPEN,), GraceState.WARNED)
+        warned = await self._store.move_grace(
+            rotation.id, (GraceState.OPEN,), GraceState.WARNED, at=self._clock()
+        )
         if warned is None:
             return
         card = card_of(warned)
@@ -982,7 +985,7 @@ class ChangeWorkflow:
                 )
                 return
         ended = await self._store.move_grace(
-            rotation.id, (GraceState.OPEN, GraceState.WARNED), GraceState.ENDED
+            rotation.id, (GraceState.OPEN, GraceState.WARNED), GraceState.ENDED, at=self._clock()
         )
         if ended is None:
             return

@@ -309,6 +309,14 @@ def own_writes(request: ChangeRequest) -> list[OwnWrite]:
     if request.action == "enckeys.rotate":
         # A revert may or may not move the time of the last rotation: either is fpbot's.
         return [OwnWrite(resource, kind, resource_id, touched=frozenset({"last_rotated"}))]
+    if request.action == "keys.rotate" and params.get("op") == "revert":
+        # The Revert of a rotation in its grace period: the old key works again, the
+        # replacement no longer does.
+        replacement = text_of(params.get("replacement_id"))
+        back = [OwnWrite(resource, kind, resource_id, fields={"status": "enabled"})]
+        if replacement is not None:
+            back.append(OwnWrite(resource, kind, replacement, fields={"status": "disabled"}))
+        return back
     if request.action == "keys.rotate":
         old = OwnWrite(resource, kind, resource_id, fields={"status": "disabled"})
         replacement = text_of(result.get("replacement_id"))

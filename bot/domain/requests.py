@@ -162,6 +162,7 @@ class ChangeRequest:
             again; the requester and ``/fp requests`` are told).
         grace_ends_at, grace_state: a rotation that keeps the old key usable for a while:
             when that ends and where it stands (`GraceState`); ``None`` for any other.
+        grace_closed_at: when the grace period ended, was ended early or was reverted.
     """
 
     id: str
@@ -199,6 +200,7 @@ class ChangeRequest:
     card_error: str | None = None
     grace_ends_at: datetime | None = None
     grace_state: GraceState | None = None
+    grace_closed_at: datetime | None = None
     version: int = field(default=0, compare=False)
 
     @property

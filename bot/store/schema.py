@@ -115,6 +115,7 @@ change_requests = Table(
     Column("card_error", String(128)),
     Column("grace_ends_at", UTCDateTime),  # 0008
     Column("grace_state", String(16)),
+    Column("grace_closed_at", UTCDateTime),  # 0009
     Index("ix_change_requests_state_expires_at", "state", "expires_at"),
     Index("ix_change_requests_grace", "grace_state", "grace_ends_at"),
     Index("ix_change_requests_requester", "requester"),

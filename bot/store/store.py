@@ -603,18 +603,19 @@ class Store:
             return await _load_many(conn, query)
 
     async def move_grace(
-        self, request_id: str, expected: Iterable[GraceState], new: GraceState
+        self, request_id: str, expected: Iterable[GraceState], new: GraceState, *, at: datetime
     ) -> ChangeRequest | None:
         """Move a rotation's grace period on if it is still in one of ``expected``: of
         replicas (or a Revert and the sweeper) racing, exactly one wins and gets the request;
-        the others get ``None``."""
+        the others get ``None``. A grace that closes records ``at`` (`requests_run_since`)."""
+        closed = {"grace_closed_at": at} if not new.is_open else {}
         statement = (
             update(change_requests)
             .where(
                 change_requests.c.id == request_id,
                 change_requests.c.grace_state.in_([g.value for g in expected]),
             )
-            .values(grace_state=new.value, version=change_requests.c.version + 1)
+            .values(grace_state=new.value, version=change_requests.c.version + 1, **closed)
         )
         async with self._write() as conn:
             result = await conn.execute(statement)
@@ -1035,14 +1036,25 @@ class Store:
                 )
         return runs + 1
 
-    async def requests_run_since(self, since: datetime) -> list[ChangeRequest]:
+    async def requests_run_since(
+        self, since: datetime, *, graces_due_by: datetime | None = None
+    ) -> list[ChangeRequest]:
         """Requests that may have written to the account since ``since``: executing now, or
-        finished (succeeded or failed) since then."""
+        finished (succeeded or failed) since then — and rotations whose grace period closed
+        since then, or is due to by ``graces_due_by`` (the sweeper may be disabling the old
+        key this moment, before it records that the grace ended)."""
+        grace_open = change_requests.c.grace_state.in_(
+            [GraceState.OPEN.value, GraceState.WARNED.value]
+        )
         query = select(change_requests).where(
             or_(
                 change_requests.c.state == State.EXECUTING.value,
                 (change_requests.c.state.in_([State.SUCCEEDED.value, State.FAILED.value]))
                 & (change_requests.c.finished_at >= since),
+                change_requests.c.grace_closed_at >= since,
+                grace_open & (change_requests.c.grace_ends_at <= graces_due_by)
+                if graces_due_by is not None
+                else literal(False),
             )
         )
         async with self._read() as conn:
@@ -1507,6 +1519,7 @@ def _row_of(request: ChangeRequest) -> dict[str, Any]:
         "card_error": request.card_error,
         "grace_ends_at": request.grace_ends_at,
         "grace_state": request.grace_state.value if request.grace_state else None,
+        "grace_closed_at": request.grace_closed_at,
     }
 
 
@@ -1623,6 +1636,7 @@ def _request_of(row: Row[Any], approved: Sequence[Approval]) -> ChangeRequest:
         card_error=row.card_error,
         grace_ends_at=row.grace_ends_at,
         grace_state=GraceState(row.grace_state) if row.grace_state else None,
+        grace_closed_at=row.grace_closed_at,
         version=row.version,
     )
 

@@ -337,7 +337,9 @@ class AccountWatch:
                 found = []
                 if schedule.snapshot is not None:
                     since = (schedule.read_at or read_at) - SKEW
-                    requests = await self._store.requests_run_since(since)
+                    requests = await self._store.requests_run_since(
+                        since, graces_due_by=self._clock() + SKEW
+                    )
                     writes = [w for r in requests for w in own_writes(r)]
                     found = outside(diff(Snapshot.from_json(schedule.snapshot), current), writes)
                 number = await self._store.record_watch_pass(

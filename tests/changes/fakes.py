@@ -475,12 +475,15 @@ class FakeStore:
         )
 
     async def move_grace(
-        self, request_id: str, expected: Iterable[GraceState], new: GraceState
+        self, request_id: str, expected: Iterable[GraceState], new: GraceState, *, at: datetime
     ) -> ChangeRequest | None:
         request = self.requests.get(request_id)
         if request is None or request.grace_state not in set(expected):
             return None
-        moved = replace(request, grace_state=new, version=request.version + 1)
+        closed_at = request.grace_closed_at if new.is_open else at
+        moved = replace(
+            request, grace_state=new, grace_closed_at=closed_at, version=request.version + 1
+        )
         self.requests[request_id] = moved
         return moved
 

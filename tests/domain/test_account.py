@@ -291,6 +291,18 @@ ENABLE = request("keys.update", {"key_id": "tok_1", "status": "enabled"})
             [],
         ),
         (
+            "the Revert of a rotation explains the old key enabled and the replacement disabled",
+            [key(status="disabled"), key("tok_2", "Web (rotated 2026-12-01)", "enabled")],
+            [key(status="enabled"), key("tok_2", "Web (rotated 2026-12-01)", "disabled")],
+            [
+                request(
+                    "keys.rotate",
+                    {"op": "revert", "key_id": "tok_1", "replacement_id": "tok_2"},
+                )
+            ],
+            [],
+        ),
+        (
             "fpbot's deletion is not reported; a deletion outside is",
             [hook("wh_1"), hook("wh_2")],
             [],

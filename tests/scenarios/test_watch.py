@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.domain import State
 from bot.domain.account import Decision, Source
-from bot.render.ids import OUTSIDE_ACK, OUTSIDE_KEEP, OUTSIDE_REVERT
+from bot.render.ids import OUTSIDE_ACK, OUTSIDE_KEEP, OUTSIDE_REVERT, REVERT_ROTATION
 from bot.watch import AccountWatch
 from sandbox.run import Sandbox, sample_policy_path
 from tests.scenarios.change_helpers import (
@@ -32,6 +33,7 @@ from tests.scenarios.change_helpers import (
     Desk,
     bot_settings,
     everything,
+    move_clock,
     new_fake_slack,
     policy_yaml,
     private_stand_in,
@@ -40,6 +42,13 @@ from tests.scenarios.change_helpers import (
     stop_replica,
 )
 from tests.scenarios.conftest import API_2025, StackFactory
+from tests.scenarios.test_changes_grace import (
+    follow_up_approved,
+    key_named,
+    press,
+    replacement_of,
+    rotated,
+)
 
 INTERVAL = "1s"
 WAIT = 20.0
@@ -277,6 +286,37 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.mark.postgres
+async def test_a_grace_that_ends_and_a_rotation_reverted_are_fpbots_own_never_outside(
+    watched: Sandbox,
+) -> None:
+    """The sweeper disables an old key when its grace ends, long after the rotation ran; a
+    Revert enables it again and disables the replacement. Neither is an outside change."""
+    desk = Desk.of(watched)
+    watch = watch_of(watched)
+    fp = watched.fingerprint
+    first = key_named(fp, "Backend events")
+    done = await rotated(desk, f"keys rotate {first.id} --grace 1h")
+    await passes(watch, watch.passes + 2)
+    assert done.finished_at is not None
+    # As if it ran yesterday: a grace ends long after its rotation, whatever the watch's window.
+    await desk.store.update_fields(done.id, finished_at=done.finished_at - timedelta(days=1))
+    move_clock(desk.workflow, timedelta(hours=2))
+    await desk.sweeper.sweep()
+    await desk.quiet()
+    assert first.status == "disabled", "the grace ended"
+    await passes(watch, watch.passes + 2)
+
+    second = key_named(fp, "Website")
+    rotation = await rotated(desk, f"keys rotate {second.id} --grace 24h")
+    await passes(watch, watch.passes + 2)
+    await follow_up_approved(desk, await press(desk, rotation.id, REVERT_ROTATION))
+    assert (second.status, replacement_of(fp, second).status) == ("enabled", "disabled")
+    await passes(watch, watch.passes + 2)
+
+    assert reports(desk) == []
+    assert await desk.store.change_log(source=Source.OUTSIDE) == []
+
+
 async def test_of_two_replicas_one_watches_and_one_report_is_posted(
     pg_url: str, tmp_path: Path, log_buffer: object
 ) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import AuditEvent, State
+from bot.domain import AuditEvent, ChangeRequest, GraceState, State
 from bot.domain.account import (
     AccountChange,
     ChangeKind,
@@ -169,6 +169,40 @@ async def test_the_requests_that_may_have_written_since_a_moment(store: Store) -
         await store.create(request)
     found = {r.id for r in await store.requests_run_since(T0)}
     assert found == {running.id, recent.id}
+
+
+async def test_a_rotation_whose_grace_closed_or_is_due_may_have_written_long_after_it_ran(
+    store: Store,
+) -> None:
+    """The sweeper disables the old key when the grace ends: the rotation finished a day
+    before, but that write is its own."""
+    yesterday = T0 - timedelta(days=1)
+
+    def rotation(ends: timedelta) -> ChangeRequest:
+        return make_request(
+            action="keys.rotate",
+            state=State.SUCCEEDED,
+            finished_at=yesterday,
+            grace_state=GraceState.OPEN,
+            grace_ends_at=T0 + ends,
+        )
+
+    ended, due, later = (
+        rotation(timedelta(minutes=-5)),
+        rotation(timedelta(0)),
+        rotation(timedelta(hours=5)),
+    )
+    for request in (ended, due, later):
+        await store.create(request)
+    moved = await store.move_grace(
+        ended.id, (GraceState.OPEN,), GraceState.ENDED, at=T0 + timedelta(minutes=1)
+    )
+    assert moved is not None and moved.grace_closed_at == T0 + timedelta(minutes=1)
+
+    assert {r.id for r in await store.requests_run_since(T0)} == {ended.id}
+    found = await store.requests_run_since(T0, graces_due_by=T0 + timedelta(minutes=1))
+    assert {r.id for r in found} == {ended.id, due.id}
+    assert await store.requests_run_since(T0 + timedelta(minutes=2)) == []
 
 
 async def test_an_incident_counts_every_hit_once_and_is_resolved_once(database_url: str) -> None:
