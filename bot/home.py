@@ -103,7 +103,16 @@ class HomeTabs:
             and may_approve(self._policy, actor, r.environment)
         ]
         own = await self._store.list_requests(requester=user_id, limit=OWN_SHOWN)
-        mine = sorted(own, key=lambda r: (r.state is not State.PENDING, -r.created_at.timestamp()))
+        graces = await self._store.open_graces(user_id)  # however old: their buttons matter
+        latest = sorted(
+            (r for r in own if r.id not in {g.id for g in graces}),
+            key=lambda r: -r.created_at.timestamp(),
+        )
+        mine = [  # a grace's old key works until it ends: first, then what waits, then the rest
+            *graces,
+            *[r for r in latest if r.state is State.PENDING],
+            *[r for r in latest if r.state is not State.PENDING],
+        ]
         view = render_home(
             user_id,
             waiting=sorted(waiting, key=lambda r: r.expires_at),

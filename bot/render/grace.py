@@ -34,8 +34,11 @@ def _old(rotation: ChangeRequest) -> str:
     return code(str(rotation.params.get("key_id", "")))
 
 
-def grace_blocks(rotation: ChangeRequest) -> list[Block]:
-    """The card's (and the result's) lines on the grace period; buttons while it is open."""
+def grace_blocks(
+    rotation: ChangeRequest, *, block_id: str | None = ids.GRACE_ACTIONS_BLOCK
+) -> list[Block]:
+    """The card's (and the result's) lines on the grace period; buttons while it is open
+    (``block_id``: ``None`` where several rotations share a view, as in App Home)."""
     state, until = rotation.grace_state, rotation.grace_ends_at
     if state is None or until is None:
         return []
@@ -67,7 +70,7 @@ def grace_blocks(rotation: ChangeRequest) -> list[Block]:
                 f"{mention(rotation.requester)} may revert this rotation (it asks for approval)."
             )
             buttons = [button("Revert", action_id=ids.REVERT_ROTATION, value=rotation.id)]
-        return [section(text), actions(*buttons, block_id=ids.GRACE_ACTIONS_BLOCK)]
+        return [section(text), actions(*buttons, block_id=block_id)]
     return [context(_closed_line(rotation))]
 
 

@@ -28,6 +28,7 @@ from bot.render.blocks import (
     people,
     section,
 )
+from bot.render.grace import grace_blocks
 from bot.render.replies import plural
 
 #: Requests shown in each part of the tab (each takes two or three of its 100 blocks).
@@ -95,6 +96,8 @@ def render_home(
         blocks.append(context(one_line(status_line(req, now), 600)))
         if req.state.value == "pending":
             blocks.append(actions(button("Withdraw", action_id=ids.CANCEL, value=req.id)))
+        elif req.grace_state is not None and req.grace_state.is_open:
+            blocks.extend(grace_blocks(req, block_id=None))
     blocks.append(divider())
     blocks.append(header("The account at a glance"))
     if glance is None:

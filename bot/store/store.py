@@ -602,6 +602,20 @@ class Store:
         async with self._read() as conn:
             return await _load_many(conn, query)
 
+    async def open_graces(self, requester: str) -> list[ChangeRequest]:
+        """``requester``'s rotations whose grace period is still open, soonest end first
+        (their App Home offers the grace's buttons, however old the rotation)."""
+        query = (
+            select(change_requests)
+            .where(
+                change_requests.c.grace_state.in_([GraceState.OPEN.value, GraceState.WARNED.value]),
+                change_requests.c.requester == requester,
+            )
+            .order_by(change_requests.c.grace_ends_at)
+        )
+        async with self._read() as conn:
+            return await _load_many(conn, query)
+
     async def move_grace(
         self, request_id: str, expected: Iterable[GraceState], new: GraceState, *, at: datetime
     ) -> ChangeRequest | None:

@@ -474,6 +474,16 @@ class FakeStore:
             key=lambda r: r.grace_ends_at or until,
         )
 
+    async def open_graces(self, requester: str) -> list[ChangeRequest]:
+        return sorted(
+            (
+                r
+                for r in self.requests.values()
+                if r.requester == requester and r.grace_state is not None and r.grace_state.is_open
+            ),
+            key=lambda r: r.grace_ends_at or r.created_at,
+        )
+
     async def move_grace(
         self, request_id: str, expected: Iterable[GraceState], new: GraceState, *, at: datetime
     ) -> ChangeRequest | None:

@@ -4,10 +4,13 @@ changes publishes each tab once, not once per change."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from bot import commands as cmd
-from bot.home import HomeTabs
+from bot.domain import GraceState
+from bot.home import OWN_SHOWN, HomeTabs
 from bot.policy import parse_policy
+from bot.render.ids import END_GRACE, REVERT_ROTATION
 from tests.changes.world import ALICE, BOB, REQUESTER, Groups, World
 
 STRANGER = "U0NOBODY"
@@ -45,6 +48,30 @@ async def test_an_approver_sees_what_waits_for_them_and_a_requester_their_own() 
     assert "Your requests (2)" in shown(world, REQUESTER)
     assert "cancel_request" in shown(world, REQUESTER)
     assert "3/10" in shown(world, ALICE), "three keys of the plan's ten"
+
+
+async def test_a_rotation_in_its_grace_period_offers_its_buttons_however_old_it_is() -> None:
+    world = World()
+    rotation = await world.ask(cmd.RotateKey("tok_pub", grace=timedelta(hours=24)))
+    await world.click(rotation, ALICE)
+    assert (await world.now(rotation)).grace_state is GraceState.OPEN
+    for n in range(OWN_SHOWN + 2):  # newer requests than the rotation, more than are shown
+        world.clock.now += timedelta(seconds=1)
+        await world.ask(cmd.CreateEnv(f"QA {n}"))
+
+    await tabs_of(world).publish(REQUESTER)
+
+    view = world.slack.homes[REQUESTER]
+    buttons = [
+        (element["action_id"], element["value"])
+        for block in view["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+    assert (END_GRACE, rotation.id) in buttons and (REVERT_ROTATION, rotation.id) in buttons
+    block_ids = [b["block_id"] for b in view["blocks"] if "block_id" in b]
+    assert len(block_ids) == len(set(block_ids)), "a view's block ids are unique"
+    assert len(view["blocks"]) <= 100
 
 
 async def test_someone_without_a_role_is_told_whom_to_ask() -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain import AuditEvent, ChangeRequest, State
+from bot.domain import AuditEvent, ChangeRequest, GraceState, State
 from bot.store import PendingDuplicate, Store, TooManyPending
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -302,3 +302,29 @@ async def test_the_audit_of_one_kind_finds_an_event_buried_under_many_others(
     assert all(e.kind == "refused" for e in await store.audit(20, request_id=request.id))
     (found,) = await store.audit(20, request_id=request.id, kind="secret_delivered")
     assert found.detail == delivered
+
+
+async def test_a_persons_open_graces_are_theirs_still_open_soonest_end_first(
+    store: Store, request_factory: Factory
+) -> None:
+    def rotation(requester: str, ends: timedelta, state: GraceState) -> ChangeRequest:
+        return request_factory(
+            action="keys.rotate",
+            state=State.SUCCEEDED,
+            requester=requester,
+            grace_state=state,
+            grace_ends_at=T0 + ends,
+        )
+
+    later = rotation("U0ALICE", timedelta(hours=20), GraceState.OPEN)
+    sooner = rotation("U0ALICE", timedelta(hours=2), GraceState.WARNED)
+    for request in (
+        later,
+        sooner,
+        rotation("U0ALICE", timedelta(hours=1), GraceState.ENDED),
+        rotation("U0BOB", timedelta(hours=1), GraceState.OPEN),
+    ):
+        await store.create(request)
+
+    assert [r.id for r in await store.open_graces("U0ALICE")] == [sooner.id, later.id]
+    assert await store.open_graces("U0NOBODY") == []
