@@ -352,7 +352,7 @@ class CommandRunner:
     async def _requests(self, actor: Actor) -> Message:
         """The pending requests the caller may still act on: their own (to withdraw), and
         those they may approve and have not (the environment's route decides), each with a
-        link to its card."""
+        link to its card — and the caller's rotations still in their grace period."""
         pending = await self._store.list_requests(states=[State.PENDING], limit=None)
         actionable = [
             r
@@ -368,7 +368,10 @@ class CommandRunner:
             link = await self._slack.permalink(card) if card else None
             if link:
                 links[request.id] = link
-        return render_requests(actionable, now=datetime.now(UTC), viewer=actor.user_id, links=links)
+        graces = await self._store.open_graces(actor.user_id)
+        return render_requests(
+            actionable, now=datetime.now(UTC), viewer=actor.user_id, links=links, graces=graces
+        )
 
     async def _listing(
         self,

@@ -38,6 +38,7 @@ from bot.render.blocks import (
     people,
     section,
 )
+from bot.render.grace import grace_blocks
 
 
 def _one_message(head: Sequence[Block], lines: Sequence[str], noun: str) -> list[Block]:
@@ -296,6 +297,8 @@ def plural(count: int, noun: str) -> str:
 #: Requests whose card could not be posted get their buttons right in the listing; a message
 #: holds only so many.
 MAX_INLINE_BUTTONS = 10
+#: Rotations in their grace period shown with their buttons (three blocks each).
+MAX_GRACES_SHOWN = 5
 
 
 def render_requests(
@@ -304,14 +307,17 @@ def render_requests(
     now: datetime,
     viewer: str | None = None,
     links: Mapping[str, str] | None = None,
+    graces: Sequence[ChangeRequest] = (),
 ) -> Message:
     """The pending change requests the caller may act on, oldest first, each with a link to
     its card; a request whose card could not be posted carries its buttons here instead
-    (Approve and Deny, or Withdraw for its requester ``viewer``)."""
+    (Approve and Deny, or Withdraw for its requester ``viewer``). Then the caller's rotations
+    still in their grace period, with the grace's buttons (``graces``)."""
     pending = [r for r in requests if r.state is State.PENDING]
+    in_grace = _in_grace(graces)
     if not pending:
         text = "No pending change requests."
-        return Message(text=text, blocks=[section(f":information_source: {text}")])
+        return Message(text=text, blocks=[section(f":information_source: {text}"), *in_grace])
     links = links or {}
     lines = []
     orphans = []
@@ -334,15 +340,29 @@ def render_requests(
         )
     title = f"Pending change requests ({len(pending)})"
     buttons = [_decide_here(req, viewer) for req in orphans[:MAX_INLINE_BUTTONS]]
-    reserve = sum(block_size(b) for b in buttons)
+    reserve = sum(block_size(b) for b in [*buttons, *in_grace])
     used = block_size(header(title))
     body = fit_lines(
         lines,
-        max_blocks=MAX_BLOCKS - 1 - len(buttons),
+        max_blocks=MAX_BLOCKS - 1 - len(buttons) - len(in_grace),
         max_chars=MESSAGE_CHARS - used - reserve,
         noun="more requests",
     )
-    return Message(text=fallback(title), blocks=[header(title), *body, *buttons])
+    return Message(text=fallback(title), blocks=[header(title), *body, *buttons, *in_grace])
+
+
+def _in_grace(graces: Sequence[ChangeRequest]) -> list[Block]:
+    """The caller's rotations in their grace period, each with its buttons (the soonest
+    ending first, at most `MAX_GRACES_SHOWN`)."""
+    if not graces:
+        return []
+    blocks = [section(f"*Your rotations in their grace period ({len(graces)})*")]
+    for rotation in graces[:MAX_GRACES_SHOWN]:
+        blocks.append(context(f"{code(rotation.id, 100)} {one_line(rotation.summary, 1000)}"))
+        blocks.extend(grace_blocks(rotation, block_id=None))
+    if len(graces) > MAX_GRACES_SHOWN:
+        blocks.append(context(f"… and {len(graces) - MAX_GRACES_SHOWN} more: see App Home."))
+    return blocks
 
 
 def _decide_here(req: ChangeRequest, viewer: str | None) -> Block:

@@ -306,3 +306,29 @@ async def test_a_grace_end_fingerprint_refuses_is_reported_and_tried_again(desk:
     await sweep_at(desk, timedelta(hours=1, minutes=2))
     assert old.status == "disabled"
     assert (await desk.get(done.id)).grace_state is GraceState.ENDED
+
+
+async def test_requests_offers_the_requester_their_grace_buttons_anywhere_and_they_work(
+    desk: Desk,
+) -> None:
+    """`/fp requests` lists what the caller may still act on: a rotation in its grace period
+    is one, for its requester (in a DM too), with the card's buttons."""
+    fp = desk.fingerprint
+    old = key_named(fp, "Backend events")
+    done = await rotated(desk, f"keys rotate {old.id} --grace 24h")
+
+    await desk.command("requests", user=REQUESTER)
+    listing = desk.slack.ephemerals(REQUESTER)[-1]
+    assert "grace period" in everything(listing) and done.id in everything(listing)
+    assert {END_GRACE, REVERT_ROTATION} <= set(button_ids(listing))
+    await desk.command("requests", user=APPROVER_1)
+    assert REVERT_ROTATION not in button_ids(desk.slack.ephemerals(APPROVER_1)[-1])
+
+    seen = len(desk.slack.ephemerals(REQUESTER))
+    response = await desk.replicas[0].driver.click(listing, REVERT_ROTATION, user=REQUESTER)
+    assert response.status == 200
+    await desk.slack.wait_for(
+        lambda: len(desk.slack.ephemerals(REQUESTER)) > seen, WAIT, what="the receipt"
+    )
+    await follow_up_approved(desk, everything(desk.slack.ephemerals(REQUESTER)[seen]))
+    assert (old.status, replacement_of(fp, old).status) == ("enabled", "disabled")
