@@ -530,7 +530,10 @@ async def test_a_command_replayed_to_another_replica_is_handled_once(
         assert statuses == [200, 200]
         assert one.bot is not None and one.bot.services is not None
         assert len(await one.bot.services.store.list_requests()) == 1
-        assert two.slack.messages() == [], "the second replica did nothing"
+        # Either may win: the claim is written beside the ack, so the first to arrive can
+        # still be the second to claim. The other does nothing.
+        spoke = [replica for replica in (one, two) if replica.slack.messages()]
+        assert len(spoke) == 1, "one replica handled it, the other did nothing"
 
 
 async def test_triggers_handled_over_an_hour_ago_are_forgotten_in_the_background(
