@@ -12,6 +12,7 @@ message landed. Neither holds a Slack type.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -391,3 +392,41 @@ class Account(Protocol):
     async def verify_subdomain(self, subdomain_id: str) -> Subdomain: ...
 
     async def delete_subdomain(self, subdomain_id: str) -> None: ...
+
+
+class AccountReader(Protocol):
+    """What the account watch and the digest read: every listing, as background reads (behind
+    people's commands) — `bot.fingerprint.ManagementClient` is one."""
+
+    @property
+    def api_version(self) -> str: ...
+
+    def background(self) -> AbstractContextManager[None]: ...
+
+    async def list_environments(self) -> list[Environment]: ...
+
+    async def list_api_keys(
+        self,
+        *,
+        type: KeyType | None = None,
+        status: Status | None = None,
+        environment: str | None = None,
+    ) -> list[ApiKey]: ...
+
+    async def list_webhooks(
+        self, *, status: Status | None = None, environment: str | None = None
+    ) -> list[Webhook]: ...
+
+    async def list_filtering_rules(
+        self,
+        *,
+        environment: str | None = None,
+        status: Status | None = None,
+        name: str | None = None,
+    ) -> list[FilteringRule]: ...
+
+    async def list_encryption_keys(
+        self, *, status: Status | None = None, environment: str | None = None
+    ) -> list[EncryptionKey]: ...
+
+    async def list_subdomains(self) -> list[Subdomain]: ...

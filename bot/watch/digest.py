@@ -15,16 +15,15 @@ import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, time, timedelta
-from typing import Protocol
 
 from bot.domain import State
 from bot.fingerprint.errors import FingerprintError
 from bot.fingerprint.limits import PLAN_LIMITS
-from bot.fingerprint.models import ApiKey, Environment, FilteringRule, KeyType, Status, Webhook
+from bot.fingerprint.models import ApiKey, Environment, Status, Webhook
 from bot.log import get_logger, new_correlation_id
 from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
-from bot.ports import Conversation, DeliveryFailed
+from bot.ports import AccountReader, Conversation, DeliveryFailed
 from bot.render.blocks import Message
 from bot.render.digest import RULES_NOT_COUNTED_2024, RULES_UNREADABLE, DigestView, render_digest
 from bot.render.errors import summary_of
@@ -38,34 +37,6 @@ NAME = "digest"
 RULES_VERSION = "2025-11-20"
 #: How long the loop sleeps at most before looking at the schedule again.
 NAP = 300.0
-
-
-class _Account(Protocol):
-    api_version: str
-
-    def background(self) -> AbstractContextManager[None]: ...
-
-    async def list_environments(self) -> list[Environment]: ...
-
-    async def list_api_keys(
-        self,
-        *,
-        type: KeyType | None = None,
-        status: Status | None = None,
-        environment: str | None = None,
-    ) -> list[ApiKey]: ...
-
-    async def list_webhooks(
-        self, *, status: Status | None = None, environment: str | None = None
-    ) -> list[Webhook]: ...
-
-    async def list_filtering_rules(
-        self,
-        *,
-        environment: str | None = None,
-        status: Status | None = None,
-        name: str | None = None,
-    ) -> list[FilteringRule]: ...
 
 
 def next_at(now: datetime, at: time) -> datetime:
@@ -86,7 +57,7 @@ class Digest:
         self,
         *,
         store: Store,
-        client: _Account,
+        client: AccountReader,
         slack: Conversation,
         notifier: Notifier,
         at: time | None,

@@ -31,9 +31,7 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from bot.domain import refuse_secrets
 from bot.domain.account import (
@@ -54,15 +52,13 @@ from bot.fingerprint.models import (
     EncryptionKey,
     Environment,
     FilteringRule,
-    KeyType,
-    Status,
     Subdomain,
     Webhook,
 )
 from bot.log import get_logger, new_correlation_id
 from bot.metrics import Metrics
 from bot.notify import Failure, Notifier, describe
-from bot.ports import Conversation, DeliveryFailed
+from bot.ports import AccountReader, Conversation, DeliveryFailed
 from bot.render.notifications import WATCH_FAILED
 from bot.render.watch import HIDDEN_VALUE
 from bot.store import Schedule, Store, StoreUnavailable
@@ -83,41 +79,6 @@ REPORT_GRACE = timedelta(seconds=30)
 RETRY_MAX = 60.0
 #: The API version whose filtering rules, encryption keys and subdomains the watch reads.
 FULL_VERSION = "2025-11-20"
-
-
-class _Account(Protocol):
-    @property
-    def api_version(self) -> str: ...
-
-    def background(self) -> AbstractContextManager[None]: ...
-
-    async def list_environments(self) -> list[Environment]: ...
-
-    async def list_api_keys(
-        self,
-        *,
-        type: KeyType | None = None,
-        status: Status | None = None,
-        environment: str | None = None,
-    ) -> list[ApiKey]: ...
-
-    async def list_webhooks(
-        self, *, status: Status | None = None, environment: str | None = None
-    ) -> list[Webhook]: ...
-
-    async def list_filtering_rules(
-        self,
-        *,
-        environment: str | None = None,
-        status: Status | None = None,
-        name: str | None = None,
-    ) -> list[FilteringRule]: ...
-
-    async def list_encryption_keys(
-        self, *, status: Status | None = None, environment: str | None = None
-    ) -> list[EncryptionKey]: ...
-
-    async def list_subdomains(self) -> list[Subdomain]: ...
 
 
 def _safe(value: object) -> str | None:
@@ -266,7 +227,7 @@ class AccountWatch:
         self,
         *,
         store: Store,
-        client: _Account,
+        client: AccountReader,
         slack: Conversation,
         outside: OutsideChanges,
         notifier: Notifier,
