@@ -32,6 +32,7 @@ from bot.render.rules import render_filtering_rules, render_origin_rules
 from bot.render.subdomains import instructions, render_subdomains
 from tests.fingerprint.fp_helpers import sample
 from tests.render.render_checks import assert_within_limits, buttons, visible_text
+from tests.render.test_render_listings import menus_of
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -107,16 +108,6 @@ ALL_CHANGES = frozenset(
     | {"RotateEncKey", "RevertEncKey", "SetEncKeyStatus", "VerifySubdomain", "DeleteSubdomain"}
     | {"UpdateWebhook", "VerifyWebhook", "SetWebhookStatus", "DeleteWebhook"}
 )
-
-
-def menus_of(messages: list) -> list[list[tuple[str, str]]]:  # type: ignore[type-arg]
-    """Each row's menu, as (label, value) pairs, in the order shown."""
-    return [
-        [(o["text"]["text"], o["value"]) for o in block["accessory"]["options"]]
-        for message in messages
-        for block in message.blocks
-        if block.get("accessory", {}).get("type") == "overflow"
-    ]
 
 
 def test_each_expression_rule_row_offers_change_move_remove_and_headers_nothing() -> None:
