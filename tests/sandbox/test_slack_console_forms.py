@@ -148,6 +148,8 @@ def test_a_form_with_a_typeahead_errors_and_a_home_tab(page: Page, fake: FakeSla
     page.get_by_test_id("app-messages-tab").click()
     page.get_by_test_id("shortcuts-button").click()
     page.get_by_test_id("shortcut-menu").get_by_text("Request a change").click()
+    # The closed dialog keeps its last title: wait for it to open again before Escape.
+    expect(modal).to_be_visible()
     expect(page.get_by_test_id("modal-title")).to_have_text("Request a change")
     page.keyboard.press("Escape")
     expect(modal).to_be_hidden()
